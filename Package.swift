@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Strict concurrency is the default in the Swift 6 language mode; warnings are errors in our own targets
+/// (CI builds with `-warnings-as-errors` through scripts/test).
+let package = Package(
+    name: "prefork",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "supervisor", targets: ["Supervisor"]),
+        .executable(name: "test-worker", targets: ["TestWorker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // System calls Swift cannot import (variadic prctl, signalfd, CMSG macros) and the fork/exec shim.
+        .target(name: "CShims"),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // Pure core: the arbiter's state machine. No I/O, no clock reads.
+        .target(name: "Arbiter"),
+
+        // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
+        .target(
+            name: "Prefork",
+            dependencies: [
+                "Arbiter", "CShims", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // What every worker needs to live under the supervisor or systemd: the inherited socket and sd_notify.
+        .target(
+            name: "WorkerRuntime",
+            dependencies: [
+                "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "Supervisor",
+            dependencies: [
+                "Prefork",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "TestWorker",
+            dependencies: [
+                "WorkerRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter"]),
+        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
+        .testTarget(name: "SupervisorIntegrationTests"),
+    ]
+)

@@ -1,0 +1,67 @@
+extension Arbiter {
+    /// What the shell must do. Actions are executed in order; `spawn` is answered with `spawned` or
+    /// `spawnFailed` before the next action runs.
+    public enum Action: Sendable, Equatable {
+        case spawn(slot: Int, generation: Int)
+        /// Send `signal` to the worker. `.kill` goes to the worker's whole process group.
+        case signal(pid: Int32, WorkerSignal)
+        /// A message for the supervisor's own manager (systemd), in sd_notify's `KEY=VALUE` lines.
+        case notifyUpstream(String)
+        case report(Report)
+        /// Every child is gone; the supervisor exits with this code.
+        case exit(code: Int32)
+    }
+
+    /// The signals the arbiter sends; the shell maps them to the platform's numbers.
+    public enum WorkerSignal: Sendable, Equatable {
+        case terminate
+        case abort
+        case kill
+    }
+
+    /// Lifecycle events for the log, one line each, with slot and pid.
+    public enum Report: Sendable, Equatable {
+        case spawned(slot: Int, pid: Int32, generation: Int)
+        case spawnFailed(slot: Int, error: String)
+        case ready(slot: Int, pid: Int32, after: Duration)
+        case allReady(workers: Int, after: Duration)
+        case exited(slot: Int?, pid: Int32, status: ExitStatus, expected: Bool)
+        case restartScheduled(slot: Int, after: Duration, failures: Int)
+        case heartbeatMissed(slot: Int, pid: Int32, silentFor: Duration)
+        case bootTimedOut(slot: Int, pid: Int32)
+        case killing(pid: Int32, reason: String)
+        case stopping(fast: Bool, workers: Int)
+        case reloadStarted(generation: Int)
+        case reloadFinished(generation: Int)
+        case reloadAborted(slot: Int, reason: String)
+        case ignored(String)
+        case scaled(workers: Int)
+        case bootFailed(slot: Int, attempts: Int)
+        case strangerNotify(pid: Int32)
+        case orphanReaped(pid: Int32, status: ExitStatus)
+        case workerStatus(slot: Int, pid: Int32, status: String)
+    }
+
+    /// Signals the supervisor itself reacts to (see the README's signal table).
+    public enum ControlSignal: Sendable, Equatable {
+        case terminate
+        case interrupt
+        case quit
+        case hangup
+        case increase
+        case decrease
+    }
+}
+
+/// How a child ended, as `waitpid` tells it.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exit code \(code)"
+        case .signaled(let signal): "signal \(signal)"
+        }
+    }
+}

@@ -1,0 +1,57 @@
+extension Arbiter {
+    /// How the arbiter decides a worker is up.
+    public enum Readiness: Sendable, Equatable {
+        /// The worker says `READY=1` over sd_notify; `WATCHDOG=1` feeds its heartbeat.
+        case notify
+        /// The worker knows nothing of sd_notify (uvicorn, a python script): it counts as ready once started
+        /// and has no heartbeat.
+        case onSpawn
+    }
+
+    /// Settings of the arbiter, validated once by `validate()`; every duration is typed.
+    public struct Configuration: Sendable, Equatable {
+        /// Worker slots at start (`--workers`, `API_WORKERS`). The seed's default is 1.
+        public var workers: Int = 1
+
+        /// How long a stopping worker may drain before it is killed. 8 s, so that the whole stop, KILL and
+        /// reaping included, fits inside `docker stop`'s 10 s before Docker kills the supervisor itself.
+        public var gracefulTimeout: Duration = .seconds(8)
+
+        /// A ready worker that sends no `WATCHDOG=1` for this long is aborted and replaced; nil disables it.
+        /// Workers are told half of it through `WATCHDOG_USEC`'s convention (they ping at half the interval).
+        public var heartbeatTimeout: Duration? = .seconds(30)
+
+        /// A worker that is not ready this long after it was started is killed and counts as a failed boot.
+        public var bootTimeout: Duration = .seconds(60)
+
+        public var readiness: Readiness = .notify
+
+        /// Between SIGABRT (heartbeat missed: the worker may dump its stack) and SIGKILL.
+        public var abortGrace: Duration = .seconds(2)
+
+        /// Delay before restarting a slot after its n-th consecutive failure before READY.
+        public var backoff = Backoff()
+
+        /// Consecutive failures before READY after which the first generation is declared unbootable
+        /// and the supervisor exits 3, so that a broken deploy fails visibly instead of crash-looping.
+        public var bootAttempts: Int = 5
+
+        public init() {}
+
+        /// Checks what the types cannot; the message names the setting, for a one-line error.
+        public func validate() throws(ConfigurationError) {
+            guard workers >= 1 else { throw ConfigurationError("workers must be at least 1, got \(workers)") }
+            guard gracefulTimeout >= .zero else { throw ConfigurationError("graceful timeout must not be negative") }
+            if let heartbeatTimeout, heartbeatTimeout <= .zero {
+                throw ConfigurationError("heartbeat timeout must be positive (use none to disable it)")
+            }
+            guard bootTimeout > .zero else { throw ConfigurationError("boot timeout must be positive") }
+            guard bootAttempts >= 1 else { throw ConfigurationError("boot attempts must be at least 1") }
+        }
+    }
+}
+
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

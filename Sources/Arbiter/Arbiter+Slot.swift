@@ -1,0 +1,67 @@
+extension Arbiter {
+    /// A live worker the arbiter counts on (serving, or booting to serve).
+    public struct Worker: Sendable, Equatable {
+        public var pid: Int32
+        public var generation: Int
+        public var startedAt: Instant
+        /// nil until `READY=1` (or at once with `.onSpawn` readiness).
+        public var readyAt: Instant?
+        /// The last `WATCHDOG=1`, or the moment it became ready.
+        public var lastHeartbeat: Instant?
+        /// The worker said `STOPPING=1` on its own.
+        public var draining = false
+        /// The worker's last `STATUS=` text, for display.
+        public var status: String?
+
+        var isReady: Bool { readyAt != nil }
+    }
+
+    /// One place in the prefork pool. Normally it holds one worker; during a rolling restart it also holds the
+    /// replacement that is booting to take over, and the old one keeps serving until the new one is ready.
+    public struct Slot: Sendable, Equatable {
+        public enum Role: Sendable, Equatable {
+            case worker
+            case replacement
+        }
+
+        public var worker: Worker?
+        public var replacement: Worker?
+        /// A spawn action is out and not yet answered; no second spawn for this slot until it is.
+        public var pendingSpawn: Role?
+        /// Consecutive failures before READY; reset when a worker of the slot gets ready.
+        public var failures = 0
+        /// After a failure: no restart before this moment.
+        public var restartAt: Instant?
+
+        var isEmpty: Bool { worker == nil && replacement == nil && pendingSpawn == nil }
+    }
+
+    /// A worker that was told to go (TERM, ABRT or KILL) and has not been reaped yet; it no longer counts
+    /// toward a slot's capacity.
+    public struct Retiree: Sendable, Equatable {
+        public var pid: Int32
+        public var slot: Int
+        /// SIGKILL goes out at this moment unless the worker is gone; nil once it was sent.
+        public var killAt: Instant?
+        public var reason: String
+    }
+
+    /// A rolling restart (HUP) in progress: slots below `slot` are done.
+    public struct RollingRestart: Sendable, Equatable {
+        public var generation: Int
+        public var slot: Int
+        public var startedAt: Instant
+    }
+
+    /// Where the supervisor is in its life. Allowed transitions: booting → running (every slot ready),
+    /// booting → stopping (boot failed or a stop signal), running → stopping, stopping → stopped (no child left).
+    public enum Phase: Sendable, Equatable {
+        /// The first generation is starting; the deploy is not up until every slot is ready.
+        case booting(since: Instant)
+        case running
+        /// Every worker got TERM (or KILL when `fast`); `deadline` is when the stragglers get KILL.
+        case stopping(deadline: Instant, fast: Bool, exitCode: Int32)
+        /// `.exit` was emitted; nothing else happens.
+        case stopped
+    }
+}

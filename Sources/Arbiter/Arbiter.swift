@@ -1,0 +1,227 @@
+/// The supervisor's brain: worker slots, generations, restarts with backoff, heartbeats, rolling restarts
+/// and the stop sequence, as a plain value.
+///
+/// Every input is an event with the current time; every output is a list of `Action`s for the shell to run
+/// in order. Nothing here reads a clock, forks or signals, so every scenario (a crash loop, a heartbeat
+/// that stops, a HUP whose new worker never gets ready) is a unit test with a fake clock.
+public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
+    public internal(set) var configuration: Configuration
+    public internal(set) var phase: Phase
+    public internal(set) var slots: [Slot]
+    public internal(set) var retirees: [Retiree] = []
+    /// The generation new workers get; a HUP makes a new one.
+    public internal(set) var generation = 1
+    public internal(set) var reload: RollingRestart?
+    /// Senders of notify datagrams that are not our workers; each is reported once.
+    var strangers: Set<Int32> = []
+    var upstreamStatus: String?
+
+    public init(configuration: Configuration, now: Instant) {
+        self.configuration = configuration
+        self.phase = .booting(since: now)
+        self.slots = Array(repeating: Slot(), count: max(1, configuration.workers))
+    }
+
+    // MARK: Inputs
+
+    /// Spawns the first generation.
+    public mutating func start(now: Instant) -> [Action] {
+        reconcile(now: now)
+    }
+
+    /// The shell ran `.spawn(slot:generation:)` and the worker process exists.
+    public mutating func spawned(slot: Int, generation: Int, pid: Int32, now: Instant) -> [Action] {
+        var actions: [Action] = [.report(.spawned(slot: slot, pid: pid, generation: generation))]
+        guard slot < slots.count, let role = slots[slot].pendingSpawn, !isStopping else {
+            // The slot went away (TTOU, stop) while the spawn was out: the worker is not wanted.
+            actions += retire(pid: pid, slot: slot, signal: .terminate, reason: "no longer wanted", now: now)
+            return actions + reconcile(now: now)
+        }
+        slots[slot].pendingSpawn = nil
+        let worker = Worker(pid: pid, generation: generation, startedAt: now)
+        switch role {
+        case .worker: slots[slot].worker = worker
+        case .replacement: slots[slot].replacement = worker
+        }
+        if configuration.readiness == .onSpawn {
+            actions += becameReady(slot: slot, role: role, now: now)
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// The shell could not start the worker (fork or exec failed).
+    public mutating func spawnFailed(slot: Int, generation: Int, error: String, now: Instant) -> [Action] {
+        guard slot < slots.count, let role = slots[slot].pendingSpawn else { return reconcile(now: now) }
+        slots[slot].pendingSpawn = nil
+        var actions: [Action] = [.report(.spawnFailed(slot: slot, error: error))]
+        switch role {
+        case .worker: actions += failure(slot: slot, now: now)
+        case .replacement: actions += abortReload(slot: slot, reason: "spawn failed: \(error)")
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// `waitpid` reaped `pid`. Unknown pids are orphans re-parented to us (PID 1 or subreaper duty).
+    public mutating func exited(pid: Int32, status: ExitStatus, now: Instant) -> [Action] {
+        var actions: [Action] = []
+        switch locate(pid) {
+        case nil:
+            actions.append(.report(.orphanReaped(pid: pid, status: status)))
+        case .retiree(let index):
+            let retiree = retirees.remove(at: index)
+            actions.append(.report(.exited(slot: retiree.slot, pid: pid, status: status, expected: true)))
+        case .worker(let slot):
+            let worker = slots[slot].worker!
+            slots[slot].worker = nil
+            actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
+            if !worker.isReady {
+                actions += failure(slot: slot, now: now)
+            }
+        case .replacement(let slot):
+            slots[slot].replacement = nil
+            actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
+            actions += abortReload(slot: slot, reason: "new worker pid \(pid) ended (\(status)) before it was ready")
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// A datagram arrived on the notify socket from `pid` (as `SCM_CREDENTIALS` tells).
+    public mutating func notified(pid: Int32, message: NotifyMessage, now: Instant) -> [Action] {
+        let role: Slot.Role
+        let slot: Int
+        switch locate(pid) {
+        case nil:
+            guard !strangers.contains(pid) else { return [] }
+            // Bounded: a flood from many pids must not grow this forever; forgetting only means logging again.
+            if strangers.count >= 1024 { strangers.removeAll() }
+            strangers.insert(pid)
+            return [.report(.strangerNotify(pid: pid))]
+        case .retiree:
+            return []
+        case .worker(let index):
+            (slot, role) = (index, .worker)
+        case .replacement(let index):
+            (slot, role) = (index, .replacement)
+        }
+        var actions: [Action] = []
+        modify(slot: slot, role: role) { worker in
+            if let status = message.status { worker.status = status }
+            if message.stopping { worker.draining = true }
+            if message.watchdog, worker.isReady { worker.lastHeartbeat = now }
+        }
+        if message.ready, configuration.readiness == .notify {
+            actions += becameReady(slot: slot, role: role, now: now)
+        }
+        if message.watchdogTrigger {
+            actions += abandon(slot: slot, role: role, reason: "asked for WATCHDOG=trigger", now: now)
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// A signal the supervisor received (through signalfd, never in a handler).
+    public mutating func received(_ signal: ControlSignal, now: Instant) -> [Action] {
+        var actions: [Action] = []
+        switch signal {
+        case .terminate, .interrupt:
+            actions += beginStop(fast: isStopping, exitCode: 0, now: now)
+        case .quit:
+            actions += beginStop(fast: true, exitCode: 0, now: now)
+        case .hangup:
+            actions += beginReload(now: now)
+        case .increase:
+            guard !isStopping else { return [.report(.ignored("TTIN while stopping"))] }
+            slots.append(Slot())
+            actions.append(.report(.scaled(workers: slots.count)))
+        case .decrease:
+            guard !isStopping else { return [.report(.ignored("TTOU while stopping"))] }
+            guard slots.count > 1 else { return [.report(.ignored("TTOU: already at 1 worker, the minimum"))] }
+            let slot = slots.count - 1
+            let removed = slots.removeLast()
+            for worker in [removed.worker, removed.replacement].compactMap({ $0 }) {
+                actions += retire(pid: worker.pid, slot: slot, signal: .terminate, reason: "scaled down", now: now)
+            }
+            actions.append(.report(.scaled(workers: slots.count)))
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// Time passed: boot timeouts, missed heartbeats, kill deadlines and restart delays.
+    public mutating func tick(now: Instant) -> [Action] {
+        var actions: [Action] = []
+        for slot in slots.indices {
+            if let worker = slots[slot].worker {
+                if !worker.isReady, now >= worker.startedAt + configuration.bootTimeout {
+                    actions.append(.report(.bootTimedOut(slot: slot, pid: worker.pid)))
+                    slots[slot].worker = nil
+                    actions += retire(pid: worker.pid, slot: slot, signal: .kill, reason: "boot timeout", now: now)
+                    actions += failure(slot: slot, now: now)
+                } else if let silence = heartbeatSilence(of: worker, now: now) {
+                    actions.append(.report(.heartbeatMissed(slot: slot, pid: worker.pid, silentFor: silence)))
+                    actions += abandon(slot: slot, role: .worker, reason: "heartbeat missed", now: now)
+                }
+            }
+            if let replacement = slots[slot].replacement, now >= replacement.startedAt + configuration.bootTimeout {
+                actions.append(.report(.bootTimedOut(slot: slot, pid: replacement.pid)))
+                slots[slot].replacement = nil
+                actions += retire(pid: replacement.pid, slot: slot, signal: .kill, reason: "boot timeout", now: now)
+                actions += abortReload(slot: slot, reason: "new worker pid \(replacement.pid) not ready in time")
+            }
+        }
+        for index in retirees.indices {
+            if let killAt = retirees[index].killAt, now >= killAt {
+                retirees[index].killAt = nil
+                actions.append(.report(.killing(pid: retirees[index].pid, reason: retirees[index].reason)))
+                actions.append(.signal(pid: retirees[index].pid, .kill))
+            }
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// The earliest moment `tick` has something to do; the shell sleeps until then at most.
+    public var nextDeadline: Instant? {
+        var deadlines: [Instant] = retirees.compactMap(\.killAt)
+        for slot in slots {
+            if slot.worker == nil, slot.pendingSpawn == nil, let restartAt = slot.restartAt {
+                deadlines.append(restartAt)
+            }
+            for worker in [slot.worker, slot.replacement].compactMap({ $0 }) {
+                if !worker.isReady {
+                    deadlines.append(worker.startedAt + configuration.bootTimeout)
+                } else if let last = worker.lastHeartbeat, let timeout = heartbeatTimeout {
+                    deadlines.append(last + timeout)
+                }
+            }
+        }
+        return deadlines.min()
+    }
+
+    // MARK: Queries
+
+    /// Every child the arbiter is waiting for, slots and retirees alike.
+    public var childCount: Int {
+        retirees.count + slots.reduce(0) { $0 + ($1.worker == nil ? 0 : 1) + ($1.replacement == nil ? 0 : 1) }
+    }
+
+    public var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }
+
+    /// A one-line summary for humans and for systemd's `STATUS=`.
+    public var statusLine: String {
+        switch phase {
+        case .booting: return "booting: \(readyCount)/\(slots.count) workers ready"
+        case .stopping: return "stopping: \(childCount) workers left"
+        case .stopped: return "stopped"
+        case .running:
+            if let reload {
+                return "reloading to generation \(reload.generation): \(reload.slot)/\(slots.count) slots replaced"
+            }
+            return "\(readyCount)/\(slots.count) workers ready, generation \(generation)"
+        }
+    }
+
+    var isStopping: Bool {
+        switch phase {
+        case .stopping, .stopped: true
+        case .booting, .running: false
+        }
+    }
+}

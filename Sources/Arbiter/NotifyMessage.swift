@@ -1,0 +1,39 @@
+/// One sd_notify datagram, as far as the supervisor cares.
+///
+/// The protocol is newline-separated `KEY=VALUE` assignments (sd_notify(3)). Unknown keys are ignored, as
+/// systemd does; lines without `=` or with bytes that are not UTF-8 are counted in `malformedLines` and skipped,
+/// so a buggy or hostile child can never make the supervisor fail.
+public struct NotifyMessage: Sendable, Equatable {
+    public var ready = false
+    public var stopping = false
+    public var reloading = false
+    public var watchdog = false
+    /// `WATCHDOG=trigger`: the service asks to be treated as hung.
+    public var watchdogTrigger = false
+    public var status: String?
+    public var malformedLines = 0
+
+    public init() {}
+
+    public init(parsing datagram: some Collection<UInt8>) {
+        for line in datagram.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            guard let text = String(validating: line, as: UTF8.self),
+                let equals = text.firstIndex(of: "=")
+            else {
+                malformedLines += 1
+                continue
+            }
+            let key = text[..<equals]
+            let value = text[text.index(after: equals)...]
+            switch key {
+            case "READY": ready = value == "1"
+            case "STOPPING": stopping = value == "1"
+            case "RELOADING": reloading = value == "1"
+            case "WATCHDOG":
+                if value == "1" { watchdog = true } else if value == "trigger" { watchdogTrigger = true }
+            case "STATUS": status = String(value.prefix(256))
+            default: break
+            }
+        }
+    }
+}

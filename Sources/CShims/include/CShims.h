@@ -1,0 +1,44 @@
+#ifndef CSHIMS_H
+#define CSHIMS_H
+
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/// What the forked child needs to become a worker; prepared entirely by the parent so the child only
+/// makes async-signal-safe calls between fork and execve.
+typedef struct prefork_spawn_request {
+    const char *path;          ///< absolute or relative path of the executable (PATH already searched)
+    char *const *argv;
+    char *const *envp;
+    int listen_fd;             ///< becomes fd 3 in the child; -1 for none
+    char *listen_pid_digits;   ///< 21 writable bytes inside an envp entry, filled with the child's pid; may be NULL
+    char *watchdog_pid_digits; ///< same for WATCHDOG_PID; may be NULL
+    int death_signal;          ///< PR_SET_PDEATHSIG signal; 0 for none
+    int new_process_group;     ///< 1: setpgid(0, 0), so a terminal's Ctrl-C reaches only the supervisor
+    pid_t parent_pid;          ///< the supervisor's pid, to close the PDEATHSIG race
+} prefork_spawn_request;
+
+/// fork + execve. Returns the child's pid, or -1 with `*error` set to the errno of fork or of execve
+/// (in that case the child has already been reaped, so no CHLD event reports it).
+pid_t prefork_spawn(const prefork_spawn_request *request, int *error);
+
+/// Turns on SO_PASSCRED so every datagram carries the sender's pid, even from senders that do not attach it.
+int prefork_enable_passcred(int fd);
+
+/// Receives one datagram with its sender's credentials. Returns the length (or -1 with errno);
+/// `*sender_pid` is 0 when the kernel attached none. File descriptors passed with SCM_RIGHTS are
+/// closed at once: nothing a child sends may occupy a descriptor in the supervisor.
+ssize_t prefork_recv_with_credentials(int fd, char *buffer, size_t capacity, pid_t *sender_pid, int *truncated);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our workers are re-parented to us, and we reap them.
+int prefork_set_child_subreaper(void);
+
+/// prctl(PR_SET_PDEATHSIG, signal) for the calling thread's future death.
+int prefork_set_parent_death_signal(int signal);
+
+#endif

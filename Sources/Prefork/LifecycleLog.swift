@@ -1,0 +1,70 @@
+import Arbiter
+import Logging
+
+/// Turns the arbiter's reports into one log line each, with slot and pid as metadata.
+struct LifecycleLog {
+    var logger: Logger
+
+    func record(_ report: Arbiter<ContinuousClock.Instant>.Report) {
+        switch report {
+        case .spawned(let slot, let pid, let generation):
+            logger.info("spawned", metadata: meta(slot, pid, ["generation": "\(generation)"]))
+        case .spawnFailed(let slot, let error):
+            logger.error("spawn failed: \(error)", metadata: meta(slot, nil))
+        case .ready(let slot, let pid, let after):
+            logger.info("ready", metadata: meta(slot, pid, ["boot": "\(milliseconds(after))"]))
+        case .allReady(let workers, let after):
+            logger.notice("all \(workers) workers ready", metadata: ["after": "\(milliseconds(after))"])
+        case .exited(let slot, let pid, let status, let expected):
+            let message = "exited with \(status)"
+            if expected || status == .exited(0) {
+                logger.info("\(message)", metadata: meta(slot, pid))
+            } else {
+                logger.warning("\(message)", metadata: meta(slot, pid))
+            }
+        case .restartScheduled(let slot, let after, let failures):
+            logger.warning("restarting after backoff",
+                           metadata: meta(slot, nil, ["delay": "\(milliseconds(after))", "failures": "\(failures)"]))
+        case .heartbeatMissed(let slot, let pid, let silence):
+            logger.error("heartbeat missed, aborting", metadata: meta(slot, pid, ["silent": "\(milliseconds(silence))"]))
+        case .bootTimedOut(let slot, let pid):
+            logger.error("not ready within the boot timeout, killing", metadata: meta(slot, pid))
+        case .killing(let pid, let reason):
+            logger.warning("sending SIGKILL: \(reason)", metadata: ["pid": "\(pid)"])
+        case .stopping(let fast, let workers):
+            logger.notice(fast ? "fast stop" : "graceful stop", metadata: ["workers": "\(workers)"])
+        case .reloadStarted(let generation):
+            logger.notice("rolling restart", metadata: ["generation": "\(generation)"])
+        case .reloadFinished(let generation):
+            logger.notice("rolling restart done", metadata: ["generation": "\(generation)"])
+        case .reloadAborted(let slot, let reason):
+            logger.error("rolling restart aborted, keeping the old workers: \(reason)", metadata: meta(slot, nil))
+        case .ignored(let what):
+            logger.info("ignored: \(what)")
+        case .scaled(let workers):
+            logger.notice("scaled", metadata: ["workers": "\(workers)"])
+        case .bootFailed(let slot, let attempts):
+            logger.critical("first generation cannot boot: slot failed \(attempts) times before READY, giving up",
+                            metadata: meta(slot, nil))
+        case .strangerNotify(let pid):
+            logger.warning("ignoring notify datagrams from pid \(pid): not a worker of ours")
+        case .orphanReaped(let pid, let status):
+            logger.info("reaped orphan (\(status))", metadata: ["pid": "\(pid)"])
+        case .workerStatus(let slot, let pid, let status):
+            logger.debug("status: \(status)", metadata: meta(slot, pid))
+        }
+    }
+
+    private func meta(_ slot: Int?, _ pid: Int32?, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        if let slot { metadata["slot"] = "\(slot)" }
+        if let pid { metadata["pid"] = "\(pid)" }
+        return metadata
+    }
+
+    private func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        return ms < 10 ? "\((ms * 10).rounded() / 10)ms" : "\(Int(ms.rounded()))ms"
+    }
+}

@@ -1,0 +1,142 @@
+import CSystemd
+import Glibc
+
+/// The one listening socket every worker shares, bound once by the supervisor or handed down by systemd.
+///
+/// Binding once is what makes a prefork pool work: the kernel queues connections on one socket and whichever
+/// worker calls `accept` first takes the next one, so a worker that is restarting or draining costs no
+/// connection as long as one other worker (or its successor) accepts.
+public struct ListenSocket: Sendable {
+    public let fd: Int32
+    /// For logs: the address actually bound (port 0 resolved).
+    public let description: String
+    /// A unix socket file we created and remove at exit.
+    public let unixPath: String?
+
+    /// Takes the socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`), or nil when it passed none. The variables
+    /// are unset, so they never reach a worker by accident.
+    public static func inherited() throws(ConfigurationError) -> ListenSocket? {
+        let count = sd_listen_fds(1)
+        if count < 0 { throw ConfigurationError("LISTEN_FDS: \(String(cString: strerror(-count)))") }
+        if count == 0 { return nil }
+        let fd = SD_LISTEN_FDS_START
+        guard sd_is_socket(fd, AF_UNSPEC, Int32(SOCK_STREAM.rawValue), 1) > 0 else {
+            throw ConfigurationError("LISTEN_FDS: fd \(fd) is not a listening stream socket")
+        }
+        // Descriptors after the first are not ours to pass on; close them so no worker inherits them.
+        if count > 1 { for extra in (fd + 1)..<(fd + count) { close(extra) } }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return ListenSocket(fd: fd, description: "\(localAddress(fd)) (from systemd)", unixPath: nil)
+    }
+
+    /// Binds and listens. `SO_REUSEADDR` lets a restarted supervisor bind while old connections sit in TIME_WAIT.
+    public static func bind(_ address: BindAddress, backlog: Int32) throws(SystemError) -> ListenSocket {
+        switch address {
+        case .unix(let path): return try bindUnix(path: path, backlog: backlog)
+        case .tcp(let host, let port): return try bindTCP(host: host, port: port, backlog: backlog)
+        }
+    }
+
+    private static func bindTCP(host: String, port: UInt16, backlog: Int32) throws(SystemError) -> ListenSocket {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw SystemError("resolve \(host): \(String(cString: gai_strerror(status)))", errno: 0)
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = SystemError("bind \(host):\(port)", errno: EADDRNOTAVAIL)
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { lastError = SystemError("socket"); continue }
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            if info.pointee.ai_family == AF_INET6 {
+                // [::] means IPv6 only, as written; bind 0.0.0.0 for IPv4.
+                _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
+            guard Glibc.bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+                lastError = SystemError("bind \(BindAddress.tcp(host: host, port: port))")
+                close(fd)
+                continue
+            }
+            guard listen(fd, backlog) == 0 else {
+                lastError = SystemError("listen")
+                close(fd)
+                continue
+            }
+            return ListenSocket(fd: fd, description: localAddress(fd), unixPath: nil)
+        }
+        throw lastError
+    }
+
+    private static func bindUnix(path: String, backlog: Int32) throws(SystemError) -> ListenSocket {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        // A socket file left by a crashed run blocks bind; remove it only if it is a socket nobody answers on.
+        var info = stat()
+        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK, !unixSocketAnswers(path) {
+            unlink(path)
+        }
+        let result = withUnixSocketAddress(path) { Glibc.bind(fd, $0, $1) }
+        guard result == 0 else {
+            let error = SystemError("bind unix:\(path)")
+            close(fd)
+            throw error
+        }
+        guard listen(fd, backlog) == 0 else {
+            let error = SystemError("listen")
+            close(fd)
+            throw error
+        }
+        return ListenSocket(fd: fd, description: "unix:\(path)", unixPath: path)
+    }
+
+    private static func unixSocketAnswers(_ path: String) -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return false }
+        defer { close(probe) }
+        return withUnixSocketAddress(path) { connect(probe, $0, $1) == 0 }
+    }
+
+    /// `getsockname` in words: `127.0.0.1:8080`, `[::1]:8080` or `unix:/path`.
+    static func localAddress(_ fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { return "fd \(fd)" }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var service = [CChar](repeating: 0, count: 32)
+        switch Int32(storage.ss_family) {
+        case AF_INET, AF_INET6:
+            let status = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                                NI_NUMERICHOST | NI_NUMERICSERV)
+                }
+            }
+            guard status == 0 else { return "fd \(fd)" }
+            let hostText = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let port = String(decoding: service.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return Int32(storage.ss_family) == AF_INET6 ? "[\(hostText)]:\(port)" : "\(hostText):\(port)"
+        case AF_UNIX:
+            let path = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { pointer in
+                    withUnsafeBytes(of: pointer.pointee.sun_path) { bytes in
+                        String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                }
+            }
+            return "unix:\(path)"
+        default:
+            return "fd \(fd)"
+        }
+    }
+}

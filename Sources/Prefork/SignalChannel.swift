@@ -1,0 +1,68 @@
+import Arbiter
+import CShims
+import Glibc
+
+/// The supervisor's signals, read as data from a signalfd instead of handled in an async handler.
+///
+/// They are blocked before any child exists, and the spawn shim unblocks them in each child before exec,
+/// so the mask never leaks into a worker. Nothing runs in signal context: no races with the loop's state.
+public struct SignalChannel {
+    public let fd: Int32
+
+    /// The signals the supervisor acts on, and SIGCHLD for reaping.
+    static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD]
+
+    public init() throws(SystemError) {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for signal in Self.handled { sigaddset(&mask, signal) }
+        guard sigprocmask(SIG_BLOCK, &mask, nil) == 0 else { throw SystemError("sigprocmask") }
+        // A worker that dies while we write to its pipe must not kill the supervisor.
+        signal(SIGPIPE, SIG_IGN)
+        fd = signalfd(-1, &mask, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
+        guard fd >= 0 else { throw SystemError("signalfd") }
+    }
+
+    public enum Received: Equatable {
+        case control(Arbiter<ContinuousClock.Instant>.ControlSignal)
+        case childExited
+    }
+
+    /// Every signal queued since the last read.
+    public func drain() -> [Received] {
+        var received: [Received] = []
+        var info = signalfd_siginfo()
+        let size = MemoryLayout<signalfd_siginfo>.size
+        while read(fd, &info, size) == size {
+            switch Int32(info.ssi_signo) {
+            case SIGTERM: received.append(.control(.terminate))
+            case SIGINT: received.append(.control(.interrupt))
+            case SIGQUIT: received.append(.control(.quit))
+            case SIGHUP: received.append(.control(.hangup))
+            case SIGTTIN: received.append(.control(.increase))
+            case SIGTTOU: received.append(.control(.decrease))
+            case SIGCHLD: received.append(.childExited)
+            default: break
+            }
+        }
+        return received
+    }
+
+    /// Reaps every child that has ended, ours or an orphan re-parented to us.
+    public static func reap() -> [(pid: Int32, status: ExitStatus)] {
+        var reaped: [(Int32, ExitStatus)] = []
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid < 0, errno == EINTR { continue }
+            guard pid > 0 else { return reaped }
+            // WIFEXITED/WIFSIGNALED are macros Swift cannot import; this is their glibc definition.
+            let termination = status & 0x7f
+            if termination == 0 {
+                reaped.append((pid, .exited((status >> 8) & 0xff)))
+            } else if termination != 0x7f {
+                reaped.append((pid, .signaled(termination)))
+            }
+        }
+    }
+}

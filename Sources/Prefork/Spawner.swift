@@ -1,0 +1,131 @@
+import CShims
+import Glibc
+
+/// Starts workers through the C shim, with the socket as fd 3 and the systemd variables that say so.
+///
+/// `LISTEN_PID` and `WATCHDOG_PID` must hold the worker's own pid, which only exists after fork, so the
+/// environment is prepared here with room for the digits and the child writes them before `execve`.
+public struct Spawner {
+    public struct Command: Sendable, Equatable {
+        /// Resolved path of the executable.
+        public var path: String
+        /// argv, the first element being the name as given.
+        public var arguments: [String]
+
+        public init(path: String, arguments: [String]) {
+            self.path = path
+            self.arguments = arguments
+        }
+    }
+
+    public var command: Command
+    public var listenFD: Int32
+    public var backlog: Int32
+    /// nil with `--no-notify`: the worker gets neither `NOTIFY_SOCKET` nor `WATCHDOG_*`.
+    public var notifySocket: String?
+    public var watchdogMicroseconds: UInt64?
+    /// The supervisor's environment without the variables that describe the supervisor's own manager.
+    public var baseEnvironment: [String]
+
+    /// Variables the supervisor received from its own manager (systemd) that must not reach a worker.
+    static let inheritedOnlyBySupervisor = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+                                            "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_BACKLOG"]
+
+    public init(command: Command, listenFD: Int32, backlog: Int32, notifySocket: String?,
+                watchdogMicroseconds: UInt64?, environment: [String]) {
+        self.command = command
+        self.listenFD = listenFD
+        self.backlog = backlog
+        self.notifySocket = notifySocket
+        self.watchdogMicroseconds = watchdogMicroseconds
+        self.baseEnvironment = environment.filter { entry in
+            let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            return !Self.inheritedOnlyBySupervisor.contains(name)
+        }
+    }
+
+    /// The variables a worker of `slot` gets on top of the base environment; `pidPlaceholder` marks where the
+    /// child writes its pid.
+    func workerVariables(slot: Int, generation: Int) -> [String] {
+        var variables = [
+            "LISTEN_FDS=1",
+            "LISTEN_PID=" + Self.pidPlaceholder,
+            "LISTEN_FDNAMES=http",
+            // Not systemd's: lets a worker whose server library re-listens the socket restore our backlog.
+            "LISTEN_BACKLOG=\(backlog)",
+            "WORKER_SLOT=\(slot)",
+            "WORKER_GENERATION=\(generation)",
+        ]
+        if let notifySocket {
+            variables.append("NOTIFY_SOCKET=\(notifySocket)")
+            if let watchdogMicroseconds {
+                variables.append("WATCHDOG_USEC=\(watchdogMicroseconds)")
+                variables.append("WATCHDOG_PID=" + Self.pidPlaceholder)
+            }
+        }
+        return variables
+    }
+
+    /// Room for any pid's digits and the terminating NUL.
+    static let pidPlaceholder = String(repeating: "0", count: 20)
+
+    /// Forks and execs one worker; returns its pid. Runs on the supervisor's only thread, so that the
+    /// child's `PR_SET_PDEATHSIG` follows the supervisor's life and not a thread's.
+    public func spawn(slot: Int, generation: Int) throws(SystemError) -> Int32 {
+        let environment = baseEnvironment + workerVariables(slot: slot, generation: generation)
+        var owned: [UnsafeMutablePointer<CChar>] = []
+        defer { owned.forEach { free($0) } }
+        func duplicate(_ text: String) -> UnsafeMutablePointer<CChar> {
+            let pointer = strdup(text)!
+            owned.append(pointer)
+            return pointer
+        }
+        var argv: [UnsafeMutablePointer<CChar>?] = command.arguments.map(duplicate) + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = []
+        var listenPIDDigits: UnsafeMutablePointer<CChar>?
+        var watchdogPIDDigits: UnsafeMutablePointer<CChar>?
+        for entry in environment {
+            let pointer = duplicate(entry)
+            if entry.hasPrefix("LISTEN_PID=") { listenPIDDigits = pointer + 11 }
+            if entry.hasPrefix("WATCHDOG_PID=") { watchdogPIDDigits = pointer + 13 }
+            envp.append(pointer)
+        }
+        envp.append(nil)
+        let path = duplicate(command.path)
+
+        var error: Int32 = 0
+        let pid = argv.withUnsafeMutableBufferPointer { argvBuffer in
+            envp.withUnsafeMutableBufferPointer { envpBuffer in
+                var request = prefork_spawn_request(
+                    path: path,
+                    argv: argvBuffer.baseAddress,
+                    envp: envpBuffer.baseAddress,
+                    listen_fd: listenFD,
+                    listen_pid_digits: listenPIDDigits,
+                    watchdog_pid_digits: watchdogPIDDigits,
+                    death_signal: SIGKILL,
+                    new_process_group: 1,
+                    parent_pid: getpid()
+                )
+                return prefork_spawn(&request, &error)
+            }
+        }
+        guard pid > 0 else { throw SystemError("spawn \(command.path)", errno: error) }
+        return pid
+    }
+
+    /// Finds an executable the way a shell would: a name with a slash is a path, anything else is looked up
+    /// in `PATH`. Done once at start, so a typo fails the deploy at once with exit 127 instead of a crash loop.
+    public static func resolve(_ name: String, path: String?) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+        for directory in directories {
+            let candidate = "\(directory)/\(name)"
+            var info = stat()
+            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,23 @@
+/// Why the supervisor refuses to start; each maps to a documented exit code.
+public enum StartupError: Error, Equatable {
+    /// A bad flag: exit 64 (EX_USAGE).
+    case usage(String)
+    /// A bad environment value or an impossible combination: exit 78 (EX_CONFIG).
+    case configuration(String)
+    /// The worker command does not exist or cannot be executed: exit 127, as a shell (and tini) would.
+    case commandNotFound(String)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .usage: SupervisorLoop.ExitCode.usage
+        case .configuration: SupervisorLoop.ExitCode.configuration
+        case .commandNotFound: SupervisorLoop.ExitCode.commandNotFound
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .usage(let text), .configuration(let text), .commandNotFound(let text): text
+        }
+    }
+}

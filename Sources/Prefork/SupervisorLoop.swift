@@ -1,0 +1,186 @@
+import Arbiter
+import CShims
+import Glibc
+import Logging
+
+/// The supervisor's one thread: wait on signals, notify datagrams and the arbiter's next deadline, feed what
+/// happened to the arbiter, do what it says. It reads top to bottom like tini's `main`, and all decisions live
+/// in the arbiter; here is only I/O.
+public final class SupervisorLoop {
+    public typealias Machine = Arbiter<ContinuousClock.Instant>
+
+    /// Exit codes (sysexits.h where one fits); the README's table.
+    public enum ExitCode {
+        public static let bootFailed: Int32 = 3
+        public static let usage: Int32 = 64
+        public static let configuration: Int32 = 78
+        public static let systemError: Int32 = 71
+        public static let commandNotExecutable: Int32 = 126
+        public static let commandNotFound: Int32 = 127
+    }
+
+    private let settings: SupervisorSettings
+    private let logger: Logger
+    private let log: LifecycleLog
+    private let clock = ContinuousClock()
+    private var arbiter: Machine
+    private let signals: SignalChannel
+    private let socket: ListenSocket
+    private let notify: NotifyServer?
+    private let upstream: Upstream
+    private let spawner: Spawner
+    private let epoll: Int32
+    private var nextUpstreamWatchdog: ContinuousClock.Instant?
+    private var exitCode: Int32?
+
+    /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
+    /// is one line and an exit code, never a half-started pool.
+    public init(settings: SupervisorSettings, logger: Logger) throws(SystemError) {
+        self.settings = settings
+        self.logger = logger
+        self.log = LifecycleLog(logger: logger)
+        if getpid() != 1 {
+            // Orphans of our workers become our children, and we reap them as PID 1 would.
+            _ = prefork_set_child_subreaper()
+        }
+        signals = try SignalChannel()
+        if let inherited = try? ListenSocket.inherited() {
+            socket = inherited
+        } else {
+            socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog)
+        }
+        notify = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
+        upstream = Upstream(environment: settings.environment)
+        let watchdog = settings.arbiter.heartbeatTimeout.map { timeout in
+            let (seconds, attoseconds) = timeout.components
+            return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
+        }
+        spawner = Spawner(
+            command: settings.command,
+            listenFD: socket.fd,
+            backlog: settings.backlog,
+            notifySocket: notify?.socketPath,
+            watchdogMicroseconds: watchdog,
+            environment: settings.environment.map { "\($0.key)=\($0.value)" }.sorted()
+        )
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw SystemError("epoll_create1") }
+        arbiter = Machine(configuration: settings.arbiter, now: clock.now)
+        try watch(signals.fd)
+        if let notify { try watch(notify.fd) }
+    }
+
+    private func watch(_ fd: Int32) throws(SystemError) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = fd
+        guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl") }
+    }
+
+    /// Runs until every child is gone; returns the exit code.
+    public func run() -> Int32 {
+        logger.notice("listening on \(socket.description)", metadata: [
+            "workers": "\(settings.arbiter.workers)",
+            "command": "\(settings.command.arguments.joined(separator: " "))",
+            "notify": "\(notify != nil)",
+        ])
+        if let interval = upstream.watchdogInterval { nextUpstreamWatchdog = clock.now + interval }
+        perform(arbiter.start(now: clock.now))
+
+        var events = [epoll_event](repeating: epoll_event(), count: 8)
+        while exitCode == nil {
+            let ready = epoll_wait(epoll, &events, Int32(events.count), waitMilliseconds())
+            if ready < 0, errno != EINTR {
+                logger.critical("epoll_wait: \(String(cString: strerror(errno)))")
+                return ExitCode.systemError
+            }
+            for event in events.prefix(Int(max(ready, 0))) {
+                if event.data.fd == signals.fd { handleSignals() }
+                if let notify, event.data.fd == notify.fd { handleNotify(notify) }
+                if exitCode != nil { break }
+            }
+            if exitCode == nil { perform(arbiter.tick(now: clock.now)) }
+            feedUpstreamWatchdog()
+        }
+        shutdown()
+        return exitCode ?? 0
+    }
+
+    private func handleSignals() {
+        for received in signals.drain() {
+            switch received {
+            case .control(let signal):
+                perform(arbiter.received(signal, now: clock.now))
+            case .childExited:
+                for (pid, status) in SignalChannel.reap() {
+                    perform(arbiter.exited(pid: pid, status: status, now: clock.now))
+                }
+            }
+        }
+    }
+
+    private func handleNotify(_ notify: NotifyServer) {
+        notify.drain { sender, message, truncated in
+            if truncated || message.malformedLines > 0 {
+                logger.warning("malformed notify datagram", metadata: ["pid": "\(sender)"])
+            }
+            guard sender > 0 else { return }
+            perform(arbiter.notified(pid: sender, message: message, now: clock.now))
+        }
+    }
+
+    private func perform(_ actions: [Machine.Action]) {
+        for action in actions {
+            switch action {
+            case .spawn(let slot, let generation):
+                do {
+                    let pid = try spawner.spawn(slot: slot, generation: generation)
+                    perform(arbiter.spawned(slot: slot, generation: generation, pid: pid, now: clock.now))
+                } catch {
+                    perform(arbiter.spawnFailed(slot: slot, generation: generation, error: "\(error)", now: clock.now))
+                }
+            case .signal(let pid, let signal):
+                send(signal, to: pid)
+            case .notifyUpstream(let message):
+                upstream.send(message)
+            case .report(let report):
+                log.record(report)
+            case .exit(let code):
+                exitCode = code
+            }
+        }
+    }
+
+    private func send(_ signal: Machine.WorkerSignal, to pid: Int32) {
+        switch signal {
+        case .terminate: kill(pid, SIGTERM)
+        case .abort: kill(pid, SIGABRT)
+        case .kill:
+            // The worker leads its own process group: take its children along, unless it left the group.
+            if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// Milliseconds until the earliest deadline, rounded up so the tick never comes a little early and spins.
+    private func waitMilliseconds() -> Int32 {
+        let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog].compactMap { $0 }
+        guard let next = deadlines.min() else { return -1 }
+        let (seconds, attoseconds) = clock.now.duration(to: next).components
+        if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
+        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(clamping: min(milliseconds, 60_000))
+    }
+
+    private func feedUpstreamWatchdog() {
+        guard let due = nextUpstreamWatchdog, let interval = upstream.watchdogInterval, clock.now >= due else { return }
+        upstream.send("WATCHDOG=1")
+        nextUpstreamWatchdog = clock.now + interval
+    }
+
+    private func shutdown() {
+        notify?.close()
+        if let path = socket.unixPath { unlink(path) }
+        close(socket.fd)
+        logger.notice("stopped", metadata: ["exit": "\(exitCode ?? 0)"])
+    }
+}

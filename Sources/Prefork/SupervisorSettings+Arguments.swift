@@ -1,0 +1,84 @@
+import Glibc
+
+extension SupervisorSettings {
+    /// Settings from flags, then environment variables, then defaults. A flag wins over its variable; the
+    /// error's kind says which of the two was wrong. The command is resolved last, so a bad flag is reported
+    /// before a missing executable.
+    public init(arguments: SupervisorArguments, environment: [String: String],
+                defaultWorkerDirectory: String) throws(StartupError) {
+        self.init(command: Spawner.Command(path: "", arguments: []), environment: environment)
+        let reader = ValueReader(environment: environment)
+        let count = { (range: ClosedRange<Int>) in
+            { (text: String, name: String) throws(ConfigurationError) -> Int in
+                try SettingParser.count(text, name: name, range: range)
+            }
+        }
+        let duration = { (text: String, name: String) throws(ConfigurationError) -> Duration in
+            try SettingParser.duration(text, name: name)
+        }
+
+        if let workers = try reader.value(arguments.workers, "--workers", "API_WORKERS", count(1...1024)) {
+            arbiter.workers = workers
+        }
+        let address = { (text: String, _: String) throws(ConfigurationError) -> BindAddress in
+            try BindAddress(parsing: text)
+        }
+        if let bind = try reader.value(arguments.bind, "--bind", "BIND", address) {
+            self.bind = bind
+        } else if let port = try reader.value(nil, "", "PORT", count(0...65535)) {
+            self.bind = .tcp(host: "0.0.0.0", port: UInt16(port))
+        }
+        if let backlog = try reader.value(arguments.backlog, "--backlog", nil, count(1...65535)) {
+            self.backlog = Int32(backlog)
+        }
+        if let graceful = try reader.value(arguments.gracefulTimeout, "--graceful-timeout", "GRACEFUL_TIMEOUT", duration) {
+            arbiter.gracefulTimeout = graceful
+        }
+        if let heartbeat = try reader.value(arguments.timeout, "--timeout", nil, duration) {
+            arbiter.heartbeatTimeout = heartbeat == .zero ? nil : heartbeat
+        }
+        if let boot = try reader.value(arguments.bootTimeout, "--boot-timeout", nil, duration) {
+            guard boot > .zero else { throw .usage("--boot-timeout: must be more than 0") }
+            arbiter.bootTimeout = boot
+        }
+        if arguments.noNotify {
+            arbiter.readiness = .onSpawn
+            arbiter.heartbeatTimeout = nil
+        }
+        do { try arbiter.validate() } catch { throw .configuration(error.description) }
+        command = try Self.resolveCommand(arguments.command, environment: environment,
+                                          defaultWorkerDirectory: defaultWorkerDirectory)
+    }
+
+    /// The command after `--`, or the `worker` executable installed beside the supervisor.
+    static func resolveCommand(_ command: [String], environment: [String: String],
+                               defaultWorkerDirectory: String) throws(StartupError) -> Spawner.Command {
+        if let name = command.first {
+            guard let path = Spawner.resolve(name, path: environment["PATH"]) else {
+                throw .commandNotFound("command not found or not executable: \(name)")
+            }
+            return Spawner.Command(path: path, arguments: command)
+        }
+        let path = defaultWorkerDirectory + "/worker"
+        guard access(path, X_OK) == 0 else {
+            throw .commandNotFound("no command given and no worker executable at \(path)")
+        }
+        return Spawner.Command(path: path, arguments: [path])
+    }
+}
+
+/// Reads one setting from its flag or, failing that, its environment variable.
+private struct ValueReader {
+    var environment: [String: String]
+
+    func value<T>(_ flag: String?, _ flagName: String, _ variable: String?,
+                  _ parse: (String, String) throws(ConfigurationError) -> T) throws(StartupError) -> T? {
+        if let flag {
+            do { return try parse(flag, flagName) } catch { throw .usage(error.description) }
+        }
+        if let variable, let text = environment[variable], !text.isEmpty {
+            do { return try parse(text, variable) } catch { throw .configuration(error.description) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,50 @@
+import Arbiter
+
+/// Everything the supervisor needs to run, validated before anything is bound or spawned.
+public struct SupervisorSettings: Sendable {
+    public var arbiter = Arbiter<ContinuousClock.Instant>.Configuration()
+    public var bind: BindAddress = .tcp(host: "0.0.0.0", port: 8080)
+    /// Kernel accept queue. 2048, as gunicorn: a burst during a rolling restart queues instead of being refused.
+    public var backlog: Int32 = 2048
+    public var command: Spawner.Command
+    public var environment: [String: String]
+
+    public init(command: Spawner.Command, environment: [String: String]) {
+        self.command = command
+        self.environment = environment
+    }
+}
+
+/// Reading durations, counts and switches given as flags or environment values.
+public enum SettingParser {
+    /// Seconds as a plain number (`8`, `0.5`), or with a unit: `250ms`, `8s`, `2m`, `1h`.
+    public static func duration(_ text: String, name: String) throws(ConfigurationError) -> Duration {
+        let trimmed = text.trimmingSpaces
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(trimmed)
+        var scale = 1.0
+        for unit in units where trimmed.hasSuffix(unit.suffix) {
+            number = trimmed.dropLast(unit.suffix.count)
+            scale = unit.seconds
+            break
+        }
+        guard let value = Double(number), value.isFinite, value >= 0, value * scale <= 86_400 * 365 else {
+            throw ConfigurationError("\(name): expected seconds such as 8, 0.5 or 250ms, got '\(text)'")
+        }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
+
+    public static func count(_ text: String, name: String, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let value = Int(text.trimmingSpaces), range.contains(value) else {
+            throw ConfigurationError(
+                "\(name): expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+        }
+        return value
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

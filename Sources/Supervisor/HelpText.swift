@@ -1,0 +1,27 @@
+let helpText = """
+    supervisor: prefork supervisor. Binds one listening socket and runs N worker processes on it.
+
+    USAGE: supervisor [options] [--] [command [args...]]
+
+    The command (default: the `worker` executable next to the supervisor) gets the socket as fd 3 with
+    LISTEN_FDS=1 and LISTEN_PID, as systemd socket activation passes it, and reports READY=1 and
+    WATCHDOG=1 over sd_notify (NOTIFY_SOCKET) unless --no-notify is given.
+
+    OPTIONS (environment fallback in brackets):
+      -w, --workers <n>            worker processes, 1 to 1024 [API_WORKERS] (default 1)
+      -b, --bind <address>         host:port, [v6]:port or unix:/path [BIND] (default 0.0.0.0:$PORT, or 0.0.0.0:8080)
+          --backlog <n>            listen backlog (default 2048)
+          --graceful-timeout <s>   how long a stopping worker may drain before SIGKILL [GRACEFUL_TIMEOUT] (default 8)
+      -t, --timeout <s>            heartbeat timeout: a worker silent this long is aborted and replaced;
+                                   0 disables it (default 30)
+          --boot-timeout <s>       how long a new worker has to send READY=1 (default 60)
+          --no-notify              the command does not speak sd_notify: ready once started, no heartbeat
+      -h, --help                   show this help
+    Durations are seconds (8, 0.5) or take a unit (250ms, 8s, 2m, 1h).
+
+    SIGNALS: TERM, INT graceful stop (a second one: fast stop); QUIT fast stop; HUP rolling restart;
+             TTIN one worker more; TTOU one worker less.
+    EXIT CODES: 0 stopped; 3 the first generation could not boot; 64 bad flag; 71 system error at start
+                (bind, socket); 78 bad environment value; 127 command not found or not executable.
+    ENVIRONMENT: API_WORKERS, BIND, PORT, GRACEFUL_TIMEOUT, LOG_LEVEL (debug, info, notice, warning, error).
+    """

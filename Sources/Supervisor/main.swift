@@ -1,0 +1,64 @@
+import Glibc
+import Logging
+import Prefork
+
+/// Parse, configure, run, exit: every failure before the loop is one line on stderr and a documented code.
+func fail(_ message: String, code: Int32) -> Never {
+    var line = "supervisor: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    exit(code)
+}
+
+let arguments: SupervisorArguments
+do {
+    arguments = try SupervisorArguments(parsing: CommandLine.arguments.dropFirst())
+} catch {
+    fail(error.description, code: SupervisorLoop.ExitCode.usage)
+}
+if arguments.help {
+    print(helpText)
+    exit(0)
+}
+
+var environment: [String: String] = [:]
+var entry = environ
+while let pointer = entry.pointee {
+    let text = String(cString: pointer)
+    if let equals = text.firstIndex(of: "=") {
+        environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+    }
+    entry += 1
+}
+
+/// The folder of the running executable, where the default `worker` is installed.
+func executableDirectory() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard length > 0 else { return "." }
+    let path = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+}
+
+let settings: SupervisorSettings
+do {
+    settings = try SupervisorSettings(arguments: arguments, environment: environment,
+                                      defaultWorkerDirectory: executableDirectory())
+} catch {
+    fail(error.message, code: error.exitCode)
+}
+
+let level = Logger.Level(rawValue: environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = level
+    return handler
+}
+let logger = Logger(label: "supervisor")
+
+let loop: SupervisorLoop
+do {
+    loop = try SupervisorLoop(settings: settings, logger: logger)
+} catch {
+    fail("\(error)", code: SupervisorLoop.ExitCode.systemError)
+}
+exit(loop.run())

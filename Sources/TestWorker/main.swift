@@ -1,0 +1,82 @@
+import Dispatch
+import Glibc
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import WorkerRuntime
+
+/// A worker for the supervisor's tests and benchmarks: HTTP on fd 3, sd_notify, and switches for the
+/// failures a supervisor must survive.
+///
+///   TEST_WORKER_BOOT_DELAY=ms         wait before READY=1
+///   TEST_WORKER_BOOT_FAIL=1           exit 1 before READY=1
+///   TEST_WORKER_BOOT_FAIL_IF_EXISTS=path   the same, while that file exists (a bad deploy during HUP)
+///   TEST_WORKER_HANG_AFTER=ms         block the event loop after this long: heartbeat and requests stop
+///   TEST_WORKER_DRAIN_DELAY=ms        after the last connection closed on SIGTERM, wait this long to exit
+///   TEST_WORKER_IGNORE_TERM=1         ignore SIGTERM (only SIGKILL ends it)
+typealias WorkerNotifier = Notifier
+
+let environment: (String) -> String? = { name in getenv(name).map { String(cString: $0) } }
+let milliseconds: (String) -> Int64 = { name in environment(name).flatMap { Int64($0) } ?? 0 }
+
+func fail(_ message: String) -> Never {
+    var line = "test-worker[\(getpid())]: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
+
+let notifier = Notifier()
+let bootDelay = milliseconds("TEST_WORKER_BOOT_DELAY")
+if bootDelay > 0 { usleep(UInt32(bootDelay * 1000)) }
+if environment("TEST_WORKER_BOOT_FAIL") == "1" { fail("failing at boot, as TEST_WORKER_BOOT_FAIL asks") }
+if let path = environment("TEST_WORKER_BOOT_FAIL_IF_EXISTS"), access(path, F_OK) == 0 {
+    fail("failing at boot: \(path) exists")
+}
+
+let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let loop = group.next()
+let state = WorkerState(eventLoop: loop, drainDelay: .milliseconds(milliseconds("TEST_WORKER_DRAIN_DELAY")),
+                        notifier: notifier)
+let identity = "pid \(getpid()) slot \(environment("WORKER_SLOT") ?? "-") generation \(environment("WORKER_GENERATION") ?? "-")"
+
+let bootstrap = ServerBootstrap(group: group)
+    .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+            try channel.pipeline.syncOperations.addHandler(HTTPHandler(state: state, identity: identity))
+        }
+    }
+    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+
+let server: any Channel
+do {
+    if let fd = InheritedSocket.take() {
+        server = try bootstrap.withBoundSocket(fd).wait()
+        InheritedSocket.restoreBacklog(fd, environment: environment("LISTEN_BACKLOG"))
+    } else {
+        server = try bootstrap.bind(host: "127.0.0.1", port: Int(environment("PORT") ?? "8080") ?? 8080).wait()
+    }
+} catch {
+    fail("cannot serve: \(error)")
+}
+loop.execute { state.serverChannel = server }
+
+let termination: (any DispatchSourceSignal)?
+if environment("TEST_WORKER_IGNORE_TERM") == "1" {
+    TerminationSignal.ignore()
+    termination = nil
+} else {
+    termination = TerminationSignal.handle { loop.execute { state.beginDrain() } }
+}
+
+notifier.startHeartbeat(on: loop)
+let hangAfter = milliseconds("TEST_WORKER_HANG_AFTER")
+if hangAfter > 0 {
+    loop.scheduleTask(in: .milliseconds(hangAfter)) {
+        // A handler stuck in a blocking call: the loop stops, and with it the heartbeat.
+        while true { sleep(3600) }
+    }
+}
+notifier.ready(status: "serving")
+// The process ends in WorkerState, once a drain has closed the last connection.
+dispatchMain()

@@ -1,0 +1,95 @@
+import Arbiter
+
+/// A manual instant: time moves only when a test says so.
+struct TestInstant: InstantProtocol {
+    var offset: Duration
+
+    static let zero = TestInstant(offset: .zero)
+
+    func advanced(by duration: Duration) -> TestInstant { TestInstant(offset: offset + duration) }
+    func duration(to other: TestInstant) -> Duration { other.offset - offset }
+    static func < (lhs: TestInstant, rhs: TestInstant) -> Bool { lhs.offset < rhs.offset }
+}
+
+typealias Machine = Arbiter<TestInstant>
+typealias Action = Machine.Action
+
+/// Plays the shell: answers each `.spawn` with a new pid (or a failure, when asked) the way the real loop
+/// does, before the next action, and returns every action in the order the shell would see them.
+struct Harness {
+    var arbiter: Machine
+    var now = TestInstant.zero
+    var nextPID: Int32 = 100
+    /// Spawns fail while this is set, with this message.
+    var spawnError: String?
+
+    init(_ configure: (inout Machine.Configuration) -> Void = { _ in }) {
+        var configuration = Machine.Configuration()
+        configure(&configuration)
+        arbiter = Machine(configuration: configuration, now: .zero)
+    }
+
+    mutating func start() -> [Action] { run(arbiter.start(now: now)) }
+
+    mutating func advance(_ duration: Duration) -> [Action] {
+        now = now.advanced(by: duration)
+        return run(arbiter.tick(now: now))
+    }
+
+    mutating func notify(_ pid: Int32, _ text: String) -> [Action] {
+        run(arbiter.notified(pid: pid, message: NotifyMessage(parsing: Array(text.utf8)), now: now))
+    }
+
+    mutating func ready(_ pids: Int32...) -> [Action] {
+        pids.flatMap { notify($0, "READY=1") }
+    }
+
+    mutating func exit(_ pid: Int32, _ status: ExitStatus = .exited(1)) -> [Action] {
+        run(arbiter.exited(pid: pid, status: status, now: now))
+    }
+
+    mutating func signal(_ signal: Machine.ControlSignal) -> [Action] {
+        run(arbiter.received(signal, now: now))
+    }
+
+    mutating func run(_ actions: [Action]) -> [Action] {
+        var all: [Action] = []
+        for action in actions {
+            all.append(action)
+            guard case .spawn(let slot, let generation) = action else { continue }
+            if let spawnError {
+                all += run(arbiter.spawnFailed(slot: slot, generation: generation, error: spawnError, now: now))
+            } else {
+                let pid = nextPID
+                nextPID += 1
+                all += run(arbiter.spawned(slot: slot, generation: generation, pid: pid, now: now))
+            }
+        }
+        return all
+    }
+
+    /// The serving worker's pid in each slot.
+    var pids: [Int32?] { arbiter.slots.map { $0.worker?.pid } }
+}
+
+extension Array where Element == Action {
+    var spawns: [Int] {
+        compactMap { if case .spawn(let slot, _) = $0 { slot } else { nil } }
+    }
+
+    func signals(_ signal: Machine.WorkerSignal) -> [Int32] {
+        compactMap { if case .signal(let pid, signal) = $0 { pid } else { nil } }
+    }
+
+    var upstream: [String] {
+        compactMap { if case .notifyUpstream(let message) = $0 { message } else { nil } }
+    }
+
+    var reports: [Machine.Report] {
+        compactMap { if case .report(let report) = $0 { report } else { nil } }
+    }
+
+    var exitCode: Int32? {
+        compactMap { if case .exit(let code) = $0 { code } else { nil } }.first
+    }
+}

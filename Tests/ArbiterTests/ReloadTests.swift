@@ -1,0 +1,128 @@
+import Arbiter
+import Testing
+
+@Suite("Rolling restart (HUP) and scaling (TTIN/TTOU)")
+struct ReloadTests {
+    func running(workers: Int = 3) -> Harness {
+        var harness = Harness {
+            $0.workers = workers
+            $0.bootTimeout = .seconds(10)
+        }
+        _ = harness.start()
+        for pid in harness.pids.compactMap({ $0 }) { _ = harness.ready(pid) }
+        return harness
+    }
+
+    @Test func hangupReplacesOneSlotAtATimeAndRetiresTheOldOnlyWhenTheNewIsReady() {
+        var harness = running()  // 100, 101, 102
+        let start = harness.signal(.hangup)
+        #expect(start.reports.contains(.reloadStarted(generation: 2)))
+        #expect(start.upstream.first == "RELOADING=1")
+        #expect(start.spawns == [0])  // only one new worker at a time
+        #expect(start.signals(.terminate).isEmpty)  // the old one keeps serving
+        #expect(harness.arbiter.slots[0].replacement?.pid == 103)
+
+        let first = harness.ready(103)
+        #expect(first.signals(.terminate) == [100])
+        #expect(first.spawns == [1])
+        #expect(harness.pids == [103, 101, 102])
+        let second = harness.ready(104)
+        #expect(second.signals(.terminate) == [101])
+        #expect(second.spawns == [2])
+        let last = harness.ready(105)
+        #expect(last.signals(.terminate) == [102])
+        #expect(last.reports.contains(.reloadFinished(generation: 2)))
+        #expect(last.upstream.contains("READY=1"))
+        #expect(harness.arbiter.slots.allSatisfy { $0.worker?.generation == 2 })
+        #expect(harness.arbiter.reload == nil)
+    }
+
+    @Test func aNewWorkerThatDiesBeforeReadyAbortsTheReloadAndKeepsTheOldOnes() {
+        var harness = running()
+        _ = harness.signal(.hangup)
+        _ = harness.ready(103)  // slot 0 done; 100 retired
+        let failed = harness.exit(104, .exited(1))  // slot 1's new worker crashes
+        #expect(failed.reports.contains(.reloadAborted(slot: 1, reason: "new worker pid 104 ended (exit code 1) before it was ready")))
+        #expect(failed.upstream.contains("READY=1"))
+        #expect(failed.spawns.isEmpty)
+        #expect(harness.pids == [103, 101, 102])
+        #expect(harness.arbiter.reload == nil)
+    }
+
+    @Test func aNewWorkerThatNeverGetsReadyIsKilledAndTheReloadAborted() {
+        var harness = running()
+        _ = harness.signal(.hangup)
+        let actions = harness.advance(.seconds(10))
+        #expect(actions.signals(.kill) == [103])
+        #expect(actions.reports.contains(.reloadAborted(slot: 0, reason: "new worker pid 103 not ready in time")))
+        #expect(harness.pids == [100, 101, 102])
+        #expect(harness.exit(103, .signaled(9)).spawns.isEmpty)
+    }
+
+    @Test func anOldWorkerThatDiesDuringTheReloadComesBackInTheNewGeneration() {
+        var harness = running()
+        _ = harness.signal(.hangup)  // 103 boots for slot 0
+        let crashed = harness.exit(102, .signaled(9))  // slot 2, not reached yet
+        #expect(crashed.spawns == [2])
+        #expect(harness.arbiter.slots[2].worker?.generation == 2)
+        _ = harness.ready(103, 104)  // slot 0 replaced, slot 1's new worker spawned as 105
+        _ = harness.ready(105)  // slot 1 replaced; slot 2 already runs generation 2, so done
+        #expect(harness.arbiter.reload == nil)
+    }
+
+    @Test func hangupWhileBootingIsIgnored() {
+        var harness = Harness { $0.workers = 2 }
+        _ = harness.start()
+        #expect(harness.signal(.hangup) == [.report(.ignored("HUP while the first generation is booting"))])
+    }
+
+    @Test func aSecondHangupStartsOverWithTheNewestGeneration() {
+        var harness = running()
+        _ = harness.signal(.hangup)  // 103 boots as generation 2
+        let again = harness.signal(.hangup)
+        #expect(again.signals(.terminate) == [103])
+        #expect(again.reports.contains(.reloadStarted(generation: 3)))
+        #expect(again.spawns == [0])
+        #expect(harness.arbiter.slots[0].replacement?.generation == 3)
+    }
+
+    @Test func withoutNotifyTheOldWorkerIsRetiredAsSoonAsTheNewOneRuns() {
+        var harness = Harness {
+            $0.workers = 2
+            $0.readiness = .onSpawn
+        }
+        _ = harness.start()
+        let actions = harness.signal(.hangup)
+        #expect(actions.spawns == [0, 1])
+        #expect(actions.signals(.terminate) == [100, 101])
+        #expect(actions.reports.contains(.reloadFinished(generation: 2)))
+    }
+
+    @Test func ttinAddsASlotAndTtouRetiresTheLast() {
+        var harness = running(workers: 2)
+        let more = harness.signal(.increase)
+        #expect(more.spawns == [2])
+        #expect(more.reports.contains(.scaled(workers: 3)))
+        _ = harness.ready(102)
+        let less = harness.signal(.decrease)
+        #expect(less.signals(.terminate) == [102])
+        #expect(less.reports.contains(.scaled(workers: 2)))
+        #expect(harness.exit(102, .exited(0)).spawns.isEmpty)
+        #expect(harness.arbiter.slots.count == 2)
+    }
+
+    @Test func ttouNeverGoesBelowOneWorker() {
+        var harness = running(workers: 1)
+        #expect(harness.signal(.decrease) == [.report(.ignored("TTOU: already at 1 worker, the minimum"))])
+        #expect(harness.arbiter.slots.count == 1)
+    }
+
+    @Test func statusLineFollowsThePhase() {
+        var harness = running(workers: 2)
+        #expect(harness.arbiter.statusLine == "2/2 workers ready, generation 1")
+        _ = harness.signal(.hangup)
+        #expect(harness.arbiter.statusLine == "reloading to generation 2: 0/2 slots replaced")
+        _ = harness.signal(.terminate)
+        #expect(harness.arbiter.statusLine == "stopping: 3 workers left")
+    }
+}
