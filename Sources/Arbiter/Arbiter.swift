@@ -218,7 +218,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         }
     }
 
-    var isStopping: Bool {
+    /// True from the first stop signal (or a failed boot) on: no worker will be started again.
+    public var isStopping: Bool {
         switch phase {
         case .stopping, .stopped: true
         case .booting, .running: false

@@ -32,6 +32,7 @@ public final class SupervisorLoop {
     private let epoll: Int32
     private var nextUpstreamWatchdog: ContinuousClock.Instant?
     private var exitCode: Int32?
+    private var listenerOpen = true
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
@@ -149,6 +150,17 @@ public final class SupervisorLoop {
                 exitCode = code
             }
         }
+        if arbiter.isStopping { closeListener() }
+    }
+
+    /// Once stopping, nobody will accept again: when the workers have closed their copies too, the kernel
+    /// refuses new connections at once (a load balancer retries elsewhere) instead of queueing them in a
+    /// backlog that is reset at exit.
+    private func closeListener() {
+        guard listenerOpen else { return }
+        listenerOpen = false
+        close(socket.fd)
+        if let path = socket.unixPath { unlink(path) }
     }
 
     private func send(_ signal: Machine.WorkerSignal, to pid: Int32) {
@@ -179,8 +191,7 @@ public final class SupervisorLoop {
 
     private func shutdown() {
         notify?.close()
-        if let path = socket.unixPath { unlink(path) }
-        close(socket.fd)
+        closeListener()
         logger.notice("stopped", metadata: ["exit": "\(exitCode ?? 0)"])
     }
 }

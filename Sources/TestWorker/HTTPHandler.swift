@@ -10,7 +10,8 @@ final class HTTPHandler: ChannelInboundHandler {
     private let state: WorkerState
     private let identity: String
     private var head: HTTPRequestHead?
-    private(set) var busy = false
+    private var busy = false
+    private var served = 0
 
     init(state: WorkerState, identity: String) {
         self.state = state
@@ -18,7 +19,7 @@ final class HTTPHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        state.opened(context.channel) { [unowned self] in self.busy }
+        state.opened(context.channel) { [unowned self] in !self.busy && self.served > 0 }
         context.fireChannelActive()
     }
 
@@ -71,5 +72,6 @@ final class HTTPHandler: ChannelInboundHandler {
             if close { channel.close(promise: nil) }
         }
         busy = false
+        served += 1
     }
 }

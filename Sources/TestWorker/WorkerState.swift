@@ -1,5 +1,6 @@
 import Glibc
 import NIOCore
+import WorkerRuntime
 
 /// Connections and drain state of the test worker. Everything runs on the one event loop, which is what
 /// makes the unchecked Sendable sound: every method asserts it.
@@ -8,8 +9,10 @@ final class WorkerState: @unchecked Sendable {
     let drainDelay: TimeAmount
     let notifier: WorkerNotifier
     var serverChannel: (any Channel)?
-    private var connections: [ObjectIdentifier: (channel: any Channel, busy: () -> Bool)] = [:]
+    private var connections: [ObjectIdentifier: (channel: any Channel, idle: () -> Bool)] = [:]
     private(set) var draining = false
+    /// The listener is closed: no accepted connection can still be on its way to `opened`.
+    private var listenerClosed = false
 
     init(eventLoop: any EventLoop, drainDelay: TimeAmount, notifier: WorkerNotifier) {
         self.eventLoop = eventLoop
@@ -17,13 +20,12 @@ final class WorkerState: @unchecked Sendable {
         self.notifier = notifier
     }
 
-    func opened(_ channel: any Channel, busy: @escaping () -> Bool) {
+    /// `idle` is true only between two requests of a keep-alive connection. A connection that has not sent
+    /// its first request yet is not idle: it was accepted from the shared queue, its request is on the way,
+    /// and closing it would reset a request no other worker can answer any more.
+    func opened(_ channel: any Channel, idle: @escaping () -> Bool) {
         eventLoop.assertInEventLoop()
-        if draining {
-            channel.close(promise: nil)
-            return
-        }
-        connections[ObjectIdentifier(channel)] = (channel, busy)
+        connections[ObjectIdentifier(channel)] = (channel, idle)
     }
 
     func closed(_ channel: any Channel) {
@@ -33,21 +35,30 @@ final class WorkerState: @unchecked Sendable {
     }
 
     /// SIGTERM: stop accepting (the other workers keep taking connections from the shared queue), let
-    /// in-flight requests finish, close idle keep-alive connections, then exit 0.
+    /// in-flight requests finish and answer them with `Connection: close`, close idle keep-alive
+    /// connections, then exit 0. A connection that never sends a request is cut by the supervisor's
+    /// graceful timeout.
     func beginDrain() {
         eventLoop.assertInEventLoop()
         guard !draining else { return }
         draining = true
         notifier.stopping()
-        serverChannel?.close(promise: nil)
-        for (_, connection) in connections where !connection.busy() {
+        if let serverChannel {
+            Listener.stopAccepting(serverChannel).whenComplete { _ in
+                self.listenerClosed = true
+                self.finishIfDrained()
+            }
+        } else {
+            listenerClosed = true
+        }
+        for (_, connection) in connections where connection.idle() {
             connection.channel.close(promise: nil)
         }
         finishIfDrained()
     }
 
     private func finishIfDrained() {
-        guard draining, connections.isEmpty else { return }
+        guard draining, listenerClosed, connections.isEmpty else { return }
         eventLoop.scheduleTask(in: drainDelay) {
             exit(0)
         }

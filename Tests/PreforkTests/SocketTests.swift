@@ -1,0 +1,122 @@
+import Arbiter
+import Glibc
+import Prefork
+import Testing
+
+@Suite("Sockets and the spawn environment, against the real kernel")
+struct SocketTests {
+    @Test func bindsAnEphemeralPortWithTheBacklogAskedFor() throws {
+        let socket = try ListenSocket.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 77)
+        defer { close(socket.fd) }
+        #expect(socket.description.hasPrefix("127.0.0.1:"))
+        #expect(socket.description != "127.0.0.1:0")
+        #expect(fcntl(socket.fd, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
+    @Test func refusesAPortInUseWithTheAddressInTheMessage() throws {
+        let first = try ListenSocket.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 8)
+        defer { close(first.fd) }
+        let port = UInt16(first.description.split(separator: ":").last!)!
+        #expect {
+            try ListenSocket.bind(.tcp(host: "127.0.0.1", port: port), backlog: 8)
+        } throws: { error in
+            "\(error)" == "bind 127.0.0.1:\(port): Address already in use"
+        }
+    }
+
+    @Test func unixSocketReplacesAStaleFileButNotALiveOne() throws {
+        let path = "/tmp/prefork-test-\(getpid()).sock"
+        defer { unlink(path) }
+        let live = try ListenSocket.bind(.unix(path: path), backlog: 8)
+        #expect(throws: SystemError.self) { try ListenSocket.bind(.unix(path: path), backlog: 8) }
+        close(live.fd)  // the file stays behind, as after a crash
+        let again = try ListenSocket.bind(.unix(path: path), backlog: 8)
+        close(again.fd)
+        #expect(again.description == "unix:\(path)")
+    }
+
+    @Test func notifySocketLivesInAPrivateDirectoryAndNamesTheSender() throws {
+        let server = try NotifyServer(environment: ["XDG_RUNTIME_DIR": "/tmp"])
+        defer { server.close() }
+        var info = stat()
+        let directory = String(server.socketPath.dropLast("/notify".count))
+        #expect(stat(directory, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o700)
+
+        let client = socket(AF_UNIX, 2 /* SOCK_DGRAM */, 0)
+        defer { close(client) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            server.socketPath.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+        let message = Array("READY=1\nSTATUS=hello".utf8)
+        let sent = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(client, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(sent == message.count)
+        var received: [(Int32, NotifyMessage)] = []
+        server.drain { sender, message, _ in received.append((sender, message)) }
+        #expect(received.count == 1)
+        #expect(received.first?.0 == getpid())
+        #expect(received.first?.1.ready == true)
+        #expect(received.first?.1.status == "hello")
+    }
+
+    @Test func workersGetSocketActivationVariablesAndNotTheSupervisorsOwn() {
+        let spawner = Spawner(
+            command: .init(path: "/bin/true", arguments: ["true"]),
+            listenFD: 5, backlog: 2048, notifySocket: "/tmp/s/notify", watchdogMicroseconds: 30_000_000,
+            environment: ["PATH=/bin", "LISTEN_FDS=2", "LISTEN_PID=1", "NOTIFY_SOCKET=/run/systemd/notify",
+                          "WATCHDOG_USEC=1", "HOME=/root"]
+        )
+        #expect(spawner.baseEnvironment == ["PATH=/bin", "HOME=/root"])
+    }
+
+    @Test func spawnedWorkerSeesItsOwnPidInListenPid() throws {
+        let pipe = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+        defer { pipe.deallocate() }
+        #expect(Glibc.pipe(pipe) == 0)
+        let socket = try ListenSocket.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 8)
+        defer { close(socket.fd) }
+        let spawner = Spawner(
+            command: .init(path: "/bin/sh", arguments: ["sh", "-c", "echo $$ $LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES $WATCHDOG_PID; ls /proc/self/fd | sort -n | tr '\\n' ' '"]),
+            listenFD: socket.fd, backlog: 8, notifySocket: "/tmp/none", watchdogMicroseconds: 1_000_000,
+            environment: ["PATH=/bin:/usr/bin"]
+        )
+        // The child's stdout must be our pipe: swap it in around the spawn.
+        let savedStdout = dup(1)
+        dup2(pipe[1], 1)
+        let pid = try spawner.spawn(slot: 0, generation: 1)
+        dup2(savedStdout, 1)
+        close(savedStdout)
+        close(pipe[1])
+        var output = [UInt8](repeating: 0, count: 512)
+        var total = 0
+        while true {
+            let count = read(pipe[0], &output[total], output.count - total)
+            if count <= 0 { break }
+            total += count
+        }
+        close(pipe[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let lines = String(decoding: output[..<total], as: UTF8.self).split(separator: "\n")
+        #expect(lines.first == "\(pid) \(pid) 1 http \(pid)")
+        // stdio, the socket as fd 3, and the descriptor ls itself opens to list the folder; nothing else.
+        #expect(lines.last?.split(separator: " ").map(String.init).prefix(4) == ["0", "1", "2", "3"])
+        #expect(lines.last?.split(separator: " ").count == 5)
+    }
+
+    @Test func spawningAMissingExecutableReportsTheErrno() {
+        let spawner = Spawner(command: .init(path: "/nonexistent/worker", arguments: ["worker"]), listenFD: -1,
+                              backlog: 8, notifySocket: nil, watchdogMicroseconds: nil, environment: [])
+        #expect {
+            try spawner.spawn(slot: 0, generation: 1)
+        } throws: { error in
+            "\(error)" == "spawn /nonexistent/worker: No such file or directory"
+        }
+    }
+}

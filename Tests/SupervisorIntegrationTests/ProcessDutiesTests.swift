@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+
+@Suite("PID 1 duties, foreign workers, startup errors", .serialized)
+struct ProcessDutiesTests {
+    @Test func anOrphanedGrandchildIsReaped() throws {
+        let pidFile = "/tmp/prefork-orphan-\(getpid())"
+        defer { unlink(pidFile) }
+        // The inner shell starts `sleep` and exits, so sleep is re-parented to the supervisor (subreaper).
+        let script = "sh -c 'sleep 0.5 & echo $! > \(pidFile)'; exec sleep 30"
+        let supervisor = try SupervisorProcess(["--workers", "1", "--no-notify", "--", "sh", "-c", script])
+        try supervisor.waitForLog("all 1 workers ready")
+        var orphan: Int32?
+        for _ in 0..<200 where orphan == nil {
+            orphan = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            usleep(10_000)
+        }
+        let pid = try #require(orphan)
+        try supervisor.waitForLog("reaped orphan (exit code 0)", timeout: 5)
+        #expect(!ProcessTable.exists(pid), "the orphan is still in the process table (a zombie)")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
+    @Test func aWorkerThatIsNotOursServesWithNoNotify() throws {
+        let script = Binaries.fixtures + "/fd3_server.py"
+        let supervisor = try SupervisorProcess(["--workers", "2", "--no-notify", "--", "python3", script])
+        let port = try supervisor.port()
+        try supervisor.waitForLog("all 2 workers ready")
+        let workers = try supervisor.waitForWorkers(2)
+        var answered = Set<Int32>()
+        for _ in 0..<200 where answered.count < 2 {
+            if let pid = HTTPClient.answeringPID(port: port) { answered.insert(pid) }
+            usleep(5_000)
+        }
+        #expect(answered == Set(workers))
+        #expect(ProcessTable.environment(workers[0])["NOTIFY_SOCKET"] == nil)
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
+    @Test func onlyTheSocketReachesAWorker() throws {
+        let supervisor = try SupervisorProcess(["--workers", "1", "--no-notify", "--", "sleep", "30"])
+        try supervisor.waitForLog("all 1 workers ready")
+        let worker = try supervisor.waitForWorkers(1)[0]
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker)/fd").compactMap(Int.init)
+        #expect(descriptors.sorted() == [0, 1, 2, 3])
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(worker)/fd/3")
+        #expect(target.hasPrefix("socket:"))
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
+    @Test func theSupervisorReportsUpstreamOverSdNotify() throws {
+        let directory = "/tmp/prefork-upstream-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/notify"
+        let server = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(server) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            path.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(bound == 0)
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        let supervisor = try SupervisorProcess(["--workers", "2", "--", try Binaries.path("test-worker")],
+                                               environment: ["NOTIFY_SOCKET": path])
+        try supervisor.waitForLog("all 2 workers ready")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+        var messages: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(server, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            messages.append(String(decoding: buffer[..<count], as: UTF8.self))
+        }
+        #expect(messages.contains("READY=1"))
+        #expect(messages.contains("STATUS=2/2 workers ready, generation 1"))
+        #expect(messages.contains("STOPPING=1"))
+        #expect(messages.firstIndex(of: "READY=1")! < messages.firstIndex(of: "STOPPING=1")!)
+    }
+
+    @Test func aSocketActivatedSupervisorPassesSystemdsSocketOn() throws {
+        // Play systemd: bind, put the socket on fd 3, set LISTEN_PID to the pid that will exec the supervisor.
+        let script = """
+            import os, socket, sys
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 0)); s.listen(64)
+            print(s.getsockname()[1], flush=True)
+            os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+            env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+            os.execve(sys.argv[1], [sys.argv[1]] + sys.argv[2:], env)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, try Binaries.path("supervisor"), "--workers", "2",
+                             "--bind", "127.0.0.1:1", "--", try Binaries.path("test-worker")]
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let line = String(decoding: stdout.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try #require(UInt16(line.trimmingCharacters(in: .whitespacesAndNewlines)))
+        var pid: Int32?
+        for _ in 0..<300 where pid == nil {
+            pid = HTTPClient.answeringPID(port: port)
+            usleep(10_000)
+        }
+        #expect(pid != nil)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("(from systemd)"))
+    }
+
+    @Test(arguments: [
+        (["--workers", "zero", "--", "true"], [String: String](), Int32(64), "--workers: expected a whole number"),
+        (["--frobnicate"], [:], 64, "unknown option '--frobnicate'"),
+        (["--", "true"], ["API_WORKERS": "-3"], 78, "API_WORKERS: expected a whole number"),
+        (["--", "true"], ["GRACEFUL_TIMEOUT": "soon"], 78, "GRACEFUL_TIMEOUT: expected seconds"),
+        (["--", "no-such-command-xyz"], [:], 127, "command not found or not executable: no-such-command-xyz"),
+        (["--bind", "127.0.0.1:nope", "--", "true"], [:], 64, "port must be a number"),
+    ])
+    func badInputIsOneLineAndADocumentedExitCode(arguments: [String], environment: [String: String],
+                                                 code: Int32, message: String) throws {
+        let supervisor = try SupervisorProcess(arguments, environment: environment, bindEphemeral: false)
+        #expect(try supervisor.waitForExit() == code)
+        let lines = supervisor.log.split(separator: "\n")
+        #expect(lines.count == 1, "\(supervisor.log)")
+        #expect(lines.first?.hasPrefix("supervisor: ") == true)
+        #expect(lines.first?.contains(message) == true, "\(supervisor.log)")
+    }
+
+    @Test func aPortInUseIsExit71() throws {
+        let holder = try SupervisorProcess(["--workers", "1", "--no-notify", "--", "sleep", "30"])
+        let port = try holder.port()
+        let second = try SupervisorProcess(["--bind", "127.0.0.1:\(port)", "--", "true"], bindEphemeral: false)
+        #expect(try second.waitForExit() == 71)
+        #expect(second.log.contains("Address already in use"))
+        holder.signal(SIGTERM)
+        #expect(try holder.waitForExit() == 0)
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Synchronization
+
+/// Where the binaries under test are: `PREFORK_BIN_DIR`, or the package's release build folder.
+///
+/// The test worker is built in release mode on purpose: SwiftNIO 2.101's debug builds assert when several
+/// processes accept on one socket (another process may take the connection first), release builds do not.
+enum Binaries {
+    static let directory: String = {
+        if let directory = ProcessInfo.processInfo.environment["PREFORK_BIN_DIR"] { return directory }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/release").path
+    }()
+
+    static func path(_ name: String) throws -> String {
+        let path = directory + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestFailure("\(path) is missing: run scripts/test, or swift build -c release --product \(name)")
+        }
+        return path
+    }
+
+    static var fixtures: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    }
+}
+
+struct TestFailure: Error, Equatable, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A supervisor started as a real child process, its stderr collected line by line.
+final class SupervisorProcess: @unchecked Sendable {
+    let process = Process()
+    private let output = Mutex<String>("")
+    private let stderrPipe = Pipe()
+
+    /// Starts `supervisor` with `arguments` on 127.0.0.1 and an ephemeral port unless `--bind` is given.
+    init(_ arguments: [String], environment: [String: String] = [:], bindEphemeral: Bool = true) throws {
+        process.executableURL = URL(fileURLWithPath: try Binaries.path("supervisor"))
+        process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in ["API_WORKERS", "BIND", "PORT", "GRACEFUL_TIMEOUT", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"] {
+            env[key] = nil
+        }
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardError = stderrPipe
+        process.standardOutput = FileHandle.nullDevice
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard !data.isEmpty, let self else { return }
+            self.output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var log: String { output.withLock { $0 } }
+
+    func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Waits until the log has `count` lines containing `text`; returns those lines.
+    @discardableResult
+    func waitForLog(_ text: String, count: Int = 1, timeout: Double = 10) throws -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let lines = log.split(separator: "\n").filter { $0.contains(text) }.map(String.init)
+            if lines.count >= count { return lines }
+            guard Date() < deadline else {
+                throw TestFailure("no \(count)x '\(text)' in the log after \(timeout)s:\n\(log)")
+            }
+            usleep(10_000)
+        }
+    }
+
+    /// The port from the "listening on 127.0.0.1:PORT" line.
+    func port() throws -> UInt16 {
+        let line = try waitForLog("listening on ").first!
+        guard let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            let port = UInt16(line[range].split(separator: ":").last!)
+        else { throw TestFailure("no port in: \(line)") }
+        return port
+    }
+
+    /// The exit code, or a failure if it does not exit in time.
+    func waitForExit(timeout: Double = 15) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            guard Date() < deadline else { throw TestFailure("supervisor still running after \(timeout)s:\n\(log)") }
+            usleep(10_000)
+        }
+        return process.terminationStatus
+    }
+
+    /// Pids of the supervisor's live children (workers, or anything re-parented to it).
+    var children: [Int32] { ProcessTable.children(of: pid) }
+
+    /// Waits until exactly `count` children run and the arbiter reported `ready` lines for all of them.
+    @discardableResult
+    func waitForWorkers(_ count: Int, timeout: Double = 10) throws -> [Int32] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let children = self.children
+            if children.count == count { return children.sorted() }
+            guard Date() < deadline else {
+                throw TestFailure("expected \(count) workers, have \(children.count) after \(timeout)s:\n\(log)")
+            }
+            usleep(10_000)
+        }
+    }
+}
+
+/// Reads /proc, the ground truth of who is alive and whose child it is.
+enum ProcessTable {
+    static func stat(_ pid: Int32) -> [String]? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name, which may hold spaces: state is [0], ppid [1], pgrp [2].
+        return text[text.index(after: close)...].split(separator: " ").map(String.init)
+    }
+
+    static func children(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let fields = stat(pid) else { return false }
+            return fields[1] == String(parent) && fields[0] != "Z"
+        }
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let fields = stat(pid) else { return false }
+        return fields[0] != "Z"
+    }
+
+    static func exists(_ pid: Int32) -> Bool { stat(pid) != nil }
+
+    static func environment(_ pid: Int32) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
+        var result: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+        }
+        return result
+    }
+}

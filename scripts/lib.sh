@@ -1,0 +1,29 @@
+# Shared by the scripts: package installation and the release build of the binaries.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="/opt/swift/usr/bin:$PATH"
+
+# Installs the Debian packages that are missing (no-op when all are there).
+ensure_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# What building and testing the supervisor needs: the C libraries, python3 for the foreign-worker test,
+# ss (iproute2) for the backlog test, procps for ps/pgrep in the benchmarks.
+SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 iproute2 procps)
+
+# Release builds of the binaries the tests and the run command start. Release on purpose: SwiftNIO 2.101's
+# debug builds assert when several processes accept on one socket, release builds do not.
+build_release() {
+    (cd "$ROOT" && swift build -c release --product supervisor --product test-worker "$@")
+}
