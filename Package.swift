@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "Prefork",
             dependencies: [
-                "Arbiter", "CShims", "CSystemd",
+                "Arbiter", "CShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -60,6 +60,6 @@ let package = Package(
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter"]),
         .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
-        .testTarget(name: "SupervisorIntegrationTests"),
+        .testTarget(name: "SupervisorIntegrationTests", exclude: ["Fixtures"]),
     ]
 )

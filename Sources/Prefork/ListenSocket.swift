@@ -1,4 +1,3 @@
-import CSystemd
 import Glibc
 
 /// The one listening socket every worker shares, bound once by the supervisor or handed down by systemd.
@@ -15,17 +14,15 @@ public struct ListenSocket: Sendable {
 
     /// Takes the socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`), or nil when it passed none. The variables
     /// are unset, so they never reach a worker by accident.
-    public static func inherited() throws(ConfigurationError) -> ListenSocket? {
-        let count = sd_listen_fds(1)
-        if count < 0 { throw ConfigurationError("LISTEN_FDS: \(String(cString: strerror(-count)))") }
+    public static func inherited(environment: [String: String]) throws(ConfigurationError) -> ListenSocket? {
+        let count = try SystemdProtocol.takeListenFDs(environment: environment)
         if count == 0 { return nil }
-        let fd = SD_LISTEN_FDS_START
-        guard sd_is_socket(fd, AF_UNSPEC, Int32(SOCK_STREAM.rawValue), 1) > 0 else {
+        let fd = SystemdProtocol.listenFDsStart
+        guard SystemdProtocol.isListeningStreamSocket(fd) else {
             throw ConfigurationError("LISTEN_FDS: fd \(fd) is not a listening stream socket")
         }
         // Descriptors after the first are not ours to pass on; close them so no worker inherits them.
         if count > 1 { for extra in (fd + 1)..<(fd + count) { close(extra) } }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         return ListenSocket(fd: fd, description: "\(localAddress(fd)) (from systemd)", unixPath: nil)
     }
 

@@ -1,6 +1,5 @@
 import Arbiter
 import CShims
-import CSystemd  // SOCK_DGRAM and friends: this toolchain's Glibc module does not export them in release builds
 import Glibc
 
 /// The supervisor's end of sd_notify: an AF_UNIX datagram socket in a private 0700 directory.

@@ -36,7 +36,9 @@ public final class SupervisorLoop {
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
-    public init(settings: SupervisorSettings, logger: Logger) throws(SystemError) {
+    ///
+    /// - Parameter inherited: the socket systemd passed (`ListenSocket.inherited`), used instead of binding.
+    public init(settings: SupervisorSettings, inherited: ListenSocket?, logger: Logger) throws(SystemError) {
         self.settings = settings
         self.logger = logger
         self.log = LifecycleLog(logger: logger)
@@ -45,7 +47,7 @@ public final class SupervisorLoop {
             _ = prefork_set_child_subreaper()
         }
         signals = try SignalChannel()
-        if let inherited = try? ListenSocket.inherited() {
+        if let inherited {
             socket = inherited
         } else {
             socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog)

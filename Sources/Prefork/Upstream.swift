@@ -1,17 +1,16 @@
-import CSystemd
 import Glibc
 
 /// The supervisor as a systemd `Type=notify` service: READY, STATUS, RELOADING, STOPPING and the watchdog.
 /// With no `NOTIFY_SOCKET` (Docker, a terminal) every call is a no-op.
 public struct Upstream {
-    public let enabled: Bool
+    public let socketPath: String
+    public var enabled: Bool { !socketPath.isEmpty }
     /// How often to send `WATCHDOG=1`: half of what systemd's `WatchdogSec=` asks for.
     public let watchdogInterval: Duration?
 
     public init(environment: [String: String]) {
-        enabled = !(environment["NOTIFY_SOCKET"] ?? "").isEmpty
-        var microseconds: UInt64 = 0
-        if enabled, sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 {
+        socketPath = environment["NOTIFY_SOCKET"] ?? ""
+        if !socketPath.isEmpty, let microseconds = SystemdProtocol.watchdogMicroseconds(environment: environment) {
             watchdogInterval = .microseconds(Int64(microseconds / 2))
         } else {
             watchdogInterval = nil
@@ -27,6 +26,6 @@ public struct Upstream {
             clock_gettime(CLOCK_MONOTONIC, &now)
             text += "\nMONOTONIC_USEC=\(UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000)"
         }
-        _ = sd_notify(0, text)
+        SystemdProtocol.notify(text, socketPath: socketPath)
     }
 }

@@ -48,16 +48,19 @@ do {
 }
 
 let level = Logger.Level(rawValue: environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = level
-    return handler
-}
+LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
 let logger = Logger(label: "supervisor")
+
+let inherited: ListenSocket?
+do {
+    inherited = try ListenSocket.inherited(environment: environment)
+} catch {
+    fail(error.description, code: SupervisorLoop.ExitCode.configuration)
+}
 
 let loop: SupervisorLoop
 do {
-    loop = try SupervisorLoop(settings: settings, logger: logger)
+    loop = try SupervisorLoop(settings: settings, inherited: inherited, logger: logger)
 } catch {
     fail("\(error)", code: SupervisorLoop.ExitCode.systemError)
 }

@@ -58,7 +58,7 @@ struct LifecycleTests {
         let before = try supervisor.waitForWorkers(2)
         kill(before[0], SIGKILL)
         try supervisor.waitForLog("exited with signal 9")
-        try supervisor.waitForLog("] ready", count: 3)
+        try supervisor.waitForLog("info: ready ", count: 3)
         let after = try supervisor.waitForWorkers(2)
         #expect(!after.contains(before[0]))
         #expect(after.contains(before[1]))
@@ -188,7 +188,7 @@ struct LifecycleTests {
         let first = try supervisor.waitForWorkers(1)[0]
         try supervisor.waitForLog("heartbeat missed, aborting", timeout: 10)
         try supervisor.waitForLog("exited with signal", timeout: 10)
-        try supervisor.waitForLog("] ready", count: 2)
+        try supervisor.waitForLog("info: ready ", count: 2)
         #expect(try supervisor.waitForWorkers(1)[0] != first)
         // The replacement hangs after 1.5 s too (same switch), so whoever answers is just not the first one.
         let answering = HTTPClient.answeringPID(port: port)

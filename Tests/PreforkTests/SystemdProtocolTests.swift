@@ -1,0 +1,86 @@
+import Glibc
+@testable import Prefork
+import Testing
+
+@Suite("sd_notify and sd_listen_fds, written out", .serialized)
+struct SystemdProtocolTests {
+    /// A datagram socket bound to `name` (a path, or an abstract name starting with '@'); returns its fd.
+    func listen(_ name: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: bytes)
+            if bytes.first == UInt8(ascii: "@") { buffer[0] = 0 }
+        }
+        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count
+                               + (bytes.first == UInt8(ascii: "@") ? 0 : 1))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        #expect(bound == 0)
+        return fd
+    }
+
+    func receive(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+    }
+
+    @Test func notifiesAPathSocket() {
+        let path = "/tmp/prefork-notify-\(getpid())"
+        unlink(path)
+        defer { unlink(path) }
+        let fd = listen(path)
+        defer { close(fd) }
+        #expect(SystemdProtocol.notify("READY=1\nSTATUS=up", socketPath: path))
+        #expect(receive(fd) == "READY=1\nSTATUS=up")
+    }
+
+    @Test func notifiesAnAbstractSocket() {
+        let name = "@prefork-notify-\(getpid())"
+        let fd = listen(name)
+        defer { close(fd) }
+        #expect(SystemdProtocol.notify("WATCHDOG=1", socketPath: name))
+        #expect(receive(fd) == "WATCHDOG=1")
+    }
+
+    @Test func aMissingSocketIsNotAnError() {
+        #expect(!SystemdProtocol.notify("READY=1", socketPath: "/nonexistent/notify"))
+        #expect(!SystemdProtocol.notify("READY=1", socketPath: ""))
+    }
+
+    @Test func listenFDsForAnotherProcessAreNotOurs() throws {
+        #expect(try SystemdProtocol.takeListenFDs(environment: ["LISTEN_PID": "1", "LISTEN_FDS": "1"]) == 0)
+        #expect(try SystemdProtocol.takeListenFDs(environment: [:]) == 0)
+    }
+
+    @Test func malformedListenVariablesAreConfigurationErrors() {
+        #expect(throws: ConfigurationError("LISTEN_PID: not a pid: 'me'")) {
+            try SystemdProtocol.takeListenFDs(environment: ["LISTEN_PID": "me", "LISTEN_FDS": "1"])
+        }
+        #expect(throws: ConfigurationError("LISTEN_FDS: not a descriptor count: 'x'")) {
+            try SystemdProtocol.takeListenFDs(environment: ["LISTEN_PID": "\(getpid())", "LISTEN_FDS": "x"])
+        }
+    }
+
+    @Test func watchdogIsOursOnlyWhenThePidMatches() {
+        #expect(SystemdProtocol.watchdogMicroseconds(environment: ["WATCHDOG_USEC": "2000000"]) == 2_000_000)
+        #expect(SystemdProtocol.watchdogMicroseconds(environment: ["WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"]) == nil)
+        #expect(SystemdProtocol.watchdogMicroseconds(environment: ["WATCHDOG_USEC": "0"]) == nil)
+    }
+
+    @Test func aListeningSocketIsRecognised() throws {
+        let socket = try ListenSocket.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 8)
+        defer { close(socket.fd) }
+        #expect(SystemdProtocol.isListeningStreamSocket(socket.fd))
+        let unlistened = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(unlistened) }
+        #expect(!SystemdProtocol.isListeningStreamSocket(unlistened))
+        let datagram = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(datagram) }
+        #expect(!SystemdProtocol.isListeningStreamSocket(datagram))
+    }
+}
