@@ -39,7 +39,6 @@ extension Arbiter {
         case bootFailed(slot: Int, attempts: Int)
         case strangerNotify(pid: Int32)
         case orphanReaped(pid: Int32, status: ExitStatus)
-        case workerStatus(slot: Int, pid: Int32, status: String)
     }
 
     /// Signals the supervisor itself reacts to (see the README's signal table).

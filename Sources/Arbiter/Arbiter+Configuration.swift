@@ -32,6 +32,11 @@ extension Arbiter {
         /// Delay before restarting a slot after its n-th consecutive failure before READY.
         public var backoff = Backoff()
 
+        /// A worker that ends sooner than this after it started counts as a failure even if it said READY, and
+        /// a slot's failure count is forgiven only when a worker lived this long. Without it, a command that
+        /// exits at once in `.onSpawn` mode (or says READY and crashes) would be re-forked in a tight loop.
+        public var minimumUptime: Duration = .seconds(1)
+
         /// Consecutive failures before READY after which the first generation is declared unbootable
         /// and the supervisor exits 3, so that a broken deploy fails visibly instead of crash-looping.
         public var bootAttempts: Int = 5

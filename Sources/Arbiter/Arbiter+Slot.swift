@@ -28,7 +28,8 @@ extension Arbiter {
         public var replacement: Worker?
         /// A spawn action is out and not yet answered; no second spawn for this slot until it is.
         public var pendingSpawn: Role?
-        /// Consecutive failures before READY; reset when a worker of the slot gets ready.
+        /// Consecutive failures (ended before READY, or within the minimum uptime); reset when a worker of the
+        /// slot ends after living longer than that.
         public var failures = 0
         /// After a failure: no restart before this moment.
         public var restartAt: Instant?

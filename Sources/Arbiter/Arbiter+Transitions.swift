@@ -40,7 +40,6 @@ extension Arbiter {
         guard !worker.isReady else { return [] }
         worker.readyAt = now
         worker.lastHeartbeat = now
-        slots[slot].failures = 0
         slots[slot].restartAt = nil
         var actions: [Action] = [.report(.ready(slot: slot, pid: worker.pid, after: worker.startedAt.duration(to: now)))]
         if role == .replacement, let old = slots[slot].worker {

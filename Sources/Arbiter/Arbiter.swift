@@ -74,7 +74,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             let worker = slots[slot].worker!
             slots[slot].worker = nil
             actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
-            if !worker.isReady {
+            if worker.isReady, worker.startedAt.duration(to: now) >= configuration.minimumUptime {
+                slots[slot].failures = 0  // it served for a while: replace it at once
+            } else {
                 actions += failure(slot: slot, now: now)
             }
         case .replacement(let slot):
@@ -200,6 +202,11 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// Every child the arbiter is waiting for, slots and retirees alike.
     public var childCount: Int {
         retirees.count + slots.reduce(0) { $0 + ($1.worker == nil ? 0 : 1) + ($1.replacement == nil ? 0 : 1) }
+    }
+
+    /// Every child the arbiter tracks: serving, booting and retiring workers.
+    public var workerPIDs: [Int32] {
+        slots.flatMap { [$0.worker?.pid, $0.replacement?.pid].compactMap { $0 } } + retirees.map(\.pid)
     }
 
     public var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }

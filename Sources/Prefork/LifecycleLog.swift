@@ -50,8 +50,6 @@ struct LifecycleLog {
             logger.warning("ignoring notify datagrams from pid \(pid): not a worker of ours")
         case .orphanReaped(let pid, let status):
             logger.info("reaped orphan (\(status))", metadata: ["pid": "\(pid)"])
-        case .workerStatus(let slot, let pid, let status):
-            logger.debug("status: \(status)", metadata: meta(slot, pid))
         }
     }
 

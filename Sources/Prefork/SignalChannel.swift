@@ -9,13 +9,19 @@ import Glibc
 public struct SignalChannel {
     public let fd: Int32
 
-    /// The signals the supervisor acts on, and SIGCHLD for reaping.
-    static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD]
+    /// The signals the supervisor acts on, SIGCHLD for reaping, and USR1/USR2, which it relays to every worker
+    /// (their default action would otherwise end the supervisor, and with it every worker).
+    static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2]
 
     public init() throws(SystemError) {
         var mask = sigset_t()
         sigemptyset(&mask)
-        for signal in Self.handled { sigaddset(&mask, signal) }
+        for handled in Self.handled {
+            // An ignored signal is discarded even while blocked, and SIG_IGN survives exec: under `nohup`, or
+            // a parent that ignores SIGCHLD (children then reap themselves behind waitpid), we would be deaf.
+            signal(handled, SIG_DFL)
+            sigaddset(&mask, handled)
+        }
         guard sigprocmask(SIG_BLOCK, &mask, nil) == 0 else { throw SystemError("sigprocmask") }
         // A worker that dies while we write to its pipe must not kill the supervisor.
         signal(SIGPIPE, SIG_IGN)
@@ -26,6 +32,7 @@ public struct SignalChannel {
     public enum Received: Equatable {
         case control(Arbiter<ContinuousClock.Instant>.ControlSignal)
         case childExited
+        case relay(Int32)
     }
 
     /// Every signal queued since the last read.
@@ -42,6 +49,7 @@ public struct SignalChannel {
             case SIGTTIN: received.append(.control(.increase))
             case SIGTTOU: received.append(.control(.decrease))
             case SIGCHLD: received.append(.childExited)
+            case SIGUSR1, SIGUSR2: received.append(.relay(Int32(info.ssi_signo)))
             default: break
             }
         }

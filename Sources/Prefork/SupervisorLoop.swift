@@ -53,7 +53,7 @@ public final class SupervisorLoop {
             socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog)
         }
         notify = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
-        upstream = Upstream(environment: settings.environment)
+        upstream = Upstream(environment: settings.environment, logger: logger)
         let watchdog = settings.arbiter.heartbeatTimeout.map { timeout in
             let (seconds, attoseconds) = timeout.components
             return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
@@ -118,6 +118,10 @@ public final class SupervisorLoop {
                 for (pid, status) in SignalChannel.reap() {
                     perform(arbiter.exited(pid: pid, status: status, now: clock.now))
                 }
+            case .relay(let signal):
+                let pids = arbiter.workerPIDs
+                for pid in pids { kill(pid, signal) }
+                logger.info("relayed signal \(signal) to \(pids.count) workers")
             }
         }
     }

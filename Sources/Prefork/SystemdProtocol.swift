@@ -43,6 +43,9 @@ enum SystemdProtocol {
 
     /// `sd_notify(0, message)`: one datagram to `NOTIFY_SOCKET`, a path or an abstract name (`@...`).
     /// Returns false when it could not be sent; the caller has nothing better to do than go on.
+    ///
+    /// Never blocks: a datagram queue holds only `net.unix.max_dgram_qlen` messages (often 10), and a manager
+    /// that stops reading must not freeze PID 1 in `sendto`, deaf to the signals that would stop it.
     @discardableResult
     static func notify(_ message: String, socketPath: String) -> Bool {
         guard !socketPath.isEmpty, socketPath.utf8.count <= maximumUnixSocketPath else { return false }
@@ -63,7 +66,7 @@ enum SystemdProtocol {
         let payload = Array(message.utf8)
         let sent = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL), $0, length)
+                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, length)
             }
         }
         return sent == payload.count

@@ -1,14 +1,19 @@
 import Glibc
+import Logging
 
 /// The supervisor as a systemd `Type=notify` service: READY, STATUS, RELOADING, STOPPING and the watchdog.
 /// With no `NOTIFY_SOCKET` (Docker, a terminal) every call is a no-op.
-public struct Upstream {
+public final class Upstream {
     public let socketPath: String
     public var enabled: Bool { !socketPath.isEmpty }
     /// How often to send `WATCHDOG=1`: half of what systemd's `WatchdogSec=` asks for.
     public let watchdogInterval: Duration?
+    /// Messages that could not be sent since the last one that could; reported once per streak.
+    private(set) var dropped = 0
+    private let logger: Logger
 
-    public init(environment: [String: String]) {
+    public init(environment: [String: String], logger: Logger) {
+        self.logger = logger
         socketPath = environment["NOTIFY_SOCKET"] ?? ""
         if !socketPath.isEmpty, let microseconds = SystemdProtocol.watchdogMicroseconds(environment: environment) {
             watchdogInterval = .microseconds(Int64(microseconds / 2))
@@ -26,6 +31,12 @@ public struct Upstream {
             clock_gettime(CLOCK_MONOTONIC, &now)
             text += "\nMONOTONIC_USEC=\(UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000)"
         }
-        SystemdProtocol.notify(text, socketPath: socketPath)
+        if SystemdProtocol.notify(text, socketPath: socketPath) {
+            if dropped > 0 { logger.notice("NOTIFY_SOCKET accepts messages again", metadata: ["dropped": "\(dropped)"]) }
+            dropped = 0
+        } else {
+            if dropped == 0 { logger.warning("cannot notify NOTIFY_SOCKET (\(socketPath)): dropping messages until it can") }
+            dropped += 1
+        }
     }
 }

@@ -61,8 +61,9 @@ struct ReloadTests {
 
     @Test func anOldWorkerThatDiesDuringTheReloadComesBackInTheNewGeneration() {
         var harness = running()
+        _ = harness.advance(.seconds(5))
         _ = harness.signal(.hangup)  // 103 boots for slot 0
-        let crashed = harness.exit(102, .signaled(9))  // slot 2, not reached yet
+        let crashed = harness.exit(102, .signaled(9))  // slot 2, not reached yet, after serving for 5 s
         #expect(crashed.spawns == [2])
         #expect(harness.arbiter.slots[2].worker?.generation == 2)
         _ = harness.ready(103, 104)  // slot 0 replaced, slot 1's new worker spawned as 105

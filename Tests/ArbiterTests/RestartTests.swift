@@ -16,6 +16,7 @@ struct RestartTests {
 
     @Test func aReadyWorkerThatDiesIsReplacedAtOnce() {
         var harness = running()
+        _ = harness.advance(.seconds(5))
         let actions = harness.exit(100, .signaled(9))
         #expect(actions.reports.first == .exited(slot: 0, pid: 100, status: .signaled(9), expected: false))
         #expect(actions.spawns == [0])
@@ -24,6 +25,7 @@ struct RestartTests {
 
     @Test func crashLoopAfterBootBacksOffUpToTheCapAndNeverExits() {
         var harness = running { $0.bootAttempts = 2 }
+        _ = harness.advance(.seconds(5))
         _ = harness.exit(100)
         var delays: [Duration] = []
         for _ in 0..<12 {
@@ -37,15 +39,40 @@ struct RestartTests {
         #expect(harness.arbiter.phase == .running)
     }
 
-    @Test func readinessResetsTheFailureCount() {
+    @Test func aWorkerThatLivedPastTheMinimumUptimeForgivesTheSlot() {
         var harness = running()
-        _ = harness.exit(100)  // died after READY: restarted at once as 102
+        _ = harness.advance(.seconds(5))
+        _ = harness.exit(100)  // died after serving: restarted at once as 102
         _ = harness.exit(102)  // failure 1 before READY
         _ = harness.advance(.milliseconds(100))
         _ = harness.ready(103)
+        _ = harness.advance(.seconds(1))
         let actions = harness.exit(103)
         #expect(actions.spawns == [0])
         #expect(harness.arbiter.slots[0].failures == 0)
+    }
+
+    @Test func readyThenDeadAtOnceIsStillACrashLoop() {
+        var harness = running()
+        _ = harness.advance(.seconds(5))
+        _ = harness.exit(100)  // served 5 s: replaced at once by 102
+        var delays: [Duration] = []
+        for _ in 0..<4 {
+            let pid = harness.pids[0]!
+            _ = harness.ready(pid)
+            _ = harness.advance(.milliseconds(10))
+            for case .restartScheduled(_, let after, _) in harness.exit(pid).reports { delays.append(after) }
+            _ = harness.advance(.seconds(30))
+        }
+        #expect(delays == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800)])
+    }
+
+    @Test func aCommandThatExitsAtOnceWithoutNotifyBacksOff() {
+        var harness = Harness { $0.readiness = .onSpawn }
+        _ = harness.start()
+        let actions = harness.exit(100, .exited(0))
+        #expect(actions.spawns.isEmpty)
+        #expect(actions.reports.contains(.restartScheduled(slot: 0, after: .milliseconds(100), failures: 1)))
     }
 
     @Test func silentWorkerIsAbortedThenKilledAndReplacedAtOnce() {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("PID 1 duties, foreign workers, startup errors", .serialized)
@@ -20,6 +21,19 @@ struct ProcessDutiesTests {
         let pid = try #require(orphan)
         try supervisor.waitForLog("reaped orphan (exit code 0)", timeout: 5)
         #expect(!ProcessTable.exists(pid), "the orphan is still in the process table (a zombie)")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
+    @Test func signalsIgnoredByTheParentStillWork() throws {
+        // `trap '' HUP` is what nohup does: SIG_IGN survives exec, and an ignored signal never reaches signalfd.
+        let supervisor = try SupervisorProcess(
+            ["-c", "trap '' HUP USR1; exec \"$0\" \"$@\"", try Binaries.path("supervisor"), "--bind", "127.0.0.1:0",
+             "--workers", "1", "--", try Binaries.path("test-worker")],
+            bindEphemeral: false, executable: "/bin/sh")
+        try supervisor.waitForLog("all 1 workers ready")
+        supervisor.signal(SIGHUP)
+        try supervisor.waitForLog("rolling restart done")
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
     }
@@ -74,23 +88,61 @@ struct ProcessDutiesTests {
         #expect(bound == 0)
         var tv = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        // Read as systemd does, while the supervisor runs: the queue of a datagram socket is short.
+        let received = Mutex<[String]>([])
+        let reading = Mutex(true)
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while reading.withLock({ $0 }) {
+                let count = recv(server, &buffer, buffer.count, 0)
+                if count > 0 { received.withLock { $0.append(String(decoding: buffer[..<count], as: UTF8.self)) } }
+            }
+        }
+        reader.start()
 
         let supervisor = try SupervisorProcess(["--workers", "2", "--", try Binaries.path("test-worker")],
-                                               environment: ["NOTIFY_SOCKET": path])
+                                               environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"])
         try supervisor.waitForLog("all 2 workers ready")
+        supervisor.signal(SIGHUP)
+        try supervisor.waitForLog("rolling restart done")
+        usleep(300_000)  // at least two watchdog intervals (half of 200 ms)
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
-        var messages: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = recv(server, &buffer, buffer.count, 0)
-            guard count > 0 else { break }
-            messages.append(String(decoding: buffer[..<count], as: UTF8.self))
-        }
+        usleep(300_000)
+        reading.withLock { $0 = false }
+        while !reader.isFinished { usleep(10_000) }
+        let messages = received.withLock { $0 }
+        #expect(messages.first == "STATUS=booting: 0/2 workers ready")
         #expect(messages.contains("READY=1"))
         #expect(messages.contains("STATUS=2/2 workers ready, generation 1"))
-        #expect(messages.contains("STOPPING=1"))
+        let reloading = try #require(messages.firstIndex { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") })
+        #expect(messages[reloading...].contains("READY=1"), "READY=1 again after the rolling restart")
+        #expect(messages.contains("STATUS=2/2 workers ready, generation 2"))
+        #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2)
         #expect(messages.firstIndex(of: "READY=1")! < messages.firstIndex(of: "STOPPING=1")!)
+    }
+
+    @Test func aManagerThatStopsReadingNeverBlocksTheSupervisor() throws {
+        let path = "/tmp/prefork-deaf-manager-\(getpid())"
+        unlink(path)
+        defer { unlink(path) }
+        let deaf = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(deaf) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            path.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(deaf, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        // Never read: with a 20 ms watchdog the queue is full within a second.
+        let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("test-worker")],
+                                               environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "40000"])
+        try supervisor.waitForLog("all 1 workers ready")
+        try supervisor.waitForLog("dropping messages until it can", timeout: 5)
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit(timeout: 5) == 0)
     }
 
     @Test func aSocketActivatedSupervisorPassesSystemdsSocketOn() throws {

@@ -38,8 +38,9 @@ final class SupervisorProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
 
     /// Starts `supervisor` with `arguments` on 127.0.0.1 and an ephemeral port unless `--bind` is given.
-    init(_ arguments: [String], environment: [String: String] = [:], bindEphemeral: Bool = true) throws {
-        process.executableURL = URL(fileURLWithPath: try Binaries.path("supervisor"))
+    init(_ arguments: [String], environment: [String: String] = [:], bindEphemeral: Bool = true,
+         executable: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: try executable ?? Binaries.path("supervisor"))
         process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + arguments
         var env = ProcessInfo.processInfo.environment
         for key in ["API_WORKERS", "BIND", "PORT", "GRACEFUL_TIMEOUT", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"] {
