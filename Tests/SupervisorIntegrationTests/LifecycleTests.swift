@@ -139,7 +139,7 @@ struct LifecycleTests {
         let port = try supervisor.port()
         try supervisor.waitForLog("all 2 workers ready")
         let before = try supervisor.waitForWorkers(2)
-        FileManager.default.createFile(atPath: marker, contents: nil)
+        #expect(FileManager.default.createFile(atPath: marker, contents: nil))
         supervisor.signal(SIGHUP)
         try supervisor.waitForLog("rolling restart aborted, keeping the old workers")
         #expect(try supervisor.waitForWorkers(2) == before)
