@@ -24,6 +24,7 @@ SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 ipro
 
 # Release builds of the binaries the tests and the run command start. Release on purpose: SwiftNIO 2.101's
 # debug builds assert when several processes accept on one socket, release builds do not.
+# (One `swift build` for all executables: given several --product flags, SwiftPM builds only the last.)
 build_release() {
-    (cd "$ROOT" && swift build -c release --product supervisor --product test-worker "$@")
+    (cd "$ROOT" && swift build -c release "$@")
 }
