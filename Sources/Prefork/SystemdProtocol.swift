@@ -52,22 +52,9 @@ enum SystemdProtocol {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            buffer.copyBytes(from: bytes)
-            // An abstract name starts with a NUL byte where the '@' stands.
-            if bytes.first == UInt8(ascii: "@") { buffer[0] = 0 }
-        }
-        // For an abstract name the length counts exactly the name's bytes, no terminating NUL.
-        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count
-                               + (bytes.first == UInt8(ascii: "@") ? 0 : 1))
         let payload = Array(message.utf8)
-        let sent = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, length)
-            }
+        let sent = withUnixSocketAddress(socketPath) {
+            sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, $1)
         }
         return sent == payload.count
     }

@@ -68,6 +68,17 @@ struct Harness {
         return all
     }
 
+    /// `workers` ready workers (pids 100, 101, ...) in the running phase.
+    static func running(workers: Int = 2, _ configure: (inout Machine.Configuration) -> Void = { _ in }) -> Harness {
+        var harness = Harness {
+            $0.workers = workers
+            configure(&$0)
+        }
+        _ = harness.start()
+        for pid in harness.pids.compactMap({ $0 }) { _ = harness.ready(pid) }
+        return harness
+    }
+
     /// The serving worker's pid in each slot.
     var pids: [Int32?] { arbiter.slots.map { $0.worker?.pid } }
 }

@@ -4,13 +4,7 @@ import Testing
 @Suite("Rolling restart (HUP) and scaling (TTIN/TTOU)")
 struct ReloadTests {
     func running(workers: Int = 3) -> Harness {
-        var harness = Harness {
-            $0.workers = workers
-            $0.bootTimeout = .seconds(10)
-        }
-        _ = harness.start()
-        for pid in harness.pids.compactMap({ $0 }) { _ = harness.ready(pid) }
-        return harness
+        Harness.running(workers: workers) { $0.bootTimeout = .seconds(10) }
     }
 
     @Test func hangupReplacesOneSlotAtATimeAndRetiresTheOldOnlyWhenTheNewIsReady() {

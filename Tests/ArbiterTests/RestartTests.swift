@@ -5,13 +5,7 @@ import Testing
 struct RestartTests {
     /// Two ready workers, pids 100 and 101, in the running phase.
     func running(_ configure: (inout Machine.Configuration) -> Void = { _ in }) -> Harness {
-        var harness = Harness {
-            $0.workers = 2
-            configure(&$0)
-        }
-        _ = harness.start()
-        _ = harness.ready(100, 101)
-        return harness
+        Harness.running(workers: 2, configure)
     }
 
     @Test func aReadyWorkerThatDiesIsReplacedAtOnce() {

@@ -4,13 +4,7 @@ import Testing
 @Suite("Graceful and fast stops")
 struct StopTests {
     func running(workers: Int = 2) -> Harness {
-        var harness = Harness {
-            $0.workers = workers
-            $0.gracefulTimeout = .seconds(8)
-        }
-        _ = harness.start()
-        for pid in harness.pids.compactMap({ $0 }) { _ = harness.ready(pid) }
-        return harness
+        Harness.running(workers: workers) { $0.gracefulTimeout = .seconds(8) }
     }
 
     @Test func terminateSendsTermToEveryWorkerAndExitsZeroWhenAllAreGone() {

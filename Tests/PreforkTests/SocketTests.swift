@@ -1,6 +1,6 @@
 import Arbiter
 import Glibc
-import Prefork
+@testable import Prefork
 import Testing
 
 @Suite("Sockets and the spawn environment, against the real kernel")
@@ -43,20 +43,8 @@ struct SocketTests {
         #expect(stat(directory, &info) == 0)
         #expect(info.st_mode & 0o777 == 0o700)
 
-        let client = socket(AF_UNIX, 2 /* SOCK_DGRAM */, 0)
-        defer { close(client) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            server.socketPath.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        }
-        let message = Array("READY=1\nSTATUS=hello".utf8)
-        let sent = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(client, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        #expect(sent == message.count)
+        // What a worker's sd_notify does, through the supervisor's own sender.
+        #expect(SystemdProtocol.notify("READY=1\nSTATUS=hello", socketPath: server.socketPath))
         var received: [(Int32, NotifyMessage)] = []
         server.drain { sender, message, _ in received.append((sender, message)) }
         #expect(received.count == 1)

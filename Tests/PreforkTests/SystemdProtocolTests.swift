@@ -7,18 +7,7 @@ struct SystemdProtocolTests {
     /// A datagram socket bound to `name` (a path, or an abstract name starting with '@'); returns its fd.
     func listen(_ name: String) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(name.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            buffer.copyBytes(from: bytes)
-            if bytes.first == UInt8(ascii: "@") { buffer[0] = 0 }
-        }
-        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count
-                               + (bytes.first == UInt8(ascii: "@") ? 0 : 1))
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
+        let bound = withUnixSocketAddress(name) { bind(fd, $0, $1) }
         #expect(bound == 0)
         return fd
     }

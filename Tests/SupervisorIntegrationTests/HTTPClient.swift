@@ -44,6 +44,15 @@ enum HTTPClient {
         return .success(Response(status: status, body: String(text[split.upperBound...])))
     }
 
+    /// Sends requests until `count` different pids have answered (or `attempts` requests were made).
+    static func answeringPIDs(port: UInt16, count: Int, attempts: Int = 400) -> Set<Int32> {
+        var answered = Set<Int32>()
+        for _ in 0..<attempts where answered.count < count {
+            if let pid = answeringPID(port: port) { answered.insert(pid) } else { usleep(5_000) }
+        }
+        return answered
+    }
+
     /// The pid that answered, from the test worker's "pid N slot S generation G" body.
     static func answeringPID(port: UInt16) -> Int32? {
         guard case .success(let response) = get(port: port), response.status == 200 else { return nil }

@@ -14,11 +14,7 @@ struct LifecycleTests {
         let port = try supervisor.port()
         try supervisor.waitForLog("all 4 workers ready")
         let workers = try supervisor.waitForWorkers(4)
-        var answered = Set<Int32>()
-        for _ in 0..<400 where answered.count < 4 {
-            if let pid = HTTPClient.answeringPID(port: port) { answered.insert(pid) }
-        }
-        #expect(answered == Set(workers))
+        #expect(HTTPClient.answeringPIDs(port: port, count: 4) == Set(workers))
         for pid in workers {
             // Each worker leads its own process group, so a terminal's Ctrl-C reaches only the supervisor.
             #expect(ProcessTable.stat(pid)?[2] == String(pid))
@@ -228,20 +224,8 @@ struct LifecycleTests {
         let workerPID = try supervisor.waitForWorkers(1)[0]
         let socketPath = try #require(ProcessTable.environment(workerPID)["NOTIFY_SOCKET"])
         // The test process is no child of the supervisor: its WATCHDOG=trigger must change nothing.
-        let client = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(client) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            socketPath.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        }
         for _ in 0..<3 {
-            let message = Array("WATCHDOG=trigger\nSTOPPING=1".utf8)
-            _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(client, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+            #expect(UnixDatagram.send("WATCHDOG=trigger\nSTOPPING=1", to: socketPath) > 0)
         }
         let warnings = try supervisor.waitForLog("not a worker of ours")
         usleep(200_000)

@@ -44,12 +44,7 @@ struct ProcessDutiesTests {
         let port = try supervisor.port()
         try supervisor.waitForLog("all 2 workers ready")
         let workers = try supervisor.waitForWorkers(2)
-        var answered = Set<Int32>()
-        for _ in 0..<200 where answered.count < 2 {
-            if let pid = HTTPClient.answeringPID(port: port) { answered.insert(pid) }
-            usleep(5_000)
-        }
-        #expect(answered == Set(workers))
+        #expect(HTTPClient.answeringPIDs(port: port, count: 2) == Set(workers))
         #expect(ProcessTable.environment(workers[0])["NOTIFY_SOCKET"] == nil)
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
@@ -73,19 +68,8 @@ struct ProcessDutiesTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/notify"
-        let server = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let server = try UnixDatagram.bound(path)
         defer { close(server) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            path.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        #expect(bound == 0)
         var tv = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         // Read as systemd does, while the supervisor runs: the queue of a datagram socket is short.
@@ -126,16 +110,8 @@ struct ProcessDutiesTests {
         let path = "/tmp/prefork-deaf-manager-\(getpid())"
         unlink(path)
         defer { unlink(path) }
-        let deaf = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let deaf = try UnixDatagram.bound(path)
         defer { close(deaf) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            path.utf8CString.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(deaf, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
         // Never read: with a 20 ms watchdog the queue is full within a second.
         let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("test-worker")],
                                                environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "40000"])

@@ -3,11 +3,12 @@ same way from outside: start until 4 distinct pids answer; kill -9 of a worker u
 idle RSS of the managing process. uvicorn and gunicorn come from PyPI into .build/bench-venv."""
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from supervisor import fetch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -29,19 +30,11 @@ def free_port():
 
 
 def answering_pid(port, timeout=2):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        words = data.split(b"\r\n\r\n", 1)[1].split()
-        return int(words[words.index(b"pid") + 1])
-    except (OSError, ValueError, IndexError):
+    status, body, _ = fetch(port, timeout=timeout)
+    words = body.split()
+    if status != 200 or b"pid" not in words[:-1]:
         return None
+    return int(words[words.index(b"pid") + 1])
 
 
 def wait_for_pids(port, count, exclude=(), timeout=30):

@@ -86,8 +86,8 @@ def status_kb(pid, field):
     return None
 
 
-def get(port, path="/", timeout=10):
-    """One request on a new connection: (status or None, error or None)."""
+def fetch(port, path="/", timeout=10):
+    """One request on a new connection: (status or None, body, error or None)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -97,13 +97,19 @@ def get(port, path="/", timeout=10):
                 if not chunk:
                     break
                 data += chunk
-        if not data.startswith(b"HTTP/1."):
-            return None, "not HTTP"
-        return int(data[9:12]), None
+        if not data.startswith(b"HTTP/1.") or b"\r\n\r\n" not in data:
+            return None, b"", "not HTTP"
+        return int(data[9:12]), data.split(b"\r\n\r\n", 1)[1], None
     except ConnectionRefusedError:
-        return None, "refused"
+        return None, b"", "refused"
     except OSError as error:
-        return None, type(error).__name__
+        return None, b"", type(error).__name__
+
+
+def get(port, path="/", timeout=10):
+    """One request on a new connection: (status or None, error or None)."""
+    status, _, error = fetch(port, path, timeout)
+    return status, error
 
 
 class Load:
