@@ -3,6 +3,7 @@ same way from outside: start until 4 distinct pids answer; kill -9 of a worker u
 idle RSS of the managing process. uvicorn and gunicorn come from PyPI into .build/bench-venv."""
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
