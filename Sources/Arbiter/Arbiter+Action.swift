@@ -64,3 +64,9 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// The first generation could not get ready: the supervisor stops and exits with this code, so a deploy that
+/// cannot boot fails visibly (gunicorn uses the same code for the same reason).
+public enum BootFailure {
+    public static let exitCode: Int32 = 3
+}

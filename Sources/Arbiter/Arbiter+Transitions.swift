@@ -93,7 +93,7 @@ extension Arbiter {
         slots[slot].failures += 1
         let failures = slots[slot].failures
         if case .booting = phase, failures >= configuration.bootAttempts {
-            return [.report(.bootFailed(slot: slot, attempts: failures))] + beginStop(fast: false, exitCode: 3, now: now)
+            return [.report(.bootFailed(slot: slot, attempts: failures))] + beginStop(fast: false, exitCode: BootFailure.exitCode, now: now)
         }
         let delay = configuration.backoff.delay(afterFailures: failures)
         slots[slot].restartAt = now + delay

@@ -11,11 +11,10 @@ public final class SupervisorLoop {
 
     /// Exit codes (sysexits.h where one fits); the README's table.
     public enum ExitCode {
-        public static let bootFailed: Int32 = 3
+        public static let bootFailed: Int32 = BootFailure.exitCode
         public static let usage: Int32 = 64
         public static let configuration: Int32 = 78
         public static let systemError: Int32 = 71
-        public static let commandNotExecutable: Int32 = 126
         public static let commandNotFound: Int32 = 127
     }
 
@@ -33,6 +32,8 @@ public final class SupervisorLoop {
     private var nextUpstreamWatchdog: ContinuousClock.Instant?
     private var exitCode: Int32?
     private var listenerOpen = true
+    /// Senders already warned about malformed datagrams: a buggy worker must not flood the log.
+    private var warnedMalformed = Set<Int32>()
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
@@ -128,8 +129,10 @@ public final class SupervisorLoop {
 
     private func handleNotify(_ notify: NotifyServer) {
         notify.drain { sender, message, truncated in
-            if truncated || message.malformedLines > 0 {
-                logger.warning("malformed notify datagram", metadata: ["pid": "\(sender)"])
+            if truncated || message.malformedLines > 0, !warnedMalformed.contains(sender) {
+                if warnedMalformed.count >= 1024 { warnedMalformed.removeAll() }
+                warnedMalformed.insert(sender)
+                logger.warning("malformed notify datagram (reported once per sender)", metadata: ["pid": "\(sender)"])
             }
             guard sender > 0 else { return }
             perform(arbiter.notified(pid: sender, message: message, now: clock.now))
