@@ -13,14 +13,16 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // System calls Swift cannot import (variadic prctl, signalfd, CMSG macros) and the fork/exec shim.
         .target(name: "CShims"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
-        // Pure core: the arbiter's state machine. No I/O, no clock reads.
+        // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
         .target(name: "Arbiter"),
+        .target(name: "PoolCore"),
 
         // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
         .target(
@@ -59,6 +61,7 @@ let package = Package(
         ),
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter"]),
+        .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore"]),
         .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
         .testTarget(name: "SupervisorIntegrationTests", exclude: ["Fixtures"]),
     ]
