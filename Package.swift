@@ -19,6 +19,7 @@ let package = Package(
         // System calls Swift cannot import (variadic prctl, signalfd, CMSG macros) and the fork/exec shim.
         .target(name: "CShims"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
         .target(name: "Arbiter"),
@@ -32,6 +33,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // The pool's shell: the state machine behind a lock, blocking driver calls on its own threads.
+        .target(
+            name: "ConnectionPool",
+            dependencies: [
+                "PoolCore",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
+        // The Postgres engine: libpq connections in the pool, an async API.
+        .target(name: "Postgres", dependencies: ["CLibpq", "ConnectionPool", "PoolCore"]),
 
         // What every worker needs to live under the supervisor or systemd: the inherited socket and sd_notify.
         .target(
@@ -62,6 +77,7 @@ let package = Package(
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ConnectionPool", "PoolCore"]),
         .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
         .testTarget(name: "SupervisorIntegrationTests", exclude: ["Fixtures"]),
     ]

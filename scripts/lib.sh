@@ -18,9 +18,9 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# What building and testing the supervisor needs: the C libraries, python3 for the foreign-worker test,
-# ss (iproute2) for the backlog test, procps for ps/pgrep in the benchmarks.
-SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 iproute2 procps)
+# What building and testing needs: the C libraries, python3 for the foreign-worker test and the benchmarks,
+# ss (iproute2) for the backlog test, procps, and the Postgres server for the engine's tests.
+SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 python3-venv iproute2 procps postgresql)
 
 # Release builds of the binaries the tests and the run command start. Release on purpose: SwiftNIO 2.101's
 # debug builds assert when several processes accept on one socket, release builds do not.

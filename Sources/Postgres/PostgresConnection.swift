@@ -1,0 +1,125 @@
+import CLibpq
+import Foundation
+
+/// One libpq connection. Every call blocks, so the engine only calls it on the pool's threads, and the pool
+/// gives it to one holder at a time: that is what makes the unchecked Sendable sound.
+public final class PostgresConnection: @unchecked Sendable {
+    /// nil once closed.
+    private var handle: OpaquePointer?
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit { close() }
+
+    /// Ends the session at once (`PQfinish`): the pool counts a connection closed only after this, so the
+    /// server never sees more backends than the limit.
+    public func close() {
+        guard let handle else { return }
+        PQfinish(handle)
+        self.handle = nil
+    }
+
+    private static let closedError = PostgresError(kind: .connection, message: "the connection is closed", isDisconnect: true)
+
+    /// Connects with libpq's own URL parser. `defaults` come before the URL, so parameters in the URL win.
+    public static func connect(url: PostgresURL, defaults: [(String, String)]) throws(PostgresError) -> PostgresConnection {
+        let pairs = defaults + [("dbname", url.value)]
+        let handle: OpaquePointer? = withCStrings(pairs.map(\.0)) { keywords in
+            withCStrings(pairs.map(\.1)) { values in
+                PQconnectdbParams(keywords, values, 1)
+            }
+        }
+        guard let handle else { throw PostgresError(kind: .connection, message: "out of memory", isDisconnect: true) }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = PostgresURL.redact(Self.trimmed(PQerrorMessage(handle)))
+            PQfinish(handle)
+            throw PostgresError(kind: .connection, message: message, isDisconnect: true)
+        }
+        return PostgresConnection(handle: handle)
+    }
+
+    /// Runs one statement with parameters (`PQexecParams`: an unnamed statement, text format, so it also
+    /// works behind PgBouncer in transaction mode).
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        guard let handle else { throw Self.closedError }
+        let result: OpaquePointer? = withOptionalCStrings(parameters) { values in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        guard let result else {
+            throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)), isDisconnect: true)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return try PostgresResult(result)
+        default:
+            throw error(from: result)
+        }
+    }
+
+    /// The server's error fields, or libpq's message when the connection itself failed.
+    private func error(from result: OpaquePointer) -> PostgresError {
+        let handle = self.handle!
+        func field(_ code: Int32) -> String? {
+            PQresultErrorField(result, code).map { String(cString: $0) }
+        }
+        let broken = PQstatus(handle) != CONNECTION_OK
+        let sqlState = field(Int32(UInt8(ascii: "C")))
+        // Class 08 is connection exceptions; 57P01-57P03 are the server shutting down or restarting.
+        let disconnect = broken || sqlState?.hasPrefix("08") == true || sqlState?.hasPrefix("57P0") == true
+        let message = field(Int32(UInt8(ascii: "M"))) ?? Self.trimmed(PQresultErrorMessage(result))
+        return PostgresError(kind: sqlState == nil && broken ? .connection : .server, sqlState: sqlState,
+                             message: message.isEmpty ? Self.trimmed(PQerrorMessage(handle)) : message,
+                             detail: field(Int32(UInt8(ascii: "D"))), isDisconnect: disconnect)
+    }
+
+    public var isBroken: Bool { handle.map { PQstatus($0) != CONNECTION_OK } ?? true }
+
+    /// Inside a transaction (or a failed one) since the last statement.
+    public var inTransaction: Bool {
+        guard let handle else { return false }
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// The cheapest round trip: an empty query.
+    public func ping() -> Bool {
+        guard let handle, let result = PQexec(handle, "") else { return false }
+        defer { PQclear(result) }
+        return PQresultStatus(result) == PGRES_EMPTY_QUERY && !isBroken
+    }
+
+    /// Rolls back a transaction left open; false when the connection is broken or the rollback failed.
+    public func resetForReuse() -> Bool {
+        guard !isBroken else { return false }
+        guard inTransaction else { return true }
+        guard (try? execute("ROLLBACK")) != nil else { return false }
+        return !isBroken && handle.map { PQtransactionStatus($0) == PQTRANS_IDLE } == true
+    }
+
+    /// The backend's pid, as `pg_stat_activity.pid` shows it.
+    public var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
+
+    static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "" }
+        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+private func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let pointers = copies.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+private func withOptionalCStrings<T>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
+    if strings.isEmpty { return body(nil) }
+    let copies = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { copies.forEach { free($0) } }
+    let pointers = copies.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+

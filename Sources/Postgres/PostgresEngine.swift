@@ -1,0 +1,90 @@
+import ConnectionPool
+import PoolCore
+
+/// The libpq side of the pool: how to open, check, reset and close a Postgres connection.
+public struct PostgresDriver: PoolDriver {
+    public let configuration: PostgresConfiguration
+
+    public func connect() throws -> PostgresConnection {
+        try PostgresConnection.connect(url: configuration.url, defaults: configuration.connectionDefaults)
+    }
+    public func ping(_ connection: PostgresConnection) -> Bool { connection.ping() }
+    public func reset(_ connection: PostgresConnection) -> Bool { connection.resetForReuse() }
+    public func needsReset(_ connection: PostgresConnection) -> Bool { connection.isBroken || connection.inTransaction }
+    public func close(_ connection: PostgresConnection) { connection.close() }
+}
+
+/// The database engine every worker and the cleanup job use: SQLAlchemy's QueuePool contract over libpq,
+/// with an async API; every libpq call runs on the pool's own threads.
+public final class PostgresEngine: Sendable {
+    public let pool: ConnectionPool<PostgresDriver>
+    public let configuration: PostgresConfiguration
+
+    public init(_ configuration: PostgresConfiguration) {
+        self.configuration = configuration
+        self.pool = ConnectionPool(name: configuration.applicationName, configuration: configuration.pool,
+                                   driver: PostgresDriver(configuration: configuration))
+    }
+
+    /// One statement on a pooled connection.
+    public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresResult {
+        try await withSession { try await $0.query(sql, parameters) }
+    }
+
+    /// A connection for several statements; it goes back (rolled back if a transaction was left open) after.
+    public func withSession<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        try await pool.withConnection { lease in
+            try await body(PostgresSession(lease: lease, pool: pool))
+        }
+    }
+
+    /// `BEGIN`, the body, `COMMIT`; `ROLLBACK` if the body throws. `statementTimeout` applies to this
+    /// transaction only (`SET LOCAL`, which also works behind PgBouncer in transaction mode).
+    public func transaction<T: Sendable>(statementTimeout: Duration? = nil,
+                                         _ body: (PostgresSession) async throws -> T) async throws -> T {
+        try await withSession { session in
+            _ = try await session.query("BEGIN")
+            do {
+                if let statementTimeout {
+                    let ms = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+                    _ = try await session.query("SET LOCAL statement_timeout = \(ms)")
+                }
+                let result = try await body(session)
+                _ = try await session.query("COMMIT")
+                return result
+            } catch {
+                _ = try? await session.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Closes every connection (leased ones when they come back) and refuses new checkouts; true when all
+    /// were closed within `timeout`. The seed's shutdown step: dispose the engine before exit.
+    @discardableResult
+    public func dispose(timeout: Duration = .seconds(10)) async -> Bool {
+        await pool.dispose(timeout: timeout)
+    }
+
+    public var status: PoolStatus { pool.status }
+}
+
+/// A leased connection, valid inside `withSession` or `transaction`.
+public struct PostgresSession: Sendable {
+    let lease: ConnectionPool<PostgresDriver>.Lease
+    let pool: ConnectionPool<PostgresDriver>
+
+    public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresResult {
+        let connection = lease.connection
+        let texts = parameters.map(\.postgresText)
+        do {
+            return try await pool.runBlocking { try connection.execute(sql, texts) }
+        } catch let error as PostgresError {
+            if error.isDisconnect { pool.disconnected() }
+            throw error
+        }
+    }
+
+    /// The backend serving this session, as `pg_stat_activity.pid` shows it.
+    public var backendPID: Int32 { lease.connection.backendPID }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import PoolCore
+import Synchronization
+@testable import Postgres
+import Testing
+
+/// The pool's contract against a real Postgres: no mocks. Serialized: each test holds up to 20 backends
+/// and the cluster allows 100.
+@Suite("The pool against a real Postgres", .serialized)
+struct PoolTests {
+    @Test func twoHundredTasksOnTenPlusTenNeverHoldMoreThanTwentyBackends() async throws {
+        let engine = try TestDatabase.engine("burst") { $0.pool.timeout = .seconds(60) }
+        let name = engine.configuration.applicationName
+        let admin = try TestDatabase.admin()
+        let sampling = Locked(true)
+        let samples = Locked<[Int]>([])
+        let sampler = Thread {
+            while sampling.withLock({ $0 }) {
+                if let count = try? TestDatabase.backends(name, admin: admin) { samples.withLock { $0.append(count) } }
+                usleep(2_000)
+            }
+        }
+        sampler.start()
+        let results = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for task in 0..<200 {
+                group.addTask {
+                    try await engine.query("SELECT $1::int8 AS v, pg_sleep(0.01)", [Int64(task)]).rows[0]["v"].int ?? -1
+                }
+            }
+            var values: [Int64] = []
+            for try await value in group { values.append(value) }
+            return values
+        }
+        sampling.withLock { $0 = false }
+        while !sampler.isFinished { usleep(1_000) }
+        let seen = samples.withLock { $0 }
+        #expect(Set(results) == Set(0..<200))
+        #expect(seen.count > 20, "too few samples: \(seen.count)")
+        #expect(seen.max() ?? 0 <= 20, "pg_stat_activity showed \(seen.max() ?? 0) backends")
+        #expect(seen.max() ?? 0 >= 15, "the burst never used the overflow: max \(seen.max() ?? 0)")
+        #expect(engine.status.total <= 20)
+        #expect(engine.status.idle <= 10)  // the overflow closed on checkin
+        await engine.dispose()
+    }
+
+    @Test func aConnectionReturnedInsideATransactionIsRolledBack() async throws {
+        let engine = try TestDatabase.engine("rollback") { $0.pool.size = 1; $0.pool.maxOverflow = 0 }
+        let table = "rb_\(getpid())"
+        _ = try await engine.query("CREATE TABLE IF NOT EXISTS \(table) (v int)")
+        let first = try await engine.withSession { session in
+            _ = try await session.query("BEGIN")
+            _ = try await session.query("INSERT INTO \(table) VALUES (1)")
+            return session.backendPID  // returned without COMMIT
+        }
+        // Back in the pool, the backend is idle, not "idle in transaction".
+        let admin = try TestDatabase.admin()
+        let state = try admin.execute("SELECT state FROM pg_stat_activity WHERE pid = $1", [String(first)]).rows.first?["state"]
+        #expect(state == .text("idle"))
+        let (second, rows) = try await engine.withSession { session in
+            let rows = try await session.query("SELECT count(*) AS n FROM \(table)").rows[0]["n"].int
+            return (session.backendPID, rows)
+        }
+        #expect(first == second)  // the same connection, reused
+        #expect(rows == 0)
+        _ = try await engine.query("DROP TABLE \(table)")
+        await engine.dispose()
+    }
+
+    @Test func terminatedIdleBackendsAreReplacedOnTheNextCheckouts() async throws {
+        let engine = try TestDatabase.engine("terminate") { $0.pool.size = 4; $0.pool.maxOverflow = 0 }
+        let name = engine.configuration.applicationName
+        let before = try await withThrowingTaskGroup(of: Int32.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await engine.withSession { session in
+                        _ = try await session.query("SELECT pg_sleep(0.05)")
+                        return session.backendPID
+                    }
+                }
+            }
+            return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
+        }
+        #expect(before.count == 4)
+        let admin = try TestDatabase.admin()
+        _ = try admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [name])
+        try await Task.sleep(for: .milliseconds(600))  // past the pre-ping bypass window
+        var after = Set<Int32>()
+        for _ in 0..<8 {
+            after.insert(try await engine.withSession { session in
+                _ = try await session.query("SELECT 1")
+                return session.backendPID
+            })
+        }
+        #expect(after.isDisjoint(with: before))
+        #expect(try TestDatabase.backends(name, admin: admin) <= 4)
+        await engine.dispose()
+    }
+
+    @Test func aRestartMidLoadGivesClearErrorsThenRecoversWithNothingLeaked() async throws {
+        let engine = try TestDatabase.engine("restart") { $0.pool.timeout = .seconds(5) }
+        let name = engine.configuration.applicationName
+        let running = Locked(true)
+        let outcomes = Locked<(ok: Int, errors: [String], okAfterRestart: Int)>((0, [], 0))
+        let restarted = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    while running.withLock({ $0 }) {
+                        do {
+                            _ = try await engine.query("SELECT 1")
+                            let after = restarted.withLock { $0 }
+                            outcomes.withLock { $0.ok += 1; if after { $0.okAfterRestart += 1 } }
+                        } catch {
+                            outcomes.withLock { $0.errors.append("\(error)") }
+                            try? await Task.sleep(for: .milliseconds(20))
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(300))
+                try await TestDatabase.pgCtl(["restart", "-m", "fast"])
+                restarted.withLock { $0 = true }
+                try await Task.sleep(for: .milliseconds(1500))
+                running.withLock { $0 = false }
+            }
+            try await group.waitForAll()
+        }
+        let result = outcomes.withLock { $0 }
+        #expect(result.ok > 100)
+        #expect(result.okAfterRestart > 50, "did not recover: \(result.okAfterRestart) successes after the restart")
+        // During the outage the errors say what happened, no crash and no hang.
+        for error in Set(result.errors) {
+            let clear = error.contains("terminating connection") || error.contains("could not connect")
+                || error.contains("server closed the connection") || error.contains("57P0") || error.contains("08")
+                || error.contains("the database system is") || error.contains("Connection refused")
+                || error.contains("no connection to the server") || error.contains("connection is closed")
+            #expect(clear, "unclear error during the outage: \(error)")
+        }
+        // After recovery every query works, and the pool holds no more than its limit.
+        for _ in 0..<20 { _ = try await engine.query("SELECT 1") }
+        let admin = try TestDatabase.admin()
+        #expect(try TestDatabase.backends(name, admin: admin) <= 20)
+        #expect(engine.status.total <= 20)
+        #expect(await engine.dispose(timeout: .seconds(5)))
+        #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: admin) == 0)
+    }
+
+    @Test func afterDisposeNoBackendRemainsAndCheckoutsAreRefused() async throws {
+        let engine = try TestDatabase.engine("dispose")
+        let name = engine.configuration.applicationName
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<12 { group.addTask { _ = try await engine.query("SELECT pg_sleep(0.05)") } }
+            try await group.waitForAll()
+        }
+        let admin = try TestDatabase.admin()
+        #expect(try TestDatabase.backends(name, admin: admin) == 10)  // the 2 overflow closed, 10 stay idle
+        #expect(await engine.dispose(timeout: .seconds(5)))
+        #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: admin) == 0)
+        await #expect(throws: PoolError.disposed) { try await engine.query("SELECT 1") }
+    }
+
+    @Test func disposeWaitsForLeasedConnections() async throws {
+        let engine = try TestDatabase.engine("dispose-leased")
+        let name = engine.configuration.applicationName
+        let slow = Task { try await engine.query("SELECT pg_sleep(0.3)") }
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        #expect(await engine.dispose(timeout: .seconds(5)))
+        #expect(started.duration(to: .now) >= .milliseconds(150))
+        _ = try await slow.value  // the in-flight query finished normally
+        #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: try TestDatabase.admin()) == 0)
+    }
+
+    @Test func aCheckoutBeyondTheLimitTimesOutWithTheLimitsInTheMessage() async throws {
+        let engine = try TestDatabase.engine("limit") {
+            $0.pool.size = 1
+            $0.pool.maxOverflow = 0
+            $0.pool.timeout = .milliseconds(200)
+        }
+        let holder = Task { try await engine.query("SELECT pg_sleep(1)") }
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        await #expect {
+            try await engine.query("SELECT 1")
+        } throws: { error in
+            "\(error)".contains("QueuePool limit of size 1 overflow 0 reached")
+        }
+        let waited = started.duration(to: .now)
+        #expect(waited >= .milliseconds(190) && waited < .milliseconds(800))
+        _ = try await holder.value
+        await engine.dispose()
+    }
+
+    @Test func aCancelledWaiterLeavesTheQueue() async throws {
+        let engine = try TestDatabase.engine("cancel") { $0.pool.size = 1; $0.pool.maxOverflow = 0 }
+        let holder = Task { try await engine.query("SELECT pg_sleep(0.5)") }
+        try await Task.sleep(for: .milliseconds(100))
+        let waiter = Task { try await engine.query("SELECT 1") }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(engine.status.waiting == 1)
+        waiter.cancel()
+        await #expect(throws: PoolError.cancelled) { try await waiter.value }
+        #expect(engine.status.waiting == 0)
+        _ = try await holder.value
+        #expect(try await engine.query("SELECT 1 AS one").rows[0]["one"] == .int(1))
+        await engine.dispose()
+    }
+}
