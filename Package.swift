@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "supervisor", targets: ["Supervisor"]),
         .executable(name: "test-worker", targets: ["TestWorker"]),
+        .executable(name: "pool-bench", targets: ["PoolBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -46,7 +47,10 @@ let package = Package(
         ),
 
         // The Postgres engine: libpq connections in the pool, an async API.
-        .target(name: "Postgres", dependencies: ["CLibpq", "ConnectionPool", "PoolCore"]),
+        .target(
+            name: "Postgres",
+            dependencies: ["CLibpq", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
 
         // What every worker needs to live under the supervisor or systemd: the inherited socket and sd_notify.
         .target(
@@ -75,9 +79,14 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(name: "PoolBenchmark", dependencies: ["Postgres", "ConnectionPool", "PoolCore"]),
+
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ConnectionPool", "PoolCore"]),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
+        ),
         .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
         .testTarget(name: "SupervisorIntegrationTests", exclude: ["Fixtures"]),
     ]

@@ -49,32 +49,31 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     ///   - name: for metrics and logs (`pool` dimension).
     ///   - threads: threads for blocking calls; by default one per connection the pool may hold, plus two for
     ///     connects and closes, so a slow query never delays another holder's reset.
-    public init(name: String, configuration: PoolConfiguration, driver: Driver, threads: Int? = nil) {
+    ///   - metrics: where the pool's metrics go (the process-wide `MetricsSystem` by default).
+    public init(name: String, configuration: PoolConfiguration, driver: Driver, threads: Int? = nil,
+                metrics: (any MetricsFactory)? = nil) {
         self.name = name
         self.configuration = configuration
         self.driver = driver
         self.threads = NIOThreadPool(numberOfThreads: threads ?? configuration.maximum + 2)
         self.threads.start()
         self.state = NIOLockedValueBox(State(machine: Machine(configuration: configuration)))
-        self.metrics = PoolMetrics(pool: name)
+        self.metrics = PoolMetrics(pool: name, factory: metrics ?? MetricsSystem.factory)
     }
 
     // MARK: Checkout and checkin
 
     public func checkout() async throws -> Lease {
-        let started = clock.now
-        let (request, actions) = state.withLockedValue { state in
+        let (own, effects) = transition(now: clock.now) { state, now in
             let request = state.nextRequest
             state.nextRequest += 1
-            return (request, state.machine.checkout(request, now: clock.now))
+            return (request, state.machine.checkout(request, now: now))
         }
         metrics.checkouts.increment()
-        run(actions)
-        // Fast path: an idle connection was leased at once (the mailbox holds it).
-        if let ready = state.withLockedValue({ $0.mailbox.removeValue(forKey: request) }) {
-            return try ready.get()
-        }
-        return try await parked(request, since: started)
+        perform(effects)
+        // Fast path: an idle connection was leased at once, inside the same lock.
+        if let answer = effects.own { return try answer.get() }
+        return try await parked(own!, since: clock.now)
     }
 
     private func parked(_ request: Int, since started: ContinuousClock.Instant) async throws -> Lease {
@@ -89,7 +88,7 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
                         try? await Task.sleep(for: timeout)
                         guard !Task.isCancelled, let self else { return }
                         self.metrics.timeouts.increment()
-                        self.run(self.state.withLockedValue { $0.machine.timedOut(request) })
+                        self.perform(self.transition(now: self.clock.now) { state, _ in (nil, state.machine.timedOut(request)) }.effects)
                     }
                     return .parked
                 }
@@ -100,19 +99,19 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
                     continuation.resume(with: result.mapError { $0 as any Error })
                 case .cancelledEarly:
                     // Cancelled before parking: leave the queue the same way a parked waiter does.
-                    self.run(self.state.withLockedValue { $0.machine.cancelled(request) })
+                    self.perform(self.transition(now: self.clock.now) { state, _ in (nil, state.machine.cancelled(request)) }.effects)
                     continuation.resume(throwing: PoolError.cancelled)
                 }
             }
         } onCancel: {
-            let actions = state.withLockedValue { state -> [Machine.Action] in
+            let effects = transition(now: clock.now) { state, _ -> (own: Int?, actions: [Machine.Action]) in
                 if state.continuations[request] == nil, state.mailbox[request] == nil {
                     state.cancelledEarly.insert(request)
-                    return []
+                    return (nil, [])
                 }
-                return state.machine.cancelled(request)
-            }
-            run(actions)
+                return (nil, state.machine.cancelled(request))
+            }.effects
+            perform(effects)
         }
         let waited = started.duration(to: clock.now)
         metrics.wait.recordNanoseconds(waited.components.seconds * 1_000_000_000 + waited.components.attoseconds / 1_000_000_000)
@@ -133,12 +132,12 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     }
 
     private func finishCheckin(_ id: Int, healthy: Bool) {
-        run(state.withLockedValue { $0.machine.checkin(id, healthy: healthy, now: clock.now) })
+        event { $0.checkin(id, healthy: healthy, now: $1) }
     }
 
     /// A holder saw a disconnect error: the server probably restarted; older connections are replaced.
     public func disconnected() {
-        run(state.withLockedValue { $0.machine.disconnected(now: clock.now) })
+        event { $0.disconnected(now: $1) }
     }
 
     /// Borrows a connection for `body`, and always gives it back.
@@ -165,7 +164,7 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     /// true when every connection was closed within `timeout`.
     @discardableResult
     public func dispose(timeout: Duration = .seconds(10)) async -> Bool {
-        run(state.withLockedValue { $0.machine.dispose() })
+        event { machine, _ in machine.dispose() }
         let closed = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -201,65 +200,105 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
 
     public var status: PoolStatus { state.withLockedValue { $0.machine.status } }
 
-    // MARK: Actions
+    // MARK: Transitions and their effects
 
-    private func run(_ actions: [Machine.Action]) {
-        for action in actions {
-            switch action {
+    /// What a transition asks for, gathered under the lock and carried out after it.
+    private struct Effects {
+        /// Blocking work for the pool's threads.
+        var work: [Work] = []
+        /// Parked checkouts to wake.
+        var resumes: [(CheckedContinuation<Lease, any Error>, Result<Lease, PoolError>)] = []
+        var timers: [Task<Void, Never>] = []
+        var disposed: [CheckedContinuation<Void, Never>] = []
+        var status: PoolStatus
+        /// The answer for the checkout that caused the transition, when it came at once.
+        var own: Result<Lease, PoolError>?
+    }
+
+    private enum Work {
+        case connect(Int)
+        case ping(Int, Driver.Connection)
+        case close(Int, Driver.Connection?)
+    }
+
+    private func event(_ body: (inout Machine, ContinuousClock.Instant) -> [Machine.Action]) {
+        perform(transition(now: clock.now) { state, now in (nil, body(&state.machine, now)) }.effects)
+    }
+
+    /// Runs a state change and resolves its actions into effects in one lock acquisition: a lease for a
+    /// parked checkout takes its continuation, a lease for the checkout in progress (`own`) comes back
+    /// directly, any other answer waits in the mailbox until its checkout parks.
+    private func transition(now: ContinuousClock.Instant,
+                            _ body: (inout State, ContinuousClock.Instant) -> (own: Int?, actions: [Machine.Action]))
+        -> (own: Int?, effects: Effects) {
+        state.withLockedValue { state in
+            let (own, actions) = body(&state, now)
+            var effects = Effects(status: state.machine.status)
+            for action in actions {
+                var answer: (request: Int, result: Result<Lease, PoolError>)?
+                switch action {
+                case .connect(let id):
+                    effects.work.append(.connect(id))
+                case .ping(let id, _):
+                    if let connection = state.connections[id] { effects.work.append(.ping(id, connection)) }
+                case .close(let id):
+                    effects.work.append(.close(id, state.connections.removeValue(forKey: id)))
+                case .lease(let id, let request):
+                    answer = (request, state.connections[id].map { .success(Lease(id: id, connection: $0)) } ?? .failure(.disposed))
+                case .fail(let request, let error):
+                    answer = (request, .failure(error))
+                }
+                guard let (request, result) = answer else { continue }
+                if request == own {
+                    effects.own = result
+                } else if let continuation = state.continuations.removeValue(forKey: request) {
+                    effects.resumes.append((continuation, result))
+                } else {
+                    state.mailbox[request] = result
+                }
+                if let timer = state.timers.removeValue(forKey: request) { effects.timers.append(timer) }
+            }
+            if state.machine.isDisposed, !state.disposeWaiters.isEmpty {
+                effects.disposed = state.disposeWaiters
+                state.disposeWaiters.removeAll()
+            }
+            return (own, effects)
+        }
+    }
+
+    private func perform(_ effects: Effects) {
+        for timer in effects.timers { timer.cancel() }
+        for (continuation, result) in effects.resumes { continuation.resume(with: result.mapError { $0 as any Error }) }
+        for work in effects.work {
+            switch work {
             case .connect(let id):
                 metrics.connects.increment()
                 threads.submit { [driver] _ in
                     do {
                         let connection = try driver.connect()
-                        self.run(self.state.withLockedValue { state in
+                        self.perform(self.transition(now: self.clock.now) { state, now in
                             state.connections[id] = connection
-                            return state.machine.connected(id, now: self.clock.now)
-                        })
+                            return (nil, state.machine.connected(id, now: now))
+                        }.effects)
                     } catch {
                         self.metrics.connectFailures.increment()
-                        self.run(self.state.withLockedValue {
-                            $0.machine.connectFailed(id, reason: "\(error)", now: self.clock.now)
-                        })
+                        self.event { $0.connectFailed(id, reason: "\(error)", now: $1) }
                     }
                 }
-            case .lease(let id, let request):
-                answer(request, with: state.withLockedValue { state in
-                    state.connections[id].map { .success(Lease(id: id, connection: $0)) }
-                } ?? .failure(.disposed))
-            case .ping(let id, _):
-                guard let connection = state.withLockedValue({ $0.connections[id] }) else { continue }
+            case .ping(let id, let connection):
                 threads.submit { [driver] _ in
                     let ok = driver.ping(connection)
-                    self.run(self.state.withLockedValue { $0.machine.pinged(id, ok: ok, now: self.clock.now) })
+                    self.event { $0.pinged(id, ok: ok, now: $1) }
                 }
-            case .close(let id):
+            case .close(let id, let connection):
                 metrics.closes.increment()
-                let connection = state.withLockedValue { $0.connections.removeValue(forKey: id) }
                 threads.submit { [driver] _ in
                     if let connection { driver.close(connection) }
-                    self.run(self.state.withLockedValue { $0.machine.closed(id, now: self.clock.now) })
+                    self.event { $0.closed(id, now: $1) }
                 }
-            case .fail(let request, let error):
-                answer(request, with: .failure(error))
             }
         }
-        let (status, disposed) = state.withLockedValue { state -> (PoolStatus, [CheckedContinuation<Void, Never>]) in
-            guard state.machine.isDisposed, !state.disposeWaiters.isEmpty else { return (state.machine.status, []) }
-            let waiters = state.disposeWaiters
-            state.disposeWaiters.removeAll()
-            return (state.machine.status, waiters)
-        }
-        metrics.record(status)
-        disposed.forEach { $0.resume() }
-    }
-
-    private func answer(_ request: Int, with result: Result<Lease, PoolError>) {
-        let (continuation, timer) = state.withLockedValue { state in
-            let continuation = state.continuations.removeValue(forKey: request)
-            if continuation == nil { state.mailbox[request] = result }
-            return (continuation, state.timers.removeValue(forKey: request))
-        }
-        timer?.cancel()
-        continuation?.resume(with: result.mapError { $0 as any Error })
+        metrics.record(effects.status)
+        effects.disposed.forEach { $0.resume() }
     }
 }

@@ -15,18 +15,19 @@ struct PoolMetrics: Sendable {
     let closes: Counter
     let wait: Metrics.Timer
 
-    init(pool: String) {
+    /// - Parameter factory: where the metrics go; the process-wide `MetricsSystem` unless a test says otherwise.
+    init(pool: String, factory: any MetricsFactory) {
         let dimensions = [("pool", pool)]
-        idle = Gauge(label: "pool_connections", dimensions: dimensions + [("state", "idle")])
-        checkedOut = Gauge(label: "pool_connections", dimensions: dimensions + [("state", "checked_out")])
-        opening = Gauge(label: "pool_connections", dimensions: dimensions + [("state", "opening")])
-        waiting = Gauge(label: "pool_waiting_checkouts", dimensions: dimensions)
-        checkouts = Counter(label: "pool_checkouts_total", dimensions: dimensions)
-        timeouts = Counter(label: "pool_checkout_timeouts_total", dimensions: dimensions)
-        connectFailures = Counter(label: "pool_connect_failures_total", dimensions: dimensions)
-        connects = Counter(label: "pool_connects_total", dimensions: dimensions)
-        closes = Counter(label: "pool_closes_total", dimensions: dimensions)
-        wait = Metrics.Timer(label: "pool_checkout_wait", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        idle = Gauge(label: "pool_connections", dimensions: dimensions + [("state", "idle")], factory: factory)
+        checkedOut = Gauge(label: "pool_connections", dimensions: dimensions + [("state", "checked_out")], factory: factory)
+        opening = Gauge(label: "pool_connections", dimensions: dimensions + [("state", "opening")], factory: factory)
+        waiting = Gauge(label: "pool_waiting_checkouts", dimensions: dimensions, factory: factory)
+        checkouts = Counter(label: "pool_checkouts_total", dimensions: dimensions, factory: factory)
+        timeouts = Counter(label: "pool_checkout_timeouts_total", dimensions: dimensions, factory: factory)
+        connectFailures = Counter(label: "pool_connect_failures_total", dimensions: dimensions, factory: factory)
+        connects = Counter(label: "pool_connects_total", dimensions: dimensions, factory: factory)
+        closes = Counter(label: "pool_closes_total", dimensions: dimensions, factory: factory)
+        wait = Metrics.Timer(label: "pool_checkout_wait", dimensions: dimensions, factory: factory)
     }
 
     func record(_ status: PoolStatus) {

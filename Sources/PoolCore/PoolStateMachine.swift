@@ -30,6 +30,10 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         case closing
     }
 
+    struct StateCounts: Sendable, Equatable {
+        var connecting = 0, idle = 0, checkedOut = 0, closing = 0
+    }
+
     struct Connection: Sendable, Equatable {
         var state: State
         var createdAt: Instant?
@@ -39,6 +43,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     public let configuration: PoolConfiguration
     var connections: [ConnectionID: Connection] = [:]
+    /// Connections per state, kept in step by `setState`, so the status and the limit check cost nothing.
+    var counts = StateCounts()
     /// Idle connections, most recently returned last: LIFO (SQLAlchemy's `use_lifo`), so the warm ones are
     /// reused, skip the pre-ping, and the cold ones are the ones that age out.
     var idle: [ConnectionID] = []
@@ -75,7 +81,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// instead of waiting for their timeout; the next waiter gets its own attempt.
     public mutating func connectFailed(_ id: ConnectionID, reason: String, now: Instant) -> [Action] {
         guard connections[id]?.state == .connecting else { preconditionFailure("connectFailed: \(id) was not connecting") }
-        connections[id] = nil
+        setState(id, nil)
         var actions: [Action] = []
         if !waiters.isEmpty {
             actions.append(.fail(waiters.removeFirst(), .connectFailed(reason)))
@@ -102,11 +108,11 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         }
         connections[id]?.lastUsedOK = now
         if wanted, !disposing {
-            connections[id]?.state = .leased(request)
+            setState(id, .leased(request))
             return [.lease(id, to: request)]
         }
         var actions: [Action] = wanted ? [.fail(request, .disposed)] : []
-        connections[id]?.state = .leased(request)
+        setState(id, .leased(request))
         actions += release(id, now: now) + assign(now: now)
         return actions
     }
@@ -120,7 +126,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     public mutating func closed(_ id: ConnectionID, now: Instant) -> [Action] {
         guard connections[id]?.state == .closing else { preconditionFailure("closed: \(id) was not closing") }
-        connections[id] = nil
+        setState(id, nil)
         return assign(now: now)
     }
 
@@ -152,16 +158,32 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     public var status: PoolStatus {
         var status = PoolStatus(size: configuration.size, maxOverflow: configuration.maxOverflow)
-        for connection in connections.values {
-            switch connection.state {
-            case .connecting: status.connecting += 1
-            case .idle: status.idle += 1
-            case .pinging, .leased: status.checkedOut += 1
-            case .closing: status.closing += 1
-            }
-        }
+        status.connecting = counts.connecting
+        status.idle = counts.idle
+        status.checkedOut = counts.checkedOut
+        status.closing = counts.closing
         status.waiting = waiters.count
         return status
+    }
+
+    /// Moves a connection to `state` (nil: gone) and keeps `counts` in step.
+    private mutating func setState(_ id: ConnectionID, _ state: State?) {
+        if let old = connections[id]?.state { adjust(old, by: -1) }
+        if let state {
+            connections[id]?.state = state
+            adjust(state, by: 1)
+        } else {
+            connections[id] = nil
+        }
+    }
+
+    private mutating func adjust(_ state: State, by delta: Int) {
+        switch state {
+        case .connecting: counts.connecting += delta
+        case .idle: counts.idle += delta
+        case .pinging, .leased: counts.checkedOut += delta
+        case .closing: counts.closing += delta
+        }
     }
 
     // MARK: Internals
@@ -186,7 +208,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     }
 
     private mutating func close(_ id: ConnectionID) -> [Action] {
-        connections[id]?.state = .closing
+        setState(id, .closing)
         return [.close(id)]
     }
 
@@ -203,11 +225,11 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         if disposing || isStale(connection, now: now) { return close(id) }
         if !waiters.isEmpty {
             let request = waiters.removeFirst()
-            connections[id]?.state = .leased(request)
+            setState(id, .leased(request))
             return [.lease(id, to: request)]
         }
         if idle.count >= configuration.size { return close(id) }
-        connections[id]?.state = .idle
+        setState(id, .idle)
         idle.append(id)
         return []
     }
@@ -224,21 +246,21 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
             }
             let request = waiters.removeFirst()
             if configuration.prePing, needsPing(connection, now: now) {
-                connections[id]?.state = .pinging(request)
+                setState(id, .pinging(request))
                 actions.append(.ping(id, for: request))
             } else {
-                connections[id]?.state = .leased(request)
+                setState(id, .leased(request))
                 actions.append(.lease(id, to: request))
             }
         }
-        let opening = connections.values.filter { $0.state == .connecting }.count
-        let wanted = waiters.count - opening
+        let wanted = waiters.count - counts.connecting
         let room = configuration.maximum - connections.count
         if !disposing, wanted > 0, room > 0 {
             for _ in 0..<min(wanted, room) {
                 let id = nextConnectionID
                 nextConnectionID += 1
                 connections[id] = Connection(state: .connecting)
+                counts.connecting += 1
                 actions.append(.connect(id))
             }
         }

@@ -1,4 +1,5 @@
 import ConnectionPool
+import CoreMetrics
 import PoolCore
 
 /// The libpq side of the pool: how to open, check, reset and close a Postgres connection.
@@ -20,10 +21,11 @@ public final class PostgresEngine: Sendable {
     public let pool: ConnectionPool<PostgresDriver>
     public let configuration: PostgresConfiguration
 
-    public init(_ configuration: PostgresConfiguration) {
+    /// - Parameter metrics: where the pool's metrics go (the process-wide `MetricsSystem` by default).
+    public init(_ configuration: PostgresConfiguration, metrics: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         self.pool = ConnectionPool(name: configuration.applicationName, configuration: configuration.pool,
-                                   driver: PostgresDriver(configuration: configuration))
+                                   driver: PostgresDriver(configuration: configuration), metrics: metrics)
     }
 
     /// One statement on a pooled connection.

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import PoolCore
 import Synchronization
 @testable import Postgres
@@ -204,6 +205,36 @@ struct PoolTests {
         #expect(engine.status.waiting == 0)
         _ = try await holder.value
         #expect(try await engine.query("SELECT 1 AS one").rows[0]["one"] == .int(1))
+        await engine.dispose()
+    }
+}
+
+@Suite("Observability")
+struct ObservabilityTests {
+    @Test func gaugesCountersAndTheWaitTimerFollowThePool() async throws {
+        let metrics = TestMetrics()
+        var configuration = PostgresConfiguration(url: try TestDatabase.url())
+        configuration.applicationName = "metrics-\(getpid())"
+        configuration.pool.size = 1
+        configuration.pool.maxOverflow = 0
+        let engine = PostgresEngine(configuration, metrics: metrics)
+        let pool = [("pool", configuration.applicationName)]
+        let holder = Task { try await engine.query("SELECT pg_sleep(0.2)") }
+        try await Task.sleep(for: .milliseconds(50))
+        let waiter = Task { try await engine.query("SELECT 1") }  // waits for the holder's connection
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try metrics.expectGauge("pool_waiting_checkouts", pool).lastValue == 1)
+        #expect(try metrics.expectGauge("pool_connections", pool + [("state", "checked_out")]).lastValue == 1)
+        _ = try await holder.value
+        _ = try await waiter.value
+        #expect(try metrics.expectCounter("pool_checkouts_total", pool).totalValue == 2)
+        #expect(try metrics.expectCounter("pool_connects_total", pool).totalValue == 1)
+        #expect(try metrics.expectGauge("pool_connections", pool + [("state", "idle")]).lastValue == 1)
+        let wait = try metrics.expectTimer("pool_checkout_wait", pool)
+        // Both checkouts waited: the first for its connection to open, the second (about 150 ms) for the holder.
+        #expect(wait.values.count == 2)
+        #expect((wait.values.max() ?? 0) > 50_000_000)
+        #expect(engine.status.description.hasPrefix("Pool size: 1  Connections in pool: 1"))
         await engine.dispose()
     }
 }
