@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The pool is generic (over its clock, and over the connection's driver) and its callers live in other
+/// modules; without its bodies available across modules, every checkout would run unspecialised generic code
+/// (measured: 6.8 µs per checkout + checkin instead of about 1 µs).
+let crossModuleOptimization: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
+
 /// Strict concurrency is the default in the Swift 6 language mode; warnings are errors in our own targets
 /// (CI builds with `-warnings-as-errors` through scripts/test).
 let package = Package(
@@ -24,7 +29,7 @@ let package = Package(
 
         // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
         .target(name: "Arbiter"),
-        .target(name: "PoolCore"),
+        .target(name: "PoolCore", swiftSettings: crossModuleOptimization),
 
         // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
         .target(
@@ -43,7 +48,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
-            ]
+            ],
+            swiftSettings: crossModuleOptimization
         ),
 
         // The Postgres engine: libpq connections in the pool, an async API.

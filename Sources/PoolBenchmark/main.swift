@@ -48,6 +48,23 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     try await group.waitForAll()
 }
 
+// The state machine alone: what the QueuePool logic costs per checkout + checkin, without lock or metrics.
+do {
+    var machine = PoolStateMachine<ContinuousClock.Instant>(configuration: configuration.pool)
+    let clock = ContinuousClock()
+    _ = machine.checkout(0, now: clock.now)
+    _ = machine.connected(0, now: clock.now)
+    _ = machine.checkin(0, healthy: true, now: clock.now)
+    let iterations = 1_000_000
+    let started = clock.now
+    for request in 1...iterations {
+        _ = machine.checkout(request, now: clock.now)
+        _ = machine.checkin(0, healthy: true, now: clock.now)
+    }
+    let elapsed = started.duration(to: clock.now)
+    report("core_checkout_checkin", Double(iterations) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+}
+
 let pool = engine.pool
 report("checkout_checkin_1_task", try await measure(tasks: 1) {
     let lease = try await pool.checkout()

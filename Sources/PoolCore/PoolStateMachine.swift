@@ -22,6 +22,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// A connection's life. Allowed: connecting → idle | leased (or gone on failure); idle → leased | pinging |
     /// closing; pinging → leased | idle | closing; leased → idle | leased (to the next waiter) | closing;
     /// closing → gone (`closed`).
+    @usableFromInline
     enum State: Sendable, Equatable {
         case connecting
         case idle
@@ -30,46 +31,65 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         case closing
     }
 
+    @usableFromInline
     struct StateCounts: Sendable, Equatable {
-        var connecting = 0, idle = 0, checkedOut = 0, closing = 0
+        @usableFromInline var connecting = 0, idle = 0, checkedOut = 0, closing = 0
+        @inlinable init() {}
     }
 
+    @usableFromInline
     struct Connection: Sendable, Equatable {
-        var state: State
-        var createdAt: Instant?
+        @usableFromInline var state: State
+        @usableFromInline var createdAt: Instant?
         /// The last time a query on it succeeded (or it was opened or pinged): no pre-ping within the window.
-        var lastUsedOK: Instant?
+        @usableFromInline var lastUsedOK: Instant?
+
+        @inlinable
+        init(state: State) {
+            self.state = state
+        }
     }
 
     public let configuration: PoolConfiguration
+    @usableFromInline
     var connections: [ConnectionID: Connection] = [:]
     /// Connections per state, kept in step by `setState`, so the status and the limit check cost nothing.
+    @usableFromInline
     var counts = StateCounts()
     /// Idle connections, most recently returned last: LIFO (SQLAlchemy's `use_lifo`), so the warm ones are
     /// reused, skip the pre-ping, and the cold ones are the ones that age out.
+    @usableFromInline
     var idle: [ConnectionID] = []
     /// Checkouts waiting for a connection, first come first served.
+    @usableFromInline
     var waiters: [RequestID] = []
     /// Checkouts that gave up while a ping for them was in flight.
+    @usableFromInline
     var abandoned: Set<RequestID> = []
     /// Connections created before this moment are stale: a disconnect error means the server probably
     /// restarted, and their sockets point at a dead backend.
+    @usableFromInline
     var invalidatedBefore: Instant?
+    @usableFromInline
     var disposing = false
+    @usableFromInline
     var nextConnectionID = 0
 
+    @inlinable
     public init(configuration: PoolConfiguration) {
         self.configuration = configuration
     }
 
     // MARK: Events
 
+    @inlinable
     public mutating func checkout(_ request: RequestID, now: Instant) -> [Action] {
         guard !disposing else { return [.fail(request, .disposed)] }
         waiters.append(request)
         return assign(now: now)
     }
 
+    @inlinable
     public mutating func connected(_ id: ConnectionID, now: Instant) -> [Action] {
         guard connections[id]?.state == .connecting else { preconditionFailure("connected: \(id) was not connecting") }
         connections[id]?.createdAt = now
@@ -79,6 +99,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     /// Fails the oldest waiter with the reason, so that during an outage checkouts fail fast and clearly
     /// instead of waiting for their timeout; the next waiter gets its own attempt.
+    @inlinable
     public mutating func connectFailed(_ id: ConnectionID, reason: String, now: Instant) -> [Action] {
         guard connections[id]?.state == .connecting else { preconditionFailure("connectFailed: \(id) was not connecting") }
         setState(id, nil)
@@ -90,6 +111,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     }
 
     /// A leased connection comes back. `healthy` is false when it broke or could not be reset.
+    @inlinable
     public mutating func checkin(_ id: ConnectionID, healthy: Bool, now: Instant) -> [Action] {
         guard case .leased = connections[id]?.state else { preconditionFailure("checkin: \(id) was not leased") }
         guard healthy else { return close(id) + assign(now: now) }
@@ -97,6 +119,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return release(id, now: now) + assign(now: now)
     }
 
+    @inlinable
     public mutating func pinged(_ id: ConnectionID, ok: Bool, now: Instant) -> [Action] {
         guard case .pinging(let request) = connections[id]?.state else { preconditionFailure("pinged: \(id) was not pinging") }
         let wanted = abandoned.remove(request) == nil
@@ -119,11 +142,13 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     /// A query on a leased connection failed with a disconnect: the server probably restarted. Connections
     /// older than now are replaced (idle ones at once, leased ones when they come back).
+    @inlinable
     public mutating func disconnected(now: Instant) -> [Action] {
         invalidatedBefore = now
         return closeStaleIdle(now: now)
     }
 
+    @inlinable
     public mutating func closed(_ id: ConnectionID, now: Instant) -> [Action] {
         guard connections[id]?.state == .closing else { preconditionFailure("closed: \(id) was not closing") }
         setState(id, nil)
@@ -131,17 +156,20 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     }
 
     /// The checkout's timeout fired; nothing happens if it was served meanwhile.
+    @inlinable
     public mutating func timedOut(_ request: RequestID) -> [Action] {
         giveUp(request, .timedOut(size: configuration.size, maxOverflow: configuration.maxOverflow,
                                   timeout: configuration.timeout))
     }
 
     /// The waiting task was cancelled; it leaves the queue.
+    @inlinable
     public mutating func cancelled(_ request: RequestID) -> [Action] {
         giveUp(request, .cancelled)
     }
 
     /// Closes idle connections at once and leased ones when they come back; refuses every checkout from now.
+    @inlinable
     public mutating func dispose() -> [Action] {
         disposing = true
         var actions = waiters.map { Action.fail($0, .disposed) }
@@ -154,8 +182,10 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     // MARK: Queries
 
     /// Disposed and every connection closed.
+    @inlinable
     public var isDisposed: Bool { disposing && connections.isEmpty }
 
+    @inlinable
     public var status: PoolStatus {
         var status = PoolStatus(size: configuration.size, maxOverflow: configuration.maxOverflow)
         status.connecting = counts.connecting
@@ -167,7 +197,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     }
 
     /// Moves a connection to `state` (nil: gone) and keeps `counts` in step.
-    private mutating func setState(_ id: ConnectionID, _ state: State?) {
+    @inlinable
+    mutating func setState(_ id: ConnectionID, _ state: State?) {
         if let old = connections[id]?.state { adjust(old, by: -1) }
         if let state {
             connections[id]?.state = state
@@ -177,7 +208,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         }
     }
 
-    private mutating func adjust(_ state: State, by delta: Int) {
+    @inlinable
+    mutating func adjust(_ state: State, by delta: Int) {
         switch state {
         case .connecting: counts.connecting += delta
         case .idle: counts.idle += delta
@@ -188,7 +220,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     // MARK: Internals
 
-    private mutating func giveUp(_ request: RequestID, _ error: PoolError) -> [Action] {
+    @inlinable
+    mutating func giveUp(_ request: RequestID, _ error: PoolError) -> [Action] {
         if let index = waiters.firstIndex(of: request) {
             waiters.remove(at: index)
             return [.fail(request, error)]
@@ -200,19 +233,22 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return []  // served already: the lease stands
     }
 
-    private func isStale(_ connection: Connection, now: Instant) -> Bool {
+    @inlinable
+    func isStale(_ connection: Connection, now: Instant) -> Bool {
         guard let createdAt = connection.createdAt else { return false }
         if let recycle = configuration.recycle, createdAt.duration(to: now) >= recycle { return true }
         if let invalidatedBefore, createdAt < invalidatedBefore { return true }
         return false
     }
 
-    private mutating func close(_ id: ConnectionID) -> [Action] {
+    @inlinable
+    mutating func close(_ id: ConnectionID) -> [Action] {
         setState(id, .closing)
         return [.close(id)]
     }
 
-    private mutating func closeStaleIdle(now: Instant) -> [Action] {
+    @inlinable
+    mutating func closeStaleIdle(now: Instant) -> [Action] {
         let stale = idle.filter { connections[$0].map { isStale($0, now: now) } ?? false }
         idle.removeAll { stale.contains($0) }
         return stale.flatMap { close($0) }
@@ -220,7 +256,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     /// A connection that is free again: to the next waiter, back to the idle stack, or closed when stale,
     /// when the pool is disposing, or when the idle stack already holds `size` (an overflow connection).
-    private mutating func release(_ id: ConnectionID, now: Instant) -> [Action] {
+    @inlinable
+    mutating func release(_ id: ConnectionID, now: Instant) -> [Action] {
         guard let connection = connections[id] else { return [] }
         if disposing || isStale(connection, now: now) { return close(id) }
         if !waiters.isEmpty {
@@ -236,7 +273,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     /// Serves waiters from the idle stack (pinging when due, replacing stale ones), then opens connections
     /// for the waiters left, up to the limit.
-    private mutating func assign(now: Instant) -> [Action] {
+    @inlinable
+    mutating func assign(now: Instant) -> [Action] {
         var actions: [Action] = []
         while !waiters.isEmpty, let id = idle.popLast() {
             let connection = connections[id]!
@@ -267,7 +305,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return actions
     }
 
-    private func needsPing(_ connection: Connection, now: Instant) -> Bool {
+    @inlinable
+    func needsPing(_ connection: Connection, now: Instant) -> Bool {
         guard let lastUsedOK = connection.lastUsedOK else { return true }
         return lastUsedOK.duration(to: now) > configuration.pingBypassWindow
     }
@@ -283,6 +322,7 @@ public struct PoolStatus: Sendable, Equatable, CustomStringConvertible {
     public var closing = 0
     public var waiting = 0
 
+    @inlinable
     public init(size: Int, maxOverflow: Int) {
         self.size = size
         self.maxOverflow = maxOverflow
