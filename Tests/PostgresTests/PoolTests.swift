@@ -165,7 +165,7 @@ struct PoolTests {
         let engine = try TestDatabase.engine("dispose-leased")
         let name = engine.configuration.applicationName
         let slow = Task { try await engine.query("SELECT pg_sleep(0.3)") }
-        try await Task.sleep(for: .milliseconds(100))
+        try await until { engine.status.checkedOut == 1 }
         let started = ContinuousClock.now
         #expect(await engine.dispose(timeout: .seconds(5)))
         #expect(started.duration(to: .now) >= .milliseconds(150))
@@ -180,7 +180,7 @@ struct PoolTests {
             $0.pool.timeout = .milliseconds(200)
         }
         let holder = Task { try await engine.query("SELECT pg_sleep(1)") }
-        try await Task.sleep(for: .milliseconds(100))
+        try await until { engine.status.checkedOut == 1 }
         let started = ContinuousClock.now
         await #expect {
             try await engine.query("SELECT 1")
@@ -196,10 +196,9 @@ struct PoolTests {
     @Test func aCancelledWaiterLeavesTheQueue() async throws {
         let engine = try TestDatabase.engine("cancel") { $0.pool.size = 1; $0.pool.maxOverflow = 0 }
         let holder = Task { try await engine.query("SELECT pg_sleep(0.5)") }
-        try await Task.sleep(for: .milliseconds(100))
+        try await until { engine.status.checkedOut == 1 }
         let waiter = Task { try await engine.query("SELECT 1") }
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(engine.status.waiting == 1)
+        try await until { engine.status.waiting == 1 }
         waiter.cancel()
         await #expect(throws: PoolError.cancelled) { try await waiter.value }
         #expect(engine.status.waiting == 0)
@@ -219,10 +218,10 @@ struct ObservabilityTests {
         configuration.pool.maxOverflow = 0
         let engine = PostgresEngine(configuration, metrics: metrics)
         let pool = [("pool", configuration.applicationName)]
-        let holder = Task { try await engine.query("SELECT pg_sleep(0.2)") }
-        try await Task.sleep(for: .milliseconds(50))
+        let holder = Task { try await engine.query("SELECT pg_sleep(0.5)") }
+        try await until { engine.status.checkedOut == 1 }
         let waiter = Task { try await engine.query("SELECT 1") }  // waits for the holder's connection
-        try await Task.sleep(for: .milliseconds(50))
+        try await until { engine.status.waiting == 1 }
         #expect(try metrics.expectGauge("pool_waiting_checkouts", pool).lastValue == 1)
         #expect(try metrics.expectGauge("pool_connections", pool + [("state", "checked_out")]).lastValue == 1)
         _ = try await holder.value
@@ -233,7 +232,7 @@ struct ObservabilityTests {
         let wait = try metrics.expectTimer("pool_checkout_wait", pool)
         // Both checkouts waited: the first for its connection to open, the second (about 150 ms) for the holder.
         #expect(wait.values.count == 2)
-        #expect((wait.values.max() ?? 0) > 50_000_000)
+        #expect((wait.values.max() ?? 0) > 50_000_000)  // the second waited for most of the holder's 0.5 s
         #expect(engine.status.description.hasPrefix("Pool size: 1  Connections in pool: 1"))
         await engine.dispose()
     }

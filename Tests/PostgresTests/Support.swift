@@ -70,3 +70,12 @@ final class Locked<Value: Sendable>: Sendable {
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }
+
+/// Polls `condition` every 5 ms for up to 5 s: the pool's state, not a sleep, says when to look.
+func until(_ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("condition not reached in 5 s") }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
