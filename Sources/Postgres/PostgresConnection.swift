@@ -37,26 +37,52 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(handle)
             throw PostgresError(kind: .connection, message: message, isDisconnect: true)
         }
+        // Sends never block (`send`); waiting for results still does (`receive`, PQexec), on the pool's threads.
+        PQsetnonblocking(handle, 1)
         return PostgresConnection(handle: handle)
     }
 
-    /// Runs one statement with parameters (`PQexecParams`: an unnamed statement, text format, so it also
-    /// works behind PgBouncer in transaction mode).
+    /// Runs one statement with parameters and waits for its result (blocking).
     public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        try send(sql, parameters)
+        return try receive()
+    }
+
+    /// Queues one statement with parameters (an unnamed statement in the extended protocol, text format, so it
+    /// also works behind PgBouncer in transaction mode) and sends what the socket takes. Never blocks: the
+    /// connection is in non-blocking mode, and whatever did not fit is flushed by `receive`.
+    ///
+    /// This is what lets a caller on the cooperative pool start a query itself, and hand only the wait for the
+    /// reply to the pool's thread: that thread's wake-up then overlaps the server's work instead of preceding it.
+    public func send(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) {
         guard let handle else { throw Self.closedError }
-        let result: OpaquePointer? = withOptionalCStrings(parameters) { values in
-            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        let queued = withOptionalCStrings(parameters) { values in
+            PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
-        guard let result else {
+        guard queued == 1, PQflush(handle) >= 0 else {
+            throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)), isDisconnect: isBroken)
+        }
+    }
+
+    /// Waits (blocking) for the results of the statement `send` queued, and decodes them; the first error wins.
+    public func receive() throws(PostgresError) -> PostgresResult {
+        guard let handle else { throw Self.closedError }
+        var outcome: Result<PostgresResult, PostgresError>?
+        // PQgetResult flushes what `send` could not, blocks for input, and returns nil after the last result.
+        while let result = PQgetResult(handle) {
+            defer { PQclear(result) }
+            if case .failure = outcome { continue }  // keep the first error; drain the rest
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                do { outcome = .success(try PostgresResult(result)) } catch { outcome = .failure(error) }
+            default:
+                outcome = .failure(error(from: result))
+            }
+        }
+        guard let outcome else {
             throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)), isDisconnect: true)
         }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
-        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return try PostgresResult(result)
-        default:
-            throw error(from: result)
-        }
+        return try outcome.get()
     }
 
     /// The server's error fields, or libpq's message when the connection itself failed.

@@ -80,7 +80,9 @@ public struct PostgresSession: Sendable {
         let connection = lease.connection
         let texts = parameters.map(\.postgresText)
         do {
-            return try await pool.runBlocking { try connection.execute(sql, texts) }
+            // Sent from here (it never blocks), waited for on the pool's thread.
+            try connection.send(sql, texts)
+            return try await pool.runBlocking { try connection.receive() }
         } catch let error as PostgresError {
             if error.isDisconnect { pool.disconnected() }
             throw error
