@@ -87,8 +87,11 @@ let package = Package(
 
         .executableTarget(name: "PoolBenchmark", dependencies: ["Postgres", "ConnectionPool", "PoolCore"]),
 
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter"]),
-        .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore"]),
+        // The injected time of the cores' tests.
+        .target(name: "ManualClock"),
+
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock"]),
+        .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
             name: "PostgresTests",
             dependencies: ["Postgres", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]

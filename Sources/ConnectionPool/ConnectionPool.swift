@@ -153,9 +153,18 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
         }
     }
 
-    /// Runs blocking work for a holder on the pool's threads.
+    /// Runs blocking work for a holder on the pool's threads, to the end: cancelling the waiting task does not
+    /// skip it, because work half done (a statement sent, its reply unread) would leave the connection unusable
+    /// for the next holder.
     public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await threads.runIfActive(body)
+        try await withCheckedThrowingContinuation { continuation in
+            threads.submit { state in
+                switch state {
+                case .active: continuation.resume(with: Result(catching: body))
+                case .cancelled: continuation.resume(throwing: PoolError.disposed)
+                }
+            }
+        }
     }
 
     // MARK: Dispose and status

@@ -110,6 +110,12 @@ public final class PostgresConnection: @unchecked Sendable {
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
     }
 
+    /// Not idle: a transaction is open, or a statement's results were never read.
+    public var needsReset: Bool {
+        guard let handle else { return true }
+        return PQstatus(handle) != CONNECTION_OK || PQtransactionStatus(handle) != PQTRANS_IDLE
+    }
+
     /// The cheapest round trip: an empty query.
     public func ping() -> Bool {
         guard let handle, let result = PQexec(handle, "") else { return false }
@@ -117,12 +123,21 @@ public final class PostgresConnection: @unchecked Sendable {
         return PQresultStatus(result) == PGRES_EMPTY_QUERY && !isBroken
     }
 
-    /// Rolls back a transaction left open; false when the connection is broken or the rollback failed.
+    /// Makes a returned connection idle: a statement still running is cancelled and its results drained, a
+    /// transaction left open is rolled back. False when the connection is broken or could not be reset.
     public func resetForReuse() -> Bool {
-        guard !isBroken else { return false }
-        guard inTransaction else { return true }
+        guard let handle, !isBroken else { return false }
+        if PQtransactionStatus(handle) == PQTRANS_ACTIVE {
+            if let cancel = PQgetCancel(handle) {
+                var message = [CChar](repeating: 0, count: 256)
+                _ = PQcancel(cancel, &message, Int32(message.count))
+                PQfreeCancel(cancel)
+            }
+            while let result = PQgetResult(handle) { PQclear(result) }
+        }
+        guard inTransaction else { return !isBroken && PQtransactionStatus(handle) == PQTRANS_IDLE }
         guard (try? execute("ROLLBACK")) != nil else { return false }
-        return !isBroken && handle.map { PQtransactionStatus($0) == PQTRANS_IDLE } == true
+        return !isBroken && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
     /// The backend's pid, as `pg_stat_activity.pid` shows it.

@@ -11,7 +11,7 @@ public struct PostgresDriver: PoolDriver {
     }
     public func ping(_ connection: PostgresConnection) -> Bool { connection.ping() }
     public func reset(_ connection: PostgresConnection) -> Bool { connection.resetForReuse() }
-    public func needsReset(_ connection: PostgresConnection) -> Bool { connection.isBroken || connection.inTransaction }
+    public func needsReset(_ connection: PostgresConnection) -> Bool { connection.needsReset }
     public func close(_ connection: PostgresConnection) { connection.close() }
 }
 

@@ -1,15 +1,7 @@
 import Arbiter
+import ManualClock
 
-/// A manual instant: time moves only when a test says so.
-struct TestInstant: InstantProtocol {
-    var offset: Duration
-
-    static let zero = TestInstant(offset: .zero)
-
-    func advanced(by duration: Duration) -> TestInstant { TestInstant(offset: offset + duration) }
-    func duration(to other: TestInstant) -> Duration { other.offset - offset }
-    static func < (lhs: TestInstant, rhs: TestInstant) -> Bool { lhs.offset < rhs.offset }
-}
+typealias TestInstant = ManualInstant
 
 typealias Machine = Arbiter<TestInstant>
 typealias Action = Machine.Action

@@ -1,12 +1,7 @@
+import ManualClock
 import PoolCore
 
-struct TestInstant: InstantProtocol {
-    var offset: Duration
-    static let zero = TestInstant(offset: .zero)
-    func advanced(by duration: Duration) -> TestInstant { TestInstant(offset: offset + duration) }
-    func duration(to other: TestInstant) -> Duration { other.offset - offset }
-    static func < (lhs: TestInstant, rhs: TestInstant) -> Bool { lhs.offset < rhs.offset }
-}
+typealias TestInstant = ManualInstant
 
 typealias Machine = PoolStateMachine<TestInstant>
 typealias Action = Machine.Action

@@ -237,3 +237,31 @@ struct ObservabilityTests {
         await engine.dispose()
     }
 }
+
+@Suite("Cancellation mid-statement")
+struct CancellationTests {
+    @Test func aTaskCancelledDuringItsStatementLeavesTheConnectionUsable() async throws {
+        let engine = try TestDatabase.engine("cancel-mid") { $0.pool.size = 1; $0.pool.maxOverflow = 0 }
+        let running = Task { try await engine.query("SELECT pg_sleep(0.3)") }
+        try await until { engine.status.checkedOut == 1 }
+        running.cancel()
+        _ = try? await running.value
+        // The same (only) connection serves the next statement: nothing of the first is left on it.
+        for _ in 0..<3 {
+            #expect(try await engine.query("SELECT 2 AS two").rows[0]["two"] == .int(2))
+        }
+        await engine.dispose()
+    }
+
+    @Test func aConnectionReturnedWithAStatementInFlightIsCancelledAndDrained() async throws {
+        let engine = try TestDatabase.engine("drain") { $0.pool.size = 1; $0.pool.maxOverflow = 0 }
+        // Send without waiting for the reply, then give the connection back: reset must cancel and drain it.
+        let started = ContinuousClock.now
+        try await engine.withSession { session in
+            try session.lease.connection.send("SELECT pg_sleep(5)")
+        }
+        #expect(try await engine.query("SELECT 3 AS three").rows[0]["three"] == .int(3))
+        #expect(started.duration(to: .now) < .seconds(3), "the abandoned statement was waited for, not cancelled")
+        await engine.dispose()
+    }
+}
