@@ -33,7 +33,8 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
         var mailbox: [Int: Result<Lease, PoolError>] = [:]
         /// Checkouts cancelled before they parked.
         var cancelledEarly: Set<Int> = []
-        var timers: [Int: Task<Void, Never>] = [:]
+        /// The one task that fails overdue checkouts; it runs while anybody waits.
+        var sweeper: Task<Void, Never>?
         var disposeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -77,18 +78,14 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     }
 
     private func parked(_ request: Int, since started: ContinuousClock.Instant) async throws -> Lease {
-        let timeout = configuration.timeout
         let lease = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Lease, any Error>) in
                 let parking: Parking = state.withLockedValue { state in
                     if let ready = state.mailbox.removeValue(forKey: request) { return .answered(ready) }
                     if state.cancelledEarly.remove(request) != nil { return .cancelledEarly }
                     state.continuations[request] = continuation
-                    state.timers[request] = Task { [weak self] in
-                        try? await Task.sleep(for: timeout)
-                        guard !Task.isCancelled, let self else { return }
-                        self.metrics.timeouts.increment()
-                        self.perform(self.transition(now: self.clock.now) { state, _ in (nil, state.machine.timedOut(request)) }.effects)
+                    if state.sweeper == nil {
+                        state.sweeper = Task { [weak self] in await self?.sweep() }
                     }
                     return .parked
                 }
@@ -169,11 +166,28 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
 
     // MARK: Dispose and status
 
+    /// Sleeps until the next checkout deadline and fails what is overdue, while anybody waits. Deciding to stop
+    /// and clearing `sweeper` happen under the lock, so a checkout parking at the same moment starts a new one.
+    private func sweep() async {
+        while true {
+            let next: ContinuousClock.Instant? = state.withLockedValue { state in
+                if let next = state.machine.nextTimeout { return next }
+                state.sweeper = nil
+                return nil
+            }
+            guard let next else { return }
+            try? await Task.sleep(until: next, clock: .continuous)
+            if Task.isCancelled { return }
+            event { $0.expire(now: $1) }
+        }
+    }
+
     /// Closes idle connections at once and leased ones when they come back; refuses new checkouts. Returns
     /// true when every connection was closed within `timeout`.
     @discardableResult
     public func dispose(timeout: Duration = .seconds(10)) async -> Bool {
         event { machine, _ in machine.dispose() }
+        state.withLockedValue { $0.sweeper }?.cancel()
         let closed = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -217,7 +231,7 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
         var work: [Work] = []
         /// Parked checkouts to wake.
         var resumes: [(CheckedContinuation<Lease, any Error>, Result<Lease, PoolError>)] = []
-        var timers: [Task<Void, Never>] = []
+        var timeouts = 0
         var disposed: [CheckedContinuation<Void, Never>] = []
         var status: PoolStatus
         /// The answer for the checkout that caused the transition, when it came at once.
@@ -258,6 +272,7 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
                     answer = (request, .failure(error))
                 }
                 guard let (request, result) = answer else { continue }
+                if case .failure(.timedOut) = result { effects.timeouts += 1 }
                 if request == own {
                     effects.own = result
                 } else if let continuation = state.continuations.removeValue(forKey: request) {
@@ -265,7 +280,6 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
                 } else {
                     state.mailbox[request] = result
                 }
-                if let timer = state.timers.removeValue(forKey: request) { effects.timers.append(timer) }
             }
             if state.machine.isDisposed, !state.disposeWaiters.isEmpty {
                 effects.disposed = state.disposeWaiters
@@ -276,7 +290,7 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     }
 
     private func perform(_ effects: Effects) {
-        for timer in effects.timers { timer.cancel() }
+        if effects.timeouts > 0 { metrics.timeouts.increment(by: Int64(effects.timeouts)) }
         for (continuation, result) in effects.resumes { continuation.resume(with: result.mapError { $0 as any Error }) }
         for work in effects.work {
             switch work {

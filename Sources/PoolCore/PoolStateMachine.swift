@@ -63,6 +63,9 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// Checkouts waiting for a connection, first come first served.
     @usableFromInline
     var waiters: [RequestID] = []
+    /// When each unanswered checkout times out (`timeout` after it arrived).
+    @usableFromInline
+    var deadlines: [RequestID: Instant] = [:]
     /// Checkouts that gave up while a ping for them was in flight.
     @usableFromInline
     var abandoned: Set<RequestID> = []
@@ -86,7 +89,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     public mutating func checkout(_ request: RequestID, now: Instant) -> [Action] {
         guard !disposing else { return [.fail(request, .disposed)] }
         waiters.append(request)
-        return assign(now: now)
+        deadlines[request] = now.advanced(by: configuration.timeout)
+        return answered(assign(now: now))
     }
 
     @inlinable
@@ -94,7 +98,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         guard connections[id]?.state == .connecting else { preconditionFailure("connected: \(id) was not connecting") }
         connections[id]?.createdAt = now
         connections[id]?.lastUsedOK = now
-        return release(id, now: now) + assign(now: now)
+        return answered(release(id, now: now) + assign(now: now))
     }
 
     /// Fails the oldest waiter with the reason, so that during an outage checkouts fail fast and clearly
@@ -107,16 +111,16 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         if !waiters.isEmpty {
             actions.append(.fail(waiters.removeFirst(), .connectFailed(reason)))
         }
-        return actions + assign(now: now)
+        return answered(actions + assign(now: now))
     }
 
     /// A leased connection comes back. `healthy` is false when it broke or could not be reset.
     @inlinable
     public mutating func checkin(_ id: ConnectionID, healthy: Bool, now: Instant) -> [Action] {
         guard case .leased = connections[id]?.state else { preconditionFailure("checkin: \(id) was not leased") }
-        guard healthy else { return close(id) + assign(now: now) }
+        guard healthy else { return answered(close(id) + assign(now: now)) }
         connections[id]?.lastUsedOK = now
-        return release(id, now: now) + assign(now: now)
+        return answered(release(id, now: now) + assign(now: now))
     }
 
     @inlinable
@@ -127,17 +131,17 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
             // It died while idle: the server probably restarted, so every connection as old is suspect.
             invalidatedBefore = now
             if wanted { waiters.insert(request, at: 0) }
-            return close(id) + closeStaleIdle(now: now) + assign(now: now)
+            return answered(close(id) + closeStaleIdle(now: now) + assign(now: now))
         }
         connections[id]?.lastUsedOK = now
         if wanted, !disposing {
             setState(id, .leased(request))
-            return [.lease(id, to: request)]
+            return answered([.lease(id, to: request)])
         }
         var actions: [Action] = wanted ? [.fail(request, .disposed)] : []
         setState(id, .leased(request))
         actions += release(id, now: now) + assign(now: now)
-        return actions
+        return answered(actions)
     }
 
     /// A query on a leased connection failed with a disconnect: the server probably restarted. Connections
@@ -152,20 +156,38 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     public mutating func closed(_ id: ConnectionID, now: Instant) -> [Action] {
         guard connections[id]?.state == .closing else { preconditionFailure("closed: \(id) was not closing") }
         setState(id, nil)
-        return assign(now: now)
+        return answered(assign(now: now))
     }
 
     /// The checkout's timeout fired; nothing happens if it was served meanwhile.
     @inlinable
     public mutating func timedOut(_ request: RequestID) -> [Action] {
-        giveUp(request, .timedOut(size: configuration.size, maxOverflow: configuration.maxOverflow,
-                                  timeout: configuration.timeout))
+        answered(giveUp(request, .timedOut(size: configuration.size, maxOverflow: configuration.maxOverflow,
+                                           timeout: configuration.timeout)))
+    }
+
+    /// Fails every checkout whose deadline has passed: one sweep for the whole pool, instead of a timer for
+    /// every waiting checkout.
+    @inlinable
+    public mutating func expire(now: Instant) -> [Action] {
+        let expired = deadlines.filter { $0.value <= now }.map(\.key).sorted()
+        return expired.flatMap { timedOut($0) }
+    }
+
+    /// When the next checkout times out: the oldest waiter's deadline (they arrive in order and share one
+    /// timeout), or a pinging one's if earlier. nil when nobody waits.
+    @inlinable
+    public var nextTimeout: Instant? {
+        if let first = waiters.first, let deadline = deadlines[first] {
+            return deadline
+        }
+        return deadlines.values.min()
     }
 
     /// The waiting task was cancelled; it leaves the queue.
     @inlinable
     public mutating func cancelled(_ request: RequestID) -> [Action] {
-        giveUp(request, .cancelled)
+        answered(giveUp(request, .cancelled))
     }
 
     /// Closes idle connections at once and leased ones when they come back; refuses every checkout from now.
@@ -176,7 +198,7 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         waiters.removeAll()
         for id in idle { actions += close(id) }
         idle.removeAll()
-        return actions
+        return answered(actions)
     }
 
     // MARK: Queries
@@ -219,6 +241,18 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     }
 
     // MARK: Internals
+
+    /// Forgets the deadlines of the checkouts these actions answer.
+    @inlinable
+    mutating func answered(_ actions: [Action]) -> [Action] {
+        for action in actions {
+            switch action {
+            case .lease(_, let request), .fail(let request, _): deadlines[request] = nil
+            case .connect, .ping, .close: break
+            }
+        }
+        return actions
+    }
 
     @inlinable
     mutating func giveUp(_ request: RequestID, _ error: PoolError) -> [Action] {

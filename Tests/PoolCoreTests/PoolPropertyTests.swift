@@ -1,4 +1,4 @@
-import PoolCore
+@testable import PoolCore
 import Testing
 
 /// A small, seeded generator: a failing sequence is reproduced from its seed.
@@ -49,8 +49,11 @@ struct PoolPropertyTests {
                 if let request = sim.waiting.randomElement(using: &random) { sim.apply(sim.machine.timedOut(request)) }
             case 84..<88:
                 if let request = sim.waiting.randomElement(using: &random) { sim.apply(sim.machine.cancelled(request)) }
-            case 88..<97:
+            case 88..<94:
                 sim.advance(.milliseconds(Int64.random(in: 0...3000, using: &random)))
+            case 94..<97:
+                sim.advance(.seconds(Int64.random(in: 0...40, using: &random)))
+                sim.apply(sim.machine.expire(now: sim.now))
             case 97..<99:
                 sim.apply(sim.machine.disconnected(now: sim.now))
             default:
@@ -62,6 +65,9 @@ struct PoolPropertyTests {
             #expect(sim.machine.status.checkedOut == sim.held.count + sim.pinging.count, "seed \(seed) step \(step)")
             #expect(sim.machine.status.connecting == sim.connecting.count, "seed \(seed) step \(step)")
             #expect(sim.machine.status.closing == sim.closing.count, "seed \(seed) step \(step)")
+            // A deadline exists for exactly the checkouts still unanswered, and none of them is overdue
+            // right after a sweep.
+            #expect(Set(sim.machine.deadlines.keys) == Set(sim.waiting), "seed \(seed) step \(step)")
             if sim.machine.status.total > limit { return }
         }
         // Everyone gets an answer: finish every operation, return every connection, dispose.

@@ -117,6 +117,28 @@ struct PoolScenarioTests {
         #expect(sim.machine.status.idle == 1)  // nobody is waiting any more
     }
 
+    @Test func oneSweepExpiresExactlyTheOverdueWaiters() {
+        var sim = Simulator {
+            $0.size = 1
+            $0.maxOverflow = 0
+            $0.timeout = .seconds(30)
+        }
+        sim.checkout()
+        sim.connect(0)
+        let early = sim.checkout()
+        sim.advance(.seconds(10))
+        let late = sim.checkout()
+        #expect(sim.machine.nextTimeout == TestInstant(offset: .seconds(30)))
+        sim.advance(.seconds(20))
+        sim.apply(sim.machine.expire(now: sim.now))
+        #expect(sim.outcome[early] == .failure(.timedOut(size: 1, maxOverflow: 0, timeout: .seconds(30))))
+        #expect(sim.outcome[late] == nil)
+        #expect(sim.machine.nextTimeout == TestInstant(offset: .seconds(40)))
+        sim.checkin(0)
+        #expect(sim.outcome[late] == .success(0))
+        #expect(sim.machine.nextTimeout == nil)
+    }
+
     @Test func aCancelledWaiterLeavesTheQueue() {
         var sim = Simulator {
             $0.size = 1
