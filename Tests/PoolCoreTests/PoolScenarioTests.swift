@@ -101,13 +101,7 @@ struct PoolScenarioTests {
     }
 
     @Test func aWaiterThatTimesOutGetsAnErrorThatSaysTheLimits() {
-        var sim = Simulator {
-            $0.size = 1
-            $0.maxOverflow = 0
-            $0.timeout = .seconds(30)
-        }
-        sim.checkout()
-        sim.connect(0)
+        var sim = Simulator.oneConnectionHeld()
         let waiting = sim.checkout()
         sim.apply(sim.machine.timedOut(waiting))
         #expect(sim.outcome[waiting] == .failure(.timedOut(size: 1, maxOverflow: 0, timeout: .seconds(30))))
@@ -118,13 +112,7 @@ struct PoolScenarioTests {
     }
 
     @Test func oneSweepExpiresExactlyTheOverdueWaiters() {
-        var sim = Simulator {
-            $0.size = 1
-            $0.maxOverflow = 0
-            $0.timeout = .seconds(30)
-        }
-        sim.checkout()
-        sim.connect(0)
+        var sim = Simulator.oneConnectionHeld()
         let early = sim.checkout()
         sim.advance(.seconds(10))
         let late = sim.checkout()

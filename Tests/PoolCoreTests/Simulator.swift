@@ -28,6 +28,18 @@ struct Simulator {
 
     var waiting: [Int] { issued.filter { outcome[$0] == nil }.sorted() }
 
+    /// A pool of exactly one connection (timeout 30 s), held by the first checkout: the next one must wait.
+    static func oneConnectionHeld() -> Simulator {
+        var sim = Simulator {
+            $0.size = 1
+            $0.maxOverflow = 0
+            $0.timeout = .seconds(30)
+        }
+        sim.checkout()
+        sim.connect(0)
+        return sim
+    }
+
     @discardableResult
     mutating func checkout() -> Int {
         let request = nextRequest
