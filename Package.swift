@@ -15,17 +15,25 @@ let package = Package(
         .executable(name: "supervisor", targets: ["Supervisor"]),
         .executable(name: "test-worker", targets: ["TestWorker"]),
         .executable(name: "pool-bench", targets: ["PoolBenchmark"]),
+        .executable(name: "worker", targets: ["Worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System calls Swift cannot import (variadic prctl, signalfd, CMSG macros) and the fork/exec shim.
         .target(name: "CShims"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+
+        // Log lines for the supervisor and the workers: text for people, JSON for collectors.
+        .target(name: "LogFormat", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
         .target(name: "Arbiter"),
@@ -44,7 +52,7 @@ let package = Package(
         .target(
             name: "ConnectionPool",
             dependencies: [
-                "PoolCore",
+                "PoolCore", "CShims",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -56,6 +64,25 @@ let package = Package(
         .target(
             name: "Postgres",
             dependencies: ["CLibpq", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
+
+        // The Redis client: hiredis connections in the same pool, pipelines, an async API.
+        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
+
+        // The seed's API: HTTP on SwiftNIO, routes, authentication, rate limit, metrics, migrations.
+        .target(
+            name: "API",
+            dependencies: [
+                "Postgres", "Redis", "PoolCore", "WorkerRuntime", "LogFormat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
 
         // What every worker needs to live under the supervisor or systemd: the inherited socket and sd_notify.
@@ -71,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Prefork",
+                "Prefork", "LogFormat",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -85,6 +112,14 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "Worker",
+            dependencies: [
+                "API", "WorkerRuntime", "LogFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(name: "PoolBenchmark", dependencies: ["Postgres", "ConnectionPool", "PoolCore"]),
 
         // The injected time of the cores' tests.
@@ -96,6 +131,11 @@ let package = Package(
             name: "PostgresTests",
             dependencies: ["Postgres", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "PoolCore"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
+        // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
+        // other targets (scripts/test), because the Postgres tests restart the shared server.
+        .testTarget(name: "APIIntegrationTests"),
         .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
         .testTarget(name: "SupervisorIntegrationTests", exclude: ["Fixtures"]),
     ]

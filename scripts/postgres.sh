@@ -33,7 +33,7 @@ start_postgres() {
         start >/dev/null || { cat "$TEST_PG_ROOT/server.log" >&2; return 1; }
     export DATABASE_URL="postgresql://postgres@127.0.0.1:$TEST_PG_PORT/postgres"
     export TEST_PG_DATA TEST_PG_BIN TEST_PG_PORT TEST_PG_ROOT
-    trap stop_postgres EXIT
+    trap 'stop_postgres; declare -F stop_redis >/dev/null && stop_redis' EXIT
     echo "postgres: $DATABASE_URL (data in $TEST_PG_DATA)" >&2
 }
 

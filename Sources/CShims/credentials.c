@@ -55,3 +55,7 @@ int prefork_set_child_subreaper(void) {
 int prefork_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, signal);
 }
+
+int prefork_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, name, 0, 0, 0);
+}

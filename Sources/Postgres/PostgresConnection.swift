@@ -37,6 +37,8 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(handle)
             throw PostgresError(kind: .connection, message: message, isDisconnect: true)
         }
+        // NOTICEs ("relation already exists, skipping") would go to stderr by default, unasked for.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // Sends never block (`send`); waiting for results still does (`receive`, PQexec), on the pool's threads.
         PQsetnonblocking(handle, 1)
         return PostgresConnection(handle: handle)
@@ -84,6 +86,50 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         return try outcome.get()
     }
+
+    /// What `consume` found: the statement's outcome, or nothing yet.
+    public enum Progress {
+        case pending
+        case finished(Result<PostgresResult, PostgresError>)
+    }
+
+    /// The first outcome of the statement being consumed (the first error wins; later results are drained).
+    private var partialOutcome: Result<PostgresResult, PostgresError>?
+
+    /// Reads what the socket has without blocking (`PQconsumeInput`) and collects every result that is
+    /// complete. Called by the reactor when the socket is readable; `.pending` means wait for more input.
+    public func consume() -> Progress {
+        guard let handle else { return .finished(.failure(Self.closedError)) }
+        guard PQconsumeInput(handle) == 1 else {
+            partialOutcome = nil
+            return .finished(.failure(PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)),
+                                                    isDisconnect: true)))
+        }
+        while PQisBusy(handle) == 0 {
+            guard let result = PQgetResult(handle) else {
+                let outcome = partialOutcome ?? .failure(PostgresError(
+                    kind: .connection, message: Self.trimmed(PQerrorMessage(handle)), isDisconnect: true))
+                partialOutcome = nil
+                return .finished(outcome)
+            }
+            defer { PQclear(result) }
+            if case .failure = partialOutcome { continue }
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                do { partialOutcome = .success(try PostgresResult(result)) } catch { partialOutcome = .failure(error) }
+            default:
+                partialOutcome = .failure(error(from: result))
+            }
+        }
+        return .pending
+    }
+
+    /// The socket, for the reactor.
+    public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
+
+    /// Whether part of the last `send` is still in libpq's buffer (the socket was full): then the reply must be
+    /// waited for with `receive`, which also flushes.
+    public var flushPending: Bool { handle.map { PQflush($0) == 1 } ?? false }
 
     /// The server's error fields, or libpq's message when the connection itself failed.
     private func error(from result: OpaquePointer) -> PostgresError {

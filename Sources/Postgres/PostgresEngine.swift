@@ -80,9 +80,21 @@ public struct PostgresSession: Sendable {
         let connection = lease.connection
         let texts = parameters.map(\.postgresText)
         do {
-            // Sent from here (it never blocks), waited for on the pool's thread.
+            // Sent from here (it never blocks); the reply is read by the reactor's thread as it arrives.
             try connection.send(sql, texts)
-            return try await pool.runBlocking { try connection.receive() }
+            if connection.flushPending {
+                return try await pool.runBlocking { try connection.receive() }
+            }
+            return try await withCheckedThrowingContinuation { continuation in
+                Reactor.shared.whenReadable(connection.socket) { _ in
+                    switch connection.consume() {
+                    case .pending: return false
+                    case .finished(let outcome):
+                        continuation.resume(with: outcome.mapError { $0 as any Error })
+                        return true
+                    }
+                }
+            }
         } catch let error as PostgresError {
             if error.isDisconnect { pool.disconnected() }
             throw error

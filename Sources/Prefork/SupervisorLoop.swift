@@ -65,7 +65,7 @@ public final class SupervisorLoop {
             backlog: settings.backlog,
             notifySocket: notify?.socketPath,
             watchdogMicroseconds: watchdog,
-            environment: settings.environment.map { "\($0.key)=\($0.value)" }.sorted()
+            environment: Self.workerEnvironment(settings)
         )
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw SystemError("epoll_create1") }
@@ -202,5 +202,17 @@ public final class SupervisorLoop {
         notify?.close()
         closeListener()
         logger.notice("stopped", metadata: ["exit": "\(exitCode ?? 0)"])
+    }
+}
+
+extension SupervisorLoop {
+    /// The supervisor's environment, plus `GRACEFUL_TIMEOUT` as the supervisor will enforce it (whether it came
+    /// from the flag or the variable): a worker that knows when its KILL comes can finish disposing its pools
+    /// before it.
+    static func workerEnvironment(_ settings: SupervisorSettings) -> [String] {
+        var environment = settings.environment
+        let (seconds, attoseconds) = settings.arbiter.gracefulTimeout.components
+        environment["GRACEFUL_TIMEOUT"] = String(Double(seconds) + Double(attoseconds) / 1e18)
+        return environment.map { "\($0.key)=\($0.value)" }.sorted()
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import LogFormat
 import Logging
 import Prefork
 

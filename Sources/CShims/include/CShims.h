@@ -41,4 +41,7 @@ int prefork_set_child_subreaper(void);
 /// prctl(PR_SET_PDEATHSIG, signal) for the calling thread's future death.
 int prefork_set_parent_death_signal(int signal);
 
+/// prctl(PR_SET_NAME, name): the calling thread's name, as top -H and perf show it.
+int prefork_set_thread_name(const char *name);
+
 #endif

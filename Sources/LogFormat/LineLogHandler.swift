@@ -29,18 +29,11 @@ public struct LineLogHandler: LogHandler {
             line += " \(key)=\(fields[key]!)"
         }
         line += "\n"
-        line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
-        }
+        writeLine(line)
     }
 
     /// UTC with milliseconds; the lifecycle of a worker happens in milliseconds.
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var parts = tm()
@@ -53,5 +46,19 @@ public struct LineLogHandler: LogHandler {
         return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
             + "\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+/// Writes a whole line with one `write(2)` (retrying a partial one): below PIPE_BUF, lines of several
+/// processes sharing a pipe never interleave.
+func writeLine(_ line: String) {
+    var line = line
+    line.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 { if errno == EINTR { continue } else { return } }
+            offset += written
+        }
     }
 }

@@ -1,0 +1,218 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOHTTP1
+import PoolCore
+import Postgres
+import Redis
+import Synchronization
+
+/// The seed's API: routes to answers, with authentication, rate limit, metrics and readiness.
+public final class Application: Responder {
+    public let engine: PostgresEngine
+    public let redis: RedisClient
+    public let metrics: APIMetrics
+    let settings: APISettings
+    let logger: Logger
+    let authenticator: Authenticator
+    let notes: NoteStore
+    private let draining = Atomic<Bool>(false)
+
+    public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics()) {
+        self.settings = settings
+        self.logger = logger
+        self.metrics = metrics
+        engine = PostgresEngine(settings.postgres, metrics: metrics.factory)
+        redis = RedisClient(settings.redis, metrics: metrics.factory)
+        authenticator = Authenticator(engine: engine, redis: redis, settings: settings, metrics: metrics, logger: logger)
+        notes = NoteStore(engine: engine)
+    }
+
+    /// SIGTERM: `/readyz` answers 503 from now on, so a load balancer stops sending new requests.
+    public func beginDraining() { draining.store(true, ordering: .relaxed) }
+
+    /// The boot check before READY=1: one Postgres and one Redis round trip. The connections stay in the pools.
+    public func checkDependencies() async throws {
+        _ = try await engine.query("SELECT 1")
+        _ = try await redis.command("PING")
+    }
+
+    // MARK: Responder
+
+    public func immediateResponse(to request: Request) -> Response? {
+        let route = Route(method: request.method, path: request.path)
+        let response: Response
+        switch route {
+        case .healthz:
+            response = .json(.ok, "{\"status\":\"ok\"}")
+        case .metrics:
+            response = .bytes(metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case .notFound:
+            response = .error(.notFound, "not_found", "no route for \(request.path)")
+        case .methodNotAllowed(let allow):
+            response = .error(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here",
+                              headers: [("allow", allow)])
+        default:
+            return nil
+        }
+        finished(request, route: route, response: response, started: .now)
+        return response
+    }
+
+    public func response(to request: Request) async -> Response {
+        let started = ContinuousClock.now
+        let route = Route(method: request.method, path: request.path)
+        let response: Response
+        if route == .readyz {
+            response = await readiness()
+        } else {
+            response = await authenticated(request, route: route)
+        }
+        finished(request, route: route, response: response, started: started)
+        return response
+    }
+
+    private func finished(_ request: Request, route: Route, response: Response, started: ContinuousClock.Instant) {
+        let duration = started.duration(to: .now)
+        metrics.record(method: request.method.rawValue, route: route.label, status: response.status.code, duration: duration)
+        if settings.accessLog {
+            logger.info("request", metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.path)", "status": "\(response.status.code)",
+                "ms": "\(Double(duration.nanoseconds / 1000) / 1000)",
+            ])
+        }
+    }
+
+    // MARK: Routes
+
+    private func authenticated(_ request: Request, route: Route) async -> Response {
+        guard let token = request.bearerToken else {
+            return .error(.unauthorized, "unauthorized", "missing bearer token", headers: [("www-authenticate", "Bearer")])
+        }
+        switch await authenticator.authenticate(token) {
+        case .user(let user):
+            return await notesRoute(route, request: request, user: user)
+        case .unknownToken:
+            return .error(.unauthorized, "unauthorized", "unknown or expired token",
+                          headers: [("www-authenticate", "Bearer error=\"invalid_token\"")])
+        case .rateLimited(let retryAfter):
+            return .error(.tooManyRequests, "rate_limited",
+                          "more than \(settings.rateLimitPerMinute) requests this minute", headers: [("retry-after", String(retryAfter))])
+        case .unavailable(let reason):
+            logger.error("authentication failed: database unavailable", metadata: ["error": "\(reason)"])
+            return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])
+        }
+    }
+
+    private func notesRoute(_ route: Route, request: Request, user: Int64) async -> Response {
+        do {
+            switch route {
+            case .createNote:
+                switch NoteInput.parse(request.body, creating: true) {
+                case .success(let input):
+                    let note = try await notes.create(user: user, title: input.title!, body: input.body ?? "")
+                    return .json(.created, note)
+                case .failure(let failure): return Self.response(for: failure)
+                }
+            case .getNote(let text):
+                guard let id = positiveID(text, field: "id") else { return .validation("id", "must be a positive integer") }
+                guard let note = try await notes.get(user: user, id: id) else { return Self.noteNotFound }
+                return .json(.ok, note)
+            case .listNotes:
+                var limit = 20
+                if let text = request.queryValue("limit") {
+                    guard let value = Int(text), (1...100).contains(value) else {
+                        return .validation("limit", "must be an integer from 1 to 100")
+                    }
+                    limit = value
+                }
+                var before: Int64?
+                if let text = request.queryValue("cursor"), !text.isEmpty {
+                    guard let value = positiveID(text, field: "cursor") else { return .validation("cursor", "is not a cursor this API gave") }
+                    before = value
+                }
+                let page = try await notes.list(user: user, before: before, limit: limit)
+                let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"
+                return .json(.ok, "{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next)}")
+            case .updateNote(let text):
+                guard let id = positiveID(text, field: "id") else { return .validation("id", "must be a positive integer") }
+                switch NoteInput.parse(request.body, creating: false) {
+                case .success(let input):
+                    guard let note = try await notes.update(user: user, id: id, title: input.title, body: input.body) else {
+                        return Self.noteNotFound
+                    }
+                    return .json(.ok, note)
+                case .failure(let failure): return Self.response(for: failure)
+                }
+            case .deleteNote(let text):
+                guard let id = positiveID(text, field: "id") else { return .validation("id", "must be a positive integer") }
+                return try await notes.delete(user: user, id: id) ? .noContent() : Self.noteNotFound
+            default:
+                return .error(.notFound, "not_found", "no route for \(request.path)")
+            }
+        } catch {
+            return databaseFailure(error)
+        }
+    }
+
+    private static let noteNotFound = Response.error(.notFound, "not_found", "no such note")
+
+    private static func response(for failure: NoteInput.Failure) -> Response {
+        switch failure {
+        case .invalidJSON: .error(.badRequest, "invalid_json", "the body is not valid JSON")
+        case .invalid(let field, let message): .validation(field, "\(field) \(message)")
+        }
+    }
+
+    /// Pool exhaustion and a server that is down are 503 with `Retry-After` (the client may retry, another
+    /// worker or replica may do better); anything else is a 500, logged.
+    private func databaseFailure(_ error: any Error) -> Response {
+        switch error {
+        case PoolError.timedOut:
+            return .error(.serviceUnavailable, "database_busy", "no database connection free within the pool timeout",
+                          headers: [("retry-after", "1")])
+        case PoolError.connectFailed, PoolError.disposed:
+            return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])
+        case let error as PostgresError where error.kind == .connection:
+            return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])
+        default:
+            logger.error("request failed", metadata: ["error": "\(error)"])
+            return .error(.internalServerError, "internal", "internal error")
+        }
+    }
+
+    /// Postgres and Redis answer within 2 s and the worker is not draining.
+    private func readiness() async -> Response {
+        if draining.load(ordering: .relaxed) {
+            return .json(.serviceUnavailable, "{\"status\":\"draining\"}")
+        }
+        async let postgres = Self.check(within: .seconds(2)) { [engine] in _ = try await engine.query("SELECT 1") }
+        async let redis = Self.check(within: .seconds(2)) { [redis] in _ = try await redis.command("PING") }
+        let (postgresError, redisError) = await (postgres, redis)
+        let ok = postgresError == nil && redisError == nil
+        let body = "{\"status\":\"\(ok ? "ready" : "unavailable")\",\"postgres\":\"\(postgresError == nil ? "ok" : "down")\","
+            + "\"redis\":\"\(redisError == nil ? "ok" : "down")\"}"
+        return .json(ok ? .ok : .serviceUnavailable, body)
+    }
+
+    /// nil when `body` finished in time, else why not. Returns at the deadline even if `body` is stuck in a
+    /// call that cannot be cancelled (a blocking round trip), which is left to finish on its own.
+    private static func check(within limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async -> String? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let pending = NIOLockedValueBox<CheckedContinuation<String?, Never>?>(continuation)
+            let finish: @Sendable (String?) -> Void = { answer in
+                pending.withLockedValue { value in
+                    defer { value = nil }
+                    return value
+                }?.resume(returning: answer)
+            }
+            let work = Task {
+                do { try await body(); finish(nil) } catch { finish("\(error)") }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                finish("no answer within \(limit)")
+                work.cancel()
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import LogFormat
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP/1.1 connection: collects each request with its body (bounded), asks the responder, writes the
+/// answer. Pipelined requests are queued by NIO's `HTTPServerPipelineHandler` in front of this one, so there
+/// is at most one request here at a time.
+///
+/// Bad input never crashes or stalls the worker: a malformed request gets 400 and the connection is closed; a
+/// body over the limit gets 413 at once (from `Content-Length`, or as soon as a chunked body passes it) and
+/// the rest is not read; a client that does not finish a request head within the header timeout is cut.
+final class HTTPConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    struct Limits: Sendable {
+        var maxBodySize: Int
+        var headerTimeout: TimeAmount
+    }
+
+    private enum State {
+        /// Between requests (or before the first): the header timer runs.
+        case idle
+        case receiving(HTTPRequestHead, ByteBuffer?)
+        /// The responder has the request; the next request waits in the pipeline handler.
+        case responding
+        /// A final answer (400, 413) went out; the connection closes once it is flushed.
+        case closing
+    }
+
+    private let responder: any Responder
+    private let registry: ConnectionRegistry
+    private let limits: Limits
+    private var state = State.idle
+    private var headerTimer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    /// A keep-alive connection between two requests is idle; one that has not sent its first request is
+    /// not: it was taken from the shared accept queue, its request is on the way, and no other worker can
+    /// answer it any more.
+    private var servedAny = false
+    private var draining = false
+
+    init(responder: any Responder, registry: ConnectionRegistry, limits: Limits) {
+        self.responder = responder
+        self.registry = registry
+        self.limits = limits
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        draining = !registry.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(context.channel))
+        armHeaderTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        headerTimer?.cancel()
+        headerTimer = nil
+        registry.remove(ObjectIdentifier(context.channel))
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle):
+            headerTimer?.cancel()
+            headerTimer = nil
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodySize {
+                reject(.payloadTooLarge, "body_too_large", "the request body is larger than \(limits.maxBodySize) bytes",
+                       context: context)
+                return
+            }
+            state = .receiving(head, nil)
+        case (.body(var chunk), .receiving(let head, var body)):
+            let size = (body?.readableBytes ?? 0) + chunk.readableBytes
+            if size > limits.maxBodySize {
+                reject(.payloadTooLarge, "body_too_large", "the request body is larger than \(limits.maxBodySize) bytes",
+                       context: context)
+                return
+            }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+            state = .receiving(head, body)
+        case (.end, .receiving(let head, let body)):
+            dispatch(Request(head: head, body: body), keepAlive: head.isKeepAlive, version: head.version, context: context)
+        case (_, .closing):
+            break
+        default:
+            // Parts out of order cannot come from NIO's decoder; treat it as a malformed request all the same.
+            reject(.badRequest, "bad_request", "unexpected request part", context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .idle, .receiving:
+            if error is HTTPParserError {
+                reject(.badRequest, "bad_request", "malformed HTTP request", context: context)
+                return
+            }
+        case .responding, .closing:
+            break
+        }
+        context.close(promise: nil)
+    }
+
+    /// SIGTERM: an idle keep-alive connection closes now; a busy one answers its request with
+    /// `Connection: close`; one that has not sent a request yet is answered the same way when it does.
+    func drain() {
+        draining = true
+        guard let context, case .idle = state, servedAny else { return }
+        context.close(promise: nil)
+    }
+
+    func forceClose() {
+        context?.close(promise: nil)
+    }
+
+    // MARK: Answers
+
+    private func dispatch(_ request: Request, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+        state = .responding
+        if let response = responder.immediateResponse(to: request) {
+            write(response, keepAlive: keepAlive, version: version, context: context)
+            return
+        }
+        let responder = self.responder
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        Task {
+            let response = await responder.response(to: request)
+            bound.eventLoop.execute {
+                let (handler, context) = bound.value
+                guard context.channel.isActive else { return }
+                handler.write(response, keepAlive: keepAlive, version: version, context: context)
+            }
+        }
+    }
+
+    private func write(_ response: Response, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+        let close = !keepAlive || draining
+        var headers = HTTPHeaders(response.headers)
+        headers.add(name: "content-length", value: String(response.body.readableBytes))
+        if close {
+            headers.add(name: "connection", value: "close")
+        } else if version.major == 1, version.minor == 0 {
+            headers.add(name: "connection", value: "keep-alive")
+        }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))),
+                      promise: nil)
+        if response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        servedAny = true
+        if close {
+            state = .closing
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            // Idle before `.end` goes out: the pipeline handler delivers a queued request during that write.
+            state = .idle
+            armHeaderTimer(context: context)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    /// A final error answer; the request's remaining bytes are not read.
+    private func reject(_ status: HTTPResponseStatus, _ code: String, _ message: String, context: ChannelHandlerContext) {
+        headerTimer?.cancel()
+        headerTimer = nil
+        draining = true
+        write(Response.error(status, code, message), keepAlive: false, version: .http1_1, context: context)
+    }
+
+    private func armHeaderTimer(context: ChannelHandlerContext) {
+        headerTimer?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        headerTimer = context.eventLoop.scheduleTask(in: limits.headerTimeout) {
+            bound.value.close(promise: nil)
+        }
+    }
+}

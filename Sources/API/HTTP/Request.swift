@@ -1,0 +1,75 @@
+import NIOCore
+import NIOHTTP1
+
+/// A whole request, body included (at most `MAX_BODY_SIZE`), as the routes see it.
+public struct Request: Sendable {
+    public var method: HTTPMethod
+    /// The path without the query, percent-encoding left as sent.
+    public var path: Substring
+    public var query: Substring?
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer?
+
+    public init(head: HTTPRequestHead, body: ByteBuffer?) {
+        method = head.method
+        headers = head.headers
+        self.body = body
+        let uri = Substring(head.uri)
+        if let mark = uri.firstIndex(of: "?") {
+            path = uri[..<mark]
+            query = uri[uri.index(after: mark)...]
+        } else {
+            path = uri
+            query = nil
+        }
+    }
+
+    /// A query parameter's value, percent-decoded; nil when absent.
+    public func queryValue(_ name: String) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0] == name {
+                return parts.count > 1 ? Self.percentDecoded(parts[1]) : ""
+            }
+        }
+        return nil
+    }
+
+    /// The token of `Authorization: Bearer <token>`, nil when the header is missing or of another scheme.
+    public var bearerToken: String? {
+        guard let value = headers.first(name: "authorization") else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: " \t")
+        return token.isEmpty ? nil : token
+    }
+
+    static func percentDecoded(_ text: Substring) -> String {
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                if let high = iterator.next(), let low = iterator.next(),
+                   let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
+                    bytes.append(value)
+                }
+            default: bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        var text = self[...]
+        while let first = text.first, characters.contains(first) { text = text.dropFirst() }
+        while let last = text.last, characters.contains(last) { text = text.dropLast() }
+        return String(text)
+    }
+}

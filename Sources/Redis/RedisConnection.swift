@@ -1,0 +1,190 @@
+import CHiredis
+import Glibc
+
+/// One hiredis context in blocking mode. Every call blocks (bounded by the socket timeout), so the client only
+/// calls it on the pool's threads, and the pool gives it to one holder at a time: that is what makes the
+/// unchecked Sendable sound.
+///
+/// A context that saw an I/O or protocol error is never used again (`isBroken`): hiredis leaves its buffers
+/// in an unknown state. The pool closes it and opens a new one through `connect`, which sets the timeouts and
+/// keepalive every time; hiredis 0.14's own `redisReconnect` would silently drop them.
+public final class RedisConnection: @unchecked Sendable {
+    private var context: UnsafeMutablePointer<redisContext>?
+    public private(set) var isBroken = false
+
+    private init(context: UnsafeMutablePointer<redisContext>) {
+        self.context = context
+    }
+
+    deinit { close() }
+
+    public func close() {
+        guard let context else { return }
+        redisFree(context)
+        self.context = nil
+    }
+
+    /// Connects, sets the read/write timeout and TCP keepalive, then `AUTH` and `SELECT` as the URL says.
+    public static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> RedisConnection {
+        let url = configuration.url
+        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), timeval(configuration.connectTimeout)) else {
+            throw RedisError(kind: .io, message: "cannot allocate a context")
+        }
+        if context.pointee.err != 0 {
+            let message = Self.errorText(context)
+            redisFree(context)
+            throw RedisError(kind: .io, message: "cannot connect to \(url.host):\(url.port): \(message)")
+        }
+        let connection = RedisConnection(context: context)
+        guard redisSetTimeout(context, timeval(configuration.socketTimeout)) == REDIS_OK,
+              redisEnableKeepAlive(context) == REDIS_OK
+        else {
+            throw RedisError(kind: .io, message: "cannot set timeouts: \(Self.errorText(context))")
+        }
+        var setup: [[String]] = []
+        if let password = url.password {
+            setup.append(url.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+        }
+        if url.database != 0 { setup.append(["SELECT", String(url.database)]) }
+        if !setup.isEmpty {
+            for reply in try connection.pipeline(setup) {
+                if case .error(let message) = reply { throw RedisError(kind: .server, message: message) }
+            }
+        }
+        return connection
+    }
+
+    /// Sends all commands at once and reads their replies in order: one round trip for a multi-command step.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+        guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
+        for command in commands {
+            guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw fail(context) }
+            replies.append(Self.decode(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+        return replies
+    }
+
+    /// Queues the commands and writes them out, from the caller's thread. The context is in blocking mode, but
+    /// a few hundred bytes always fit the socket's send buffer, and the write timeout bounds the rest.
+    public func send(_ commands: [[String]]) throws(RedisError) {
+        guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
+        for command in commands {
+            guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
+        }
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw fail(context) }
+        }
+        pendingReplies = []
+        expectedReplies = commands.count
+    }
+
+    /// What `consume` found: every reply of the pipeline, or not yet.
+    public enum Progress {
+        case pending
+        case finished(Result<[RedisValue], RedisError>)
+    }
+
+    private var pendingReplies: [RedisValue] = []
+    private var expectedReplies = 0
+
+    /// Reads what the socket has (one `read`, which does not block: the reactor saw it readable) and parses
+    /// every complete reply.
+    public func consume() -> Progress {
+        guard let context, !isBroken else { return .finished(.failure(RedisError(kind: .io, message: "the connection is closed"))) }
+        guard redisBufferRead(context) == REDIS_OK else { return .finished(.failure(fail(context))) }
+        while pendingReplies.count < expectedReplies {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { return .finished(.failure(fail(context))) }
+            guard let reply else { return .pending }
+            pendingReplies.append(Self.decode(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+        let replies = pendingReplies
+        pendingReplies = []
+        return .finished(.success(replies))
+    }
+
+    /// The call did not finish within the socket timeout: the reply may still come, so the context is done.
+    public func timedOut() -> RedisError {
+        isBroken = true
+        return RedisError(kind: .io, message: "no reply within the socket timeout")
+    }
+
+    public func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
+        try pipeline([arguments])[0]
+    }
+
+    public func ping() -> Bool {
+        (try? command(["PING"])) == .status("PONG")
+    }
+
+    /// The socket, for tests that check what `connect` set on it.
+    public var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }
+
+    private func fail(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
+        isBroken = true
+        let kind: RedisError.Kind = context.pointee.err == REDIS_ERR_PROTOCOL ? .protocol : .io
+        return RedisError(kind: kind, message: Self.errorText(context))
+    }
+
+    private static func append(_ arguments: [String], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
+        // All arguments in one buffer (plus a byte, so it is never empty); hiredis copies them at once.
+        var storage: [UInt8] = []
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        for argument in arguments {
+            offsets.append(storage.count)
+            lengths.append(argument.utf8.count)
+            storage += argument.utf8
+        }
+        storage.append(0)
+        return storage.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!)
+            var argv: [UnsafePointer<CChar>?] = offsets.map { (base + $0).assumingMemoryBound(to: CChar.self) }
+            return argv.withUnsafeMutableBufferPointer { argvBuffer in
+                redisAppendCommandArgv(context, Int32(arguments.count), argvBuffer.baseAddress, lengths)
+            }
+        }
+    }
+
+    private static func decode(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+        let value = reply.pointee
+        func text() -> String {
+            guard let str = value.str else { return "" }
+            return String(decoding: UnsafeRawBufferPointer(start: str, count: value.len), as: UTF8.self)
+        }
+        switch value.type {
+        case REDIS_REPLY_STRING: return .bulk(text())
+        case REDIS_REPLY_STATUS: return .status(text())
+        case REDIS_REPLY_ERROR: return .error(text())
+        case REDIS_REPLY_INTEGER: return .integer(Int64(value.integer))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisValue] = []
+            for index in 0..<value.elements {
+                if let element = value.element[index] { elements.append(decode(element)) }
+            }
+            return .array(elements)
+        default: return .null
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { bytes in
+            let text = String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+            return text.isEmpty ? "error \(context.pointee.err)" : text
+        }
+    }
+}
+
+private func timeval(_ duration: Duration) -> Glibc.timeval {
+    let (seconds, attoseconds) = duration.components
+    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+}

@@ -1,0 +1,71 @@
+import API
+import ArgumentParser
+import Dispatch
+import Glibc
+import LogFormat
+import Logging
+import NIOCore
+import NIOPosix
+import WorkerRuntime
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the API (the default). Uses the socket on fd 3 when LISTEN_FDS says so, else --bind or PORT.")
+
+    @Option(name: .long, help: ArgumentHelp("Address to listen on when run alone (default 0.0.0.0:$PORT, PORT=8080).",
+                                            valueName: "host:port"))
+    var bind: String?
+
+    func validate() throws {
+        if let bind, Self.parse(bind) == nil {
+            throw ValidationError("--bind: expected host:port, :port or port, got '\(bind)'")
+        }
+    }
+
+    static func parse(_ text: String) -> (host: String, port: Int)? {
+        let host: Substring
+        let portText: Substring
+        if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            host = ""
+            portText = Substring(text)
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else { return nil }
+        let name = host.trimmingPrefix("[")
+        return (name.isEmpty ? "0.0.0.0" : String(name.hasSuffix("]") ? name.dropLast() : name), port)
+    }
+
+    func run() throws {
+        let settings = loadSettings()
+        let environment = processEnvironment()
+        LoggingSystem.bootstrap { label in settings.logFormat.handler(label: label, level: settings.logLevel) }
+        var logger = Logger(label: "worker")
+        if let slot = environment["WORKER_SLOT"] { logger[metadataKey: "slot"] = "\(slot)" }
+        if let generation = environment["WORKER_GENERATION"] { logger[metadataKey: "generation"] = "\(generation)" }
+
+        let target: ListenTarget
+        if let fd = InheritedSocket.take() {
+            target = .inherited(fd: fd, backlog: environment["LISTEN_BACKLOG"])
+        } else if let bind, let address = Self.parse(bind) {
+            target = .address(host: address.host, port: address.port)
+        } else {
+            let port = environment["PORT"].flatMap { Int($0) }.flatMap { (0...65535).contains($0) ? $0 : nil }
+            if let text = environment["PORT"], port == nil { failure("PORT: expected a port number, got '\(text)'", code: 78) }
+            target = .address(host: "0.0.0.0", port: port ?? 8080)
+        }
+
+        // Swift Concurrency's jobs run on the event loop(s): a request's task resumes on the thread that
+        // writes its response, with no hop through a second pool. Blocking libpq and hiredis calls still run
+        // on the pools' own threads.
+        NIOSingletons.groupLoopCountSuggestion = settings.threads
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        let group = MultiThreadedEventLoopGroup.singleton
+
+        let lifecycle = WorkerLifecycle(settings: settings, logger: logger, group: group, target: target)
+        let termination = TerminationSignal.handle { lifecycle.terminate() }
+        Task { await lifecycle.start() }
+        withExtendedLifetime(termination) { dispatchMain() }
+    }
+}

@@ -1,0 +1,100 @@
+"""The seed's API service in Python, as its design document configures it: FastAPI, SQLAlchemy's async
+engine (asyncpg) with pool_size 10, max_overflow 10, pool_recycle 3600, pool_pre_ping; redis-py with a
+pool of 5; the engine disposed, then Redis closed, on shutdown. Same schema, same token hashing, same
+one-round-trip auth cache + rate limit as the Swift worker, so scripts/bench api compares like with like.
+
+Run: DATABASE_URL=postgresql://... REDIS_URL=redis://... uvicorn app:app --workers 4
+REDIS_POOL_BLOCKING=0 gives redis-py's default pool, which raises instead of waiting when all 5 are busy
+(the seed's behaviour); the default here waits, as the Swift worker does.
+"""
+import hashlib
+import os
+import time
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+DATABASE_URL = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1)
+REDIS_URL = os.environ["REDIS_URL"]
+RATE_LIMIT = int(os.environ.get("RATE_LIMIT_PER_MINUTE", "1000"))
+AUTH_CACHE_TTL = int(os.environ.get("AUTH_CACHE_TTL", "60"))
+
+engine = create_async_engine(
+    DATABASE_URL,
+    echo=False,
+    pool_pre_ping=True,
+    pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
+    max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
+    pool_recycle=int(os.environ.get("DB_POOL_RECYCLE", "3600")),
+)
+pool_size = int(os.environ.get("REDIS_POOL_SIZE", "5"))
+if os.environ.get("REDIS_POOL_BLOCKING", "1") == "1":
+    redis_pool = redis.BlockingConnectionPool.from_url(REDIS_URL, max_connections=pool_size, timeout=5)
+else:
+    redis_pool = redis.ConnectionPool.from_url(REDIS_URL, max_connections=pool_size)
+redis_client = redis.Redis(connection_pool=redis_pool)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    yield
+    await engine.dispose()
+    await redis_client.aclose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/healthz")
+async def healthz():
+    return {"status": "ok"}
+
+
+async def authenticate(request: Request) -> int:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise HTTPException(401, "missing bearer token")
+    token_hash = hashlib.sha256(header[7:].strip().encode()).hexdigest()
+    now = int(time.time())
+    window = now - now % 60
+    key = f"rl:{token_hash[:32]}:{window // 60}"
+    async with redis_client.pipeline(transaction=False) as pipe:
+        pipe.get("auth:" + token_hash)
+        pipe.incr(key)
+        pipe.expire(key, 65)
+        cached, count, _ = await pipe.execute()
+    if cached == b"-":
+        raise HTTPException(401, "unknown or expired token")
+    if cached is not None:
+        user = int(cached)
+    else:
+        async with engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT user_id FROM api_tokens WHERE token_hash = :h AND (expires_at IS NULL OR expires_at > now())"
+            ), {"h": token_hash})).first()
+        if row is None:
+            await redis_client.set("auth:" + token_hash, "-", ex=10)
+            raise HTTPException(401, "unknown or expired token")
+        user = row[0]
+        await redis_client.set("auth:" + token_hash, str(user), ex=AUTH_CACHE_TTL)
+    if RATE_LIMIT > 0 and count > RATE_LIMIT:
+        raise HTTPException(429, "rate limited", headers={"Retry-After": str(window + 60 - now)})
+    return user
+
+
+@app.get("/v1/notes/{note_id}")
+async def get_note(note_id: int, request: Request):
+    user = await authenticate(request)
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT id, title, body, created_at, updated_at FROM notes "
+            "WHERE id = :id AND user_id = :user AND deleted_at IS NULL"
+        ), {"id": note_id, "user": user})).first()
+    if row is None:
+        return JSONResponse({"error": "not_found", "message": "no such note"}, status_code=404)
+    return {"id": row.id, "title": row.title, "body": row.body,
+            "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}
