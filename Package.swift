@@ -135,8 +135,10 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
         // other targets (scripts/test), because the Postgres tests restart the shared server.
-        .testTarget(name: "APIIntegrationTests"),
+        .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis"]),
+        // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
+        .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
         .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter"]),
-        .testTarget(name: "SupervisorIntegrationTests", exclude: ["Fixtures"]),
+        .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]
 )

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import Foundation
 
 /// The datagram sockets of the sd_notify protocol, from the other side: a manager's socket to receive on,

@@ -130,8 +130,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
 
     private func dispatch(_ request: Request, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
         state = .responding
+        let omitBody = request.method == .HEAD
         if let response = responder.immediateResponse(to: request) {
-            write(response, keepAlive: keepAlive, version: version, context: context)
+            write(response, keepAlive: keepAlive, version: version, omitBody: omitBody, context: context)
             return
         }
         let responder = self.responder
@@ -141,12 +142,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             bound.eventLoop.execute {
                 let (handler, context) = bound.value
                 guard context.channel.isActive else { return }
-                handler.write(response, keepAlive: keepAlive, version: version, context: context)
+                handler.write(response, keepAlive: keepAlive, version: version, omitBody: omitBody, context: context)
             }
         }
     }
 
-    private func write(_ response: Response, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+    /// - Parameter omitBody: a HEAD request: the headers of the GET answer, `Content-Length` included, no body.
+    private func write(_ response: Response, keepAlive: Bool, version: HTTPVersion, omitBody: Bool = false,
+                       context: ChannelHandlerContext) {
         let close = !keepAlive || draining
         var headers = HTTPHeaders(response.headers)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
@@ -157,7 +160,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))),
                       promise: nil)
-        if response.body.readableBytes > 0 {
+        if response.body.readableBytes > 0, !omitBody {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         servedAny = true

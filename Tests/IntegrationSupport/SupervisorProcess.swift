@@ -5,15 +5,15 @@ import Synchronization
 ///
 /// The test worker is built in release mode on purpose: SwiftNIO 2.101's debug builds assert when several
 /// processes accept on one socket (another process may take the connection first), release builds do not.
-enum Binaries {
-    static let directory: String = {
+public enum Binaries {
+    public static let directory: String = {
         if let directory = ProcessInfo.processInfo.environment["PREFORK_BIN_DIR"] { return directory }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         return root.appendingPathComponent(".build/release").path
     }()
 
-    static func path(_ name: String) throws -> String {
+    public static func path(_ name: String) throws -> String {
         let path = directory + "/" + name
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestFailure("\(path) is missing: run scripts/test, or swift build -c release --product \(name)")
@@ -21,24 +21,25 @@ enum Binaries {
         return path
     }
 
-    static var fixtures: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    public static var fixtures: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("SupervisorIntegrationTests/Fixtures").path
     }
 }
 
-struct TestFailure: Error, Equatable, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A supervisor started as a real child process, its stderr collected line by line.
-final class SupervisorProcess: @unchecked Sendable {
-    let process = Process()
+public final class SupervisorProcess: @unchecked Sendable {
+    public let process = Process()
     private let output = Mutex<String>("")
     private let stderrPipe = Pipe()
 
     /// Starts `supervisor` with `arguments` on 127.0.0.1 and an ephemeral port unless `--bind` is given.
-    init(_ arguments: [String], environment: [String: String] = [:], bindEphemeral: Bool = true,
+    public init(_ arguments: [String], environment: [String: String] = [:], bindEphemeral: Bool = true,
          executable: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try executable ?? Binaries.path("supervisor"))
         process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + arguments
@@ -66,14 +67,14 @@ final class SupervisorProcess: @unchecked Sendable {
         stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var log: String { output.withLock { $0 } }
+    public var pid: Int32 { process.processIdentifier }
+    public var log: String { output.withLock { $0 } }
 
-    func signal(_ signal: Int32) { kill(pid, signal) }
+    public func signal(_ signal: Int32) { kill(pid, signal) }
 
     /// Waits until the log has `count` lines containing `text`; returns those lines.
     @discardableResult
-    func waitForLog(_ text: String, count: Int = 1, timeout: Double = 10) throws -> [String] {
+    public func waitForLog(_ text: String, count: Int = 1, timeout: Double = 10) throws -> [String] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let lines = log.split(separator: "\n").filter { $0.contains(text) }.map(String.init)
@@ -86,7 +87,7 @@ final class SupervisorProcess: @unchecked Sendable {
     }
 
     /// The port from the "listening on 127.0.0.1:PORT" line.
-    func port() throws -> UInt16 {
+    public func port() throws -> UInt16 {
         let line = try waitForLog("listening on ").first!
         guard let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
             let port = UInt16(line[range].split(separator: ":").last!)
@@ -95,7 +96,7 @@ final class SupervisorProcess: @unchecked Sendable {
     }
 
     /// The exit code, or a failure if it does not exit in time.
-    func waitForExit(timeout: Double = 15) throws -> Int32 {
+    public func waitForExit(timeout: Double = 15) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             guard Date() < deadline else { throw TestFailure("supervisor still running after \(timeout)s:\n\(log)") }
@@ -105,11 +106,11 @@ final class SupervisorProcess: @unchecked Sendable {
     }
 
     /// Pids of the supervisor's live children (workers, or anything re-parented to it).
-    var children: [Int32] { ProcessTable.children(of: pid) }
+    public var children: [Int32] { ProcessTable.children(of: pid) }
 
     /// Waits until exactly `count` children run and the arbiter reported `ready` lines for all of them.
     @discardableResult
-    func waitForWorkers(_ count: Int, timeout: Double = 10) throws -> [Int32] {
+    public func waitForWorkers(_ count: Int, timeout: Double = 10) throws -> [Int32] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let children = self.children
@@ -123,8 +124,8 @@ final class SupervisorProcess: @unchecked Sendable {
 }
 
 /// Reads /proc, the ground truth of who is alive and whose child it is.
-enum ProcessTable {
-    static func stat(_ pid: Int32) -> [String]? {
+public enum ProcessTable {
+    public static func stat(_ pid: Int32) -> [String]? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = text.lastIndex(of: ")")
         else { return nil }
@@ -132,7 +133,7 @@ enum ProcessTable {
         return text[text.index(after: close)...].split(separator: " ").map(String.init)
     }
 
-    static func children(of parent: Int32) -> [Int32] {
+    public static func children(of parent: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { pid in
             guard let fields = stat(pid) else { return false }
@@ -140,14 +141,14 @@ enum ProcessTable {
         }
     }
 
-    static func isAlive(_ pid: Int32) -> Bool {
+    public static func isAlive(_ pid: Int32) -> Bool {
         guard let fields = stat(pid) else { return false }
         return fields[0] != "Z"
     }
 
-    static func exists(_ pid: Int32) -> Bool { stat(pid) != nil }
+    public static func exists(_ pid: Int32) -> Bool { stat(pid) != nil }
 
-    static func environment(_ pid: Int32) -> [String: String] {
+    public static func environment(_ pid: Int32) -> [String: String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
         var result: [String: String] = [:]
         for entry in data.split(separator: 0) {

@@ -1,0 +1,155 @@
+import LogFormat
+import NIOCore
+import NIOHTTP1
+import Testing
+@testable import API
+
+@Suite("Routes")
+struct RouteTests {
+    @Test func pathsThenMethods() {
+        #expect(Route(method: .GET, path: "/healthz") == .healthz)
+        #expect(Route(method: .HEAD, path: "/healthz") == .healthz)
+        #expect(Route(method: .GET, path: "/readyz") == .readyz)
+        #expect(Route(method: .GET, path: "/metrics") == .metrics)
+        #expect(Route(method: .GET, path: "/v1/notes") == .listNotes)
+        #expect(Route(method: .GET, path: "/v1/notes/") == .listNotes)
+        #expect(Route(method: .POST, path: "/v1/notes") == .createNote)
+        #expect(Route(method: .GET, path: "/v1/notes/42") == .getNote("42"))
+        #expect(Route(method: .PATCH, path: "/v1/notes/42") == .updateNote("42"))
+        #expect(Route(method: .DELETE, path: "/v1/notes/42") == .deleteNote("42"))
+        #expect(Route(method: .PUT, path: "/v1/notes/42") == .methodNotAllowed(allow: "GET, PATCH, DELETE"))
+        #expect(Route(method: .DELETE, path: "/v1/notes") == .methodNotAllowed(allow: "GET, POST"))
+        #expect(Route(method: .POST, path: "/healthz") == .methodNotAllowed(allow: "GET, HEAD"))
+        #expect(Route(method: .GET, path: "/v1/notes/1/2") == .notFound)
+        #expect(Route(method: .GET, path: "/") == .notFound)
+        #expect(Route(method: .GET, path: "/v2/notes") == .notFound)
+    }
+
+    @Test func labelsAreTemplates() {
+        #expect(Route(method: .GET, path: "/v1/notes/7").label == "/v1/notes/{id}")
+        #expect(Route(method: .GET, path: "/v1/notes/8").label == Route(method: .DELETE, path: "/v1/notes/9").label)
+    }
+}
+
+@Suite("Requests")
+struct RequestTests {
+    func request(_ uri: String, headers: [(String, String)] = []) -> Request {
+        Request(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers)), body: nil)
+    }
+
+    @Test func queryValues() {
+        let parsed = request("/v1/notes?limit=5&cursor=a%20b+c&empty=&flag")
+        #expect(parsed.path == "/v1/notes")
+        #expect(parsed.queryValue("limit") == "5")
+        #expect(parsed.queryValue("cursor") == "a b c")
+        #expect(parsed.queryValue("empty") == "")
+        #expect(parsed.queryValue("flag") == "")
+        #expect(parsed.queryValue("missing") == nil)
+    }
+
+    @Test func bearerTokens() {
+        #expect(request("/", headers: [("Authorization", "Bearer abc")]).bearerToken == "abc")
+        #expect(request("/", headers: [("authorization", "bearer   abc ")]).bearerToken == "abc")
+        #expect(request("/", headers: [("Authorization", "Basic abc")]).bearerToken == nil)
+        #expect(request("/", headers: [("Authorization", "Bearer")]).bearerToken == nil)
+        #expect(request("/").bearerToken == nil)
+    }
+}
+
+@Suite("Tokens and the rate-limit window")
+struct TokenTests {
+    @Test func hashIsSHA256Hex() {
+        // echo -n abc | sha256sum
+        #expect(Token.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test func tokensAreLongRandomAndURLSafe() {
+        let tokens = (0..<100).map { _ in Token.generate() }
+        #expect(Set(tokens).count == 100)
+        for token in tokens {
+            #expect(token.hasPrefix("nt_") && token.count == 3 + 43)
+            #expect(token.dropFirst(3).allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+        }
+        #expect(Token.base64URL([0xfb, 0xff]) == "-_8")
+    }
+
+    @Test func fixedWindow() {
+        let window = RateLimitWindow(now: 1_700_000_042)
+        #expect(window.start == 1_700_000_040)
+        #expect(window.key(tokenHash: String(repeating: "a", count: 64)) == "rl:\(String(repeating: "a", count: 32)):28333334")
+        #expect(window.retryAfter(now: 1_700_000_042) == 58)
+        #expect(window.retryAfter(now: 1_700_000_099) == 1)
+        #expect(RateLimitWindow(now: 1_700_000_099) == window)
+        #expect(RateLimitWindow(now: 1_700_000_100) != window)
+        #expect(!RateLimitWindow.exceeds(count: 1000, limit: 1000))
+        #expect(RateLimitWindow.exceeds(count: 1001, limit: 1000))
+        #expect(!RateLimitWindow.exceeds(count: 1_000_000, limit: 0), "0 turns the limit off")
+    }
+}
+
+@Suite("Note input validation")
+struct NoteInputTests {
+    func parse(_ text: String?, creating: Bool = true) -> Result<NoteInput, NoteInput.Failure> {
+        NoteInput.parse(text.map { ByteBuffer(string: $0) }, creating: creating)
+    }
+
+    @Test func valid() throws {
+        #expect(try parse(#"{"title":"  hi  ","body":"b","extra":1}"#).get() == NoteInput(title: "hi", body: "b"))
+        #expect(try parse(#"{"body":"only"}"#, creating: false).get() == NoteInput(title: nil, body: "only"))
+    }
+
+    @Test func invalid() {
+        #expect(parse(nil) == .failure(.invalid(field: "body", message: "expected a JSON object")))
+        #expect(parse("{nope") == .failure(.invalidJSON))
+        #expect(parse("[1]") == .failure(.invalid(field: "body", message: "expected a JSON object")))
+        #expect(parse(#"{"body":"x"}"#) == .failure(.invalid(field: "title", message: "is required")))
+        #expect(parse(#"{"title":5}"#) == .failure(.invalid(field: "title", message: "must be a string")))
+        #expect(parse(#"{"title":null}"#) == .failure(.invalid(field: "title", message: "must be a string")))
+        #expect(parse(#"{"title":"   "}"#) == .failure(.invalid(field: "title", message: "must not be empty")))
+        #expect(parse("{\"title\":\"\(String(repeating: "x", count: 201))\"}")
+            == .failure(.invalid(field: "title", message: "must be at most 200 characters")))
+        #expect(parse(#"{"title":"t","body":[]}"#) == .failure(.invalid(field: "body", message: "must be a string")))
+        #expect(parse("{}", creating: false) == .failure(.invalid(field: "title", message: "nothing to update: give title or body")))
+    }
+}
+
+@Suite("Worker settings")
+struct SettingsTests {
+    let base = ["DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0"]
+
+    @Test func defaults() throws {
+        let settings = try APISettings.fromEnvironment(base)
+        #expect(settings.rateLimitPerMinute == 1000 && settings.authCacheTTL == 60)
+        #expect(settings.maxBodySize == 1 << 20 && settings.threads == 1)
+        #expect(settings.postgres.pool.size == 10 && settings.postgres.pool.maxOverflow == 10)
+        #expect(settings.redis.pool.size == 5)
+        #expect(settings.logFormat == .text && !settings.accessLog)
+    }
+
+    @Test(arguments: [
+        ("DATABASE_URL", ""), ("REDIS_URL", ""), ("REDIS_URL", "http://x"), ("RATE_LIMIT_PER_MINUTE", "-1"),
+        ("AUTH_CACHE_TTL", "0"), ("MAX_BODY_SIZE", "big"), ("HEADER_TIMEOUT", "0"), ("GRACEFUL_TIMEOUT", "x"),
+        ("WORKER_THREADS", "0"), ("LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud"), ("ACCESS_LOG", "maybe"),
+        ("DB_POOL_SIZE", "-3"), ("REDIS_POOL_SIZE", "0"),
+    ])
+    func invalidValuesNameTheirVariable(_ name: String, _ value: String) {
+        var environment = base
+        environment[name] = value
+        do {
+            _ = try APISettings.fromEnvironment(environment)
+            Issue.record("\(name)=\(value) was accepted")
+        } catch {
+            #expect(error.description.hasPrefix(name), "\(error.description)")
+            #expect(!error.description.contains("\n"))
+        }
+    }
+}
+
+@Suite("JSON text")
+struct JSONTextTests {
+    @Test func escaping() {
+        #expect(JSONText.quoted("plain") == "\"plain\"")
+        #expect(JSONText.quoted("a\"b\\c\nd\te\u{01}") == #""a\"b\\c\nd\te\u0001""#)
+        #expect(JSONText.quoted("ünïcødé ✓") == "\"ünïcødé ✓\"")
+    }
+}

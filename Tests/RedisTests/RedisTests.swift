@@ -1,0 +1,181 @@
+import Foundation
+import Glibc
+import PoolCore
+import Testing
+@testable import Redis
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The Redis `scripts/test` started.
+func testConfiguration(_ configure: (inout RedisConfiguration) -> Void = { _ in }) throws -> RedisConfiguration {
+    guard let text = ProcessInfo.processInfo.environment["REDIS_URL"], !text.isEmpty else {
+        throw TestFailure("REDIS_URL is not set: run the tests with scripts/test, which starts a Redis")
+    }
+    var configuration = RedisConfiguration(url: try RedisURL(text))
+    configure(&configuration)
+    return configuration
+}
+
+@Suite("Redis settings")
+struct RedisSettingsTests {
+    @Test func urls() throws {
+        let full = try RedisURL("redis://user:s%40cret@cache.internal:6380/3")
+        #expect(full.host == "cache.internal" && full.port == 6380 && full.database == 3)
+        #expect(full.username == "user" && full.password == "s@cret")
+        #expect(full.description == "redis://user:***@cache.internal:6380/3")
+        let passwordOnly = try RedisURL("redis://:pw@localhost")
+        #expect(passwordOnly.username == nil && passwordOnly.password == "pw" && passwordOnly.port == 6379)
+        #expect(try RedisURL("redis://10.0.0.1").database == 0)
+        #expect(try RedisURL("redis://[::1]:7000/1").host == "::1")
+    }
+
+    @Test(arguments: ["http://x", "rediss://x:6379", "redis://x:99999", "redis://x:6379/-1", "redis://x:port"])
+    func invalidURLs(_ text: String) {
+        #expect(throws: RedisError.self) { try RedisURL(text) }
+    }
+
+    @Test func environment() throws {
+        let configuration = try RedisConfiguration.fromEnvironment(["REDIS_URL": "redis://h:1/0"])
+        #expect(configuration.pool.size == 5 && configuration.pool.maxOverflow == 0)
+        #expect(configuration.pool.timeout == .seconds(5))
+        let tuned = try RedisConfiguration.fromEnvironment(
+            ["REDIS_URL": "redis://h:1/0", "REDIS_POOL_SIZE": "8", "REDIS_POOL_TIMEOUT": "0.5", "REDIS_SOCKET_TIMEOUT": "1"])
+        #expect(tuned.pool.size == 8 && tuned.pool.timeout == .milliseconds(500) && tuned.socketTimeout == .seconds(1))
+        for (name, value) in [("REDIS_URL", ""), ("REDIS_POOL_SIZE", "0"), ("REDIS_POOL_SIZE", "five"),
+                              ("REDIS_POOL_TIMEOUT", "-1"), ("REDIS_SOCKET_TIMEOUT", "nan")] {
+            var environment = ["REDIS_URL": "redis://h:1/0"]
+            environment[name] = value
+            do {
+                _ = try RedisConfiguration.fromEnvironment(environment)
+                Issue.record("\(name)=\(value) was accepted")
+            } catch {
+                #expect(error.message.hasPrefix(name), "the message names the variable: \(error.message)")
+            }
+        }
+    }
+}
+
+@Suite("The Redis client against a real Redis", .serialized)
+struct RedisClientTests {
+    @Test func pipelineRepliesInOrderWithErrorsInPlace() async throws {
+        let client = RedisClient(try testConfiguration())
+        let key = "test:\(getpid()):\(UInt32.random(in: 0 ... .max))"
+        let replies = try await client.pipeline([
+            ["SET", key, "héllo"], ["GET", key], ["INCR", key], ["DEL", key], ["GET", key], ["INCR", key],
+        ])
+        #expect(replies[0] == .status("OK"))
+        #expect(replies[1] == .bulk("héllo"))
+        guard case .error(let message) = replies[2] else { Issue.record("INCR of a string: \(replies[2])"); return }
+        #expect(message.contains("not an integer"))
+        #expect(replies[3] == .integer(1) && replies[4] == .null && replies[5] == .integer(1))
+        // An error reply does not break the connection.
+        #expect(try await client.command("DEL", key) == .integer(1))
+        #expect(client.status.total == 1)
+        #expect(await client.close())
+    }
+
+    /// The seed's redis-py pool raises when all 5 connections are busy; ours waits.
+    @Test func sixtyFourTasksShareFiveConnectionsWithoutAFailure() async throws {
+        let client = RedisClient(try testConfiguration())
+        let key = "test:wait:\(getpid())"
+        let sawWaiters = LockedFlag()
+        let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    var failed = 0
+                    for _ in 0..<50 {
+                        do { _ = try await client.pipeline([["INCR", key], ["GET", key]]) } catch { failed += 1 }
+                        if client.status.waiting > 0 { sawWaiters.set() }
+                        #expect(client.status.total <= 5)
+                    }
+                    return failed
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        #expect(sawWaiters.value, "64 tasks on 5 connections never had to wait")
+        #expect(try await client.command("GET", key).integer == 64 * 50)
+        _ = try await client.command("DEL", key)
+        #expect(await client.close())
+    }
+
+    /// A context whose connection was cut is closed, never reused; its replacement has the timeouts and
+    /// keepalive again (hiredis 0.14's own reconnect forgets them).
+    @Test func aBrokenContextIsReplacedWithTimeoutsAndKeepalive() async throws {
+        let client = RedisClient(try testConfiguration { $0.pool.size = 1; $0.pool.prePing = false })
+        let first = try await client.command("CLIENT", "ID").integer!
+        let admin = try RedisConnection.connect(try testConfiguration())
+        _ = try admin.command(["CLIENT", "KILL", "ID", String(first)])
+        await #expect(throws: RedisError.self) { _ = try await client.command("PING") }
+        let second = try await client.command("CLIENT", "ID").integer!
+        #expect(second != first)
+        let lease = try await client.pool.checkout()
+        var timeout = timeval()
+        var length = socklen_t(MemoryLayout<timeval>.size)
+        getsockopt(lease.connection.fileDescriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, &length)
+        var keepalive: Int32 = 0
+        var keepaliveLength = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(lease.connection.fileDescriptor, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &keepaliveLength)
+        client.pool.checkin(lease)
+        #expect(timeout.tv_sec == 2 && keepalive == 1)
+        #expect(await client.close())
+        admin.close()
+    }
+
+    @Test func aHungServerFailsTheCallAfterTheSocketTimeout() async throws {
+        let client = RedisClient(try testConfiguration { $0.socketTimeout = .milliseconds(200) })
+        let started = ContinuousClock.now
+        // BLPOP on an empty list holds the reply for a second: longer than the socket timeout.
+        await #expect(throws: RedisError.self) { _ = try await client.command("BLPOP", "test:empty:\(getpid())", "1") }
+        #expect(started.duration(to: .now) < .milliseconds(900))
+        #expect(try await client.command("PING") == .status("PONG"), "the next call gets a fresh connection")
+        #expect(await client.close())
+    }
+
+    @Test func nothingListeningFailsFastWithTheAddress() async throws {
+        var configuration = try testConfiguration { $0.pool.timeout = .seconds(2) }
+        configuration.url.port = 1
+        let client = RedisClient(configuration)
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.command("PING")
+            Issue.record("PING to a closed port succeeded")
+        } catch {
+            #expect("\(error)".contains(":1"), "\(error)")
+        }
+        #expect(started.duration(to: .now) < .seconds(1))
+        await client.close()
+    }
+
+    @Test func closeLeavesNoConnection() async throws {
+        let client = RedisClient(try testConfiguration())
+        let admin = try RedisConnection.connect(try testConfiguration())
+        _ = try await client.command("CLIENT", "SETNAME", "close-test-\(getpid())")
+        #expect(try Self.clients(named: "close-test-\(getpid())", admin: admin) == 1)
+        #expect(await client.close())
+        var left = 1
+        for _ in 0..<100 where left > 0 {
+            left = try Self.clients(named: "close-test-\(getpid())", admin: admin)
+            if left > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(left == 0)
+        await #expect(throws: (any Error).self) { _ = try await client.command("PING") }
+        admin.close()
+    }
+
+    static func clients(named name: String, admin: RedisConnection) throws -> Int {
+        let list = try admin.command(["CLIENT", "LIST"]).string ?? ""
+        return list.split(separator: "\n").filter { $0.contains("name=\(name) ") }.count
+    }
+}
+
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    func set() { lock.withLock { flag = true } }
+    var value: Bool { lock.withLock { flag } }
+}
