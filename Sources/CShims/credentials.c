@@ -59,3 +59,11 @@ int prefork_set_parent_death_signal(int signal) {
 int prefork_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, name, 0, 0, 0);
 }
+
+#include <linux/filter.h>
+
+int prefork_refuse_new_connections(int fd) {
+    struct sock_filter drop_all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_fprog program = { .len = 1, .filter = drop_all };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
+}

@@ -140,6 +140,8 @@ public final class SupervisorLoop {
     }
 
     private func perform(_ actions: [Machine.Action]) {
+        // Before the workers get their TERM: from here on the socket takes no new connection.
+        if arbiter.isStopping { closeListener() }
         for action in actions {
             switch action {
             case .spawn(let slot, let generation):
@@ -165,9 +167,18 @@ public final class SupervisorLoop {
     /// Once stopping, nobody will accept again: when the workers have closed their copies too, the kernel
     /// refuses new connections at once (a load balancer retries elsewhere) instead of queueing them in a
     /// backlog that is reset at exit.
+    ///
+    /// Closing its own copy is not enough: the workers still hold the socket while they drain, and a
+    /// connection the kernel queues after the last worker's final accept is reset when that worker closes.
+    /// So first a socket filter that drops every incoming segment goes on the listener, shared by every
+    /// process: new SYNs are dropped (the client retries in a second and is then refused), the queue stops
+    /// growing, and the workers accept everything already queued before they close.
     private func closeListener() {
         guard listenerOpen else { return }
         listenerOpen = false
+        if prefork_refuse_new_connections(socket.fd) != 0 {
+            logger.warning("could not stop new connections on the listener: \(String(cString: strerror(errno)))")
+        }
         close(socket.fd)
         if let path = socket.unixPath { unlink(path) }
     }

@@ -252,7 +252,7 @@ struct APIEndToEndTests {
         // After the listener closes, new connections are refused: those requests were never accepted.
         let lost = failures.filter { !$0.hasPrefix("connect:") }
         #expect(succeeded >= 500)
-        #expect(lost.isEmpty, "accepted requests that failed: \(lost.prefix(5))")
+        #expect(lost.isEmpty, "accepted requests that failed: \(lost.prefix(5))\n\(supervisor.log)")
         #expect(supervisor.log.components(separatedBy: "stopped generation=").count - 1 == 4, "every worker disposed its pools")
         #expect(try Services.backends(applicationName, settleTo: 0) == 0)
     }

@@ -1,3 +1,5 @@
+import CShims
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -20,11 +22,20 @@ public enum ListenTarget: Sendable, CustomStringConvertible {
 /// SwiftNIO's HTTP/1.1 server on the worker's socket, and its drain.
 public final class HTTPServer: Sendable {
     private let channel: any Channel
+    private let fd: Int32
+    /// The worker made the socket itself (`--bind`): nobody else holds it, so the drain stops new
+    /// connections on it, as the supervisor does for a shared one.
+    private let ownsSocket: Bool
     private let registry: ConnectionRegistry
+    private let initializer: @Sendable (any Channel) -> EventLoopFuture<Void>
 
-    private init(channel: any Channel, registry: ConnectionRegistry) {
+    private init(channel: any Channel, fd: Int32, ownsSocket: Bool, registry: ConnectionRegistry,
+                 initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) {
         self.channel = channel
+        self.fd = fd
+        self.ownsSocket = ownsSocket
         self.registry = registry
+        self.initializer = initializer
     }
 
     public static func start(on target: ListenTarget, group: any EventLoopGroup, responder: any Responder,
@@ -32,27 +43,34 @@ public final class HTTPServer: Sendable {
         let registry = ConnectionRegistry()
         let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
                                                   headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)))
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                // No NIO error handler: ours answers malformed requests with a JSON 400.
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
+                try channel.pipeline.syncOperations.addHandler(
+                    HTTPConnectionHandler(responder: responder, registry: registry, limits: limits))
+            }
+        }
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // No NIO error handler: ours answers malformed requests with a JSON 400.
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
-                    try channel.pipeline.syncOperations.addHandler(
-                        HTTPConnectionHandler(responder: responder, registry: registry, limits: limits))
-                }
-            }
-        let channel: any Channel
+            .childChannelInitializer(initializer)
+        let fd: Int32
         switch target {
-        case .inherited(let fd, let backlog):
-            channel = try await bootstrap.withBoundSocket(fd).get()
-            InheritedSocket.restoreBacklog(fd, environment: backlog)
+        case .inherited(let inherited, _):
+            fd = inherited
         case .address(let host, let port):
-            channel = try await bootstrap.serverChannelOption(.backlog, value: 4096).bind(host: host, port: port).get()
+            fd = try ListeningSocket.bind(host: host, port: port, backlog: 4096)
         }
-        return HTTPServer(channel: channel, registry: registry)
+        let channel = try await bootstrap.withBoundSocket(fd).get()
+        if case .inherited(_, let backlog) = target {
+            InheritedSocket.restoreBacklog(fd, environment: backlog)
+        } else {
+            _ = listen(fd, 4096)
+        }
+        let owned: Bool
+        if case .address = target { owned = true } else { owned = false }
+        return HTTPServer(channel: channel, fd: fd, ownsSocket: owned, registry: registry, initializer: initializer)
     }
 
     /// The port actually bound (for `--bind host:0`).
@@ -64,7 +82,17 @@ public final class HTTPServer: Sendable {
     /// closes idle keep-alive connections; after `timeout`, closes what is left. True when everything
     /// finished in time.
     public func drain(timeout: Duration) async -> Bool {
-        try? await Listener.stopAccepting(channel).get()
+        if ownsSocket { _ = prefork_refuse_new_connections(fd) }
+        let group = channel.eventLoop
+        let initializer = self.initializer
+        try? await Listener.stopAccepting(channel, fd: fd) { connection in
+            ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer(initializer)
+                .withConnectedSocket(connection)
+                .map { _ in }
+                .recover { _ in close(connection) }
+        }.get()
         let registry = self.registry
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {

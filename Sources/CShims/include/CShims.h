@@ -41,6 +41,10 @@ int prefork_set_child_subreaper(void);
 /// prctl(PR_SET_PDEATHSIG, signal) for the calling thread's future death.
 int prefork_set_parent_death_signal(int signal);
 
+/// Attaches a classic BPF filter that drops every packet to the socket: on a listening TCP socket, new
+/// connection attempts (SYNs) are dropped, so its accept queue stops growing. Shared by every process holding it.
+int prefork_refuse_new_connections(int fd);
+
 /// prctl(PR_SET_NAME, name): the calling thread's name, as top -H and perf show it.
 int prefork_set_thread_name(const char *name);
 

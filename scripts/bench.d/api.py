@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""GET /v1/notes/{id} with auth and rate limit, the Swift stack beside the seed's Python stack, in one run.
+
+Both stacks run on the same throwaway Postgres and Redis, with the seed's settings (Postgres pool 10 + 10,
+pre-ping, recycle 3600; Redis pool 5, waiting), the rate limit raised so it never rejects. For each worker
+count W and connection count C, wrk runs for --seconds; a sampler polls pg_stat_activity every 10 ms for the
+peak number of client backends. Idle RSS is read from /proc after the workers are ready, before any load.
+
+Usage (scripts/bench api does the setup): api.py --bin DIR --python-app DIR --token T --note-id N
+"""
+import argparse
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import asyncpg
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(port, path="/healthz"):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def children(pid):
+    """Every descendant pid of pid (uvicorn's workers are children of its manager)."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                found.append(int(entry))
+                frontier.append(int(entry))
+    return found
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return 0.0
+    return 0.0
+
+
+class Stack:
+    def __init__(self, name, argv, cwd, env, workers, worker_pattern):
+        self.name, self.workers, self.worker_pattern = name, workers, worker_pattern
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def worker_pids(self):
+        pids = []
+        for pid in children(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if re.search(self.worker_pattern, cmdline):
+                pids.append(pid)
+        return pids
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Sampler(threading.Thread):
+    """Peak client backends in pg_stat_activity (the sampler's own connection excluded)."""
+
+    def __init__(self, dsn):
+        super().__init__(daemon=True)
+        self.dsn, self.peak, self.running = dsn, 0, True
+
+    def run(self):
+        asyncio.run(self._run())
+
+    async def _run(self):
+        conn = await asyncpg.connect(self.dsn)
+        while self.running:
+            count = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                        "AND pid <> pg_backend_pid()")
+            self.peak = max(self.peak, count)
+            await asyncio.sleep(0.01)
+        await conn.close()
+
+
+def wrk(port, connections, seconds, token, note_id):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+                          "-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}/v1/notes/{note_id}"],
+                         capture_output=True, text=True).stdout
+
+    def number(pattern, default=0.0):
+        match = re.search(pattern, out)
+        return float(match.group(1)) if match else default
+
+    def latency(percent):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = number(r"(\d+) requests in")
+    non2xx = number(r"Non-2xx or 3xx responses: (\d+)")
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    duration = number(r"requests in ([\d.]+)s", seconds)
+    ok_rps = (total - non2xx) / duration if duration else 0
+    return {"rps": number(r"Requests/sec:\s+([\d.]+)"), "ok_rps": ok_rps, "p50": latency(50), "p99": latency(99),
+            "non2xx": int(non2xx), "errors": errors, "requests": int(total)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--python-app", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--note-id", required=True)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--connections", default="64,512")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--stacks", default="swift,python")
+    args = parser.parse_args()
+
+    dsn = os.environ["DATABASE_URL"]
+    base_env = dict(os.environ, RATE_LIMIT_PER_MINUTE="100000000")
+    results = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for stack in args.stacks.split(","):
+            port = free_port()
+            if stack == "swift":
+                running = Stack("swift", [f"{args.bin}/supervisor", "--workers", str(workers), "--bind",
+                                          f"127.0.0.1:{port}", "--", f"{args.bin}/worker"],
+                                None, base_env, workers, r"/worker$|/worker ")
+            else:
+                running = Stack("python", [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
+                                           "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                                           "--log-level", "warning"],
+                                args.python_app, base_env, workers, r"multiprocessing|uvicorn")
+            deadline = time.monotonic() + 60
+            while not (http_ok(port) and len(running.worker_pids()) >= workers):
+                if time.monotonic() > deadline:
+                    running.stop()
+                    sys.exit(f"{stack} with {workers} workers did not start")
+                time.sleep(0.1)
+            time.sleep(1)
+            pids = running.worker_pids()
+            idle = sorted(rss_mb(pid) for pid in pids)
+            wrk(port, 64, 2, args.token, args.note_id)  # warm-up: pools filled, caches hot
+            for connections in [int(c) for c in args.connections.split(",")]:
+                sampler = Sampler(dsn)
+                sampler.start()
+                result = wrk(port, connections, args.seconds, args.token, args.note_id)
+                sampler.running = False
+                sampler.join()
+                result.update(stack=stack, workers=workers, connections=connections, peak_pg=sampler.peak,
+                              idle_rss=max(idle) if idle else 0)
+                results.append(result)
+                print(f"{stack:6s} W={workers} C={connections:4d}  {result['rps']:9.0f} rps  ok {result['ok_rps']:9.0f}/s  "
+                      f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:8.2f} ms  non-2xx {result['non2xx']:6d}  "
+                      f"errors {result['errors']:5d}  peak pg {sampler.peak:3d}  idle rss/worker {result['idle_rss']:.1f} MB",
+                      flush=True)
+            running.stop()
+            time.sleep(1)
+
+    print()
+    print("| W | C | Swift ok rps | Python ok rps | ratio | Swift p50 / p99 ms | Python p50 / p99 ms | p99 ratio "
+          "| non-2xx + errors (Swift / Python) | peak Postgres conns (Swift / Python) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    by_key = {(r["stack"], r["workers"], r["connections"]): r for r in results}
+    for (stack, workers, connections), swift in sorted(by_key.items()):
+        if stack != "swift" or ("python", workers, connections) not in by_key:
+            continue
+        python = by_key[("python", workers, connections)]
+        ratio = swift["ok_rps"] / python["ok_rps"] if python["ok_rps"] else float("inf")
+        p99_ratio = python["p99"] / swift["p99"] if swift["p99"] else float("nan")
+        print(f"| {workers} | {connections} | {swift['ok_rps']:,.0f} | {python['ok_rps']:,.0f} | {ratio:.1f}x "
+              f"| {swift['p50']:.2f} / {swift['p99']:.2f} | {python['p50']:.2f} / {python['p99']:.2f} | {p99_ratio:.1f}x "
+              f"| {swift['non2xx'] + swift['errors']} / {python['non2xx'] + python['errors']} "
+              f"| {swift['peak_pg']} / {python['peak_pg']} |")
+    rss = {r["stack"]: r["idle_rss"] for r in results}
+    print(f"\nidle RSS per worker (largest): Swift {rss.get('swift', 0):.1f} MB, Python {rss.get('python', 0):.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
