@@ -83,6 +83,9 @@ class Stack:
                 continue
             if re.search(self.worker_pattern, cmdline):
                 pids.append(pid)
+        # uvicorn --workers 1 serves in its own process, without children.
+        if not pids and self.workers == 1 and self.name == "python":
+            pids = [self.proc.pid]
         return pids
 
     def stop(self):
