@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Postgres", "Redis", "PoolCore", "WorkerRuntime", "LogFormat", "CShims",
+                "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

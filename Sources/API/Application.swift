@@ -39,7 +39,7 @@ public final class Application: Responder {
     // MARK: Responder
 
     public func immediateResponse(to request: Request) -> Response? {
-        let route = Route(method: request.method, path: request.path)
+        let route = request.route
         let response: Response
         switch route {
         case .healthz:
@@ -60,7 +60,7 @@ public final class Application: Responder {
 
     public func response(to request: Request) async -> Response {
         let started = ContinuousClock.now
-        let route = Route(method: request.method, path: request.path)
+        let route = request.route
         let response: Response
         if route == .readyz {
             response = await readiness()

@@ -48,15 +48,17 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
 
     /// - Parameters:
     ///   - name: for metrics and logs (`pool` dimension).
-    ///   - threads: threads for blocking calls; by default one per connection the pool may hold, plus two for
-    ///     connects and closes, so a slow query never delays another holder's reset.
+    ///   - threads: threads for the calls that block: connects, pings, resets, closes (statements do not: their
+    ///     replies are read by the `Reactor`). By default one per connection the pool may hold plus two, at most
+    ///     eight: enough that a burst of connects or a slow connect to a dying server does not hold up resets,
+    ///     without a thread (and its stack and malloc arena) per connection.
     ///   - metrics: where the pool's metrics go (the process-wide `MetricsSystem` by default).
     public init(name: String, configuration: PoolConfiguration, driver: Driver, threads: Int? = nil,
                 metrics: (any MetricsFactory)? = nil) {
         self.name = name
         self.configuration = configuration
         self.driver = driver
-        self.threads = NIOThreadPool(numberOfThreads: threads ?? configuration.maximum + 2)
+        self.threads = NIOThreadPool(numberOfThreads: threads ?? min(configuration.maximum + 2, 8))
         self.threads.start()
         self.state = NIOLockedValueBox(State(machine: Machine(configuration: configuration)))
         self.metrics = PoolMetrics(pool: name, factory: metrics ?? MetricsSystem.factory)

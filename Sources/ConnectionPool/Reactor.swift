@@ -14,7 +14,13 @@ import NIOConcurrencyHelpers
 /// Registrations are one-shot (`EPOLLONESHOT`): the callback says whether the reply is complete, and if not,
 /// the descriptor is armed again. A registration may carry a deadline (Redis' socket timeout); deadlines are
 /// checked every 50 ms.
-public final class Reactor: Sendable {
+///
+/// The reactor is also a `TaskExecutor`: a task that prefers it (the worker runs each request that needs
+/// Postgres or Redis that way) continues on the reactor's thread right where its reply was read, instead of
+/// being handed to another thread for every round trip. A request then crosses threads twice (event loop to
+/// reactor, and back to write the response) rather than twice per round trip. Jobs never block: blocking
+/// calls (connect, ping) still go to the pool's own threads.
+public final class Reactor: TaskExecutor, Sendable {
     public static let shared = Reactor()
 
     /// Called on the reactor's thread when the descriptor is readable (`timedOut` false) or its deadline passed
@@ -26,12 +32,27 @@ public final class Reactor: Sendable {
         var deadline: Int64?
     }
 
+    private struct Jobs {
+        var queue: [UnownedJob] = []
+        /// The thread is in (or about to enter) a blocking `epoll_wait`: an enqueue must wake it.
+        var sleeping = false
+    }
+
     private let epoll: Int32
+    /// An eventfd in the epoll set, written to wake the thread for new jobs.
+    private let wakeFD: Int32
     private let registrations = NIOLockedValueBox<[Int32: Registration]>([:])
+    private let jobs = NIOLockedValueBox(Jobs())
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         precondition(epoll >= 0, "epoll_create1 failed: \(String(cString: strerror(errno)))")
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
+        precondition(wakeFD >= 0, "eventfd failed: \(String(cString: strerror(errno)))")
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = wakeFD
+        precondition(epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl failed")
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { context in
@@ -67,14 +88,49 @@ public final class Reactor: Sendable {
         }
     }
 
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let wake = jobs.withLockedValue { jobs in
+            jobs.queue.append(unowned)
+            defer { jobs.sleeping = false }
+            return jobs.sleeping
+        }
+        if wake { _ = eventfd_write(wakeFD, 1) }
+    }
+
+    /// Runs the queued jobs; returns false when there were none (the thread is then marked sleeping).
+    private func runJobs() -> Bool {
+        let batch: [UnownedJob] = jobs.withLockedValue { jobs in
+            if jobs.queue.isEmpty {
+                jobs.sleeping = true
+                return []
+            }
+            defer { jobs.queue.removeAll(keepingCapacity: true) }
+            return jobs.queue
+        }
+        let executor = asUnownedTaskExecutor()
+        for job in batch { job.runSynchronously(on: executor) }
+        return !batch.isEmpty
+    }
+
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var nextScan = Self.now()
         while true {
-            let ready = epoll_wait(epoll, &events, Int32(events.count), 50)
+            // Jobs first; while there are any, only look at the sockets (no sleep) between batches.
+            let busy = runJobs()
+            let ready = epoll_wait(epoll, &events, Int32(events.count), busy ? 0 : 50)
+            if busy == false { jobs.withLockedValue { $0.sleeping = false } }
             if ready > 0 {
                 for index in 0..<Int(ready) {
                     let fd = events[index].data.fd
+                    if fd == wakeFD {
+                        var value: eventfd_t = 0
+                        _ = eventfd_read(wakeFD, &value)
+                        continue
+                    }
                     guard let registration = registrations.withLockedValue({ $0.removeValue(forKey: fd) }) else { continue }
                     if !registration.callback(false) {
                         arm(fd, registration)

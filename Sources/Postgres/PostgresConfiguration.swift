@@ -8,6 +8,10 @@ public struct PostgresConfiguration: Sendable {
     public var applicationName = "prefork"
     /// Server-side `statement_timeout` for every statement of the pool's connections; nil leaves the server's.
     public var statementTimeout: Duration?
+    /// Prepare each statement once per connection (`DB_PREPARED_STATEMENTS`, true; false when `DB_PGBOUNCER`
+    /// is set): PgBouncer in transaction mode may run the next statement on another server connection, which
+    /// does not have it.
+    public var preparedStatements = true
     /// libpq's `connect_timeout`: a dead host fails a checkout within this instead of the kernel's minutes.
     public var connectTimeout: Duration = .seconds(10)
 
@@ -16,7 +20,8 @@ public struct PostgresConfiguration: Sendable {
     }
 
     /// `DATABASE_URL`, `DB_POOL_SIZE` (10), `DB_MAX_OVERFLOW` (10), `DB_POOL_TIMEOUT` (30 s), `DB_POOL_RECYCLE`
-    /// (3600 s, -1 for never), `DB_POOL_PRE_PING` (true), `DB_STATEMENT_TIMEOUT` (none), `DB_APPLICATION_NAME`.
+    /// (3600 s, -1 for never), `DB_POOL_PRE_PING` (true), `DB_STATEMENT_TIMEOUT` (none), `DB_APPLICATION_NAME`,
+    /// `DB_PREPARED_STATEMENTS` (true), `DB_PGBOUNCER` (false; true turns prepared statements off).
     /// Errors name the variable, for a one-line message and exit 78.
     public static func fromEnvironment(_ environment: [String: String]) throws(PostgresError) -> PostgresConfiguration {
         guard let urlText = environment["DATABASE_URL"], !urlText.isEmpty else {
@@ -58,6 +63,16 @@ public struct PostgresConfiguration: Sendable {
             }
         }
         configuration.statementTimeout = try seconds("DB_STATEMENT_TIMEOUT")
+        func flag(_ name: String) throws(PostgresError) -> Bool? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw PostgresError(kind: .client, message: "\(name): expected true or false, got '\(text)'")
+            }
+        }
+        if try flag("DB_PGBOUNCER") == true { configuration.preparedStatements = false }
+        if let prepared = try flag("DB_PREPARED_STATEMENTS") { configuration.preparedStatements = prepared }
         if let name = environment["DB_APPLICATION_NAME"], !name.isEmpty { configuration.applicationName = name }
         do { try configuration.pool.validate() } catch {
             throw PostgresError(kind: .client, message: "DB_POOL_SIZE/DB_MAX_OVERFLOW: \(error)")

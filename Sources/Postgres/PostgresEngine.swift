@@ -7,7 +7,9 @@ public struct PostgresDriver: PoolDriver {
     public let configuration: PostgresConfiguration
 
     public func connect() throws -> PostgresConnection {
-        try PostgresConnection.connect(url: configuration.url, defaults: configuration.connectionDefaults)
+        let connection = try PostgresConnection.connect(url: configuration.url, defaults: configuration.connectionDefaults)
+        connection.preparesStatements = configuration.preparedStatements
+        return connection
     }
     public func ping(_ connection: PostgresConnection) -> Bool { connection.ping() }
     public func reset(_ connection: PostgresConnection) -> Bool { connection.resetForReuse() }
@@ -80,24 +82,46 @@ public struct PostgresSession: Sendable {
         let connection = lease.connection
         let texts = parameters.map(\.postgresText)
         do {
-            // Sent from here (it never blocks); the reply is read by the reactor's thread as it arrives.
-            try connection.send(sql, texts)
-            if connection.flushPending {
-                return try await pool.runBlocking { try connection.receive() }
+            guard let statement = connection.preparedStatement(for: sql) else {
+                try connection.send(sql, texts)
+                return try await reply(connection)
             }
-            return try await withCheckedThrowingContinuation { continuation in
-                Reactor.shared.whenReadable(connection.socket) { _ in
-                    switch connection.consume() {
-                    case .pending: return false
-                    case .finished(let outcome):
-                        continuation.resume(with: outcome.mapError { $0 as any Error })
-                        return true
-                    }
-                }
+            if !statement.isPrepared {
+                try connection.sendPrepare(statement.name, sql, parameterCount: texts.count)
+                _ = try await reply(connection)
+                connection.markPrepared(sql, name: statement.name)
+            }
+            do {
+                try connection.sendPrepared(statement.name, texts)
+                return try await reply(connection)
+            } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+                // "cached plan must not change result type" after a schema change, or a statement the session
+                // does not have: forget it and run the statement unnamed, as asyncpg re-prepares.
+                connection.forgetPrepared(sql)
+                try connection.send(sql, texts)
+                return try await reply(connection)
             }
         } catch let error as PostgresError {
             if error.isDisconnect { pool.disconnected() }
             throw error
+        }
+    }
+
+    /// The result of what was just sent: sent from the caller's thread (it never blocks), read by the reactor's
+    /// thread as it arrives.
+    private func reply(_ connection: PostgresConnection) async throws -> PostgresResult {
+        if connection.flushPending {
+            return try await pool.runBlocking { try connection.receive() }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            Reactor.shared.whenReadable(connection.socket) { _ in
+                switch connection.consume() {
+                case .pending: return false
+                case .finished(let outcome):
+                    continuation.resume(with: outcome.mapError { $0 as any Error })
+                    return true
+                }
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import ConnectionPool
 import LogFormat
 import NIOCore
 import NIOHTTP1
@@ -137,7 +138,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
         let responder = self.responder
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        Task {
+        // On the reactor's thread, where the replies of its Postgres and Redis round trips are read.
+        Task(executorPreference: Reactor.shared) {
             let response = await responder.response(to: request)
             bound.eventLoop.execute {
                 let (handler, context) = bound.value

@@ -9,6 +9,8 @@ public struct Request: Sendable {
     public var query: Substring?
     public var headers: HTTPHeaders
     public var body: ByteBuffer?
+    /// Matched once, when the request is complete.
+    public var route: Route
 
     public init(head: HTTPRequestHead, body: ByteBuffer?) {
         method = head.method
@@ -22,6 +24,7 @@ public struct Request: Sendable {
             path = uri
             query = nil
         }
+        route = Route(method: head.method, path: path)
     }
 
     /// A query parameter's value, percent-decoded; nil when absent.

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <signal.h>
 #include <stddef.h>
