@@ -114,7 +114,7 @@ public final class Application: Responder {
                 case .failure(let failure): return Self.response(for: failure)
                 }
             case .getNote(let text):
-                guard let id = positiveID(text, field: "id") else { return .validation("id", "must be a positive integer") }
+                guard let id = positiveID(text) else { return .validation("id", "must be a positive integer") }
                 guard let note = try await notes.get(user: user, id: id) else { return Self.noteNotFound }
                 return .json(.ok, note)
             case .listNotes:
@@ -127,14 +127,14 @@ public final class Application: Responder {
                 }
                 var before: Int64?
                 if let text = request.queryValue("cursor"), !text.isEmpty {
-                    guard let value = positiveID(text, field: "cursor") else { return .validation("cursor", "is not a cursor this API gave") }
+                    guard let value = positiveID(text) else { return .validation("cursor", "is not a cursor this API gave") }
                     before = value
                 }
                 let page = try await notes.list(user: user, before: before, limit: limit)
                 let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"
                 return .json(.ok, "{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next)}")
             case .updateNote(let text):
-                guard let id = positiveID(text, field: "id") else { return .validation("id", "must be a positive integer") }
+                guard let id = positiveID(text) else { return .validation("id", "must be a positive integer") }
                 switch NoteInput.parse(request.body, creating: false) {
                 case .success(let input):
                     guard let note = try await notes.update(user: user, id: id, title: input.title, body: input.body) else {
@@ -144,7 +144,7 @@ public final class Application: Responder {
                 case .failure(let failure): return Self.response(for: failure)
                 }
             case .deleteNote(let text):
-                guard let id = positiveID(text, field: "id") else { return .validation("id", "must be a positive integer") }
+                guard let id = positiveID(text) else { return .validation("id", "must be a positive integer") }
                 return try await notes.delete(user: user, id: id) ? .noContent() : Self.noteNotFound
             default:
                 return .error(.notFound, "not_found", "no route for \(request.path)")

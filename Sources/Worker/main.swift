@@ -1,4 +1,5 @@
 import API
+import Foundation
 import ArgumentParser
 import Dispatch
 import Glibc
@@ -38,16 +39,7 @@ func loadSettings() -> APISettings {
 }
 
 func processEnvironment() -> [String: String] {
-    var environment: [String: String] = [:]
-    var entry = environ
-    while let pointer = entry.pointee {
-        let text = String(cString: pointer)
-        if let equals = text.firstIndex(of: "=") {
-            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        entry += 1
-    }
-    return environment
+    ProcessInfo.processInfo.environment
 }
 
 func failure(_ message: String, code: Int32) -> Never {

@@ -14,12 +14,16 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 
 import asyncpg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from supervisor import children as direct_children  # noqa: E402  (the /proc reading shared with the supervisor's bench)
 
 
 def free_port():
@@ -41,19 +45,20 @@ def children(pid):
     """Every descendant pid of pid (uvicorn's workers are children of its manager)."""
     found, frontier = [], [pid]
     while frontier:
-        parent = frontier.pop()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                found.append(int(entry))
-                frontier.append(int(entry))
+        for child in direct_children(frontier.pop()):
+            found.append(child)
+            frontier.append(child)
     return found
+
+
+def uss_mb(pid):
+    """Memory only this process holds (private pages): what one more worker costs."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line and not line.startswith(" "))
+        return sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty")) / 1024
+    except (OSError, KeyError, ValueError):
+        return 0.0
 
 
 def rss_mb(pid):
@@ -84,7 +89,7 @@ class Stack:
             if re.search(self.worker_pattern, cmdline):
                 pids.append(pid)
         # uvicorn --workers 1 serves in its own process, without children.
-        if not pids and self.workers == 1 and self.name == "python":
+        if not pids and self.workers == 1 and self.name.startswith("python"):
             pids = [self.proc.pid]
         return pids
 
@@ -150,68 +155,105 @@ def main():
     parser.add_argument("--note-id", required=True)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--connections", default="64,512")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--stacks", default="swift,python")
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stacks", default="swift,python",
+                        help="swift, python (redis-py pool that waits), python-seed (redis-py's default pool, which raises)")
     args = parser.parse_args()
 
     dsn = os.environ["DATABASE_URL"]
     base_env = dict(os.environ, RATE_LIMIT_PER_MINUTE="100000000")
     results = []
-    for workers in [int(w) for w in args.workers.split(",")]:
-        for stack in args.stacks.split(","):
-            port = free_port()
-            if stack == "swift":
-                running = Stack("swift", [f"{args.bin}/supervisor", "--workers", str(workers), "--bind",
-                                          f"127.0.0.1:{port}", "--", f"{args.bin}/worker"],
-                                None, base_env, workers, r"/worker$|/worker ")
-            else:
-                running = Stack("python", [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
-                                           "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                                           "--log-level", "warning"],
-                                args.python_app, base_env, workers, r"multiprocessing|uvicorn")
-            deadline = time.monotonic() + 60
-            while not (http_ok(port) and len(running.worker_pids()) >= workers):
-                if time.monotonic() > deadline:
-                    running.stop()
-                    sys.exit(f"{stack} with {workers} workers did not start")
-                time.sleep(0.1)
-            time.sleep(1)
-            pids = running.worker_pids()
-            idle = sorted(rss_mb(pid) for pid in pids)
-            wrk(port, 64, 2, args.token, args.note_id)  # warm-up: pools filled, caches hot
-            for connections in [int(c) for c in args.connections.split(",")]:
-                sampler = Sampler(dsn)
-                sampler.start()
-                result = wrk(port, connections, args.seconds, args.token, args.note_id)
-                sampler.running = False
-                sampler.join()
-                result.update(stack=stack, workers=workers, connections=connections, peak_pg=sampler.peak,
-                              idle_rss=max(idle) if idle else 0)
-                results.append(result)
-                print(f"{stack:6s} W={workers} C={connections:4d}  {result['rps']:9.0f} rps  ok {result['ok_rps']:9.0f}/s  "
-                      f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:8.2f} ms  non-2xx {result['non2xx']:6d}  "
-                      f"errors {result['errors']:5d}  peak pg {sampler.peak:3d}  idle rss/worker {result['idle_rss']:.1f} MB",
-                      flush=True)
-            running.stop()
-            time.sleep(1)
+    # Rounds interleave the stacks, so a slow minute on this shared machine hits both; each cell reports the
+    # median of its rounds.
+    for round_number in range(1, args.rounds + 1):
+        for workers in [int(w) for w in args.workers.split(",")]:
+            for stack in args.stacks.split(","):
+                results += run_stack(stack, workers, args, base_env, dsn, round_number)
+
+    def cell(stack, workers, connections):
+        rows = [r for r in results if (r["stack"], r["workers"], r["connections"]) == (stack, workers, connections)]
+        if not rows:
+            return None
+        median = lambda key: statistics.median(r[key] for r in rows)
+        return {"ok_rps": median("ok_rps"), "p50": median("p50"), "p99": median("p99"),
+                "non2xx": sum(r["non2xx"] for r in rows), "errors": sum(r["errors"] for r in rows),
+                "requests": sum(r["requests"] for r in rows), "peak_pg": max(r["peak_pg"] for r in rows),
+                "idle_rss": max(r["idle_rss"] for r in rows), "idle_uss": max(r["idle_uss"] for r in rows),
+                "rounds": len(rows)}
 
     print()
+    print(f"medians of {args.rounds} interleaved rounds of {args.seconds} s each:")
     print("| W | C | Swift ok rps | Python ok rps | ratio | Swift p50 / p99 ms | Python p50 / p99 ms | p99 ratio "
-          "| non-2xx + errors (Swift / Python) | peak Postgres conns (Swift / Python) |")
+          "| non-2xx / socket errors (Swift; Python) | peak Postgres conns (Swift / Python) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    by_key = {(r["stack"], r["workers"], r["connections"]): r for r in results}
-    for (stack, workers, connections), swift in sorted(by_key.items()):
-        if stack != "swift" or ("python", workers, connections) not in by_key:
-            continue
-        python = by_key[("python", workers, connections)]
-        ratio = swift["ok_rps"] / python["ok_rps"] if python["ok_rps"] else float("inf")
-        p99_ratio = python["p99"] / swift["p99"] if swift["p99"] else float("nan")
-        print(f"| {workers} | {connections} | {swift['ok_rps']:,.0f} | {python['ok_rps']:,.0f} | {ratio:.1f}x "
-              f"| {swift['p50']:.2f} / {swift['p99']:.2f} | {python['p50']:.2f} / {python['p99']:.2f} | {p99_ratio:.1f}x "
-              f"| {swift['non2xx'] + swift['errors']} / {python['non2xx'] + python['errors']} "
-              f"| {swift['peak_pg']} / {python['peak_pg']} |")
-    rss = {r["stack"]: r["idle_rss"] for r in results}
-    print(f"\nidle RSS per worker (largest): Swift {rss.get('swift', 0):.1f} MB, Python {rss.get('python', 0):.1f} MB")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for connections in [int(c) for c in args.connections.split(",")]:
+            swift, python = cell("swift", workers, connections), cell("python", workers, connections)
+            if not swift or not python:
+                continue
+            ratio = swift["ok_rps"] / python["ok_rps"] if python["ok_rps"] else float("inf")
+            p99_ratio = python["p99"] / swift["p99"] if swift["p99"] else float("nan")
+            print(f"| {workers} | {connections} | {swift['ok_rps']:,.0f} | {python['ok_rps']:,.0f} | {ratio:.1f}x "
+                  f"| {swift['p50']:.2f} / {swift['p99']:.2f} | {python['p50']:.2f} / {python['p99']:.2f} | {p99_ratio:.1f}x "
+                  f"| {swift['non2xx']} / {swift['errors']}; {python['non2xx']} / {python['errors']} "
+                  f"| {swift['peak_pg']} / {python['peak_pg']} |")
+    print("\nidle memory per worker, largest of the workers, RSS / private (USS):")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for stack in args.stacks.split(","):
+            c = cell(stack, workers, int(args.connections.split(",")[0]))
+            if c:
+                print(f"  {stack:11s} W={workers}: {c['idle_rss']:.1f} MB / {c['idle_uss']:.1f} MB")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for connections in [int(c) for c in args.connections.split(",")]:
+            seed = cell("python-seed", workers, connections)
+            if seed:
+                print(f"\nthe seed's redis-py pool (max_connections=5, raises when all are busy), W={workers} "
+                      f"C={connections}: {seed['non2xx']} of {seed['requests']} requests failed "
+                      f"({100 * seed['non2xx'] / max(1, seed['requests']):.1f}%)")
+
+
+def run_stack(stack, workers, args, base_env, dsn, round_number):
+    port = free_port()
+    if stack == "swift":
+        running = Stack("swift", [f"{args.bin}/supervisor", "--workers", str(workers), "--bind",
+                                  f"127.0.0.1:{port}", "--", f"{args.bin}/worker"],
+                        None, base_env, workers, r"/worker$|/worker ")
+    else:
+        # python-seed: redis-py's default pool, which raises when its 5 connections are busy (the seed's).
+        env = dict(base_env, REDIS_POOL_BLOCKING="0") if stack == "python-seed" else base_env
+        running = Stack(stack, [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
+                                "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                                "--log-level", "warning"],
+                        args.python_app, env, workers, r"multiprocessing|uvicorn")
+    deadline = time.monotonic() + 60
+    while not (http_ok(port) and len(running.worker_pids()) >= workers):
+        if time.monotonic() > deadline:
+            running.stop()
+            sys.exit(f"{stack} with {workers} workers did not start")
+        time.sleep(0.1)
+    time.sleep(1)
+    pids = running.worker_pids()
+    idle = sorted(rss_mb(pid) for pid in pids)
+    unique = sorted(uss_mb(pid) for pid in pids)
+    wrk(port, 64, 2, args.token, args.note_id)  # warm-up: pools filled, caches hot
+    rows = []
+    for connections in [int(c) for c in args.connections.split(",")]:
+        sampler = Sampler(dsn)
+        sampler.start()
+        result = wrk(port, connections, args.seconds, args.token, args.note_id)
+        sampler.running = False
+        sampler.join()
+        result.update(stack=stack, workers=workers, connections=connections, peak_pg=sampler.peak,
+                      idle_rss=max(idle) if idle else 0, idle_uss=max(unique) if unique else 0)
+        rows.append(result)
+        print(f"round {round_number} {stack:11s} W={workers} C={connections:4d}  {result['ok_rps']:9.0f} ok/s  "
+              f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:8.2f} ms  non-2xx {result['non2xx']:6d}  "
+              f"socket errors {result['errors']:5d}  peak pg {sampler.peak:3d}  idle rss/worker "
+              f"{result['idle_rss']:.1f} MB (private {result['idle_uss']:.1f} MB)", flush=True)
+    running.stop()
+    time.sleep(1)
+    return rows
 
 
 if __name__ == "__main__":

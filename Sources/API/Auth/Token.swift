@@ -15,17 +15,14 @@ public enum Token {
     /// The lowercase hex SHA-256 of the token: its key in the database and in the Redis cache.
     public static func hash(_ token: String) -> String {
         let digest = SHA256.hash(data: Array(token.utf8))
-        var hex = ""
-        hex.reserveCapacity(64)
         let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
         for byte in digest {
-            bytes.append(digits[Int(byte >> 4)])
-            bytes.append(digits[Int(byte & 0x0f)])
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
         }
-        hex = String(decoding: bytes, as: UTF8.self)
-        return hex
+        return String(decoding: hex, as: UTF8.self)
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

@@ -55,8 +55,8 @@ public struct NoteInput: Sendable, Equatable {
     }
 }
 
-/// A note id or cursor from the URL: a positive integer, or a 422 naming `field`.
-func positiveID(_ text: some StringProtocol, field: String) -> Int64? {
+/// A note id or cursor from the URL: a positive integer, or nil (the caller answers 422 naming the field).
+func positiveID(_ text: some StringProtocol) -> Int64? {
     guard let value = Int64(text), value > 0 else { return nil }
     return value
 }

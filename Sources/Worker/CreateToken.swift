@@ -1,0 +1,62 @@
+import API
+import ArgumentParser
+import Foundation
+import Glibc
+import Postgres
+
+struct CreateToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-token",
+        abstract: "Create a bearer token for a user (created if new) and print it once; only its SHA-256 is stored.")
+
+    @Option(help: "The user's name.")
+    var user: String
+
+    @Option(help: ArgumentHelp("Lifetime: 90d, 12h, 30m, 45s, or never.", valueName: "duration"))
+    var ttl: String = "30d"
+
+    func validate() throws {
+        if user.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--user must not be empty") }
+        if Self.lifetime(ttl) == nil { throw ValidationError("--ttl: expected a duration like 90d, 12h, 30m, 45s, or never; got '\(ttl)'") }
+    }
+
+    /// nil when invalid; `.some(nil)` for never.
+    static func lifetime(_ text: String) -> Duration?? {
+        if text == "never" { return .some(nil) }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var number = Substring(text)
+        var unit: Int64 = 1
+        if let last = text.last, let factor = units[last] {
+            unit = factor
+            number = number.dropLast()
+        }
+        guard let value = Int64(number), value > 0, value <= Int64.max / unit / 2 else { return nil }
+        return .some(.seconds(value * unit))
+    }
+
+    func run() throws {
+        let settings = loadSettings()
+        let name = user.trimmingCharacters(in: .whitespaces)
+        let lifetime = Self.lifetime(ttl)!
+        runToCompletion {
+            let engine = PostgresEngine(settings.postgres)
+            do {
+                let (token, userID) = try await Migrations.createToken(engine, user: name, ttl: lifetime)
+                print(token)
+                let expiry = lifetime.map { "expires in \($0.components.seconds) s" } ?? "never expires"
+                operatorNote("token for user '\(name)' (id \(userID)), \(expiry); it is shown only this once")
+                await engine.dispose()
+                return 0
+            } catch {
+                await engine.dispose()
+                failure("create-token failed: \(error)", code: 1)
+            }
+        }
+    }
+}
+
+/// A note for the operator on stderr, so stdout carries only the token.
+func operatorNote(_ message: String) {
+    var line = "worker: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
