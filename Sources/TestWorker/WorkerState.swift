@@ -9,6 +9,9 @@ final class WorkerState: @unchecked Sendable {
     let drainDelay: TimeAmount
     let notifier: WorkerNotifier
     var serverChannel: (any Channel)?
+    /// The inherited listening socket, and how to serve a connection accepted from it during a drain.
+    var listenerFD: Int32?
+    var adopt: (@Sendable (Int32) -> EventLoopFuture<Void>)?
     private var connections: [ObjectIdentifier: (channel: any Channel, idle: () -> Bool)] = [:]
     private(set) var draining = false
     /// The listener is closed: no accepted connection can still be on its way to `opened`.
@@ -44,7 +47,12 @@ final class WorkerState: @unchecked Sendable {
         draining = true
         notifier.stopping()
         if let serverChannel {
-            Listener.stopAccepting(serverChannel).whenComplete { _ in
+            let stopped = if let listenerFD, let adopt {
+                Listener.stopAccepting(serverChannel, fd: listenerFD, adopt: adopt)
+            } else {
+                Listener.stopAccepting(serverChannel)
+            }
+            stopped.whenComplete { _ in
                 self.listenerClosed = true
                 self.finishIfDrained()
             }

@@ -39,27 +39,40 @@ let state = WorkerState(eventLoop: loop, drainDelay: .milliseconds(milliseconds(
                         notifier: notifier)
 let identity = "pid \(getpid()) slot \(environment("WORKER_SLOT") ?? "-") generation \(environment("WORKER_GENERATION") ?? "-")"
 
-let bootstrap = ServerBootstrap(group: group)
-    .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-            try channel.pipeline.syncOperations.addHandler(HTTPHandler(state: state, identity: identity))
-        }
+let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+    channel.eventLoop.makeCompletedFuture {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+        try channel.pipeline.syncOperations.addHandler(HTTPHandler(state: state, identity: identity))
     }
+}
+let bootstrap = ServerBootstrap(group: group)
+    .childChannelInitializer(initializer)
     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
 
 let server: any Channel
+var inheritedFD: Int32?
 do {
     if let fd = InheritedSocket.take() {
         server = try bootstrap.withBoundSocket(fd).wait()
         InheritedSocket.restoreBacklog(fd, environment: environment("LISTEN_BACKLOG"))
+        inheritedFD = fd
     } else {
         server = try bootstrap.bind(host: "127.0.0.1", port: Int(environment("PORT") ?? "8080") ?? 8080).wait()
     }
 } catch {
     fail("cannot serve: \(error)")
 }
-loop.execute { state.serverChannel = server }
+// On SIGTERM, the connections queued on the shared socket are taken and served before it is closed.
+let adopt: @Sendable (Int32) -> EventLoopFuture<Void> = { connection in
+    ClientBootstrap(group: loop).channelInitializer(initializer).withConnectedSocket(connection)
+        .map { _ in }.recover { _ in close(connection) }
+}
+let listenerFD = inheritedFD
+loop.execute {
+    state.serverChannel = server
+    state.listenerFD = listenerFD
+    state.adopt = adopt
+}
 
 let termination: (any DispatchSourceSignal)?
 if environment("TEST_WORKER_IGNORE_TERM") == "1" {

@@ -12,7 +12,7 @@ print()
 overhead = figures["pooled_select1_1_task"][1] - figures["raw_libpq_select1_1_connection"][1]
 print(f"pool overhead per checkout (checkout + checkin, 1 task):  {figures['checkout_checkin_1_task'][1]:.2f} us")
 print(f"pooled SELECT 1 minus raw libpq SELECT 1 (1 task):       {overhead:.2f} us "
-      "(checkout, checkin and the hop to the pool's thread)")
+      "(checkout, checkin, and the reply read by the reactor)")
 for tasks in ("1_task", "64_tasks"):
     ours = figures[f"pooled_select1_{tasks}"][0]
     theirs = figures[f"sqlalchemy_select1_{tasks}"][0]
