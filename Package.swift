@@ -38,6 +38,8 @@ let package = Package(
         // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
         .target(name: "Arbiter"),
         .target(name: "PoolCore", swiftSettings: crossModuleOptimization),
+        // The cleanup's schedule: cron expressions, time zones from the tz database, next fire times.
+        .target(name: "Schedule"),
 
         // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
         .target(
@@ -131,6 +133,7 @@ let package = Package(
             name: "PostgresTests",
             dependencies: ["Postgres", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
+        .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "PoolCore"]),
         .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the

@@ -1,0 +1,75 @@
+/// When the cleanup job runs: a cron expression in a time zone, or `@every DURATION` (for tests and short
+/// intervals). Pure: instants are seconds since the epoch (UTC), passed in.
+public enum Schedule: Sendable, Equatable {
+    case cron(CronExpression, TimeZoneRules)
+    /// Every `seconds`, counted from `anchor` (the supervisor's start).
+    case every(seconds: Int64, anchor: Int64)
+
+    /// Parses `@every 1s` / `@every 90m`, or a cron expression to be read in `zone`.
+    public static func parse(_ text: String, zone: TimeZoneRules, now: Int64) throws(ScheduleError) -> Schedule {
+        let trimmed = text.trimmingSpaces
+        if trimmed.lowercased().hasPrefix("@every") {
+            let amount = trimmed.dropFirst("@every".count).trimmingSpaces
+            guard let seconds = Self.seconds(amount), seconds > 0 else {
+                throw ScheduleError(text, "'@every \(amount)': expected a duration such as 30s, 5m, 2h or 1d")
+            }
+            return .every(seconds: seconds, anchor: now)
+        }
+        return .cron(try CronExpression(String(trimmed)), zone)
+    }
+
+    static func seconds(_ text: Substring) -> Int64? {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        guard let unit = text.last.flatMap({ units[$0] }), let value = Int64(text.dropLast()), value > 0,
+              value <= Int64.max / unit else { return Int64(text) }
+        return value * unit
+    }
+
+    /// The first instant strictly after `after` at which the job is due, or nil if it never is again.
+    ///
+    /// Daylight saving time as cron users expect: a local time that does not exist that day (spring forward)
+    /// runs once, at the first instant after the gap; a local time that happens twice (fall back) runs once,
+    /// at its first occurrence.
+    public func next(after: Int64) -> Int64? {
+        switch self {
+        case .every(let interval, let anchor):
+            if after < anchor { return anchor }
+            return anchor + ((after - anchor) / interval + 1) * interval
+        case .cron(let expression, let zone):
+            var local = CivilTime(seconds: after + Int64(zone.offset(at: after)) + 1)
+            for _ in 0..<10_000 {
+                guard let candidate = expression.nextMatch(atOrAfter: local) else { return nil }
+                let instants = zone.instants(forLocal: candidate.seconds)
+                if let first = instants.first(where: { $0 > after }) {
+                    return first
+                }
+                if instants.isEmpty {
+                    // Skipped by a spring-forward gap: due at the transition that skipped it, the first instant
+                    // after the gap. That transition lies in (local - offset after, local - offset before].
+                    let offsetAfter = Int64(zone.offset(at: candidate.seconds + 86400))
+                    if let transition = zone.nextTransition(after: candidate.seconds - offsetAfter - 1), transition > after {
+                        return transition
+                    }
+                }
+                local = CivilTime(seconds: candidate.seconds + 1)
+            }
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .cron(let expression, let zone): "\(expression.text) (\(zone.name))"
+        case .every(let seconds, _): "@every \(seconds)s"
+        }
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: Substring {
+        var text = self[...]
+        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
+        while text.last == " " || text.last == "\t" { text = text.dropLast() }
+        return Substring(text)
+    }
+}
