@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "test-worker", targets: ["TestWorker"]),
         .executable(name: "pool-bench", targets: ["PoolBenchmark"]),
         .executable(name: "worker", targets: ["Worker"]),
+        .executable(name: "cleanup", targets: ["Cleanup"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -118,6 +119,14 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "API", "WorkerRuntime", "LogFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "Cleanup",
+            dependencies: [
+                "Postgres", "WorkerRuntime", "LogFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -42,6 +42,22 @@ public enum Migrations {
             "CREATE INDEX notes_user_id_id ON notes (user_id, id) WHERE deleted_at IS NULL",
             "CREATE INDEX notes_deleted_at ON notes (deleted_at) WHERE deleted_at IS NOT NULL",
         ]),
+        Migration(version: 2, name: "job runs", statements: [
+            """
+            CREATE TABLE job_runs (
+                id bigserial PRIMARY KEY,
+                job text NOT NULL,
+                started_at timestamptz NOT NULL DEFAULT now(),
+                finished_at timestamptz,
+                outcome text NOT NULL DEFAULT 'running'
+                    CHECK (outcome IN ('running', 'succeeded', 'failed', 'interrupted')),
+                notes_deleted bigint NOT NULL DEFAULT 0,
+                tokens_deleted bigint NOT NULL DEFAULT 0,
+                error text
+            )
+            """,
+            "CREATE INDEX job_runs_succeeded ON job_runs (job, finished_at DESC) WHERE outcome = 'succeeded'",
+        ]),
     ]
 
     /// The key of the advisory lock that serialises migrations across workers, replicas and deploys.

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Glibc
+import LogFormat
+import Logging
+import Postgres
+import Synchronization
+import WorkerRuntime
+
+/// `cleanup [--if-due DURATION]`: the nightly job. Exit codes: 0 done, skipped or interrupted by SIGTERM;
+/// 1 failed; 64 bad flag; 78 bad setting.
+struct CleanupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup",
+        abstract: "Delete notes soft-deleted longer ago than CLEANUP_RETENTION_DAYS (30), and expired tokens, in batches.",
+        discussion: """
+            One run at a time across replicas (an advisory lock; the others log "skipped" and exit 0). Settings: \
+            DATABASE_URL, CLEANUP_RETENTION_DAYS (30), CLEANUP_BATCH_SIZE (1000), CLEANUP_STATEMENT_TIMEOUT (30), \
+            DB_POOL_SIZE and DB_MAX_OVERFLOW (the supervisor sets them from CLEANUP_DB_POOL_SIZE, \
+            CLEANUP_DB_MAX_OVERFLOW), LOG_FORMAT. SIGTERM: the current batch finishes, the run is recorded as \
+            interrupted, the lock is released. Exit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.
+            """
+    )
+
+    @Option(name: .customLong("if-due"), help: ArgumentHelp(
+        "Skip (exit 0) when a successful run finished less than this ago: 20h, 90m, 3600s.", valueName: "duration"))
+    var ifDue: String?
+
+    func validate() throws {
+        if let ifDue, Self.duration(ifDue) == nil {
+            throw ValidationError("--if-due: expected a duration like 20h, 90m or 3600s, got '\(ifDue)'")
+        }
+    }
+
+    static func duration(_ text: String) -> Duration? {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var number = Substring(text)
+        var unit: Int64 = 1
+        if let last = text.last, let factor = units[last] {
+            unit = factor
+            number = number.dropLast()
+        }
+        guard let value = Int64(number), value > 0, value < Int64.max / unit else { return nil }
+        return .seconds(value * unit)
+    }
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let settings: CleanupSettings
+        do { settings = try CleanupSettings.fromEnvironment(environment) } catch {
+            fail("\(error)", code: 78)
+        }
+        let format = LogOutput(rawValue: environment["LOG_FORMAT"]?.lowercased() ?? "text") ?? .text
+        LoggingSystem.bootstrap { format.handler(label: $0, level: .info) }
+        let logger = Logger(label: "cleanup")
+        let ifDue = self.ifDue.flatMap(Self.duration)
+        let stop = StopFlag()
+        let termination = TerminationSignal.handle {
+            stop.set()
+            logger.notice("SIGTERM: finishing the current batch")
+        }
+        Task {
+            let engine = PostgresEngine(settings.postgres)
+            let job = CleanupJob(engine: engine, settings: settings, logger: logger, stopRequested: stop)
+            let started = ContinuousClock.now
+            var code: Int32 = 0
+            do {
+                let outcome = try await job.run(ifDue: ifDue)
+                let elapsed = started.duration(to: .now)
+                let ms = "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"
+                switch outcome {
+                case .skipped(let why):
+                    logger.info("skipped", metadata: ["why": "\(why)"])
+                case .succeeded(let notes, let tokens):
+                    logger.info("done", metadata: ["notes_deleted": "\(notes)", "tokens_deleted": "\(tokens)", "ms": "\(ms)"])
+                case .interrupted(let notes, let tokens):
+                    logger.notice("interrupted", metadata: ["notes_deleted": "\(notes)", "tokens_deleted": "\(tokens)", "ms": "\(ms)"])
+                }
+            } catch {
+                logger.error("failed", metadata: ["error": "\(error)"])
+                code = 1
+            }
+            await engine.dispose(timeout: .seconds(5))
+            withExtendedLifetime(termination) {}
+            Glibc.exit(code)
+        }
+        dispatchMain()
+    }
+}
+
+/// SIGTERM's request to stop after the current batch.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    var line = "cleanup: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    Glibc.exit(code)
+}
+
+CleanupCommand.main()
