@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "Prefork",
             dependencies: [
-                "Arbiter", "CShims",
+                "Arbiter", "CShims", "Schedule",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

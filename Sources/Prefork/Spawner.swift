@@ -72,7 +72,19 @@ public struct Spawner {
     /// Forks and execs one worker; returns its pid. Runs on the supervisor's only thread, so that the
     /// child's `PR_SET_PDEATHSIG` follows the supervisor's life and not a thread's.
     public func spawn(slot: Int, generation: Int) throws(SystemError) -> Int32 {
-        let environment = baseEnvironment + workerVariables(slot: slot, generation: generation)
+        try Self.launch(command, environment: baseEnvironment + workerVariables(slot: slot, generation: generation),
+                        listenFD: listenFD)
+    }
+
+    /// Starts the cleanup job: no socket, no notify variables; its own process group, and it dies with the
+    /// supervisor like a worker.
+    public func spawnJob(_ job: Command, extraEnvironment: [String]) throws(SystemError) -> Int32 {
+        let overridden = Set(extraEnvironment.map { $0.split(separator: "=", maxSplits: 1)[0] })
+        let base = baseEnvironment.filter { !overridden.contains($0.split(separator: "=", maxSplits: 1)[0]) }
+        return try Self.launch(job, environment: base + extraEnvironment, listenFD: -1)
+    }
+
+    private static func launch(_ command: Command, environment: [String], listenFD: Int32) throws(SystemError) -> Int32 {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
         func duplicate(_ text: String) -> UnsafeMutablePointer<CChar> {

@@ -10,6 +10,13 @@ public struct SupervisorArguments: Sendable, Equatable {
     public var timeout: String?
     public var bootTimeout: String?
     public var noNotify = false
+    public var cleanupSchedule: String?
+    public var cleanupCommand: String?
+    public var cleanupTimeout: String?
+    public var cleanupJitter: String?
+    public var cleanupTimezone: String?
+    public var cleanupOnStart = false
+    public var noCleanup = false
     public var help = false
     public var command: [String] = []
 
@@ -50,6 +57,17 @@ public struct SupervisorArguments: Sendable, Equatable {
             case "--no-notify":
                 guard inlineValue == nil else { throw ConfigurationError("--no-notify takes no value") }
                 noNotify = true
+            case "--cleanup-schedule": cleanupSchedule = try value()
+            case "--cleanup-command": cleanupCommand = try value()
+            case "--cleanup-timeout": cleanupTimeout = try value()
+            case "--cleanup-jitter": cleanupJitter = try value()
+            case "--cleanup-timezone": cleanupTimezone = try value()
+            case "--cleanup-on-start":
+                guard inlineValue == nil else { throw ConfigurationError("--cleanup-on-start takes no value") }
+                cleanupOnStart = true
+            case "--no-cleanup":
+                guard inlineValue == nil else { throw ConfigurationError("--no-cleanup takes no value") }
+                noCleanup = true
             case "--help", "-h": help = true
             default: throw ConfigurationError("unknown option '\(name)' (see supervisor --help)")
             }

@@ -32,6 +32,8 @@ public final class SupervisorLoop {
     private var nextUpstreamWatchdog: ContinuousClock.Instant?
     private var exitCode: Int32?
     private var listenerOpen = true
+    /// The scheduled cleanup job, when there is one.
+    private var jobs: JobRunner?
     /// Senders already warned about malformed datagrams: a buggy worker must not flood the log.
     private var warnedMalformed = Set<Int32>()
 
@@ -70,6 +72,7 @@ public final class SupervisorLoop {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw SystemError("epoll_create1") }
         arbiter = Machine(configuration: settings.arbiter, now: clock.now)
+        jobs = settings.cleanup.map { JobRunner(configuration: $0, spawner: spawner, logger: logger) }
         try watch(signals.fd)
         if let notify { try watch(notify.fd) }
     }
@@ -89,10 +92,12 @@ public final class SupervisorLoop {
             "notify": "\(notify != nil)",
         ])
         if let interval = upstream.watchdogInterval { nextUpstreamWatchdog = clock.now + interval }
+        jobs?.announce()
         perform(arbiter.start(now: clock.now))
 
         var events = [epoll_event](repeating: epoll_event(), count: 8)
-        while exitCode == nil {
+        // Until the workers are gone, and a cleanup still running has finished too.
+        while exitCode == nil || !(jobs?.isIdle ?? true) {
             let ready = epoll_wait(epoll, &events, Int32(events.count), waitMilliseconds())
             if ready < 0, errno != EINTR {
                 logger.critical("epoll_wait: \(String(cString: strerror(errno)))")
@@ -104,6 +109,7 @@ public final class SupervisorLoop {
                 if exitCode != nil { break }
             }
             if exitCode == nil { perform(arbiter.tick(now: clock.now)) }
+            jobs?.tick()
             feedUpstreamWatchdog()
         }
         shutdown()
@@ -117,6 +123,7 @@ public final class SupervisorLoop {
                 perform(arbiter.received(signal, now: clock.now))
             case .childExited:
                 for (pid, status) in SignalChannel.reap() {
+                    if jobs?.exited(pid: pid, status: status) == true { continue }
                     perform(arbiter.exited(pid: pid, status: status, now: clock.now))
                 }
             case .relay(let signal):
@@ -140,8 +147,12 @@ public final class SupervisorLoop {
     }
 
     private func perform(_ actions: [Machine.Action]) {
-        // Before the workers get their TERM: from here on the socket takes no new connection.
-        if arbiter.isStopping { closeListener() }
+        // Before the workers get their TERM: from here on the socket takes no new connection; a running
+        // cleanup gets its TERM with them and the graceful timeout to finish its batch.
+        if arbiter.isStopping {
+            closeListener()
+            jobs?.stop(grace: settings.arbiter.gracefulTimeout)
+        }
         for action in actions {
             switch action {
             case .spawn(let slot, let generation):
@@ -154,7 +165,12 @@ public final class SupervisorLoop {
             case .signal(let pid, let signal):
                 send(signal, to: pid)
             case .notifyUpstream(let message):
-                upstream.send(message)
+                // The next cleanup is part of the supervisor's status line.
+                if message.hasPrefix("STATUS="), let jobs {
+                    upstream.send(message + "; " + jobs.status)
+                } else {
+                    upstream.send(message)
+                }
             case .report(let report):
                 log.record(report)
             case .exit(let code):
@@ -196,11 +212,12 @@ public final class SupervisorLoop {
     /// Milliseconds until the earliest deadline, rounded up so the tick never comes a little early and spins.
     private func waitMilliseconds() -> Int32 {
         let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog].compactMap { $0 }
-        guard let next = deadlines.min() else { return -1 }
+        let job = jobs?.waitMilliseconds.map { Int32(clamping: min($0, 60_000)) }
+        guard let next = deadlines.min() else { return job ?? -1 }
         let (seconds, attoseconds) = clock.now.duration(to: next).components
         if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
         let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Int32(clamping: min(milliseconds, 60_000))
+        return min(Int32(clamping: min(milliseconds, 60_000)), job ?? .max)
     }
 
     private func feedUpstreamWatchdog() {

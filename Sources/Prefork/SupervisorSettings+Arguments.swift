@@ -48,6 +48,7 @@ extension SupervisorSettings {
         do { try arbiter.validate() } catch { throw .configuration(error.description) }
         command = try Self.resolveCommand(arguments.command, environment: environment,
                                           defaultWorkerDirectory: defaultWorkerDirectory)
+        cleanup = try Self.cleanup(arguments: arguments, environment: environment, defaultDirectory: defaultWorkerDirectory)
     }
 
     /// The command after `--`, or the `worker` executable installed beside the supervisor.

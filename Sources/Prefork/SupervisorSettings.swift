@@ -8,6 +8,8 @@ public struct SupervisorSettings: Sendable {
     public var backlog: Int32 = 2048
     public var command: Spawner.Command
     public var environment: [String: String]
+    /// The scheduled cleanup job; nil when there is none.
+    public var cleanup: CleanupConfiguration?
 
     public init(command: Spawner.Command, environment: [String: String]) {
         self.command = command

@@ -16,6 +16,15 @@ let helpText = """
                                    0 disables it (default 30)
           --boot-timeout <s>       how long a new worker has to send READY=1 (default 60)
           --no-notify              the command does not speak sd_notify: ready once started, no heartbeat
+          --cleanup-schedule <e>   cron expression (5 or 6 fields, @daily, ...) or @every 1s [CLEANUP_SCHEDULE]
+                                   (default "0 3 * * *")
+          --cleanup-timezone <z>   time zone of the schedule, from the tz database [CRON_TZ] (default UTC)
+          --cleanup-command <c>    the job, split on spaces (default: the `cleanup` executable next to the
+                                   supervisor; without one, and without this flag, no job is scheduled)
+          --cleanup-timeout <s>    SIGTERM to a run longer than this, SIGKILL to its group later (default 1h)
+          --cleanup-jitter <s>     start each run up to this much late (default 0)
+          --cleanup-on-start       also run it once at start, to catch up
+          --no-cleanup             schedule no job
       -h, --help                   show this help
     Durations are seconds (8, 0.5) or take a unit (250ms, 8s, 2m, 1h).
 
@@ -23,5 +32,6 @@ let helpText = """
              TTIN one worker more; TTOU one worker less.
     EXIT CODES: 0 stopped; 3 the first generation could not boot; 64 bad flag; 71 system error at start
                 (bind, socket); 78 bad environment value; 127 command not found or not executable.
-    ENVIRONMENT: API_WORKERS, BIND, PORT, GRACEFUL_TIMEOUT, LOG_LEVEL (debug, info, notice, warning, error).
+    ENVIRONMENT: API_WORKERS, BIND, PORT, GRACEFUL_TIMEOUT, LOG_LEVEL (debug, info, notice, warning, error),
+                 CLEANUP_SCHEDULE, CRON_TZ, CLEANUP_DB_POOL_SIZE (1), CLEANUP_DB_MAX_OVERFLOW (1): the job's pool.
     """

@@ -31,11 +31,11 @@ struct OperationsTests {
         group.wait()
         let outputs = results.withLock { $0 }
         #expect(outputs.allSatisfy { $0.0 == 0 }, "\(outputs)")
-        #expect(outputs.filter { $0.1.contains("applied migrations 1") }.count == 1, "\(outputs)")
+        #expect(outputs.filter { $0.1.contains("applied migrations 1, 2") }.count == 1, "\(outputs)")
         #expect(outputs.filter { $0.1.contains("schema up to date") }.count == 1, "\(outputs)")
         let check = try PostgresConnection.connect(url: try PostgresURL(url), defaults: [])
         defer { check.close() }
-        #expect(try check.execute("SELECT count(*) AS n FROM schema_migrations").rows[0]["n"].int == 1)
+        #expect(try check.execute("SELECT count(*) AS n FROM schema_migrations").rows[0]["n"].int == 2)
         #expect(Services.shell("DATABASE_URL='\(url)' '\(worker)' migrate 2>&1").output.contains("schema up to date"))
     }
 

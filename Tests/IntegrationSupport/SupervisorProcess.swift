@@ -42,7 +42,10 @@ public final class SupervisorProcess: @unchecked Sendable {
     public init(_ arguments: [String], environment: [String: String] = [:], bindEphemeral: Bool = true,
          executable: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try executable ?? Binaries.path("supervisor"))
-        process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + arguments
+        // The real `cleanup` sits next to the supervisor under test: a test that does not schedule the job
+        // itself must not see it start (at 03:00 UTC) and count it as a worker.
+        let cleanup = executable == nil && !arguments.contains { $0.hasPrefix("--cleanup") } ? ["--no-cleanup"] : []
+        process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + cleanup + arguments
         var env = ProcessInfo.processInfo.environment
         for key in ["API_WORKERS", "BIND", "PORT", "GRACEFUL_TIMEOUT", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"] {
             env[key] = nil
