@@ -79,7 +79,9 @@ struct RedisClientTests {
 
     /// The seed's redis-py pool raises when all 5 connections are busy; ours waits.
     @Test func sixtyFourTasksShareFiveConnectionsWithoutAFailure() async throws {
-        let client = RedisClient(try testConfiguration())
+        // A generous pool timeout: the property is that callers wait instead of failing, and on a loaded CI
+        // machine (the other suites run beside this one on two cores) a wait can take seconds.
+        let client = RedisClient(try testConfiguration { $0.pool.timeout = .seconds(60); $0.socketTimeout = .seconds(30) })
         let key = "test:wait:\(getpid())"
         let sawWaiters = LockedFlag()
         let failures = try await withThrowingTaskGroup(of: Int.self) { group in

@@ -82,13 +82,38 @@ struct CleanupSchedulingTests {
         #expect(supervisor.log.contains("cleanup finished with"))
     }
 
+    /// systemd's `STATUS=` carries the next run.
+    @Test func theNextRunIsInTheStatus() throws {
+        let path = "/tmp/prefork-cleanup-status-\(getpid())"
+        unlink(path)
+        let server = try UnixDatagram.bound(path)
+        defer { close(server); unlink(path) }
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let supervisor = try SupervisorProcess(["--workers", "1", "--cleanup-command", Self.job, "--cleanup-schedule",
+                                                "30 4 * * *", "--cleanup-timezone", "Europe/Berlin", "--",
+                                                try Binaries.path("test-worker")], environment: ["NOTIFY_SOCKET": path])
+        var messages: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(10)
+        while !messages.contains(where: { $0.hasPrefix("STATUS=1/1 workers ready") }), Date() < deadline {
+            let count = recv(server, &buffer, buffer.count, 0)
+            if count > 0 { messages.append(String(decoding: buffer[..<count], as: UTF8.self)) }
+        }
+        let status = try #require(messages.first { $0.hasPrefix("STATUS=1/1 workers ready") })
+        // 04:30 in Berlin is 02:30 or 03:30 UTC.
+        #expect(status.contains("; next cleanup 20") && status.contains(":30:00Z"), "\(status)")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
     @Test func badSchedulesZonesAndCommandsAreRefusedAtStart() throws {
         let worker = try Binaries.path("test-worker")
         for (flags, environment, code, message) in [
             (["--cleanup-schedule", "0 25 * * *"], [:], Int32(64), "hour field '25'"),
-            ([], ["CLEANUP_SCHEDULE": "@sometimes"], 78, "CLEANUP_SCHEDULE: invalid schedule"),
+            (["--cleanup-command", Self.job], ["CLEANUP_SCHEDULE": "@sometimes"], 78, "CLEANUP_SCHEDULE: invalid schedule"),
             (["--cleanup-timezone", "Mars/Base"], [:], 64, "unknown time zone"),
-            ([], ["CRON_TZ": "../etc"], 78, "CRON_TZ"),
+            (["--cleanup-command", Self.job], ["CRON_TZ": "../etc"], 78, "CRON_TZ"),
             (["--cleanup-command", "/nonexistent/cleanup"], [:], 127, "--cleanup-command"),
             (["--cleanup-timeout", "0"], [:], 64, "--cleanup-timeout"),
         ] as [([String], [String: String], Int32, String)] {
