@@ -53,6 +53,11 @@ final class JobRunner {
         perform(scheduler.stop(now: Self.wallNow(), grace: CleanupConfiguration.milliseconds(grace)))
     }
 
+    /// QUIT or a second TERM: the job's group is killed now.
+    func stopNow() {
+        perform(scheduler.stopNow(now: Self.wallNow()))
+    }
+
     var isIdle: Bool { scheduler.isIdle }
 
     /// Milliseconds until the scheduler has something to do.

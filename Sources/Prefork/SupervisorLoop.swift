@@ -120,7 +120,10 @@ public final class SupervisorLoop {
         for received in signals.drain() {
             switch received {
             case .control(let signal):
+                let wasStopping = arbiter.isStopping
                 perform(arbiter.received(signal, now: clock.now))
+                // QUIT, or a second TERM/INT, is a fast stop for the cleanup job too, even once the workers are gone.
+                if signal == .quit || (wasStopping && (signal == .terminate || signal == .interrupt)) { jobs?.stopNow() }
             case .childExited:
                 for (pid, status) in SignalChannel.reap() {
                     if jobs?.exited(pid: pid, status: status) == true { continue }
@@ -173,6 +176,7 @@ public final class SupervisorLoop {
                 }
             case .report(let report):
                 log.record(report)
+                if case .stopping(fast: true, _) = report { jobs?.stopNow() }
             case .exit(let code):
                 exitCode = code
             }

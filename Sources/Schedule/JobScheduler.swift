@@ -135,6 +135,16 @@ public struct JobScheduler: Sendable {
         return [.report(.finished(pid: pid, status: status, milliseconds: now - startedAt))]
     }
 
+    /// A fast stop (QUIT, or a second TERM): the running job's group is killed at the next tick.
+    public mutating func stopNow(now: Int64) -> [Action] {
+        var actions = stop(now: now, grace: 0)
+        if case .running(let pid, let startedAt, let terminateAt, let killAt) = state, killAt != Int64.max {
+            state = .running(pid: pid, startedAt: startedAt, terminateAt: terminateAt, killAt: now)
+            actions += tick(now: now)
+        }
+        return actions
+    }
+
     /// The supervisor stops: no new run; a running job gets SIGTERM now and SIGKILL after `grace`.
     public mutating func stop(now: Int64, grace: Int64) -> [Action] {
         guard !isStopping else { return [] }

@@ -76,6 +76,15 @@ struct JobSchedulerTests {
         #expect(jobs.tick(now: utc(2026, 11, 28, 3) * 1000).isEmpty, "no run after a stop")
     }
 
+    @Test func aFastStopKillsTheGroupAtOnce() throws {
+        var jobs = try scheduler(onStart: true)
+        _ = jobs.tick(now: Self.start)
+        _ = jobs.started(pid: 5, now: Self.start)
+        #expect(jobs.stop(now: Self.start + 100, grace: 8_000) == [.signal(pid: 5, .terminate)])
+        #expect(jobs.stopNow(now: Self.start + 200) == [.signal(pid: 5, .kill), .report(.killed(pid: 5))])
+        #expect(jobs.stopNow(now: Self.start + 300).isEmpty, "KILL is sent once")
+    }
+
     @Test func aStopWithNothingRunningIsImmediate() throws {
         var jobs = try scheduler()
         #expect(jobs.stop(now: Self.start, grace: 3_000).isEmpty)

@@ -82,6 +82,22 @@ struct CleanupSchedulingTests {
         #expect(supervisor.log.contains("cleanup finished with"))
     }
 
+    /// A job that ignores SIGTERM holds a graceful stop for the graceful timeout; a second TERM kills its group.
+    @Test func aSecondTermKillsAStubbornJobAtOnce() throws {
+        let (supervisor, log) = try supervisor(["--cleanup-schedule", "@yearly", "--cleanup-on-start",
+                                                "--graceful-timeout", "30"], mode: "stubborn")
+        try Self.until { Self.lines(log).contains { $0.hasPrefix("child") } }
+        supervisor.signal(SIGTERM)
+        try supervisor.waitForLog("graceful stop")
+        usleep(300_000)
+        #expect(ProcessTable.isAlive(supervisor.pid), "waits for the job")
+        let started = Date()
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+        #expect(Date().timeIntervalSince(started) < 2)
+        #expect(supervisor.log.contains("cleanup finished with signal 9"))
+    }
+
     /// systemd's `STATUS=` carries the next run.
     @Test func theNextRunIsInTheStatus() throws {
         let path = "/tmp/prefork-cleanup-status-\(getpid())"
