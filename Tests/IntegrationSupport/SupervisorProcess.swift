@@ -35,7 +35,7 @@ public struct TestFailure: Error, Equatable, CustomStringConvertible {
 /// A supervisor started as a real child process, its stderr collected line by line.
 public final class SupervisorProcess: @unchecked Sendable {
     public let process = Process()
-    private let output = Mutex<String>("")
+    private let output = CollectedOutput()
     private let stderrPipe = Pipe()
 
     /// Starts `supervisor` with `arguments` on 127.0.0.1 and an ephemeral port unless `--bind` is given.
@@ -54,12 +54,26 @@ public final class SupervisorProcess: @unchecked Sendable {
         process.environment = env
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
-        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty, let self else { return }
-            self.output.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
         try process.run()
+        // Our copy of the write end, so the reader sees end-of-file once the supervisor and its children are gone.
+        try? stderrPipe.fileHandleForWriting.close()
+        // A thread of its own reads the log with blocking reads, until end-of-file. Not `readabilityHandler`:
+        // libdispatch's event loop crashed (SIGSEGV in _dispatch_event_loop_drain) with many of these pipes
+        // opening and closing across parallel suites. The thread keeps the pipe, so its descriptor stays open
+        // (and cannot be reused) until the read is done.
+        let pipe = stderrPipe
+        let output = self.output
+        Thread.detachNewThread {
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                output.append(String(decoding: buffer[..<count], as: UTF8.self))
+            }
+            withExtendedLifetime(pipe) {}
+        }
     }
 
     deinit {
@@ -67,11 +81,10 @@ public final class SupervisorProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var log: String { output.withLock { $0 } }
+    public var log: String { output.text }
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
@@ -162,4 +175,11 @@ public enum ProcessTable {
         }
         return result
     }
+}
+
+/// A child's log as it arrives, shared with the thread that reads it.
+final class CollectedOutput: Sendable {
+    private let collected = Mutex<String>("")
+    func append(_ text: String) { collected.withLock { $0 += text } }
+    var text: String { collected.withLock { $0 } }
 }
