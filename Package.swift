@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "API", "WorkerRuntime", "LogFormat",
+                "API", "WorkerRuntime", "LogFormat", "Schedule",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -126,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "Cleanup",
             dependencies: [
-                "Postgres", "WorkerRuntime", "LogFormat",
+                "Postgres", "WorkerRuntime", "LogFormat", "Schedule",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

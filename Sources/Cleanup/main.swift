@@ -5,6 +5,7 @@ import Glibc
 import LogFormat
 import Logging
 import Postgres
+import Schedule
 import Synchronization
 import WorkerRuntime
 
@@ -34,15 +35,7 @@ struct CleanupCommand: ParsableCommand {
     }
 
     static func duration(_ text: String) -> Duration? {
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        var number = Substring(text)
-        var unit: Int64 = 1
-        if let last = text.last, let factor = units[last] {
-            unit = factor
-            number = number.dropLast()
-        }
-        guard let value = Int64(number), value > 0, value < Int64.max / unit else { return nil }
-        return .seconds(value * unit)
+        Schedule.seconds(text).map { .seconds($0) }
     }
 
     func run() throws {

@@ -10,7 +10,7 @@ public enum Schedule: Sendable, Equatable {
         let trimmed = text.trimmingSpaces
         if trimmed.lowercased().hasPrefix("@every") {
             let amount = trimmed.dropFirst("@every".count).trimmingSpaces
-            guard let seconds = Self.seconds(amount), seconds > 0 else {
+            guard let seconds = Self.seconds(String(amount)) else {
                 throw ScheduleError(text, "'@every \(amount)': expected a duration such as 30s, 5m, 2h or 1d")
             }
             return .every(seconds: seconds, anchor: now)
@@ -18,10 +18,17 @@ public enum Schedule: Sendable, Equatable {
         return .cron(try CronExpression(String(trimmed)), zone)
     }
 
-    static func seconds(_ text: Substring) -> Int64? {
+    /// Whole seconds from `30s`, `90m`, `12h`, `7d` or a bare number of seconds; nil unless positive. The one
+    /// reading of such durations for `@every`, `cleanup --if-due` and `worker create-token --ttl`.
+    public static func seconds(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        guard let unit = text.last.flatMap({ units[$0] }), let value = Int64(text.dropLast()), value > 0,
-              value <= Int64.max / unit else { return Int64(text) }
+        var number = Substring(text)
+        var unit: Int64 = 1
+        if let last = text.last, let factor = units[last] {
+            unit = factor
+            number = number.dropLast()
+        }
+        guard let value = Int64(number), value > 0, value <= Int64.max / unit / 2 else { return nil }
         return value * unit
     }
 

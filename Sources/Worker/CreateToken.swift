@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import Postgres
+import Schedule
 
 struct CreateToken: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,15 +24,7 @@ struct CreateToken: ParsableCommand {
     /// nil when invalid; `.some(nil)` for never.
     static func lifetime(_ text: String) -> Duration?? {
         if text == "never" { return .some(nil) }
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        var number = Substring(text)
-        var unit: Int64 = 1
-        if let last = text.last, let factor = units[last] {
-            unit = factor
-            number = number.dropLast()
-        }
-        guard let value = Int64(number), value > 0, value <= Int64.max / unit / 2 else { return nil }
-        return .some(.seconds(value * unit))
+        return Schedule.seconds(text).map { .some(.seconds($0)) }
     }
 
     func run() throws {
