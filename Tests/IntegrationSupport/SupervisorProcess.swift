@@ -72,6 +72,7 @@ public final class SupervisorProcess: @unchecked Sendable {
                 guard count > 0 else { break }
                 output.append(String(decoding: buffer[..<count], as: UTF8.self))
             }
+            output.complete()
             withExtendedLifetime(pipe) {}
         }
     }
@@ -118,6 +119,10 @@ public final class SupervisorProcess: @unchecked Sendable {
             guard Date() < deadline else { throw TestFailure("supervisor still running after \(timeout)s:\n\(log)") }
             usleep(10_000)
         }
+        // The log is complete once the reader saw end-of-file: every holder of the pipe (the process, and
+        // children that die with it) is gone. Bounded, in case a child outlives it on purpose.
+        let logDeadline = Date().addingTimeInterval(2)
+        while !output.isComplete, Date() < logDeadline { usleep(5_000) }
         return process.terminationStatus
     }
 
@@ -179,7 +184,10 @@ public enum ProcessTable {
 
 /// A child's log as it arrives, shared with the thread that reads it.
 final class CollectedOutput: Sendable {
-    private let collected = Mutex<String>("")
-    func append(_ text: String) { collected.withLock { $0 += text } }
-    var text: String { collected.withLock { $0 } }
+    private let collected = Mutex<(text: String, complete: Bool)>(("", false))
+    func append(_ text: String) { collected.withLock { $0.text += text } }
+    /// End-of-file: nothing more will come.
+    func complete() { collected.withLock { $0.complete = true } }
+    var text: String { collected.withLock { $0.text } }
+    var isComplete: Bool { collected.withLock { $0.complete } }
 }
