@@ -38,6 +38,8 @@ let package = Package(
 
         // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
         .target(name: "Arbiter"),
+        // The seed's connection arithmetic: workers × pools under max_connections minus a reserve.
+        .target(name: "Budget"),
         .target(name: "PoolCore", swiftSettings: crossModuleOptimization),
         // The cleanup's schedule: cron expressions, time zones from the tz database, next fire times.
         .target(name: "Schedule"),
@@ -46,7 +48,7 @@ let package = Package(
         .target(
             name: "Prefork",
             dependencies: [
-                "Arbiter", "CShims", "Schedule",
+                "Arbiter", "Budget", "CShims", "Schedule", "LogFormat",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -137,6 +139,7 @@ let package = Package(
         .target(name: "ManualClock"),
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock"]),
+        .testTarget(name: "BudgetTests", dependencies: ["Budget"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
             name: "PostgresTests",

@@ -39,6 +39,18 @@ extension Arbiter {
         case bootFailed(slot: Int, attempts: Int)
         case strangerNotify(pid: Int32)
         case orphanReaped(pid: Int32, status: ExitStatus)
+        /// TTIN or `scale` past the connection budget, or at a moment it cannot be done.
+        case refused(String)
+        /// A restart or recycle whose surge the budget cannot afford: the old worker goes first.
+        case retireFirst(slot: Int, pid: Int32, needed: Int, held: Int, peak: Int)
+        /// An empty slot waits for a draining worker's connections before it can spawn.
+        case waitingForConnections(slot: Int, needed: Int, held: Int, peak: Int)
+        case recycleRequested(slot: Int, pid: Int32, reason: String)
+        case recycling(slot: Int, pid: Int32, reason: String, surge: Bool)
+        case recycled(slot: Int, pid: Int32, after: Duration)
+        case recycleAborted(slot: Int, reason: String)
+        /// `DB_POOL_SIZE=auto`: the worker count changed and every worker is replaced with its new pool.
+        case resizing(workers: Int, connectionsPerWorker: Int)
     }
 
     /// Signals the supervisor itself reacts to (see the README's signal table).

@@ -41,6 +41,13 @@ extension Arbiter {
         /// and the supervisor exits 3, so that a broken deploy fails visibly instead of crash-looping.
         public var bootAttempts: Int = 5
 
+        /// The workers' share of the database connections; nil when they are not counted (no database, or
+        /// `--budget warn|off`), and then a rolling restart or recycle always starts the new worker first.
+        public var connections: ConnectionLimits?
+
+        /// A recycle whose new worker failed is tried again after this long, not in a loop.
+        public var recycleRetryDelay: Duration = .seconds(10)
+
         public init() {}
 
         /// Checks what the types cannot; the message names the setting, for a one-line error.
@@ -52,6 +59,9 @@ extension Arbiter {
             }
             guard bootTimeout > .zero else { throw ConfigurationError("boot timeout must be positive") }
             guard bootAttempts >= 1 else { throw ConfigurationError("boot attempts must be at least 1") }
+            if let connections, connections.allotment(workers: workers) == nil {
+                throw ConfigurationError(connections.refusal(workers: workers))
+            }
         }
     }
 }

@@ -12,6 +12,12 @@ extension Arbiter {
         public var draining = false
         /// The worker's last `STATUS=` text, for display.
         public var status: String?
+        /// The pool ceiling it was started with (0 when connections are not counted).
+        public var connections = 0
+        /// Why it asked (or the supervisor decided) to be replaced: max requests served, memory.
+        public var recycle: String?
+        /// A recycle whose new worker failed is not tried again before this moment.
+        public var recycleNotBefore: Instant?
 
         var isReady: Bool { readyAt != nil }
     }
@@ -33,6 +39,12 @@ extension Arbiter {
         public var failures = 0
         /// After a failure: no restart before this moment.
         public var restartAt: Instant?
+        /// The connections the outstanding spawn was given.
+        public var pendingConnections = 0
+        /// Workers of this slot that ended or were given up on unplanned (crash, boot timeout, missed heartbeat).
+        public var restarts = 0
+        /// The slot is empty and waits for connections to be released before it can spawn (reported once).
+        var waitingForConnections = false
 
         var isEmpty: Bool { worker == nil && replacement == nil && pendingSpawn == nil }
     }
@@ -45,12 +57,27 @@ extension Arbiter {
         /// SIGKILL goes out at this moment unless the worker is gone; nil once it was sent.
         public var killAt: Instant?
         public var reason: String
+        /// Still held until the process is reaped.
+        public var connections = 0
     }
 
     /// A rolling restart (HUP) in progress: slots below `slot` are done.
     public struct RollingRestart: Sendable, Equatable {
         public var generation: Int
         public var slot: Int
+        public var startedAt: Instant
+        /// A resize gives every worker the pool `DB_POOL_SIZE=auto` computes for the new worker count.
+        public var resize = false
+    }
+
+    /// One worker being replaced because it asked to be (max requests) or outgrew its memory limit.
+    public struct Recycle: Sendable, Equatable {
+        public var slot: Int
+        /// The worker being replaced.
+        public var pid: Int32
+        public var reason: String
+        /// The replacement started before the old worker was told to go.
+        public var surge: Bool
         public var startedAt: Instant
     }
 

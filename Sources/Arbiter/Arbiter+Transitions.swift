@@ -45,7 +45,7 @@ extension Arbiter {
         if role == .replacement, let old = slots[slot].worker {
             // Capacity never drops: the old worker drains only now that its successor accepts connections.
             let reason = "replaced by generation \(worker.generation)"
-            actions += retire(pid: old.pid, slot: slot, signal: .terminate, reason: reason, now: now)
+            actions += retire(pid: old.pid, slot: slot, signal: .terminate, reason: reason, connections: old.connections, now: now)
             slots[slot].replacement = nil
         }
         slots[slot].worker = worker
@@ -65,14 +65,18 @@ extension Arbiter {
             slots[slot].replacement = nil
         }
         guard let worker else { return [] }
-        var actions = retire(pid: worker.pid, slot: slot, signal: .abort, reason: reason, now: now)
-        if role == .replacement { actions += abortReload(slot: slot, reason: reason) }
+        var actions = retire(pid: worker.pid, slot: slot, signal: .abort, reason: reason, connections: worker.connections, now: now)
+        switch role {
+        case .worker: slots[slot].restarts += 1
+        case .replacement: actions += abortReplacement(slot: slot, reason: reason, now: now)
+        }
         return actions
     }
 
     /// Tells a worker to go and tracks it until it is reaped. TERM gets the graceful timeout, ABRT the
     /// abort grace, and KILL needs no deadline.
-    mutating func retire(pid: Int32, slot: Int, signal: WorkerSignal, reason: String, now: Instant) -> [Action] {
+    mutating func retire(pid: Int32, slot: Int, signal: WorkerSignal, reason: String, connections: Int = 0,
+                         now: Instant) -> [Action] {
         let killAt: Instant?
         switch signal {
         case .terminate:
@@ -84,7 +88,7 @@ extension Arbiter {
         case .abort: killAt = now + configuration.abortGrace
         case .kill: killAt = nil
         }
-        retirees.append(Retiree(pid: pid, slot: slot, killAt: killAt, reason: reason))
+        retirees.append(Retiree(pid: pid, slot: slot, killAt: killAt, reason: reason, connections: connections))
         return [.signal(pid: pid, signal)]
     }
 
@@ -97,7 +101,13 @@ extension Arbiter {
         }
         let delay = configuration.backoff.delay(afterFailures: failures)
         slots[slot].restartAt = now + delay
-        return [.report(.restartScheduled(slot: slot, after: delay, failures: failures))]
+        var actions: [Action] = [.report(.restartScheduled(slot: slot, after: delay, failures: failures))]
+        if reload?.slot == slot {
+            // A retire-first restart's new worker failed: the old one is gone already, so this slot retries
+            // with backoff, and the other slots keep their old workers rather than meet the same fate.
+            actions += abortReload(slot: slot, reason: "the new worker of slot \(slot) failed before it was ready")
+        }
+        return actions
     }
 
     mutating func beginStop(fast: Bool, exitCode: Int32, now: Instant) -> [Action] {
@@ -116,6 +126,7 @@ extension Arbiter {
         let deadline = fast ? now : now + configuration.gracefulTimeout
         phase = .stopping(deadline: deadline, fast: fast, exitCode: exitCode)
         reload = nil
+        recycling = nil
         var actions: [Action] = [
             .report(.stopping(fast: fast, workers: childCount)),
             .notifyUpstream("STOPPING=1"),
@@ -123,7 +134,8 @@ extension Arbiter {
         for slot in slots.indices {
             for worker in [slots[slot].worker, slots[slot].replacement].compactMap({ $0 }) {
                 let reason = fast ? "fast stop" : "graceful timeout expired"
-                actions += retire(pid: worker.pid, slot: slot, signal: fast ? .kill : .terminate, reason: reason, now: now)
+                actions += retire(pid: worker.pid, slot: slot, signal: fast ? .kill : .terminate, reason: reason,
+                                  connections: worker.connections, now: now)
             }
             slots[slot].worker = nil
             slots[slot].replacement = nil
@@ -140,7 +152,7 @@ extension Arbiter {
         return actions
     }
 
-    mutating func beginReload(now: Instant) -> [Action] {
+    mutating func beginReload(now: Instant, resize: Bool = false) -> [Action] {
         switch phase {
         case .booting: return [.report(.ignored("HUP while the first generation is booting"))]
         case .stopping, .stopped: return [.report(.ignored("HUP while stopping"))]
@@ -152,13 +164,23 @@ extension Arbiter {
             for slot in slots.indices {
                 if let replacement = slots[slot].replacement {
                     slots[slot].replacement = nil
-                    actions += retire(pid: replacement.pid, slot: slot, signal: .terminate, reason: "superseded", now: now)
+                    actions += retire(pid: replacement.pid, slot: slot, signal: .terminate, reason: "superseded",
+                                      connections: replacement.connections, now: now)
                 }
             }
             actions.append(.report(.reloadAborted(slot: reload.slot, reason: "superseded by a newer HUP")))
         }
+        if let recycling {
+            // The reload replaces every worker, this one too.
+            self.recycling = nil
+            if let replacement = slots[recycling.slot].replacement {
+                slots[recycling.slot].replacement = nil
+                actions += retire(pid: replacement.pid, slot: recycling.slot, signal: .terminate, reason: "superseded",
+                                  connections: replacement.connections, now: now)
+            }
+        }
         generation += 1
-        reload = RollingRestart(generation: generation, slot: 0, startedAt: now)
+        reload = RollingRestart(generation: generation, slot: 0, startedAt: now, resize: resize)
         actions.append(.report(.reloadStarted(generation: generation)))
         actions.append(.notifyUpstream("RELOADING=1"))
         return actions
@@ -168,6 +190,35 @@ extension Arbiter {
         guard reload != nil else { return [] }
         reload = nil
         return [.report(.reloadAborted(slot: slot, reason: reason)), .notifyUpstream("READY=1")]
+    }
+
+    /// A surge's new worker failed: the reload stops, or the recycle is tried again later; the old worker
+    /// keeps serving either way.
+    mutating func abortReplacement(slot: Int, reason: String, now: Instant) -> [Action] {
+        if let recycling, recycling.slot == slot {
+            self.recycling = nil
+            let retryAt = now + configuration.recycleRetryDelay
+            modify(slot: slot, role: .worker) { $0.recycleNotBefore = retryAt }
+            return [.report(.recycleAborted(slot: slot, reason: reason))]
+        }
+        return abortReload(slot: slot, reason: reason)
+    }
+
+    /// Marks a worker for replacement; the first reason is kept and reported once.
+    mutating func requestRecycle(slot: Int, role: Slot.Role, reason: String) -> [Action] {
+        var report: Action?
+        modify(slot: slot, role: role) { worker in
+            guard worker.recycle == nil else { return }
+            worker.recycle = reason
+            report = .report(.recycleRequested(slot: slot, pid: worker.pid, reason: reason))
+        }
+        return report.map { [$0] } ?? []
+    }
+
+    /// Whether one more worker with `connections` fits under the peak, counting everything alive.
+    func canAfford(_ connections: Int) -> Bool {
+        guard let limits = configuration.connections else { return true }
+        return connectionsHeld + connections <= limits.peak
     }
 
     /// Brings the slots to what the phase wants: spawns where a slot is empty and its backoff is over,
@@ -191,7 +242,8 @@ extension Arbiter {
             }
         case .running:
             actions += fillSlots(now: now)
-            actions += advanceReload()
+            actions += advanceReload(now: now)
+            actions += advanceRecycle(now: now)
         }
         let status = statusLine
         if status != upstreamStatus {
@@ -203,16 +255,29 @@ extension Arbiter {
 
     private mutating func fillSlots(now: Instant) -> [Action] {
         var actions: [Action] = []
-        for slot in slots.indices where slots[slot].worker == nil && slots[slot].pendingSpawn == nil {
+        // A slot whose replacement is booting is filled by it.
+        for slot in slots.indices
+        where slots[slot].worker == nil && slots[slot].pendingSpawn == nil && slots[slot].replacement == nil {
             if let restartAt = slots[slot].restartAt, restartAt > now { continue }
+            guard canAfford(allotment) else {
+                // A draining or hung worker still holds its connections; the exit that frees them comes back here.
+                if !slots[slot].waitingForConnections {
+                    slots[slot].waitingForConnections = true
+                    actions.append(.report(.waitingForConnections(
+                        slot: slot, needed: allotment, held: connectionsHeld, peak: configuration.connections?.peak ?? 0)))
+                }
+                continue
+            }
+            slots[slot].waitingForConnections = false
             slots[slot].restartAt = nil
             slots[slot].pendingSpawn = .worker
+            slots[slot].pendingConnections = allotment
             actions.append(.spawn(slot: slot, generation: generation))
         }
         return actions
     }
 
-    private mutating func advanceReload() -> [Action] {
+    private mutating func advanceReload(now: Instant) -> [Action] {
         guard var reload else { return [] }
         var actions: [Action] = []
         while reload.slot < slots.count {
@@ -223,8 +288,8 @@ extension Arbiter {
                 break
             }
             if slot.replacement == nil, slot.pendingSpawn == nil {
-                slots[reload.slot].pendingSpawn = .replacement
-                actions.append(.spawn(slot: reload.slot, generation: reload.generation))
+                actions += replace(worker, slot: reload.slot, generation: reload.generation,
+                                   reason: reload.resize ? "resized" : "replaced by generation \(reload.generation)", now: now)
             }
             break
         }
@@ -236,6 +301,50 @@ extension Arbiter {
             self.reload = reload
         }
         return actions
+    }
+}
+
+extension Arbiter {
+    /// Starts one recycle when none is running and no reload is rolling (a reload replaces every worker
+    /// anyway), and notices when the slot's new worker is ready.
+    mutating func advanceRecycle(now: Instant) -> [Action] {
+        var actions: [Action] = []
+        if let recycling {
+            if recycling.slot < slots.count {
+                guard let worker = slots[recycling.slot].worker, worker.pid != recycling.pid, worker.isReady else { return [] }
+                actions.append(.report(.recycled(slot: recycling.slot, pid: worker.pid,
+                                                 after: recycling.startedAt.duration(to: now))))
+            }
+            self.recycling = nil
+        }
+        guard reload == nil else { return actions }
+        let candidate = slots.indices.first { index in
+            let slot = slots[index]
+            guard let worker = slot.worker, worker.isReady, worker.recycle != nil, !worker.draining,
+                slot.replacement == nil, slot.pendingSpawn == nil
+            else { return false }
+            return worker.recycleNotBefore.map { $0 <= now } ?? true
+        }
+        guard let index = candidate, let worker = slots[index].worker, let reason = worker.recycle else { return actions }
+        let surge = canAfford(allotment)
+        recycling = Recycle(slot: index, pid: worker.pid, reason: reason, surge: surge, startedAt: now)
+        return actions + [.report(.recycling(slot: index, pid: worker.pid, reason: reason, surge: surge))]
+            + replace(worker, slot: index, generation: generation, reason: "recycled: \(reason)", now: now)
+    }
+
+    /// Replaces a serving worker: its successor first when the connection budget affords both at once (capacity
+    /// never dips), otherwise the old one first, and the slot is refilled once its connections are released.
+    mutating func replace(_ worker: Worker, slot: Int, generation: Int, reason: String, now: Instant) -> [Action] {
+        if canAfford(allotment) {
+            slots[slot].pendingSpawn = .replacement
+            slots[slot].pendingConnections = allotment
+            return [.spawn(slot: slot, generation: generation)]
+        }
+        let report = Report.retireFirst(slot: slot, pid: worker.pid, needed: allotment, held: connectionsHeld,
+                                        peak: configuration.connections?.peak ?? 0)
+        slots[slot].worker = nil
+        return [.report(report)]
+            + retire(pid: worker.pid, slot: slot, signal: .terminate, reason: reason, connections: worker.connections, now: now)
     }
 }
 

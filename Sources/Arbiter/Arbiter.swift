@@ -12,6 +12,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// The generation new workers get; a HUP makes a new one.
     public internal(set) var generation = 1
     public internal(set) var reload: RollingRestart?
+    public internal(set) var recycling: Recycle?
+    /// Each worker's pool ceiling as last computed (`DB_POOL_SIZE=auto` changes it with the worker count).
+    public internal(set) var allotment = 0
     /// Senders of notify datagrams that are not our workers; each is reported once.
     var strangers: Set<Int32> = []
     var upstreamStatus: String?
@@ -20,6 +23,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         self.configuration = configuration
         self.phase = .booting(since: now)
         self.slots = Array(repeating: Slot(), count: max(1, configuration.workers))
+        self.allotment = configuration.connections?.allotment(workers: slots.count) ?? 0
     }
 
     // MARK: Inputs
@@ -34,11 +38,16 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         var actions: [Action] = [.report(.spawned(slot: slot, pid: pid, generation: generation))]
         guard slot < slots.count, let role = slots[slot].pendingSpawn, !isStopping else {
             // The slot went away (TTOU, stop) while the spawn was out: the worker is not wanted.
-            actions += retire(pid: pid, slot: slot, signal: .terminate, reason: "no longer wanted", now: now)
+            let connections = slot < slots.count ? slots[slot].pendingConnections : allotment
+            if slot < slots.count { slots[slot].pendingSpawn = nil; slots[slot].pendingConnections = 0 }
+            actions += retire(pid: pid, slot: slot, signal: .terminate, reason: "no longer wanted",
+                              connections: connections, now: now)
             return actions + reconcile(now: now)
         }
         slots[slot].pendingSpawn = nil
-        let worker = Worker(pid: pid, generation: generation, startedAt: now)
+        var worker = Worker(pid: pid, generation: generation, startedAt: now)
+        worker.connections = slots[slot].pendingConnections
+        slots[slot].pendingConnections = 0
         switch role {
         case .worker: slots[slot].worker = worker
         case .replacement: slots[slot].replacement = worker
@@ -53,10 +62,11 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     public mutating func spawnFailed(slot: Int, generation: Int, error: String, now: Instant) -> [Action] {
         guard slot < slots.count, let role = slots[slot].pendingSpawn else { return reconcile(now: now) }
         slots[slot].pendingSpawn = nil
+        slots[slot].pendingConnections = 0
         var actions: [Action] = [.report(.spawnFailed(slot: slot, error: error))]
         switch role {
         case .worker: actions += failure(slot: slot, now: now)
-        case .replacement: actions += abortReload(slot: slot, reason: "spawn failed: \(error)")
+        case .replacement: actions += abortReplacement(slot: slot, reason: "spawn failed: \(error)", now: now)
         }
         return actions + reconcile(now: now)
     }
@@ -74,6 +84,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             let worker = slots[slot].worker!
             slots[slot].worker = nil
             actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
+            slots[slot].restarts += 1
             if worker.isReady, worker.startedAt.duration(to: now) >= configuration.minimumUptime {
                 slots[slot].failures = 0  // it served for a while: replace it at once
             } else {
@@ -82,7 +93,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         case .replacement(let slot):
             slots[slot].replacement = nil
             actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
-            actions += abortReload(slot: slot, reason: "new worker pid \(pid) ended (\(status)) before it was ready")
+            actions += abortReplacement(slot: slot, reason: "new worker pid \(pid) ended (\(status)) before it was ready", now: now)
         }
         return actions + reconcile(now: now)
     }
@@ -106,6 +117,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             (slot, role) = (index, .replacement)
         }
         var actions: [Action] = []
+        if let reason = message.recycle { actions += requestRecycle(slot: slot, role: role, reason: reason) }
         modify(slot: slot, role: role) { worker in
             if let status = message.status { worker.status = status }
             if message.stopping { worker.draining = true }
@@ -132,19 +144,62 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             actions += beginReload(now: now)
         case .increase:
             guard !isStopping else { return [.report(.ignored("TTIN while stopping"))] }
-            slots.append(Slot())
-            actions.append(.report(.scaled(workers: slots.count)))
+            return scale(to: slots.count + 1, by: "TTIN", now: now)
         case .decrease:
             guard !isStopping else { return [.report(.ignored("TTOU while stopping"))] }
             guard slots.count > 1 else { return [.report(.ignored("TTOU: already at 1 worker, the minimum"))] }
+            return scale(to: slots.count - 1, by: "TTOU", now: now)
+        }
+        return actions + reconcile(now: now)
+    }
+
+    /// The operator asked for `workers` slots (`supervisor scale`, or TTIN/TTOU one at a time). More workers
+    /// than the connection budget allows are refused, with a `.refused` report that says why.
+    public mutating func scale(to workers: Int, by source: String = "scale", now: Instant) -> [Action] {
+        guard !isStopping else { return [.report(.refused("\(source): the supervisor is stopping"))] }
+        guard (1...1024).contains(workers) else {
+            return [.report(.refused("\(source): \(workers) workers is outside 1 to 1024"))]
+        }
+        guard workers != slots.count else { return [.report(.scaled(workers: workers))] }
+        var newAllotment = allotment
+        if let connections = configuration.connections {
+            guard let share = connections.allotment(workers: workers) else {
+                return [.report(.refused("\(source): \(connections.refusal(workers: workers))"))]
+            }
+            if connections.perWorker == nil, case .booting = phase, share != allotment {
+                return [.report(.refused("\(source): pools are sized for the worker count (DB_POOL_SIZE=auto); "
+                    + "scale once the first generation is ready"))]
+            }
+            newAllotment = share
+        }
+        var actions: [Action] = []
+        while slots.count > workers {
             let slot = slots.count - 1
             let removed = slots.removeLast()
             for worker in [removed.worker, removed.replacement].compactMap({ $0 }) {
-                actions += retire(pid: worker.pid, slot: slot, signal: .terminate, reason: "scaled down", now: now)
+                actions += retire(pid: worker.pid, slot: slot, signal: .terminate, reason: "scaled down",
+                                  connections: worker.connections, now: now)
             }
-            actions.append(.report(.scaled(workers: slots.count)))
+            if recycling?.slot == slot { recycling = nil }
+        }
+        while slots.count < workers { slots.append(Slot()) }
+        actions.append(.report(.scaled(workers: slots.count)))
+        if newAllotment != allotment {
+            // Smaller pools for more workers (or larger for fewer): every worker is replaced with its new
+            // pool, one at a time, and the budget decides surge or retire-first for each.
+            allotment = newAllotment
+            actions.append(.report(.resizing(workers: slots.count, connectionsPerWorker: newAllotment)))
+            actions += beginReload(now: now, resize: true)
         }
         return actions + reconcile(now: now)
+    }
+
+    /// The shell found a worker over its memory limit: replace it like a worker that asked to be recycled.
+    public mutating func recycleRequested(pid: Int32, reason: String, now: Instant) -> [Action] {
+        switch locate(pid) {
+        case .worker(let slot): return requestRecycle(slot: slot, role: .worker, reason: reason) + reconcile(now: now)
+        default: return []
+        }
     }
 
     /// Time passed: boot timeouts, missed heartbeats, kill deadlines and restart delays.
@@ -155,7 +210,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
                 if !worker.isReady, now >= worker.startedAt + configuration.bootTimeout {
                     actions.append(.report(.bootTimedOut(slot: slot, pid: worker.pid)))
                     slots[slot].worker = nil
-                    actions += retire(pid: worker.pid, slot: slot, signal: .kill, reason: "boot timeout", now: now)
+                    slots[slot].restarts += 1
+                    actions += retire(pid: worker.pid, slot: slot, signal: .kill, reason: "boot timeout",
+                                      connections: worker.connections, now: now)
                     actions += failure(slot: slot, now: now)
                 } else if let silence = heartbeatSilence(of: worker, now: now) {
                     actions.append(.report(.heartbeatMissed(slot: slot, pid: worker.pid, silentFor: silence)))
@@ -165,8 +222,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             if let replacement = slots[slot].replacement, now >= replacement.startedAt + configuration.bootTimeout {
                 actions.append(.report(.bootTimedOut(slot: slot, pid: replacement.pid)))
                 slots[slot].replacement = nil
-                actions += retire(pid: replacement.pid, slot: slot, signal: .kill, reason: "boot timeout", now: now)
-                actions += abortReload(slot: slot, reason: "new worker pid \(replacement.pid) not ready in time")
+                actions += retire(pid: replacement.pid, slot: slot, signal: .kill, reason: "boot timeout",
+                                  connections: replacement.connections, now: now)
+                actions += abortReplacement(slot: slot, reason: "new worker pid \(replacement.pid) not ready in time", now: now)
             }
         }
         for index in retirees.indices {
@@ -192,6 +250,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
                 } else if let last = worker.lastHeartbeat, let timeout = heartbeatTimeout {
                     deadlines.append(last + timeout)
                 }
+                if let retryAt = worker.recycleNotBefore { deadlines.append(retryAt) }
             }
         }
         return deadlines.min()
@@ -211,6 +270,14 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
 
     public var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }
 
+    /// Connections every live worker may hold: serving, booting, spawning and draining.
+    public var connectionsHeld: Int {
+        retirees.reduce(0) { $0 + $1.connections } + slots.reduce(0) { total, slot in
+            total + (slot.worker?.connections ?? 0) + (slot.replacement?.connections ?? 0)
+                + (slot.pendingSpawn == nil ? 0 : slot.pendingConnections)
+        }
+    }
+
     /// A one-line summary for humans and for systemd's `STATUS=`.
     public var statusLine: String {
         switch phase {
@@ -219,6 +286,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         case .stopped: return "stopped"
         case .running:
             if let reload {
+                if reload.resize {
+                    return "resizing pools for \(slots.count) workers: \(reload.slot)/\(slots.count) slots replaced"
+                }
                 return "reloading to generation \(reload.generation): \(reload.slot)/\(slots.count) slots replaced"
             }
             return "\(readyCount)/\(slots.count) workers ready, generation \(generation)"

@@ -11,6 +11,9 @@ public struct NotifyMessage: Sendable, Equatable {
     /// `WATCHDOG=trigger`: the service asks to be treated as hung.
     public var watchdogTrigger = false
     public var status: String?
+    /// `X_PREFORK_RECYCLE=reason`: the worker asks to be replaced (it served its max requests). An `X_` key,
+    /// as sd_notify(3) advises for keys of one's own; systemd ignores it.
+    public var recycle: String?
     public var malformedLines = 0
 
     public init() {}
@@ -32,6 +35,7 @@ public struct NotifyMessage: Sendable, Equatable {
             case "WATCHDOG":
                 if value == "1" { watchdog = true } else if value == "trigger" { watchdogTrigger = true }
             case "STATUS": status = String(value.prefix(256))
+            case "X_PREFORK_RECYCLE": recycle = value.isEmpty ? "asked" : String(value.prefix(64))
             default: break
             }
         }

@@ -50,6 +50,25 @@ struct LifecycleLog {
             logger.warning("ignoring notify datagrams from pid \(pid): not a worker of ours")
         case .orphanReaped(let pid, let status):
             logger.info("reaped orphan (\(status))", metadata: ["pid": "\(pid)"])
+        case .refused(let why):
+            logger.warning("refused: \(why)")
+        case .retireFirst(let slot, let pid, let needed, let held, let peak):
+            logger.notice("surge does not fit the connection budget (\(held) held + \(needed) > \(peak)): retiring the old worker first",
+                          metadata: meta(slot, pid))
+        case .waitingForConnections(let slot, let needed, let held, let peak):
+            logger.notice("waiting for a draining worker's connections before spawning (\(held) held + \(needed) > \(peak))",
+                          metadata: meta(slot, nil))
+        case .recycleRequested(let slot, let pid, let reason):
+            logger.info("recycle requested: \(reason)", metadata: meta(slot, pid))
+        case .recycling(let slot, let pid, let reason, let surge):
+            logger.notice("recycling (\(reason)), \(surge ? "new worker first" : "retire-first")", metadata: meta(slot, pid))
+        case .recycled(let slot, let pid, let after):
+            logger.notice("recycled", metadata: meta(slot, pid, ["took": "\(milliseconds(after))"]))
+        case .recycleAborted(let slot, let reason):
+            logger.error("recycle aborted, keeping the old worker for now: \(reason)", metadata: meta(slot, nil))
+        case .resizing(let workers, let connections):
+            logger.notice("DB_POOL_SIZE=auto: \(connections) connections per worker for \(workers) workers; replacing every worker",
+                          metadata: ["workers": "\(workers)"])
         }
     }
 

@@ -1,0 +1,136 @@
+/// One process's pool ceiling: `size` connections kept, `overflow` more under load.
+public struct PoolSize: Sendable, Equatable, CustomStringConvertible {
+    public var size: Int
+    public var overflow: Int
+
+    public init(size: Int, overflow: Int) {
+        self.size = size
+        self.overflow = overflow
+    }
+
+    /// What the process can hold at worst: the pool grows on demand up to here.
+    public var total: Int { size + overflow }
+
+    public var description: String { "\(size) + \(overflow)" }
+
+    /// The largest pool of `total` connections with the persistent share rounded up: an even split, as the
+    /// seed's 10 + 10, unless the overflow is pinned (`DB_MAX_OVERFLOW` given with `DB_POOL_SIZE=auto`).
+    public static func split(total: Int, overflow pinned: Int? = nil) -> PoolSize? {
+        guard total >= 1 else { return nil }
+        if let pinned {
+            let overflow = min(max(pinned, 0), total - 1)
+            return PoolSize(size: total - overflow, overflow: overflow)
+        }
+        return PoolSize(size: total - total / 2, overflow: total / 2)
+    }
+}
+
+/// The seed's arithmetic as a value: every worker of every replica at its pool's ceiling must fit under
+/// Postgres' `max_connections` minus a reserve, and the reserve must hold what is not a steady worker (the
+/// cleanup's pool, and the extra worker of a surge-first restart).
+///
+/// It is the worst case that counts, not today's use: pools grow on demand, so a configuration that only
+/// fits while traffic is light fails on the busiest day, which is when it hurts.
+public struct ConnectionBudget: Sendable, Equatable {
+    public var workers: Int
+    /// Each worker's pool.
+    public var pool: PoolSize
+    /// The cleanup job's pool, one per replica; nil when no job is scheduled.
+    public var cleanup: PoolSize?
+    public var maxConnections = 100
+    /// Kept out of the workers' reach: migrations, the cleanup, a surge, an operator's psql.
+    public var reserved = 20
+    /// Supervisors with the same settings against the same server.
+    public var replicas = 1
+
+    public init(workers: Int, pool: PoolSize, cleanup: PoolSize? = nil, maxConnections: Int = 100,
+                reserved: Int = 20, replicas: Int = 1) {
+        self.workers = workers
+        self.pool = pool
+        self.cleanup = cleanup
+        self.maxConnections = maxConnections
+        self.reserved = reserved
+        self.replicas = replicas
+    }
+
+    public var perWorker: Int { pool.total }
+    /// Every worker of every replica at its ceiling.
+    public var workerConnections: Int { replicas * workers * perWorker }
+    /// What the workers may hold together.
+    public var workerLimit: Int { maxConnections - reserved }
+    public var cleanupConnections: Int { replicas * (cleanup?.total ?? 0) }
+    /// One extra worker per replica (a deploy may roll every replica at once).
+    public var surgeConnections: Int { replicas * perWorker }
+    /// Steady workers, the cleanup and a surge, all at their ceilings.
+    public var peakConnections: Int { workerConnections + cleanupConnections + surgeConnections }
+
+    public var workersFit: Bool { workerConnections <= workerLimit }
+    public var cleanupFits: Bool { cleanupConnections <= reserved }
+    public var fits: Bool { workersFit && cleanupFits && workerLimit >= 0 }
+    /// Whether a restart or recycle can start the new worker before the old one goes.
+    public var surgeFits: Bool { peakConnections <= maxConnections }
+
+    /// What one supervisor's workers may hold together, steadily.
+    public var steadyLimitPerReplica: Int { max(0, workerLimit) / max(1, replicas) }
+    /// What one supervisor's workers may hold at any moment, booting and draining ones included: the server
+    /// minus every replica's cleanup. A surge fits when the steady workers plus one more stay under it.
+    public var peakLimitPerReplica: Int { maxConnections / max(1, replicas) - (cleanup?.total ?? 0) }
+
+    /// The largest per-worker ceiling for this many workers (what `DB_POOL_SIZE=auto` gives), or nil when not
+    /// even one connection each fits.
+    public func largestPool(workers: Int, overflow pinned: Int? = nil) -> PoolSize? {
+        guard workers >= 1 else { return nil }
+        return PoolSize.split(total: steadyLimitPerReplica / workers, overflow: pinned)
+    }
+
+    /// The most workers this pool allows.
+    public var mostWorkers: Int { perWorker == 0 ? Int.max : steadyLimitPerReplica / perWorker }
+
+    /// Why the configuration is refused, one line each; empty when it fits.
+    public var problems: [String] {
+        var problems: [String] = []
+        if workerLimit < 0 {
+            problems.append("DB_RESERVED_CONNECTIONS (\(reserved)) is more than DB_MAX_CONNECTIONS (\(maxConnections))")
+        } else if !workersFit {
+            problems.append("\(formula) = \(workerConnections) connections is more than the \(workerLimit) "
+                + "Postgres allows the workers (\(maxConnections) max_connections − \(reserved) reserved)")
+        }
+        if !cleanupFits {
+            problems.append("the cleanup's pool (\(replicas > 1 ? "\(replicas) × " : "")\(cleanup?.total ?? 0)) "
+                + "is more than the \(reserved) reserved connections")
+        }
+        return problems
+    }
+
+    /// `4 workers × 20` or `2 replicas × 4 workers × 20`.
+    public var formula: String {
+        (replicas > 1 ? "\(replicas) replicas × " : "") + "\(workers) worker\(workers == 1 ? "" : "s") × \(perWorker)"
+    }
+
+    /// Concrete ways to a configuration that fits, for a refusal.
+    public var waysOut: [String] {
+        var ways: [String] = []
+        if let pool = largestPool(workers: workers, overflow: nil), pool.total < perWorker {
+            ways.append("smaller pools: DB_POOL_SIZE=\(pool.size) DB_MAX_OVERFLOW=\(pool.overflow) "
+                + "(\(pool.total) per worker, \(replicas * workers * pool.total) in all), or DB_POOL_SIZE=auto")
+        }
+        if mostWorkers >= 1, mostWorkers < workers {
+            ways.append("fewer workers: --workers \(mostWorkers) (\(replicas * mostWorkers * perWorker) connections)")
+        }
+        ways.append("a larger server: max_connections ≥ \(workerConnections + max(reserved, cleanupConnections)) "
+            + "(DB_MAX_CONNECTIONS tells the supervisor)")
+        ways.append("PgBouncer in transaction mode in front of Postgres (DB_PGBOUNCER=1): the pools then count "
+            + "against its max_client_conn, and Postgres sees only its default_pool_size")
+        return ways
+    }
+
+    /// What the surge means, one line.
+    public var surgeLine: String {
+        let parts = "\(workerConnections) + \(surgeConnections) + \(cleanupConnections)"
+        if surgeFits {
+            return "surge fits: a new worker starts before the old one leaves (\(parts) = \(peakConnections) of \(maxConnections))"
+        }
+        return "surge does not fit (\(parts) = \(peakConnections) of \(maxConnections)): restarts and recycles "
+            + "go retire-first, one worker at a time (\(max(0, workers - 1)) of \(workers) serving meanwhile)"
+    }
+}
