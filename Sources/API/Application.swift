@@ -5,6 +5,7 @@ import PoolCore
 import Postgres
 import Redis
 import Synchronization
+import WorkerRuntime
 
 /// The seed's API: routes to answers, with authentication, rate limit, metrics and readiness.
 public final class Application: Responder {
@@ -16,8 +17,12 @@ public final class Application: Responder {
     let authenticator: Authenticator
     let notes: NoteStore
     private let draining = Atomic<Bool>(false)
+    /// `MAX_REQUESTS`: counts requests and asks the supervisor for a replacement at the limit.
+    let requestLimit: RequestLimit?
 
-    public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics()) {
+    public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics(),
+                requestLimit: RequestLimit? = nil) {
+        self.requestLimit = requestLimit
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
@@ -74,6 +79,7 @@ public final class Application: Responder {
     private func finished(_ request: Request, route: Route, response: Response, started: ContinuousClock.Instant) {
         let duration = started.duration(to: .now)
         metrics.record(method: request.method.rawValue, route: route.label, status: response.status.code, duration: duration)
+        requestLimit?.served()
         if settings.accessLog {
             logger.info("request", metadata: [
                 "method": "\(request.method.rawValue)", "path": "\(request.path)", "status": "\(response.status.code)",

@@ -2,9 +2,10 @@
 /// refusal the way the seed's authors wrote their reasoning down, then the verdict in plain lines.
 extension ConnectionBudget {
     public func table(poolIsAuto: Bool = false) -> String {
-        let scope = replicas > 1 ? "\(replicas) replicas × \(workers) workers" : "\(workers) workers"
+        let plural = workers == 1 ? "worker" : "workers"
+        let scope = replicas > 1 ? "\(replicas) replicas × \(workers) \(plural)" : "\(workers) \(plural)"
         var rows: [[String]] = [["Setting", "Value", "Per worker", "Total (\(scope))"]]
-        rows.append(["Workers", "\(workers)", "—", "\(replicas * workers) processes"])
+        rows.append(["Workers", "\(workers)", "—", "\(replicas * workers) process\(replicas * workers == 1 ? "" : "es")"])
         if replicas > 1 { rows.append(["Replicas", "\(replicas)", "—", "\(replicas) supervisors"]) }
         rows.append(["DB_POOL_SIZE", poolIsAuto ? "auto (\(pool.size))" : "\(pool.size)", "\(pool.size) persistent",
                      "\(replicas * workers * pool.size) persistent"])

@@ -49,6 +49,22 @@ final class JobRunner {
 
     private var lastExit: ExitStatus?
 
+    /// The last finished run, for `supervisor status` and the admin metrics.
+    struct LastRun: Sendable {
+        var result: String
+        var exitCode: Int32
+        var durationMilliseconds: Int64
+        var finishedAt: Int64
+    }
+    private(set) var lastRun: LastRun?
+    private(set) var lastSuccessAt: Int64?
+    private(set) var runningSince: Int64?
+
+    var scheduleText: String { configuration.scheduleText }
+    var zoneName: String { configuration.zone.name }
+    var nextRun: Int64? { scheduler.nextRun }
+    var runningPID: Int32? { scheduler.runningPID }
+
     func stop(grace: Duration) {
         perform(scheduler.stop(now: Self.wallNow(), grace: CleanupConfiguration.milliseconds(grace)))
     }
@@ -100,11 +116,16 @@ final class JobRunner {
                 "pid": "\(pid)", "running": "\(running)ms", "next": "\(next.map(Self.format) ?? "never")",
             ])
         case .started(let pid):
+            runningSince = Self.wallNow()
             logger.info("cleanup started", metadata: ["pid": "\(pid)"])
         case .startFailed(let error):
             logger.error("cleanup could not start", metadata: ["error": "\(error)"])
         case .finished(let pid, let status, let milliseconds):
             let how = lastExit?.description ?? "exit code \(status)"
+            let now = Self.wallNow()
+            runningSince = nil
+            lastRun = LastRun(result: how, exitCode: status, durationMilliseconds: milliseconds, finishedAt: now)
+            if status == 0 { lastSuccessAt = now }
             logger.log(level: status == 0 ? .info : .warning, "cleanup finished with \(how)",
                        metadata: ["pid": "\(pid)", "duration": "\(milliseconds)ms"])
         case .timedOut(let pid, let milliseconds):

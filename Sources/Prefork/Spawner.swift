@@ -71,9 +71,15 @@ public struct Spawner {
 
     /// Forks and execs one worker; returns its pid. Runs on the supervisor's only thread, so that the
     /// child's `PR_SET_PDEATHSIG` follows the supervisor's life and not a thread's.
-    public func spawn(slot: Int, generation: Int) throws(SystemError) -> Int32 {
-        try Self.launch(command, environment: baseEnvironment + workerVariables(slot: slot, generation: generation),
-                        listenFD: listenFD)
+    ///
+    /// - Parameter extraEnvironment: variables for this worker alone (its automatic pool size, its private
+    ///   metrics socket); they replace the supervisor's own values of the same names.
+    public func spawn(slot: Int, generation: Int, extraEnvironment: [String] = []) throws(SystemError) -> Int32 {
+        let overridden = Set(extraEnvironment.map { $0.split(separator: "=", maxSplits: 1)[0] })
+        let base = overridden.isEmpty ? baseEnvironment
+            : baseEnvironment.filter { !overridden.contains($0.split(separator: "=", maxSplits: 1)[0]) }
+        return try Self.launch(command, environment: base + workerVariables(slot: slot, generation: generation) + extraEnvironment,
+                               listenFD: listenFD)
     }
 
     /// Starts the cleanup job: no socket, no notify variables; its own process group, and it dies with the

@@ -6,11 +6,13 @@ public enum StartupError: Error, Equatable {
     case configuration(String)
     /// The worker command does not exist or cannot be executed: exit 127, as a shell (and tini) would.
     case commandNotFound(String)
+    /// The workers' pools can exceed what Postgres allows: exit 78, with the budget's table under the line.
+    case budget(String, table: String)
 
     public var exitCode: Int32 {
         switch self {
         case .usage: SupervisorLoop.ExitCode.usage
-        case .configuration: SupervisorLoop.ExitCode.configuration
+        case .configuration, .budget: SupervisorLoop.ExitCode.configuration
         case .commandNotFound: SupervisorLoop.ExitCode.commandNotFound
         }
     }
@@ -18,6 +20,8 @@ public enum StartupError: Error, Equatable {
     public var message: String {
         switch self {
         case .usage(let text), .configuration(let text), .commandNotFound(let text): text
+        case .budget(let text, let table):
+            text + "\n" + table + "\n(--budget warn starts anyway; supervisor budget --help shows the arithmetic)"
         }
     }
 }

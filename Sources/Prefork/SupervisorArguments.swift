@@ -17,6 +17,13 @@ public struct SupervisorArguments: Sendable, Equatable {
     public var cleanupTimezone: String?
     public var cleanupOnStart = false
     public var noCleanup = false
+    public var budget: String?
+    public var replicas: String?
+    public var maxRequests: String?
+    public var maxRequestsJitter: String?
+    public var maxWorkerMemory: String?
+    public var controlSocket: String?
+    public var metricsBind: String?
     public var help = false
     public var command: [String] = []
 
@@ -68,6 +75,13 @@ public struct SupervisorArguments: Sendable, Equatable {
             case "--no-cleanup":
                 guard inlineValue == nil else { throw ConfigurationError("--no-cleanup takes no value") }
                 noCleanup = true
+            case "--budget": budget = try value()
+            case "--replicas": replicas = try value()
+            case "--max-requests": maxRequests = try value()
+            case "--max-requests-jitter": maxRequestsJitter = try value()
+            case "--max-worker-memory": maxWorkerMemory = try value()
+            case "--control-socket": controlSocket = try value()
+            case "--metrics-bind": metricsBind = try value()
             case "--help", "-h": help = true
             default: throw ConfigurationError("unknown option '\(name)' (see supervisor --help)")
             }

@@ -18,22 +18,32 @@ public final class SupervisorLoop {
         public static let commandNotFound: Int32 = 127
     }
 
-    private let settings: SupervisorSettings
-    private let logger: Logger
+    let settings: SupervisorSettings
+    let logger: Logger
     private let log: LifecycleLog
-    private let clock = ContinuousClock()
-    private var arbiter: Machine
+    let clock = ContinuousClock()
+    var arbiter: Machine
     private let signals: SignalChannel
     private let socket: ListenSocket
     private let notify: NotifyServer?
     private let upstream: Upstream
-    private let spawner: Spawner
+    let spawner: Spawner
     private let epoll: Int32
     private var nextUpstreamWatchdog: ContinuousClock.Instant?
     private var exitCode: Int32?
     private var listenerOpen = true
     /// The scheduled cleanup job, when there is one.
-    private var jobs: JobRunner?
+    var jobs: JobRunner?
+    /// `supervisor status|scale|reload|stop` talk to it; nil with `--control-socket none`, or when it could not be bound.
+    private var control: ControlServer?
+    /// `--metrics-bind`, and the private folder where each worker serves its metrics.
+    var admin: AdminEndpoint?
+    private var metricsDirectory: String?
+    /// The serving workers' private metrics sockets, by pid.
+    var metricsSockets: [Int32: (slot: Int, path: String)] = [:]
+    private var spawnSerial = 0
+    var metrics = SupervisorMetrics()
+    var nextMemoryCheck: ContinuousClock.Instant?
     /// Senders already warned about malformed datagrams: a buggy worker must not flood the log.
     private var warnedMalformed = Set<Int32>()
 
@@ -71,17 +81,35 @@ public final class SupervisorLoop {
         )
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw SystemError("epoll_create1") }
+        if let address = settings.metricsBind {
+            admin = try AdminEndpoint(address: address)
+            let candidates = [settings.environment["RUNTIME_DIRECTORY"], settings.environment["XDG_RUNTIME_DIR"]]
+            let usable = candidates.compactMap { $0 }.first(where: { !$0.isEmpty && access($0, W_OK | X_OK) == 0 })
+            let base = usable ?? "/tmp"
+            var template = Array("\(base)/supervisor-metrics.XXXXXX".utf8CString)
+            guard let created = mkdtemp(&template) else { throw SystemError("mkdtemp \(base)") }
+            metricsDirectory = String(cString: created)
+        }
+        if let path = settings.controlSocket {
+            do {
+                control = try ControlServer(path: path)
+            } catch {
+                // Not fatal: the workers serve the same either way; signals still control the supervisor.
+                logger.warning("no control socket (supervisor status/scale/reload/stop will not reach this one; pass --control-socket): \(error)")
+            }
+        }
         arbiter = Machine(configuration: settings.arbiter, now: clock.now)
         jobs = settings.cleanup.map { JobRunner(configuration: $0, spawner: spawner, logger: logger) }
         try watch(signals.fd)
         if let notify { try watch(notify.fd) }
+        if let control { try watch(control.fd) }
     }
 
-    private func watch(_ fd: Int32) throws(SystemError) {
+    func watch(_ fd: Int32, writable: Bool = false, modify: Bool = false) throws(SystemError) {
         var event = epoll_event()
-        event.events = EPOLLIN.rawValue
+        event.events = EPOLLIN.rawValue | (writable ? EPOLLOUT.rawValue : 0)
         event.data.fd = fd
-        guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl") }
+        guard epoll_ctl(epoll, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl") }
     }
 
     /// Runs until every child is gone; returns the exit code.
@@ -92,6 +120,13 @@ public final class SupervisorLoop {
             "notify": "\(notify != nil)",
         ])
         if let interval = upstream.watchdogInterval { nextUpstreamWatchdog = clock.now + interval }
+        announceBudget()
+        if let control { logger.info("control socket \(control.path)") }
+        if let admin {
+            admin.start()
+            logger.notice("metrics of the supervisor and every worker on http://\(admin.description)/metrics")
+        }
+        if settings.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
         jobs?.announce()
         perform(arbiter.start(now: clock.now))
 
@@ -104,13 +139,24 @@ public final class SupervisorLoop {
                 return ExitCode.systemError
             }
             for event in events.prefix(Int(max(ready, 0))) {
-                if event.data.fd == signals.fd { handleSignals() }
-                if let notify, event.data.fd == notify.fd { handleNotify(notify) }
+                let fd = event.data.fd
+                if fd == signals.fd { handleSignals() }
+                if let notify, fd == notify.fd { handleNotify(notify) }
+                if let control {
+                    if fd == control.fd {
+                        for connection in control.accept(now: clock.now) { try? watch(connection) }
+                    } else if control.owns(fd) {
+                        handleControl(control, fd: fd, writable: event.events & EPOLLOUT.rawValue != 0)
+                    }
+                }
                 if exitCode != nil { break }
             }
             if exitCode == nil { perform(arbiter.tick(now: clock.now)) }
             jobs?.tick()
+            control?.expire(now: clock.now)
+            checkMemory()
             feedUpstreamWatchdog()
+            publishMetrics()
         }
         shutdown()
         return exitCode ?? 0
@@ -127,6 +173,7 @@ public final class SupervisorLoop {
             case .childExited:
                 for (pid, status) in SignalChannel.reap() {
                     if jobs?.exited(pid: pid, status: status) == true { continue }
+                    if let socket = metricsSockets.removeValue(forKey: pid) { unlink(socket.path) }
                     perform(arbiter.exited(pid: pid, status: status, now: clock.now))
                 }
             case .relay(let signal):
@@ -149,7 +196,7 @@ public final class SupervisorLoop {
         }
     }
 
-    private func perform(_ actions: [Machine.Action]) {
+    func perform(_ actions: [Machine.Action]) {
         // Before the workers get their TERM: from here on the socket takes no new connection; a running
         // cleanup gets its TERM with them and the graceful timeout to finish its batch.
         if arbiter.isStopping {
@@ -159,8 +206,16 @@ public final class SupervisorLoop {
         for action in actions {
             switch action {
             case .spawn(let slot, let generation):
+                var extra = settings.budget?.poolEnvironment(connections: arbiter.slots[slot].pendingConnections) ?? []
+                var metricsSocket: String?
+                if let metricsDirectory {
+                    spawnSerial += 1
+                    metricsSocket = "\(metricsDirectory)/slot\(slot)-\(spawnSerial).sock"
+                    extra.append("PREFORK_METRICS_SOCKET=\(metricsSocket!)")
+                }
                 do {
-                    let pid = try spawner.spawn(slot: slot, generation: generation)
+                    let pid = try spawner.spawn(slot: slot, generation: generation, extraEnvironment: extra)
+                    if let metricsSocket { metricsSockets[pid] = (slot, metricsSocket) }
                     perform(arbiter.spawned(slot: slot, generation: generation, pid: pid, now: clock.now))
                 } catch {
                     perform(arbiter.spawnFailed(slot: slot, generation: generation, error: "\(error)", now: clock.now))
@@ -176,6 +231,7 @@ public final class SupervisorLoop {
                 }
             case .report(let report):
                 log.record(report)
+                count(report)
                 if case .stopping(fast: true, _) = report { jobs?.stopNow() }
             case .exit(let code):
                 exitCode = code
@@ -215,7 +271,7 @@ public final class SupervisorLoop {
 
     /// Milliseconds until the earliest deadline, rounded up so the tick never comes a little early and spins.
     private func waitMilliseconds() -> Int32 {
-        let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog].compactMap { $0 }
+        let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog, control?.nextDeadline, nextMemoryCheck].compactMap { $0 }
         let job = jobs?.waitMilliseconds.map { Int32(clamping: min($0, 60_000)) }
         guard let next = deadlines.min() else { return job ?? -1 }
         let (seconds, attoseconds) = clock.now.duration(to: next).components
@@ -232,6 +288,11 @@ public final class SupervisorLoop {
 
     private func shutdown() {
         notify?.close()
+        control?.close()
+        if let metricsDirectory {
+            for socket in metricsSockets.values { unlink(socket.path) }
+            rmdir(metricsDirectory)
+        }
         closeListener()
         logger.notice("stopped", metadata: ["exit": "\(exitCode ?? 0)"])
     }
@@ -245,6 +306,14 @@ extension SupervisorLoop {
         var environment = settings.environment
         let (seconds, attoseconds) = settings.arbiter.gracefulTimeout.components
         environment["GRACEFUL_TIMEOUT"] = String(Double(seconds) + Double(attoseconds) / 1e18)
+        // The worker counts its own requests and asks to be recycled (X_PREFORK_RECYCLE) when it reaches them.
+        if let maxRequests = settings.maxRequests {
+            environment["MAX_REQUESTS"] = "\(maxRequests)"
+            environment["MAX_REQUESTS_JITTER"] = "\(settings.maxRequestsJitter)"
+        } else {
+            environment["MAX_REQUESTS"] = nil
+            environment["MAX_REQUESTS_JITTER"] = nil
+        }
         return environment.map { "\($0.key)=\($0.value)" }.sorted()
     }
 }

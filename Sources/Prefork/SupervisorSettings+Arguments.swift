@@ -1,3 +1,4 @@
+import Budget
 import Glibc
 
 extension SupervisorSettings {
@@ -46,9 +47,42 @@ extension SupervisorSettings {
             arbiter.heartbeatTimeout = nil
         }
         do { try arbiter.validate() } catch { throw .configuration(error.description) }
+        if let requests = try reader.value(arguments.maxRequests, "--max-requests", "MAX_REQUESTS", count(0...Int(Int32.max))) {
+            maxRequests = requests == 0 ? nil : requests
+        }
+        if let jitter = try reader.value(arguments.maxRequestsJitter, "--max-requests-jitter", "MAX_REQUESTS_JITTER",
+                                         count(0...Int(Int32.max))) {
+            maxRequestsJitter = jitter
+        }
+        let size = { (text: String, name: String) throws(ConfigurationError) -> Int in
+            try SettingParser.size(text, name: name)
+        }
+        maxWorkerMemory = try reader.value(arguments.maxWorkerMemory, "--max-worker-memory", "MAX_WORKER_MEMORY", size)
+        let path = { (text: String, name: String) throws(ConfigurationError) -> String in
+            guard text == "none" || (text.hasPrefix("/") && text.utf8.count < 108) else {
+                throw ConfigurationError("\(name): expected an absolute path shorter than 108 bytes, or none, got '\(text)'")
+            }
+            return text
+        }
+        let control = try reader.value(arguments.controlSocket, "--control-socket", "CONTROL_SOCKET", path)
+            ?? ControlSocket.defaultPath(environment: environment)
+        controlSocket = control == "none" ? nil : control
+        metricsBind = try reader.value(arguments.metricsBind, "--metrics-bind", "METRICS_BIND", address)
+        if case .unix = metricsBind { throw .usage("--metrics-bind: expected host:port (the admin endpoint is HTTP over TCP)") }
+
         command = try Self.resolveCommand(arguments.command, environment: environment,
                                           defaultWorkerDirectory: defaultWorkerDirectory)
         cleanup = try Self.cleanup(arguments: arguments, environment: environment, defaultDirectory: defaultWorkerDirectory)
+        var flags: [String: String] = [:]
+        if let text = arguments.budget { flags["--budget"] = text }
+        if let text = arguments.replicas { flags["--replicas"] = text }
+        let cleanupPool = cleanup.map { PoolSize(size: $0.poolSize, overflow: $0.maxOverflow) }
+        let budget = try BudgetConfiguration.read(workers: arbiter.workers, cleanup: cleanupPool, flags: flags,
+                                                  environment: environment)
+        self.budget = budget
+        budgetWarning = try budget.check()
+        arbiter.connections = budget.limits
+        do { try arbiter.validate() } catch { throw .configuration(error.description) }
     }
 
     /// The command after `--`, or the `worker` executable installed beside the supervisor.

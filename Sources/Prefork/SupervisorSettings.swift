@@ -1,4 +1,5 @@
 import Arbiter
+import Glibc
 
 /// Everything the supervisor needs to run, validated before anything is bound or spawned.
 public struct SupervisorSettings: Sendable {
@@ -10,6 +11,20 @@ public struct SupervisorSettings: Sendable {
     public var environment: [String: String]
     /// The scheduled cleanup job; nil when there is none.
     public var cleanup: CleanupConfiguration?
+    /// The connection budget (`--budget`, `DB_*`, `REPLICAS`).
+    public var budget: BudgetConfiguration?
+    /// With `--budget warn`, what would have been refused, for the start log.
+    public var budgetWarning: String?
+    /// A worker asks to be replaced after this many requests (`--max-requests`), plus up to the jitter, so
+    /// that workers started together do not all recycle together.
+    public var maxRequests: Int?
+    public var maxRequestsJitter = 0
+    /// A worker whose resident memory passes this many bytes is recycled (`--max-worker-memory`).
+    public var maxWorkerMemory: Int?
+    /// The control socket's path (`--control-socket`); nil for none.
+    public var controlSocket: String?
+    /// Where the admin endpoint serves every worker's metrics (`--metrics-bind`); nil for none, the default.
+    public var metricsBind: BindAddress?
 
     public init(command: Spawner.Command, environment: [String: String]) {
         self.command = command
@@ -34,6 +49,21 @@ public enum SettingParser {
             throw ConfigurationError("\(name): expected seconds such as 8, 0.5 or 250ms, got '\(text)'")
         }
         return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
+
+    /// Bytes as a plain number, or with K, M, G (powers of 1024, an optional B or iB): `512M`, `1.5G`.
+    public static func size(_ text: String, name: String) throws(ConfigurationError) -> Int {
+        var number = Substring(text.trimmingSpaces.uppercased())
+        for suffix in ["IB", "B"] where number.hasSuffix(suffix) { number = number.dropLast(suffix.count); break }
+        var scale = 1.0
+        if let unit = number.last, let power = ["K": 1.0, "M": 2.0, "G": 3.0, "T": 4.0][String(unit)] {
+            scale = pow(1024, power)
+            number = number.dropLast()
+        }
+        guard let value = Double(number), value.isFinite, value > 0, value * scale < 1e15 else {
+            throw ConfigurationError("\(name): expected a size such as 512M, 1.5G or 300000000, got '\(text)'")
+        }
+        return Int(value * scale)
     }
 
     public static func count(_ text: String, name: String, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

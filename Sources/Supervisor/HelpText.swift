@@ -2,6 +2,10 @@ let helpText = """
     supervisor: prefork supervisor. Binds one listening socket and runs N worker processes on it.
 
     USAGE: supervisor [options] [--] [command [args...]]
+           supervisor budget [--workers N] [--replicas N] [--pool-size N|auto] [--max-overflow N]
+                             [--max-connections N] [--reserved N] [--cleanup-pool-size N]
+                             [--cleanup-max-overflow N] [--no-cleanup] [--check-db]
+           supervisor status [--json] | scale N | reload | stop     [--control-socket PATH]
 
     The command (default: the `worker` executable next to the supervisor) gets the socket as fd 3 with
     LISTEN_FDS=1 and LISTEN_PID, as systemd socket activation passes it, and reports READY=1 and
@@ -25,13 +29,35 @@ let helpText = """
           --cleanup-jitter <s>     start each run up to this much late (default 0)
           --cleanup-on-start       also run it once at start, to catch up
           --no-cleanup             schedule no job
+          --budget <mode>          enforce: refuse a configuration whose pools can exceed Postgres' connections
+                                   (exit 78 with the arithmetic), refuse TTIN/scale past it, and restart
+                                   retire-first when a surge does not fit; warn: only say so; off [DB_BUDGET]
+                                   (default enforce when DATABASE_URL is set or DB_POOL_SIZE=auto, else off)
+          --replicas <n>           supervisors with these settings against the same Postgres [REPLICAS] (1)
+          --max-requests <n>       a worker asks to be replaced after n requests, 0 for never [MAX_REQUESTS]
+          --max-requests-jitter <n>  each worker adds a random 0..n to that [MAX_REQUESTS_JITTER] (0)
+          --max-worker-memory <size> replace a worker whose RSS passes this, such as 512M or 1G
+                                   [MAX_WORKER_MEMORY]; recycles go one at a time, new worker first when the
+                                   budget affords it
+          --control-socket <path>  for supervisor status/scale/reload/stop, mode 0600, or none [CONTROL_SOCKET]
+                                   (default $RUNTIME_DIRECTORY/supervisor.sock, $XDG_RUNTIME_DIR/prefork/...,
+                                   /run/prefork/... as root, else /tmp/prefork-UID/supervisor.sock)
+          --metrics-bind <h:p>     serve /metrics for the supervisor and every worker (labelled by slot)
+                                   [METRICS_BIND] (default off)
       -h, --help                   show this help
     Durations are seconds (8, 0.5) or take a unit (250ms, 8s, 2m, 1h).
 
     SIGNALS: TERM, INT graceful stop (a second one: fast stop); QUIT fast stop; HUP rolling restart;
              TTIN one worker more; TTOU one worker less.
     EXIT CODES: 0 stopped; 3 the first generation could not boot; 64 bad flag; 71 system error at start
-                (bind, socket); 78 bad environment value; 127 command not found or not executable.
+                (bind, socket); 78 bad environment value, or a connection budget that does not fit;
+                127 command not found or not executable.
+                Commands: 0 done (budget: fits); 1 refused (budget: does not fit); 64 bad usage;
+                69 no supervisor answers (check-db: cannot reach the database); 78 bad environment value.
+    BUDGET: DB_POOL_SIZE (10, or auto: the largest pool that fits, recomputed when the worker count changes),
+            DB_MAX_OVERFLOW (10), DB_MAX_CONNECTIONS (100), DB_RESERVED_CONNECTIONS (20), REPLICAS (1):
+            replicas × workers × (pool + overflow) ≤ max − reserved; the cleanup's pool and a surge come out of
+            the reserve.
     ENVIRONMENT: API_WORKERS, BIND, PORT, GRACEFUL_TIMEOUT, LOG_LEVEL (debug, info, notice, warning, error),
                  CLEANUP_SCHEDULE, CRON_TZ, CLEANUP_DB_POOL_SIZE (1), CLEANUP_DB_MAX_OVERFLOW (1): the job's pool.
     """

@@ -10,6 +10,20 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+var environment: [String: String] = [:]
+var entry = environ
+while let pointer = entry.pointee {
+    let text = String(cString: pointer)
+    if let equals = text.firstIndex(of: "=") {
+        environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+    }
+    entry += 1
+}
+
+if CommandLine.arguments.count > 1, Commands.names.contains(CommandLine.arguments[1]) {
+    exit(Commands.run(CommandLine.arguments[1], Array(CommandLine.arguments.dropFirst(2)), environment: environment))
+}
+
 let arguments: SupervisorArguments
 do {
     arguments = try SupervisorArguments(parsing: CommandLine.arguments.dropFirst())
@@ -19,16 +33,6 @@ do {
 if arguments.help {
     print(helpText)
     exit(0)
-}
-
-var environment: [String: String] = [:]
-var entry = environ
-while let pointer = entry.pointee {
-    let text = String(cString: pointer)
-    if let equals = text.firstIndex(of: "=") {
-        environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-    }
-    entry += 1
 }
 
 /// The folder of the running executable, where the default `worker` is installed.

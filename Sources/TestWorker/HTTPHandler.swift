@@ -73,5 +73,7 @@ final class HTTPHandler: ChannelInboundHandler {
         }
         busy = false
         served += 1
+        requestsServed.increment()
+        requestLimit?.served()
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Glibc
 import NIOCore
 import WorkerRuntime
@@ -73,3 +74,10 @@ final class WorkerState: @unchecked Sendable {
     }
 }
 
+
+/// Requests answered by this worker, for its metrics.
+final class ServedCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}

@@ -14,6 +14,9 @@ import WorkerRuntime
 ///   TEST_WORKER_HANG_AFTER=ms         block the event loop after this long: heartbeat and requests stop
 ///   TEST_WORKER_DRAIN_DELAY=ms        after the last connection closed on SIGTERM, wait this long to exit
 ///   TEST_WORKER_IGNORE_TERM=1         ignore SIGTERM (only SIGKILL ends it)
+///   TEST_WORKER_ALLOCATE_MB=n         hold n MiB more resident memory once ready (a leak, for --max-worker-memory)
+/// It also honours MAX_REQUESTS/MAX_REQUESTS_JITTER and serves `test_worker_requests_total` on
+/// PREFORK_METRICS_SOCKET, as the API worker does.
 typealias WorkerNotifier = Notifier
 
 let environment: (String) -> String? = { name in getenv(name).map { String(cString: $0) } }
@@ -26,6 +29,9 @@ func fail(_ message: String) -> Never {
 }
 
 let notifier = Notifier()
+let requestLimit = RequestLimit(environment: environment)
+let requestsServed = ServedCounter()
+nonisolated(unsafe) var leaked: UnsafeMutableRawPointer?
 let bootDelay = milliseconds("TEST_WORKER_BOOT_DELAY")
 if bootDelay > 0 { usleep(UInt32(bootDelay * 1000)) }
 if environment("TEST_WORKER_BOOT_FAIL") == "1" { fail("failing at boot, as TEST_WORKER_BOOT_FAIL asks") }
@@ -89,6 +95,18 @@ if hangAfter > 0 {
         // A handler stuck in a blocking call: the loop stops, and with it the heartbeat.
         while true { sleep(3600) }
     }
+}
+if let path = environment("PREFORK_METRICS_SOCKET") {
+    _ = try? PrivateMetrics.bind(path: path, group: group) {
+        Array("# HELP test_worker_requests_total Requests answered.\n# TYPE test_worker_requests_total counter\ntest_worker_requests_total \(requestsServed.value)\n".utf8)
+    }.wait()
+}
+let allocate = Int(milliseconds("TEST_WORKER_ALLOCATE_MB"))
+if allocate > 0 {
+    // Touched, so it is resident, and kept for the life of the process.
+    let leak = UnsafeMutableRawPointer.allocate(byteCount: allocate << 20, alignment: 4096)
+    leak.initializeMemory(as: UInt8.self, repeating: 1, count: allocate << 20)
+    leaked = leak
 }
 notifier.ready(status: "serving")
 // The process ends in WorkerState, once a drain has closed the last connection.

@@ -27,7 +27,8 @@ final class WorkerLifecycle: Sendable {
         self.logger = logger
         self.group = group
         self.target = target
-        self.application = Application(settings: settings, logger: logger)
+        self.application = Application(settings: settings, logger: logger,
+                                       requestLimit: RequestLimit { getenv($0).map { String(cString: $0) } })
     }
 
     /// READY=1 only once the listener is up and Postgres and Redis have each answered a round trip.
@@ -56,6 +57,16 @@ final class WorkerLifecycle: Sendable {
         if stopped {
             await shutdown(server: server)
             return
+        }
+        if let path = getenv("PREFORK_METRICS_SOCKET").map({ String(cString: $0) }), !path.isEmpty {
+            // The supervisor's admin endpoint collects every worker's metrics here; without it, /metrics on the
+            // shared port still works, for whichever worker answers.
+            let application = self.application
+            do {
+                try await PrivateMetrics.serve(path: path, group: group) { application.metrics.exposition() }
+            } catch {
+                logger.warning("cannot serve metrics to the supervisor", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
         }
         notifier.startHeartbeat(on: group)
         notifier.ready(status: "serving on \(target)")

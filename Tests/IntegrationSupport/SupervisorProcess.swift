@@ -35,6 +35,9 @@ public struct TestFailure: Error, Equatable, CustomStringConvertible {
 /// A supervisor started as a real child process, its stderr collected line by line.
 public final class SupervisorProcess: @unchecked Sendable {
     public let process = Process()
+    /// The supervisor's control socket (one per test supervisor), for `supervisor status` and friends.
+    public let controlSocket: String?
+    private static let serial = Atomic<Int>(0)
     private let output = CollectedOutput()
     private let stderrPipe = Pipe()
 
@@ -45,7 +48,18 @@ public final class SupervisorProcess: @unchecked Sendable {
         // The real `cleanup` sits next to the supervisor under test: a test that does not schedule the job
         // itself must not see it start (at 03:00 UTC) and count it as a worker.
         let cleanup = executable == nil && !arguments.contains { $0.hasPrefix("--cleanup") } ? ["--no-cleanup"] : []
-        process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + cleanup + arguments
+        // A control socket of its own: supervisors of parallel tests must not compete for the default path.
+        var control: [String] = []
+        if executable == nil, !arguments.contains("--control-socket") {
+            let path = "/tmp/prefork-test-\(getpid())-\(Self.serial.add(1, ordering: .relaxed).newValue).sock"
+            control = ["--control-socket", path]
+            controlSocket = path
+        } else if let index = arguments.firstIndex(of: "--control-socket"), index + 1 < arguments.count {
+            controlSocket = arguments[index + 1]
+        } else {
+            controlSocket = nil
+        }
+        process.arguments = (bindEphemeral ? ["--bind", "127.0.0.1:0"] : []) + cleanup + control + arguments
         var env = ProcessInfo.processInfo.environment
         for key in ["API_WORKERS", "BIND", "PORT", "GRACEFUL_TIMEOUT", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"] {
             env[key] = nil
@@ -190,4 +204,55 @@ final class CollectedOutput: Sendable {
     func complete() { collected.withLock { $0.complete = true } }
     var text: String { collected.withLock { $0.text } }
     var isComplete: Bool { collected.withLock { $0.complete } }
+}
+
+/// The control socket's protocol from the test side: one line out, the whole response back.
+public enum ControlClient {
+    public static func request(_ line: String, path: String) -> String? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        let bytes = Array((line + "\n").utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { return nil }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            response += buffer[..<count]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
+    /// `status json`, decoded.
+    public static func status(_ path: String) -> [String: Any]? {
+        guard let response = request("status json", path: path), response.hasPrefix("ok\n") else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(response.dropFirst(3).utf8)) as? [String: Any]
+    }
+}
+
+/// Runs a command line through /bin/sh and returns its exit status and combined output.
+public func runShell(_ command: String, environment: [String: String] = [:]) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command + " 2>&1"]
+    var env = ProcessInfo.processInfo.environment
+    env.merge(environment) { $1 }
+    process.environment = env
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    guard (try? process.run()) != nil else { return (-1, "cannot run /bin/sh") }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -1,0 +1,200 @@
+import Glibc
+
+/// Where `supervisor status|scale|reload|stop` find a running supervisor, and how they talk to it.
+///
+/// One request line, one response, then the supervisor closes: `ok`, `refused: why` or `error: why` on
+/// the first line, the body after it. Plain text both ways, so `socat - UNIX:path` works too. The socket is
+/// mode 0600 in a directory only its owner can write, so only the supervisor's user (and root) can stop or
+/// scale it.
+public enum ControlSocket {
+    /// `$RUNTIME_DIRECTORY/supervisor.sock` under systemd's `RuntimeDirectory=`, else under
+    /// `$XDG_RUNTIME_DIR/prefork/`, `/run/prefork/` for root, `/tmp/prefork-UID/` for anyone else.
+    public static func defaultPath(environment: [String: String]) -> String {
+        if let directory = environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first, !directory.isEmpty {
+            return "\(directory)/supervisor.sock"
+        }
+        if let directory = environment["XDG_RUNTIME_DIR"], !directory.isEmpty {
+            return "\(directory)/prefork/supervisor.sock"
+        }
+        return geteuid() == 0 ? "/run/prefork/supervisor.sock" : "/tmp/prefork-\(getuid())/supervisor.sock"
+    }
+
+    /// What a client gets back.
+    public enum Outcome: Equatable, Sendable {
+        case ok(String)
+        case refused(String)
+        case error(String)
+    }
+
+    /// Splits a response into its outcome and body.
+    public static func parse(_ response: String) -> Outcome {
+        let newline = response.firstIndex(of: "\n") ?? response.endIndex
+        let head = response[..<newline]
+        let body = newline < response.endIndex ? String(response[response.index(after: newline)...]) : ""
+        if head == "ok" { return .ok(body) }
+        if head.hasPrefix("refused: ") { return .refused(String(head.dropFirst(9))) }
+        if head.hasPrefix("error: ") { return .error(String(head.dropFirst(7))) }
+        return .error("unexpected response from the supervisor: \(head.prefix(80))")
+    }
+
+    /// Sends one request and reads the whole response; nil with `errno`-style text when nobody answers.
+    public static func request(_ line: String, path: String, timeoutSeconds: Int = 10) -> Result<String, SystemError> {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failure(SystemError("socket")) }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard withUnixSocketAddress(path, { connect(fd, $0, $1) }) == 0 else {
+            return .failure(SystemError("connect \(path)"))
+        }
+        var request = Array((line + "\n").utf8)
+        guard request.withUnsafeMutableBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            return .failure(SystemError("send to \(path)"))
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count < 0 { return .failure(SystemError("read from \(path)")) }
+            if count == 0 { break }
+            response += buffer[..<count]
+        }
+        return .success(String(decoding: response, as: UTF8.self))
+    }
+}
+
+/// The supervisor's end: a listening socket in the supervisor's epoll, and its few short-lived connections,
+/// all non-blocking, so a client that connects and says nothing cannot stall the loop.
+final class ControlServer {
+    let fd: Int32
+    let path: String
+    private struct Connection {
+        var input: [UInt8] = []
+        var output: [UInt8] = []
+        var deadline: ContinuousClock.Instant
+        var answered = false
+    }
+    private var connections: [Int32: Connection] = [:]
+
+    /// Binds `path`. A socket file left by a supervisor that died is replaced; one a live supervisor answers
+    /// on is not (two supervisors must not fight over one name).
+    init(path: String) throws(SystemError) {
+        self.path = path
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty, access(directory, F_OK) != 0 {
+            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { throw SystemError("mkdir \(directory)") }
+        }
+        var info = stat()
+        if !directory.isEmpty, stat(directory, &info) == 0,
+            info.st_uid != geteuid() && info.st_uid != 0 || (info.st_mode & 0o022) != 0 && (info.st_mode & S_ISVTX) == 0
+        {
+            throw SystemError("control socket directory \(directory) is writable by others or not ours", errno: EPERM)
+        }
+        if access(path, F_OK) == 0 {
+            if case .success = ControlSocket.request("ping", path: path, timeoutSeconds: 1) {
+                throw SystemError("control socket \(path) is in use by another supervisor", errno: EADDRINUSE)
+            }
+            unlink(path)
+        }
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        fd = socket(AF_UNIX, type, 0)
+        guard fd >= 0 else { throw SystemError("control socket") }
+        let previous = umask(0o177)
+        let bound = withUnixSocketAddress(path) { bind(fd, $0, $1) }
+        umask(previous)
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let error = SystemError("bind control socket \(path)")
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
+
+    /// New connections, for the loop to watch.
+    func accept(now: ContinuousClock.Instant) -> [Int32] {
+        var accepted: [Int32] = []
+        while connections.count < 64 {
+            let connection = Glibc.accept(fd, nil, nil)
+            guard connection >= 0 else { break }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
+            connections[connection] = Connection(deadline: now + .seconds(5))
+            accepted.append(connection)
+        }
+        return accepted
+    }
+
+    /// Reads what arrived; returns the request line once it is complete. A connection that closed, sent more
+    /// than 4 KiB without a newline, or failed is closed.
+    func readable(_ descriptor: Int32) -> String? {
+        guard var connection = connections[descriptor], !connection.answered else {
+            drain(descriptor)
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count < 0, errno == EAGAIN { break }
+            guard count > 0 else { drop(descriptor); return nil }
+            connection.input += buffer[..<count]
+            if connection.input.count > 4096 { drop(descriptor); return nil }
+            if connection.input.contains(UInt8(ascii: "\n")) { break }
+        }
+        connections[descriptor] = connection
+        guard let newline = connection.input.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let line = String(decoding: connection.input[..<newline], as: UTF8.self)
+        return line.hasSuffix("\r") ? String(line.dropLast()) : line
+    }
+
+    /// Queues the response and writes what the socket takes now; true when the loop must wait for EPOLLOUT.
+    func respond(_ descriptor: Int32, _ response: String) -> Bool {
+        guard var connection = connections[descriptor] else { return false }
+        connection.answered = true
+        connection.output = Array(response.utf8)
+        connections[descriptor] = connection
+        return flush(descriptor)
+    }
+
+    /// Writes more of a pending response; true while some is left.
+    @discardableResult
+    func flush(_ descriptor: Int32) -> Bool {
+        guard var connection = connections[descriptor] else { return false }
+        while !connection.output.isEmpty {
+            let written = connection.output.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0, errno == EINTR { continue }
+            if written < 0, errno == EAGAIN { connections[descriptor] = connection; return true }
+            guard written > 0 else { drop(descriptor); return false }
+            connection.output.removeFirst(written)
+        }
+        drop(descriptor)
+        return false
+    }
+
+    /// Closes connections past their deadline; the loop's tick calls it.
+    func expire(now: ContinuousClock.Instant) {
+        for (descriptor, connection) in connections where connection.deadline <= now { drop(descriptor) }
+    }
+
+    var nextDeadline: ContinuousClock.Instant? { connections.values.map(\.deadline).min() }
+
+    private func drain(_ descriptor: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        if read(descriptor, &buffer, buffer.count) == 0 { drop(descriptor) }
+    }
+
+    private func drop(_ descriptor: Int32) {
+        connections[descriptor] = nil
+        Glibc.close(descriptor)  // also leaves the epoll set
+    }
+
+    func close() {
+        for descriptor in connections.keys { Glibc.close(descriptor) }
+        connections = [:]
+        Glibc.close(fd)
+        unlink(path)
+    }
+}

@@ -1,0 +1,125 @@
+import LogFormat
+
+/// What `supervisor status` shows: every slot, the cleanup job and the budget, as a table for people or JSON
+/// for machines. A plain value built by the loop from the arbiter and /proc, rendered here.
+public struct StatusReport: Sendable, Equatable {
+    public struct SlotRow: Sendable, Equatable {
+        public var slot: Int
+        public var pid: Int32?
+        public var generation: Int?
+        /// ready, booting, draining, replacing (its successor boots), recycling, restarting, waiting, empty.
+        public var state: String
+        public var uptimeSeconds: Double?
+        public var restarts: Int
+        public var heartbeatAgeSeconds: Double?
+        public var rssBytes: Int?
+        /// The pool ceiling the worker was given (0 when not counted).
+        public var connections: Int
+        public var status: String?
+    }
+
+    public struct Job: Sendable, Equatable {
+        public var schedule: String
+        public var zone: String
+        public var nextRun: String?
+        public var runningPID: Int32?
+        public var lastResult: String?
+        public var lastExitCode: Int32?
+        public var lastDurationSeconds: Double?
+        public var lastFinished: String?
+    }
+
+    public var supervisorPID: Int32
+    public var summary: String
+    public var workers: Int
+    public var ready: Int
+    public var generation: Int
+    /// Workers told to go and not yet reaped.
+    public var retiring: Int
+    public var slots: [SlotRow]
+    public var cleanup: Job?
+    /// One line: connections held against the budget, and whether a surge fits.
+    public var budget: String?
+    public var connectionsHeld: Int
+    public var connectionsPeak: Int?
+
+    public var text: String {
+        var lines = ["supervisor pid \(supervisorPID): \(summary)"]
+        var rows: [[String]] = [["SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "HEARTBEAT", "RSS", "CONNS", "STATUS"]]
+        for row in slots {
+            rows.append([
+                "\(row.slot)", row.pid.map { "\($0)" } ?? "-", row.generation.map { "\($0)" } ?? "-", row.state,
+                row.uptimeSeconds.map(Self.duration) ?? "-", "\(row.restarts)",
+                row.heartbeatAgeSeconds.map { Self.duration($0) + " ago" } ?? "-",
+                row.rssBytes.map(Self.megabytes) ?? "-", row.connections > 0 ? "\(row.connections)" : "-",
+                row.status ?? "",
+            ])
+        }
+        lines.append(Self.columns(rows))
+        if retiring > 0 { lines.append("retiring: \(retiring) worker\(retiring == 1 ? "" : "s") draining") }
+        if let cleanup {
+            var line = "cleanup: \(cleanup.schedule) (\(cleanup.zone))"
+            if let pid = cleanup.runningPID { line += ", running (pid \(pid))" }
+            line += ", next \(cleanup.nextRun ?? "never")"
+            if let result = cleanup.lastResult {
+                line += "; last run \(cleanup.lastFinished ?? "?"): \(result)"
+                if let seconds = cleanup.lastDurationSeconds { line += " after \(Self.duration(seconds))" }
+            } else {
+                line += "; no run yet"
+            }
+            lines.append(line)
+        } else {
+            lines.append("cleanup: none scheduled")
+        }
+        lines.append("budget: \(budget ?? "not counted (--budget off)")")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public var json: String {
+        func number(_ value: Double?) -> String {
+            guard let value else { return "null" }
+            return String((value * 1000).rounded() / 1000)
+        }
+        func optional<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "null" }
+        func string(_ value: String?) -> String { value.map(JSONText.quoted) ?? "null" }
+        let rows = slots.map { row in
+            "{\"slot\":\(row.slot),\"pid\":\(optional(row.pid)),\"generation\":\(optional(row.generation)),"
+                + "\"state\":\(JSONText.quoted(row.state)),\"uptime_seconds\":\(number(row.uptimeSeconds)),"
+                + "\"restarts\":\(row.restarts),\"heartbeat_age_seconds\":\(number(row.heartbeatAgeSeconds)),"
+                + "\"rss_bytes\":\(optional(row.rssBytes)),\"connections\":\(row.connections),\"status\":\(string(row.status))}"
+        }
+        var job = "null"
+        if let cleanup {
+            job = "{\"schedule\":\(JSONText.quoted(cleanup.schedule)),\"zone\":\(JSONText.quoted(cleanup.zone)),"
+                + "\"next_run\":\(string(cleanup.nextRun)),\"running_pid\":\(optional(cleanup.runningPID)),"
+                + "\"last_result\":\(string(cleanup.lastResult)),\"last_exit_code\":\(optional(cleanup.lastExitCode)),"
+                + "\"last_duration_seconds\":\(number(cleanup.lastDurationSeconds)),\"last_finished\":\(string(cleanup.lastFinished))}"
+        }
+        return "{\"pid\":\(supervisorPID),\"summary\":\(JSONText.quoted(summary)),\"workers\":\(workers),"
+            + "\"ready\":\(ready),\"generation\":\(generation),\"retiring\":\(retiring),"
+            + "\"slots\":[\(rows.joined(separator: ","))],\"cleanup\":\(job),\"budget\":\(string(budget)),"
+            + "\"connections_held\":\(connectionsHeld),\"connections_peak\":\(optional(connectionsPeak))}\n"
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 10 { return String((seconds * 10).rounded() / 10) + "s" }
+        if seconds < 120 { return "\(Int(seconds))s" }
+        if seconds < 7200 { return "\(Int(seconds / 60))m" }
+        if seconds < 172_800 { return "\(Int(seconds / 3600))h" }
+        return "\(Int(seconds / 86400))d"
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        String((Double(bytes) / 1_048_576 * 10).rounded() / 10) + " MB"
+    }
+
+    /// Left-aligned columns two spaces apart; the last column is not padded.
+    static func columns(_ rows: [[String]]) -> String {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { cells in
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ").trimmingSpaces
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,73 @@
+/// The supervisor's own metrics: counted by the loop from the arbiter's reports, rendered by the admin
+/// endpoint's thread in Prometheus' text format.
+public struct SupervisorMetrics: Sendable, Equatable {
+    public var workers = 0
+    public var ready = 0
+    public var retiring = 0
+    public var generation = 1
+    /// Unplanned ends by kind: `exit` (crash), `boot_timeout`, `heartbeat`.
+    public var restarts: [String: Int] = [:]
+    public var heartbeatKills = 0
+    /// Recycles started, by reason (`max-requests`, `memory`).
+    public var recycles: [String: Int] = [:]
+    public var reloads = 0
+    public var connectionsHeld = 0
+    public var connectionsSteadyLimit: Int?
+    public var connectionsPeakLimit: Int?
+    public var connectionsPerWorker = 0
+    public var cleanupRunning = false
+    public var cleanupLastSuccess: Double?
+    public var cleanupLastDuration: Double?
+    public var cleanupLastExitCode: Int32?
+
+    public init() {}
+
+    /// The text format, with `# HELP` and `# TYPE` for every family.
+    public func exposition(scrapes: [(slot: Int, ok: Bool)] = []) -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for sample in samples { out += "\(name)\(sample.labels) \(sample.value)\n" }
+        }
+        func one(_ value: some Numeric) -> [(labels: String, value: String)] { [("", "\(value)")] }
+        func labelled(_ counts: [String: Int], _ label: String) -> [(labels: String, value: String)] {
+            counts.sorted { $0.key < $1.key }.map { ("{\(label)=\"\($0.key)\"}", "\($0.value)") }
+        }
+        family("prefork_workers", "gauge", "Worker slots.", one(workers))
+        family("prefork_workers_ready", "gauge", "Slots whose worker said READY=1.", one(ready))
+        family("prefork_workers_retiring", "gauge", "Workers told to go and not yet reaped.", one(retiring))
+        family("prefork_generation", "gauge", "The generation new workers get (a HUP makes a new one).", one(generation))
+        family("prefork_worker_restarts_total", "counter", "Workers that ended or were given up on unplanned, by reason.",
+               labelled(restarts, "reason"))
+        family("prefork_heartbeat_kills_total", "counter", "Workers aborted for a missed heartbeat.", one(heartbeatKills))
+        family("prefork_worker_recycles_total", "counter", "Workers replaced on request, by reason.", labelled(recycles, "reason"))
+        family("prefork_reloads_total", "counter", "Rolling restarts started.", one(reloads))
+        family("prefork_db_connections_allotted", "gauge",
+               "Database connections the live workers may hold at their pools' ceilings.", one(connectionsHeld))
+        if let connectionsSteadyLimit {
+            family("prefork_db_connections_budget", "gauge", "Connections the workers may hold steadily.", one(connectionsSteadyLimit))
+        }
+        if let connectionsPeakLimit {
+            family("prefork_db_connections_peak_limit", "gauge", "Connections the workers may hold at any moment.",
+                   one(connectionsPeakLimit))
+        }
+        family("prefork_db_connections_per_worker", "gauge", "Each new worker's pool ceiling.", one(connectionsPerWorker))
+        family("prefork_cleanup_running", "gauge", "1 while the cleanup job runs.", one(cleanupRunning ? 1 : 0))
+        if let cleanupLastSuccess {
+            family("prefork_cleanup_last_success_timestamp_seconds", "gauge", "When the cleanup last exited 0.",
+                   one(cleanupLastSuccess))
+        }
+        if let cleanupLastDuration {
+            family("prefork_cleanup_last_duration_seconds", "gauge", "How long the last cleanup run took.", one(cleanupLastDuration))
+        }
+        if let cleanupLastExitCode {
+            family("prefork_cleanup_last_exit_code", "gauge", "The last cleanup run's exit code (128+n: signal n).",
+                   one(cleanupLastExitCode))
+        }
+        if !scrapes.isEmpty {
+            family("prefork_worker_scrape_ok", "gauge", "1 when the worker's metrics were collected for this scrape.",
+                   scrapes.map { ("{slot=\"\($0.slot)\"}", $0.ok ? "1" : "0") })
+        }
+        return out
+    }
+}

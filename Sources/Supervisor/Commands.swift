@@ -1,0 +1,171 @@
+import Budget
+import Glibc
+import Prefork
+
+/// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as
+/// the first argument; a worker command of the same name is run with `supervisor -- status`.
+enum Commands {
+    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop"]
+
+    /// Exit codes of the commands (the README's table).
+    enum Code {
+        static let ok: Int32 = 0
+        /// The budget does not fit, or the supervisor refused the request.
+        static let refused: Int32 = 1
+        static let usage: Int32 = 64
+        /// No supervisor answers on the control socket, or no database for --check-db.
+        static let unavailable: Int32 = 69
+        static let configuration: Int32 = 78
+    }
+
+    static func run(_ name: String, _ arguments: [String], environment: [String: String]) -> Int32 {
+        var options: [String: String] = [:]
+        var switches: Set<String> = []
+        var positional: [String] = []
+        let valued: Set<String> = ["--workers", "-w", "--replicas", "--pool-size", "--max-overflow", "--max-connections",
+                                   "--reserved", "--cleanup-pool-size", "--cleanup-max-overflow", "--control-socket"]
+        let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--help", "-h"]
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            var key = argument
+            var inline: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                key = String(argument[..<equals])
+                inline = String(argument[argument.index(after: equals)...])
+            }
+            if valued.contains(key) {
+                guard let value = inline ?? iterator.next() else { return usage("\(key) needs a value") }
+                options[key == "-w" ? "--workers" : key] = value
+            } else if flags.contains(key), inline == nil {
+                switches.insert(key == "-h" ? "--help" : key)
+            } else if argument.hasPrefix("-"), Int(argument) == nil {
+                return usage("\(name): unknown option '\(key)' (see supervisor --help)")
+            } else {
+                positional.append(argument)
+            }
+        }
+        if switches.contains("--help") {
+            print(helpText)
+            return Code.ok
+        }
+        switch name {
+        case "budget":
+            guard positional.isEmpty else { return usage("budget takes no arguments, got '\(positional[0])'") }
+            return budget(options: options, switches: switches, environment: environment)
+        case "status":
+            guard positional.isEmpty else { return usage("status takes no arguments") }
+            return control(switches.contains("--json") ? "status json" : "status", options: options, environment: environment)
+        case "scale":
+            guard positional.count == 1, let workers = Int(positional[0]), (1...1024).contains(workers) else {
+                return usage("usage: supervisor scale N (1 to 1024)")
+            }
+            return control("scale \(workers)", options: options, environment: environment)
+        default:
+            guard positional.isEmpty else { return usage("\(name) takes no arguments") }
+            return control(name, options: options, environment: environment)
+        }
+    }
+
+    static func usage(_ message: String) -> Int32 {
+        report(message)
+        return Code.usage
+    }
+
+    static func report(_ message: String) {
+        var line = "supervisor: \(message)\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func control(_ request: String, options: [String: String], environment: [String: String]) -> Int32 {
+        let path = options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ControlSocket.defaultPath(environment: environment)
+        switch ControlSocket.request(request, path: path) {
+        case .failure(let error):
+            report("no supervisor answers at \(path): \(error) (is it running? pass --control-socket)")
+            return Code.unavailable
+        case .success(let response):
+            switch ControlSocket.parse(response) {
+            case .ok(let body):
+                print(body, terminator: "")
+                return Code.ok
+            case .refused(let why):
+                report("refused: \(why)")
+                return Code.refused
+            case .error(let why):
+                report(why)
+                return Code.usage
+            }
+        }
+    }
+
+    static func budget(options: [String: String], switches: Set<String>, environment: [String: String]) -> Int32 {
+        let configuration: BudgetConfiguration
+        do throws(StartupError) {
+            let workersText = options["--workers"] ?? environment["API_WORKERS"].flatMap { $0.isEmpty ? nil : $0 } ?? "1"
+            let workers: Int
+            do { workers = try SettingParser.count(workersText, name: options["--workers"] == nil ? "API_WORKERS" : "--workers", range: 1...1024) } catch {
+                throw options["--workers"] == nil ? .configuration(error.description) : .usage(error.description)
+            }
+            var cleanup: PoolSize? = PoolSize(size: 1, overflow: 1)
+            if switches.contains("--no-cleanup") {
+                cleanup = nil
+            } else {
+                for (flag, variable, keyPath) in [("--cleanup-pool-size", "CLEANUP_DB_POOL_SIZE", \PoolSize.size),
+                                                  ("--cleanup-max-overflow", "CLEANUP_DB_MAX_OVERFLOW", \PoolSize.overflow)] {
+                    guard let text = options[flag] ?? environment[variable].flatMap({ $0.isEmpty ? nil : $0 }) else { continue }
+                    do { cleanup![keyPath: keyPath] = try SettingParser.count(text, name: options[flag] == nil ? variable : flag, range: 0...100) } catch {
+                        throw options[flag] == nil ? .configuration(error.description) : .usage(error.description)
+                    }
+                }
+            }
+            var flags = options
+            flags["--control-socket"] = nil
+            flags["--workers"] = nil
+            configuration = try BudgetConfiguration.read(workers: workers, cleanup: cleanup, flags: flags, environment: environment)
+        } catch {
+            report(error.message)
+            return error.exitCode
+        }
+        print(configuration.table)
+        var code = configuration.budget.fits ? Code.ok : Code.refused
+        if switches.contains("--check-db") {
+            code = max(code, checkDatabase(configuration.budget, environment: environment))
+        }
+        return code
+    }
+
+    /// Compares the plan with the real server: its `max_connections`, what only superusers may use, what is
+    /// connected now.
+    static func checkDatabase(_ budget: ConnectionBudget, environment: [String: String]) -> Int32 {
+        guard let url = environment["DATABASE_URL"], !url.isEmpty else {
+            report("--check-db needs DATABASE_URL")
+            return Code.configuration
+        }
+        switch PostgresProbe.facts(url: url) {
+        case .failure(let error):
+            report("\(error)")
+            return Code.unavailable
+        case .success(let server):
+            let usable = server.maxConnections - server.superuserReserved - server.roleReserved
+            let needed = budget.workerConnections + budget.cleanupConnections
+            print("")
+            print("server (PostgreSQL \(server.version)): max_connections \(server.maxConnections), of which "
+                + "\(server.superuserReserved) superuser_reserved_connections"
+                + (server.roleReserved > 0 ? " and \(server.roleReserved) reserved_connections" : "")
+                + ": \(usable) for ordinary roles; \(server.inUse) client connections open now")
+            if server.maxConnections != budget.maxConnections {
+                print("note: the plan assumes DB_MAX_CONNECTIONS=\(budget.maxConnections), the server has "
+                    + "\(server.maxConnections): set DB_MAX_CONNECTIONS=\(server.maxConnections)")
+            }
+            let fits = needed <= usable
+            print((fits ? "fits the server" : "does not fit the server") + ": the plan's worst case is \(needed) "
+                + "(workers \(budget.workerConnections) + cleanup \(budget.cleanupConnections)) of the \(usable) ordinary connections")
+            let free = usable - server.inUse
+            if needed > free {
+                print("now: \(server.inUse) connections are open; if none of them are this service's, "
+                    + "only \(max(free, 0)) are free for a new deploy of it")
+            }
+            return fits ? Code.ok : Code.refused
+        }
+    }
+}
