@@ -287,7 +287,7 @@ extension Arbiter {
                 if worker.isReady { reload.slot += 1; continue }
                 break
             }
-            if slot.replacement == nil, slot.pendingSpawn == nil {
+            if slot.replacement == nil, slot.pendingSpawn == nil, surgeDecision != .wait {
                 actions += replace(worker, slot: reload.slot, generation: reload.generation,
                                    reason: reload.resize ? "resized" : "replaced by generation \(reload.generation)", now: now)
             }
@@ -325,11 +325,25 @@ extension Arbiter {
             else { return false }
             return worker.recycleNotBefore.map { $0 <= now } ?? true
         }
-        guard let index = candidate, let worker = slots[index].worker, let reason = worker.recycle else { return actions }
-        let surge = canAfford(allotment)
+        guard let index = candidate, let worker = slots[index].worker, let reason = worker.recycle,
+            surgeDecision != .wait
+        else { return actions }
+        let surge = surgeDecision == .surge
         recycling = Recycle(slot: index, pid: worker.pid, reason: reason, surge: surge, startedAt: now)
         return actions + [.report(.recycling(slot: index, pid: worker.pid, reason: reason, surge: surge))]
             + replace(worker, slot: index, generation: generation, reason: "recycled: \(reason)", now: now)
+    }
+
+    enum SurgeDecision { case surge, wait, retireFirst }
+
+    /// Whether the next replacement may start its new worker first. When only workers still draining stand in
+    /// the way, it waits for them: they are gone within the graceful timeout, and a surge then keeps every slot
+    /// serving, where retiring first now would give up a slot for nothing.
+    var surgeDecision: SurgeDecision {
+        if canAfford(allotment) { return .surge }
+        guard let limits = configuration.connections else { return .surge }
+        let draining = retirees.reduce(0) { $0 + $1.connections }
+        return connectionsHeld - draining + allotment <= limits.peak ? .wait : .retireFirst
     }
 
     /// Replaces a serving worker: its successor first when the connection budget affords both at once (capacity

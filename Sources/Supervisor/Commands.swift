@@ -152,7 +152,7 @@ enum Commands {
             print("server (PostgreSQL \(server.version)): max_connections \(server.maxConnections), of which "
                 + "\(server.superuserReserved) superuser_reserved_connections"
                 + (server.roleReserved > 0 ? " and \(server.roleReserved) reserved_connections" : "")
-                + ": \(usable) for ordinary roles; \(server.inUse) client connections open now")
+                + ": \(usable) for ordinary roles; \(server.inUse) client connection\(server.inUse == 1 ? "" : "s") open now")
             if server.maxConnections != budget.maxConnections {
                 print("note: the plan assumes DB_MAX_CONNECTIONS=\(budget.maxConnections), the server has "
                     + "\(server.maxConnections): set DB_MAX_CONNECTIONS=\(server.maxConnections)")

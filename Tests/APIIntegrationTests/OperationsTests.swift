@@ -89,6 +89,80 @@ struct OperationsTests {
     }
 }
 
+/// The supervisor's operator features against the real API worker, Postgres and Redis.
+@Suite("Budget and metrics with the API worker", .serialized)
+struct SupervisorOperationsTests {
+    /// `--check-db` reads the real server: the test cluster has the seed's max_connections of 100.
+    @Test func checkDBComparesThePlanWithTheRealServer() throws {
+        let supervisor = try Binaries.path("supervisor")
+        let seed = Services.shell("'\(supervisor)' budget --workers 4 --check-db 2>&1")
+        #expect(seed.status == 0, "\(seed.output)")
+        #expect(seed.output.contains("server (PostgreSQL "))
+        #expect(seed.output.contains("max_connections 100, of which 3 superuser_reserved_connections: 97 for ordinary roles"))
+        #expect(seed.output.contains("fits the server: the plan's worst case is 82 (workers 80 + cleanup 2) of the 97"))
+
+        // A plan computed for a larger server than the real one: the arithmetic fits, the server does not.
+        let wrong = Services.shell("DB_MAX_CONNECTIONS=500 '\(supervisor)' budget --workers 10 --check-db 2>&1")
+        #expect(wrong.status == 1, "\(wrong.output)")
+        #expect(wrong.output.contains("note: the plan assumes DB_MAX_CONNECTIONS=500, the server has 100"))
+        #expect(wrong.output.contains("does not fit the server: the plan's worst case is 202"))
+
+        let unreachable = Services.shell(
+            "DATABASE_URL=postgresql://postgres@127.0.0.1:1/postgres '\(supervisor)' budget --check-db 2>&1")
+        #expect(unreachable.status == 69 && unreachable.output.contains("cannot connect to DATABASE_URL"))
+    }
+
+    /// Four API workers behind one admin endpoint: every worker's request counters, labelled by slot.
+    @Test func theAdminEndpointAggregatesFourAPIWorkers() throws {
+        try Services.migrated.get()
+        let token = try Services.token(user: Services.uniqueName("metrics"))
+        let metricsPort = 20000 + Int(getpid() % 20000) + 1
+        let supervisor = try SupervisorProcess(["--workers", "4", "--metrics-bind", "127.0.0.1:\(metricsPort)", "--",
+                                                try Binaries.path("worker")], environment: ["RATE_LIMIT_PER_MINUTE": "1000000"])
+        let port = try supervisor.port()
+        try supervisor.waitForLog("all 4 workers ready", timeout: 20)
+        let load = RequestLoop(port: port, path: "/v1/notes", concurrency: 8, headers: ["Authorization": "Bearer \(token)"])
+        usleep(1_000_000)
+        let (succeeded, failures) = load.stop()
+        #expect(failures.isEmpty && succeeded > 100)
+        let body = try HTTPClient.get(port: UInt16(metricsPort), path: "/metrics").get().body
+        var perSlot: [Int: Int] = [:]
+        for line in body.split(separator: "\n") where line.hasPrefix("http_requests_total{") && line.contains("route=\"/v1/notes\"") {
+            guard let slotRange = line.range(of: "slot=\""), let value = Int(line.split(separator: " ").last ?? "") else { continue }
+            let slot = Int(line[slotRange.upperBound...].prefix { $0 != "\"" }) ?? -1
+            perSlot[slot, default: 0] += value
+        }
+        #expect(Set(perSlot.keys) == [0, 1, 2, 3], "\(perSlot)")
+        #expect(perSlot.values.reduce(0, +) >= succeeded)
+        #expect(body.components(separatedBy: "# TYPE http_requests_total counter").count == 2)
+        #expect(body.contains("prefork_workers_ready 4"))
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
+    /// API workers asking to be recycled after 300 requests, under authenticated load: nothing lost, and every
+    /// recycled worker disposed its pool (no backend left behind).
+    @Test func maxRequestsRecyclesAPIWorkersWithoutLosingRequestsOrConnections() throws {
+        try Services.migrated.get()
+        let token = try Services.token(user: Services.uniqueName("recycle"))
+        let applicationName = Services.uniqueName("recycle")
+        let supervisor = try SupervisorProcess(["--workers", "2", "--max-requests", "300", "--", try Binaries.path("worker")],
+                                               environment: ["DB_APPLICATION_NAME": applicationName,
+                                                             "RATE_LIMIT_PER_MINUTE": "1000000"])
+        let port = try supervisor.port()
+        try supervisor.waitForLog("all 2 workers ready", timeout: 20)
+        let load = RequestLoop(port: port, path: "/v1/notes", concurrency: 8, headers: ["Authorization": "Bearer \(token)"])
+        try supervisor.waitForLog("notice: recycled ", count: 4, timeout: 60)
+        let (succeeded, failures) = load.stop()
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+        #expect(succeeded >= 1200)
+        #expect(supervisor.log.contains("recycling (max-requests), new worker first"))
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+        #expect(try Services.backends(applicationName, settleTo: 0) == 0)
+    }
+}
+
 /// A value shared between threads.
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()

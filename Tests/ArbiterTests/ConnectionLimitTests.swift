@@ -206,3 +206,33 @@ struct ConnectionLimitTests {
         #expect(throws: ConfigurationError.self) { try configuration.validate() }
     }
 }
+
+@Suite("Connection budget: a surge waits for draining workers instead of retiring first")
+struct SurgeWaitTests {
+    /// 4 × 20 with a peak of 100: one surge fits, but not while the last replaced worker still drains.
+    static let exact = ConnectionLimits(steady: 80, peak: 100, perWorker: 20)
+
+    @Test func aReloadWaitsForTheReplacedWorkerToDrainBeforeTheNextSurge() {
+        var harness = Harness.running(workers: 4) { $0.connections = Self.exact }
+        #expect(harness.signal(.hangup).spawns == [0])  // 80 + 20 = 100: fits
+        let first = harness.ready(104)
+        #expect(first.signals(.terminate) == [100])
+        #expect(first.spawns.isEmpty)  // 100 (incl. draining 100) + 20 > 100: wait, do not retire 101 first
+        #expect(!first.reports.contains { if case .retireFirst = $0 { true } else { false } })
+        #expect(harness.arbiter.readyCount == 4)
+        #expect(harness.exit(100, .exited(0)).spawns == [1])
+    }
+
+    @Test func aRecycleWaitsForTheLastRecycledWorkerToDrain() {
+        var harness = Harness.running(workers: 4) { $0.connections = Self.exact }
+        _ = harness.notify(100, "X_PREFORK_RECYCLE=max-requests")
+        _ = harness.notify(101, "X_PREFORK_RECYCLE=max-requests")
+        let ready = harness.ready(104)
+        #expect(ready.signals(.terminate) == [100])
+        #expect(ready.spawns.isEmpty)
+        #expect(harness.arbiter.recycling == nil)
+        let next = harness.exit(100, .exited(0))
+        #expect(next.reports.contains(.recycling(slot: 1, pid: 101, reason: "max-requests", surge: true)))
+        #expect(next.spawns == [1])
+    }
+}

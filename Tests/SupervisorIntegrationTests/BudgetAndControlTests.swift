@@ -167,8 +167,10 @@ struct BudgetAndControlTests {
     }
 
     @Test func maxRequestsRecyclesUnderLoadKeepNReadyAndLoseNothing() throws {
+        // The budget is on and affords one surge (4 × 20 + 20 = 100, no cleanup in the reserve), but not a second
+        // while the last recycled worker drains: recycles wait for it rather than retire first.
         let supervisor = try SupervisorProcess(["--workers", "4", "--max-requests", "150", "--max-requests-jitter", "50",
-                                                "--", worker])
+                                                "--", worker], environment: Self.database)
         let port = try supervisor.port()
         try supervisor.waitForLog("all 4 workers ready")
         let path = try #require(supervisor.controlSocket)
