@@ -37,7 +37,7 @@ public enum ControlSocket {
         return .error("unexpected response from the supervisor: \(head.prefix(80))")
     }
 
-    /// Sends one request and reads the whole response; nil with `errno`-style text when nobody answers.
+    /// Sends one request and reads the whole response; the failure says why nobody answered.
     public static func request(_ line: String, path: String, timeoutSeconds: Int = 10) -> Result<String, SystemError> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(SystemError("socket")) }

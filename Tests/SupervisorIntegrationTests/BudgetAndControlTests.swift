@@ -166,20 +166,28 @@ struct BudgetAndControlTests {
         return lowest.withLock { $0 }
     }
 
-    @Test func maxRequestsRecyclesUnderLoadKeepNReadyAndLoseNothing() throws {
-        // The budget is on and affords one surge (4 × 20 + 20 = 100, no cleanup in the reserve), but not a second
-        // while the last recycled worker drains: recycles wait for it rather than retire first.
-        let supervisor = try SupervisorProcess(["--workers", "4", "--max-requests", "150", "--max-requests-jitter", "50",
-                                                "--", worker], environment: Self.database)
+    /// 8 looping clients on a 4-worker supervisor until `recycles` recycles are done; the lowest ready count seen.
+    func recycleUnderLoad(_ supervisor: SupervisorProcess, recycles: Int)
+        throws -> (result: (succeeded: Int, failures: [String]), lowest: Int)
+    {
         let port = try supervisor.port()
         try supervisor.waitForLog("all 4 workers ready")
         let path = try #require(supervisor.controlSocket)
         var result: (succeeded: Int, failures: [String]) = (0, [])
         let lowest = try lowestReady(path) {
             let load = RequestLoop(port: port, concurrency: 8)
-            try supervisor.waitForLog("notice: recycled ", count: 20, timeout: 90)
+            try supervisor.waitForLog("notice: recycled ", count: recycles, timeout: 90)
             result = load.stop()
         }
+        return (result, lowest)
+    }
+
+    @Test func maxRequestsRecyclesUnderLoadKeepNReadyAndLoseNothing() throws {
+        // The budget is on and affords one surge (4 × 20 + 20 = 100, no cleanup in the reserve), but not a second
+        // while the last recycled worker drains: recycles wait for it rather than retire first.
+        let supervisor = try SupervisorProcess(["--workers", "4", "--max-requests", "150", "--max-requests-jitter", "50",
+                                                "--", worker], environment: Self.database)
+        let (result, lowest) = try recycleUnderLoad(supervisor, recycles: 20)
         #expect(result.failures.isEmpty, "\(result.failures.prefix(5))")
         #expect(result.succeeded > 1000)
         #expect(lowest == 4, "ready workers dropped to \(lowest) during new-worker-first recycles")
@@ -192,17 +200,9 @@ struct BudgetAndControlTests {
         // The seed's numbers with a cleanup pool in the reserve: 80 + 20 + 2 > 100.
         let supervisor = try SupervisorProcess(["--workers", "4", "--max-requests", "150", "--cleanup-schedule", "0 3 * * *",
                                                 "--cleanup-command", "/bin/true", "--", worker], environment: Self.database)
-        let port = try supervisor.port()
-        try supervisor.waitForLog("all 4 workers ready")
-        let path = try #require(supervisor.controlSocket)
-        var result: (succeeded: Int, failures: [String]) = (0, [])
-        let lowest = try lowestReady(path) {
-            let load = RequestLoop(port: port, concurrency: 8)
-            try supervisor.waitForLog("notice: recycled ", count: 4, timeout: 60)
-            result = load.stop()
-        }
+        let (result, lowest) = try recycleUnderLoad(supervisor, recycles: 4)
         #expect(result.failures.isEmpty, "\(result.failures.prefix(5))")
-        #expect(lowest == 3, "one worker at a time: N − 1 at worst, saw \(lowest)")
+        #expect(lowest >= 3, "one worker at a time: N − 1 at worst, saw \(lowest)")
         #expect(supervisor.log.contains("recycling (max-requests), retire-first"))
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
