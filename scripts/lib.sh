@@ -22,7 +22,7 @@ ensure_packages() {
 # ss (iproute2) for the backlog test, procps, the Postgres and Redis servers for the engine's, the Redis
 # client's and the API's tests, and wrk for the API benchmark.
 SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 python3-venv iproute2 procps postgresql
-    redis-server wrk)
+    redis-server wrk pgbouncer systemd)
 
 # Release builds of the binaries the tests and the run command start. Release on purpose: SwiftNIO 2.101's
 # debug builds assert when several processes accept on one socket, release builds do not.

@@ -11,6 +11,19 @@ extension ConnectionBudget {
                      "\(replicas * workers * pool.size) persistent"])
         rows.append(["DB_MAX_OVERFLOW", "\(pool.overflow)", "\(pool.overflow) overflow",
                      "\(replicas * workers * pool.overflow) overflow"])
+        if let pgbouncer {
+            rows.append(["**Max client connections**", "—", "\(perWorker)", "**\(workerConnections)**"])
+            if let cleanup {
+                rows.append(["Cleanup pool", "\(cleanup)", "—", "\(cleanupConnections) (client connections)"])
+            }
+            let instances = pgbouncer.instances > 1 ? " × \(pgbouncer.instances)" : ""
+            rows.append(["PgBouncer max_client_conn", "\(pgbouncer.maxClientConnections)\(instances)", "—", "\(pgbouncer.clientSlots)"])
+            rows.append(["PgBouncer default_pool_size", "\(pgbouncer.poolSize)\(instances)", "—",
+                         "**\(pgbouncer.serverConnections)** (what Postgres sees)"])
+            rows.append(["**Reserved**", "\(reserved)", "—", "**\(reserved)**"])
+            rows.append(["max_connections", "\(maxConnections)", "—", "\(maxConnections)"])
+            return Self.render(rows) + "\n" + verdict.joined(separator: "\n")
+        }
         rows.append(["**Max DB connections**", "—", "\(perWorker)", "**\(workerConnections)**"])
         if let cleanup {
             rows.append(["Cleanup pool", "\(cleanup)", "—", "\(cleanupConnections) (from the reserve)"])
@@ -23,7 +36,12 @@ extension ConnectionBudget {
     /// The lines under the table: fits or not, the cleanup, the surge.
     public var verdict: [String] {
         var lines: [String] = []
-        if fits {
+        if fits, let pgbouncer {
+            lines.append("fits: \(formula) = \(workerConnections) + \(cleanupConnections) for the cleanup = "
+                + "\(workerConnections + cleanupConnections) of PgBouncer's \(pgbouncer.clientSlots) client slots; Postgres sees at "
+                + "most \(pgbouncer.serverConnections) of the \(maxConnections - reserved) it allows (\(maxConnections) − \(reserved) reserved)")
+            lines.append(surgeLine)
+        } else if fits {
             lines.append("fits: \(formula) = \(workerConnections) of the \(workerLimit) connections the workers may "
                 + "use; the cleanup's \(cleanupConnections) come out of the \(reserved) reserved")
             lines.append(surgeLine)

@@ -3,8 +3,10 @@ import Postgres
 
 /// The nightly cleanup: removes notes soft-deleted longer ago than the retention period, and expired tokens.
 ///
-/// Safe when several replicas run it at once: a session-level advisory lock on a fixed key lets one run,
-/// the others log "skipped" and exit 0. Safe to kill at any moment: rows go in batches, each in its own short
+/// Safe when several replicas run it at once: an advisory lock on a fixed key lets one run, the others log
+/// "skipped" and exit 0. On a direct connection it is a session-level lock; behind PgBouncer in transaction
+/// mode (`DB_PGBOUNCER=1`) a session lock would stay behind on whichever server connection ran the statement,
+/// so the lock is transaction-level, held by a transaction of its own kept open for the run. Safe to kill at any moment: rows go in batches, each in its own short
 /// transaction with a statement timeout, and each batch adds its count to the run's `job_runs` row in the same
 /// transaction, so what the table says was deleted was deleted.
 struct CleanupJob {
@@ -25,7 +27,8 @@ struct CleanupJob {
 
     /// - Parameter ifDue: skip when a successful run finished less than this ago.
     func run(ifDue: Duration?) async throws -> Outcome {
-        try await engine.withSession { session in
+        if settings.postgres.behindPgBouncer { return try await runUnderTransactionLock(ifDue: ifDue) }
+        return try await engine.withSession { session in
             let locked = try await session.query("SELECT pg_try_advisory_lock($1) AS locked", [Self.lockKey]).rows[0]["locked"].bool
             guard locked == true else {
                 return .skipped("another cleanup holds the lock")
@@ -36,6 +39,29 @@ struct CleanupJob {
                 return outcome
             } catch {
                 _ = try? await session.query("SELECT pg_advisory_unlock($1)", [Self.lockKey])
+                throw error
+            }
+        }
+    }
+
+    /// Behind PgBouncer: one connection holds `BEGIN; pg_try_advisory_xact_lock` for the whole run (PgBouncer
+    /// keeps a server connection with its client while a transaction is open), a second one does the work, and
+    /// the lock goes with the `COMMIT`, or with the connection if the job dies.
+    private func runUnderTransactionLock(ifDue: Duration?) async throws -> Outcome {
+        try await engine.withSession { holder in
+            _ = try await holder.query("BEGIN")
+            do {
+                let locked = try await holder.query("SELECT pg_try_advisory_xact_lock($1) AS locked", [Self.lockKey])
+                    .rows[0]["locked"].bool
+                guard locked == true else {
+                    _ = try? await holder.query("ROLLBACK")
+                    return .skipped("another cleanup holds the lock")
+                }
+                let outcome = try await engine.withSession { session in try await runLocked(session, ifDue: ifDue) }
+                _ = try await holder.query("COMMIT")
+                return outcome
+            } catch {
+                _ = try? await holder.query("ROLLBACK")
                 throw error
             }
         }

@@ -22,7 +22,12 @@ struct CleanupSettings {
             throw CleanupSettingsError(description: error.message)
         }
         if environment["DB_APPLICATION_NAME"]?.isEmpty ?? true { postgres.applicationName = "cleanup" }
-        // One session does everything (the advisory lock is held by it), so a pool of 1 is enough.
+        // One session does everything (the advisory lock is held by it), so a pool of 1 is enough; behind
+        // PgBouncer a second connection holds the lock's transaction.
+        if postgres.behindPgBouncer, postgres.pool.size + postgres.pool.maxOverflow < 2 {
+            throw CleanupSettingsError(description: "DB_POOL_SIZE + DB_MAX_OVERFLOW: behind PgBouncer (DB_PGBOUNCER=1) the "
+                + "cleanup needs 2 connections, one to hold its lock's transaction; got \(postgres.pool.size + postgres.pool.maxOverflow)")
+        }
         var settings = CleanupSettings(postgres: postgres)
         func integer(_ name: String, _ range: ClosedRange<Int>) throws(CleanupSettingsError) -> Int? {
             guard let text = environment[name], !text.isEmpty else { return nil }

@@ -12,6 +12,10 @@ public struct PostgresConfiguration: Sendable {
     /// is set): PgBouncer in transaction mode may run the next statement on another server connection, which
     /// does not have it.
     public var preparedStatements = true
+    /// `DB_PGBOUNCER`: the URL points at PgBouncer in transaction mode. A server connection is then ours for one
+    /// transaction only, so nothing may live in a session: no prepared statements, no startup `options`, no
+    /// session-level advisory locks (the cleanup takes its lock in a transaction instead).
+    public var behindPgBouncer = false
     /// libpq's `connect_timeout`: a dead host fails a checkout within this instead of the kernel's minutes.
     public var connectTimeout: Duration = .seconds(10)
 
@@ -71,7 +75,14 @@ public struct PostgresConfiguration: Sendable {
             default: throw PostgresError(kind: .client, message: "\(name): expected true or false, got '\(text)'")
             }
         }
-        if try flag("DB_PGBOUNCER") == true { configuration.preparedStatements = false }
+        if try flag("DB_PGBOUNCER") == true {
+            configuration.behindPgBouncer = true
+            configuration.preparedStatements = false
+            if configuration.statementTimeout != nil {
+                throw PostgresError(kind: .client, message: "DB_STATEMENT_TIMEOUT: PgBouncer refuses it as a startup option "
+                    + "(DB_PGBOUNCER=1); set it on the role instead: ALTER ROLE ... SET statement_timeout")
+            }
+        }
         if let prepared = try flag("DB_PREPARED_STATEMENTS") { configuration.preparedStatements = prepared }
         if let name = environment["DB_APPLICATION_NAME"], !name.isEmpty { configuration.applicationName = name }
         do { try configuration.pool.validate() } catch {

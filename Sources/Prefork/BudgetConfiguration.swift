@@ -68,6 +68,13 @@ public struct BudgetConfiguration: Sendable {
         budget.maxConnections = try number("--max-connections", "DB_MAX_CONNECTIONS", 1...1_000_000, default: 100)
         budget.reserved = try number("--reserved", "DB_RESERVED_CONNECTIONS", 0...1_000_000, default: 20)
         budget.replicas = try number("--replicas", "REPLICAS", 1...10_000, default: 1)
+        let pgbouncerSetting = setting("--pgbouncer", "DB_PGBOUNCER")
+        if let pgbouncerSetting, ["1", "true", "yes", "on"].contains(pgbouncerSetting.text.lowercased()) {
+            budget.pgbouncer = PgBouncerPlan(
+                maxClientConnections: try number("--max-client-conn", "PGBOUNCER_MAX_CLIENT_CONN", 1...1_000_000, default: 100),
+                poolSize: try number("--pgbouncer-pool-size", "PGBOUNCER_POOL_SIZE", 1...100_000, default: 20),
+                instances: try number("--pgbouncers", "PGBOUNCER_INSTANCES", 1...10_000, default: 1))
+        }
 
         let modeSetting = setting("--budget", "DB_BUDGET")
         let mode: Mode

@@ -23,8 +23,9 @@ enum Commands {
         var switches: Set<String> = []
         var positional: [String] = []
         let valued: Set<String> = ["--workers", "-w", "--replicas", "--pool-size", "--max-overflow", "--max-connections",
-                                   "--reserved", "--cleanup-pool-size", "--cleanup-max-overflow", "--control-socket"]
-        let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--help", "-h"]
+                                   "--reserved", "--cleanup-pool-size", "--cleanup-max-overflow", "--control-socket",
+                                   "--max-client-conn", "--pgbouncer-pool-size", "--pgbouncers"]
+        let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--pgbouncer", "--help", "-h"]
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             var key = argument
@@ -121,6 +122,7 @@ enum Commands {
             var flags = options
             flags["--control-socket"] = nil
             flags["--workers"] = nil
+            if switches.contains("--pgbouncer") { flags["--pgbouncer"] = "1" }
             configuration = try BudgetConfiguration.read(workers: workers, cleanup: cleanup, flags: flags, environment: environment)
         } catch {
             report(error.message)
@@ -147,7 +149,8 @@ enum Commands {
             return Code.unavailable
         case .success(let server):
             let usable = server.maxConnections - server.superuserReserved - server.roleReserved
-            let needed = budget.workerConnections + budget.cleanupConnections
+            // Behind PgBouncer, Postgres sees its server pools, whatever the clients hold.
+            let needed = budget.pgbouncer?.serverConnections ?? budget.workerConnections + budget.cleanupConnections
             print("")
             print("server (PostgreSQL \(server.version)): max_connections \(server.maxConnections), of which "
                 + "\(server.superuserReserved) superuser_reserved_connections"
@@ -158,8 +161,10 @@ enum Commands {
                     + "\(server.maxConnections): set DB_MAX_CONNECTIONS=\(server.maxConnections)")
             }
             let fits = needed <= usable
+            let parts = budget.pgbouncer.map { "PgBouncer's server pools \($0.instances) × \($0.poolSize)" }
+                ?? "workers \(budget.workerConnections) + cleanup \(budget.cleanupConnections)"
             print((fits ? "fits the server" : "does not fit the server") + ": the plan's worst case is \(needed) "
-                + "(workers \(budget.workerConnections) + cleanup \(budget.cleanupConnections)) of the \(usable) ordinary connections")
+                + "(\(parts)) of the \(usable) ordinary connections")
             let free = usable - server.inUse
             if needed > free {
                 print("now: \(server.inUse) connections are open; if none of them are this service's, "

@@ -5,6 +5,7 @@ let helpText = """
            supervisor budget [--workers N] [--replicas N] [--pool-size N|auto] [--max-overflow N]
                              [--max-connections N] [--reserved N] [--cleanup-pool-size N]
                              [--cleanup-max-overflow N] [--no-cleanup] [--check-db]
+                             [--pgbouncer [--max-client-conn N] [--pgbouncer-pool-size N] [--pgbouncers N]]
            supervisor status [--json] | scale N | reload | stop     [--control-socket PATH]
 
     The command (default: the `worker` executable next to the supervisor) gets the socket as fd 3 with
@@ -57,7 +58,9 @@ let helpText = """
     BUDGET: DB_POOL_SIZE (10, or auto: the largest pool that fits, recomputed when the worker count changes),
             DB_MAX_OVERFLOW (10), DB_MAX_CONNECTIONS (100), DB_RESERVED_CONNECTIONS (20), REPLICAS (1):
             replicas × workers × (pool + overflow) ≤ max − reserved; the cleanup's pool and a surge come out of
-            the reserve.
+            the reserve. With DB_PGBOUNCER=1 (or budget --pgbouncer) the pools count against PgBouncer's client
+            slots, PGBOUNCER_MAX_CLIENT_CONN (100) × PGBOUNCER_INSTANCES (1), and Postgres against its server
+            pools, PGBOUNCER_POOL_SIZE (20) × PGBOUNCER_INSTANCES.
     ENVIRONMENT: API_WORKERS, BIND, PORT, GRACEFUL_TIMEOUT, LOG_LEVEL (debug, info, notice, warning, error),
                  CLEANUP_SCHEDULE, CRON_TZ, CLEANUP_DB_POOL_SIZE (1), CLEANUP_DB_MAX_OVERFLOW (1): the job's pool.
     """

@@ -107,4 +107,27 @@ struct ConnectionBudgetTests {
         #expect(budget.largestPool(workers: 81) == nil)
         #expect(PoolSize.split(total: 0) == nil)
     }
+
+    @Test func behindPgBouncerTheClientSlotsAndTheServerPoolAreChecked() {
+        var budget = ConnectionBudget(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
+        #expect(!budget.fits)  // 160 straight to Postgres
+        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 200, poolSize: 20)
+        #expect(budget.fits)
+        #expect(!budget.surgeFits)  // 160 + 40 + 4 > 200
+        #expect(budget.steadyLimitPerReplica == 98 && budget.peakLimitPerReplica == 98)
+        let table = budget.table()
+        #expect(table.contains("| PgBouncer default_pool_size | 20    | —             | **20** (what Postgres sees)"))
+        #expect(table.contains("= 164 of PgBouncer's 200 client slots; Postgres sees at most 20 of the 80 it allows"))
+
+        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 100, poolSize: 20)
+        #expect(!budget.fits)
+        #expect(budget.problems.first?.contains("= 164 client connections is more than PgBouncer's 100") == true)
+        #expect(budget.waysOut.contains { $0.contains("max_client_conn ≥ 164") })
+
+        // A PgBouncer per replica (sidecars): the client slots add up, and so do the server pools.
+        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 100, poolSize: 50, instances: 2)
+        #expect(budget.workersFit && !budget.serverFits)
+        #expect(budget.problems == ["PgBouncer's server pools (2 × 50) are more than the 80 Postgres allows (100 max_connections − 20 reserved)"])
+        #expect(budget.waysOut.contains { $0.contains("default_pool_size ≤ 40") })
+    }
 }

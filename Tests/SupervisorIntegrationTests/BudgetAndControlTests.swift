@@ -35,6 +35,20 @@ struct BudgetAndControlTests {
         #expect(cleanup.log.contains("the cleanup's pool (31) is more than the 20 reserved connections"))
     }
 
+    /// Two replicas of the seed's 4 workers: refused straight to Postgres, accepted through PgBouncer.
+    @Test func replicasBehindPgBouncerAreCountedAgainstItsClientSlots() throws {
+        let replicas = Self.database.merging(["REPLICAS": "2"]) { $1 }
+        let direct = try SupervisorProcess(["--workers", "4", "--", worker], environment: replicas)
+        #expect(try direct.waitForExit() == 78)
+        #expect(direct.log.contains("2 replicas × 4 workers × 20 = 160 connections is more than the 80"))
+        let pooled = try SupervisorProcess(["--workers", "4", "--", worker], environment: replicas.merging(
+            ["DB_PGBOUNCER": "1", "PGBOUNCER_MAX_CLIENT_CONN": "200", "PGBOUNCER_POOL_SIZE": "20"]) { $1 })
+        try pooled.waitForLog("all 4 workers ready")
+        #expect(pooled.log.contains("fits: 2 replicas × 4 workers × 20 = 160 + 0 for the cleanup = 160 of PgBouncer's 200 client slots"))
+        pooled.signal(SIGTERM)
+        #expect(try pooled.waitForExit() == 0)
+    }
+
     @Test func budgetWarnStartsAnywayAndSaysSo() throws {
         let supervisor = try SupervisorProcess(["--workers", "6", "--budget", "warn", "--", worker], environment: Self.database)
         try supervisor.waitForLog("all 6 workers ready", timeout: 20)
@@ -258,6 +272,8 @@ struct BudgetAndControlTests {
         #expect(replicas.status == 1 && replicas.output.contains("2 replicas × 4 workers × 20 = 160 connections"))
         #expect(runShell("'\(supervisorPath)' budget --workers nine").status == 64)
         #expect(runShell("DB_MAX_CONNECTIONS=lots '\(supervisorPath)' budget").status == 78)
+        let pooled = runShell("'\(supervisorPath)' budget --workers 4 --replicas 2 --pgbouncer --max-client-conn 200")
+        #expect(pooled.status == 0 && pooled.output.contains("Postgres sees at most 20 of the 80 it allows"))
         let auto = runShell("DB_POOL_SIZE=auto '\(supervisorPath)' budget --workers 6")
         #expect(auto.status == 0 && auto.output.contains("| DB_POOL_SIZE           | auto (7)"))
     }
