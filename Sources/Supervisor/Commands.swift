@@ -5,7 +5,7 @@ import Prefork
 /// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as
 /// the first argument; a worker command of the same name is run with `supervisor -- status`.
 enum Commands {
-    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop"]
+    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop", "healthcheck"]
 
     /// Exit codes of the commands (the README's table).
     enum Code {
@@ -24,7 +24,7 @@ enum Commands {
         var positional: [String] = []
         let valued: Set<String> = ["--workers", "-w", "--replicas", "--pool-size", "--max-overflow", "--max-connections",
                                    "--reserved", "--cleanup-pool-size", "--cleanup-max-overflow", "--control-socket",
-                                   "--max-client-conn", "--pgbouncer-pool-size", "--pgbouncers"]
+                                   "--max-client-conn", "--pgbouncer-pool-size", "--pgbouncers", "--bind", "--path", "--timeout"]
         let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--pgbouncer", "--help", "-h"]
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
@@ -53,6 +53,9 @@ enum Commands {
         case "budget":
             guard positional.isEmpty else { return usage("budget takes no arguments, got '\(positional[0])'") }
             return budget(options: options, switches: switches, environment: environment)
+        case "healthcheck":
+            guard positional.isEmpty else { return usage("healthcheck takes no arguments") }
+            return HealthCheck.run(options: options, environment: environment)
         case "status":
             guard positional.isEmpty else { return usage("status takes no arguments") }
             return control(switches.contains("--json") ? "status json" : "status", options: options, environment: environment)

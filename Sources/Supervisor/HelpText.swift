@@ -7,6 +7,7 @@ let helpText = """
                              [--cleanup-max-overflow N] [--no-cleanup] [--check-db]
                              [--pgbouncer [--max-client-conn N] [--pgbouncer-pool-size N] [--pgbouncers N]]
            supervisor status [--json] | scale N | reload | stop     [--control-socket PATH]
+           supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2]   (exit 0 on a 200)
 
     The command (default: the `worker` executable next to the supervisor) gets the socket as fd 3 with
     LISTEN_FDS=1 and LISTEN_PID, as systemd socket activation passes it, and reports READY=1 and

@@ -98,7 +98,9 @@ struct ProcessDutiesTests {
         while !reader.isFinished { usleep(10_000) }
         let messages = received.withLock { $0 }
         #expect(messages.first == "STATUS=booting: 0/2 workers ready")
-        #expect(messages.contains("READY=1"))
+        // READY=1 only once every worker is: nothing before it but the booting status.
+        let ready = try #require(messages.firstIndex(of: "READY=1"))
+        #expect(messages[..<ready].allSatisfy { $0.hasPrefix("STATUS=booting: ") }, "\(messages[..<ready])")
         #expect(messages.contains("STATUS=2/2 workers ready, generation 1"))
         let reloading = try #require(messages.firstIndex { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") })
         #expect(messages[reloading...].contains("READY=1"), "READY=1 again after the rolling restart")

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# The API as a container: the supervisor is PID 1 and runs $API_WORKERS workers on $PORT.
+#   docker build -t prefork-api .
+#   docker run -e DATABASE_URL=postgresql://... -e REDIS_URL=redis://... -e API_WORKERS=4 -p 8080:8080 prefork-api
+# `docker stop` sends SIGTERM (STOPSIGNAL) straight to the supervisor (exec-form ENTRYPOINT, no shell in
+# between), which drains every worker within its 8 s graceful timeout, inside Docker's 10 s.
+# scripts/check-image proves what can be proven without a Docker engine; CI runs it.
+
+# The toolchain CI builds with.
+ARG SWIFT_VERSION=6.3
+
+FROM swift:${SWIFT_VERSION}-bookworm AS build
+RUN export DEBIAN_FRONTEND=noninteractive \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends libpq-dev libhiredis-dev libsystemd-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# The dependencies first: a change to our sources does not fetch them again.
+COPY Package.swift ./
+RUN swift package resolve
+COPY Sources ./Sources
+COPY Tests ./Tests
+# The Swift runtime linked in: the runtime stage needs no Swift toolchain, only the C libraries below.
+RUN swift build -c release --static-swift-stdlib \
+    && install -D -m 0755 -t /out .build/release/supervisor .build/release/worker .build/release/cleanup
+
+FROM debian:bookworm-slim
+RUN export DEBIAN_FRONTEND=noninteractive \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 libhiredis0.14 libsystemd0 tzdata ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin api
+COPY --from=build /out/ /usr/local/bin/
+# Numeric, so Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
+ENV API_WORKERS=1 \
+    PORT=8080
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+# GET /healthz on $PORT from inside the container (no curl in a slim image); /readyz is for load balancers.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["/usr/local/bin/supervisor", "healthcheck"]
+# The supervisor is PID 1: it reaps orphans, relays nothing through a shell, and starts the `worker` and
+# `cleanup` installed beside it. Flags and variables as in the README (API_WORKERS, PORT, GRACEFUL_TIMEOUT, ...).
+ENTRYPOINT ["/usr/local/bin/supervisor"]

@@ -1,0 +1,108 @@
+import Glibc
+import Prefork
+
+/// `supervisor healthcheck`: GET /healthz on the supervisor's own listener, for Docker's `HEALTHCHECK`, which
+/// runs inside the container and needs no curl in a slim image. Exit 0 on a 200 within the timeout, else 1
+/// with one line saying what happened.
+enum HealthCheck {
+    static func run(options: [String: String], environment: [String: String]) -> Int32 {
+        let address: BindAddress
+        do {
+            if let text = options["--bind"] ?? environment["BIND"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                address = try BindAddress(parsing: text)
+            } else {
+                let port = environment["PORT"].flatMap { UInt16($0) } ?? 8080
+                address = .tcp(host: "127.0.0.1", port: port)
+            }
+        } catch {
+            return Commands.usage("healthcheck: \(error)")
+        }
+        let path = options["--path"] ?? "/healthz"
+        let seconds = options["--timeout"].flatMap { Int($0) } ?? 2
+        switch get(address, path: path, timeoutSeconds: seconds) {
+        case .success(let status) where status == 200:
+            return Commands.Code.ok
+        case .success(let status):
+            Commands.report("healthcheck: \(path) answered \(status)")
+            return Commands.Code.refused
+        case .failure(let error):
+            Commands.report("healthcheck: \(error)")
+            return Commands.Code.refused
+        }
+    }
+
+    /// The status code of one `GET`, or why there was none.
+    static func get(_ address: BindAddress, path: String, timeoutSeconds: Int) -> Result<Int, SystemError> {
+        let fd: Int32
+        let connected: Int32
+        switch address {
+        case .unix(let socketPath):
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return .failure(SystemError("socket")) }
+            setTimeouts(fd, timeoutSeconds)
+            var unix = sockaddr_un()
+            unix.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &unix.sun_path) { $0.copyBytes(from: Array(socketPath.utf8.prefix(107))) }
+            connected = withUnsafePointer(to: &unix) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        case .tcp(let host, let port):
+            // A wildcard listener is reached on loopback.
+            let target = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host == "::" ? "::1" : host
+            let v6 = target.contains(":")
+            fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return .failure(SystemError("socket")) }
+            setTimeouts(fd, timeoutSeconds)
+            if v6 {
+                var address = sockaddr_in6()
+                address.sin6_family = sa_family_t(AF_INET6)
+                address.sin6_port = port.bigEndian
+                guard inet_pton(AF_INET6, target, &address.sin6_addr) == 1 else {
+                    close(fd)
+                    return .failure(SystemError("address \(target)", errno: EINVAL))
+                }
+                connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                }
+            } else {
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = port.bigEndian
+                guard inet_pton(AF_INET, target, &address.sin_addr) == 1 else {
+                    close(fd)
+                    return .failure(SystemError("address \(target) (a numeric address is expected)", errno: EINVAL))
+                }
+                connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+        }
+        defer { close(fd) }
+        guard connected == 0 else { return .failure(SystemError("connect to \(address)")) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            return .failure(SystemError("send"))
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while response.count < 64, !response.contains(UInt8(ascii: "\n")) {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count < 0 { return .failure(SystemError("read (timed out after \(timeoutSeconds) s?)")) }
+            if count == 0 { break }
+            response += buffer[..<count]
+        }
+        let line = String(decoding: response.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let words = line.split(separator: " ")
+        guard words.count >= 2, words[0].hasPrefix("HTTP/"), let status = Int(words[1]) else {
+            return .failure(SystemError("not an HTTP response: '\(line.prefix(40))'", errno: EPROTO))
+        }
+        return .success(status)
+    }
+
+    private static func setTimeouts(_ fd: Int32, _ seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+}

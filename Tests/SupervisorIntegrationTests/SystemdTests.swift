@@ -1,0 +1,105 @@
+import Foundation
+import IntegrationSupport
+import Testing
+
+/// The units in deploy/systemd, systemd's part played by systemd's own tools, and the container's health check.
+@Suite("Deployment: systemd units, socket activation, the health check", .serialized)
+struct SystemdTests {
+    static let units = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("deploy/systemd").path
+
+    /// `key=value` lines of a unit file (the last value of a key wins, as in systemd).
+    static func settings(_ unit: String) throws -> [String: String] {
+        let text = try String(contentsOfFile: "\(units)/\(unit)", encoding: .utf8)
+        var settings: [String: String] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && line.contains("=") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            settings[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return settings
+    }
+
+    @Test func theServiceUnitSaysWhatTheSupervisorDoes() throws {
+        let service = try Self.settings("prefork-api.service")
+        #expect(service["Type"] == "notify")
+        #expect(service["NotifyAccess"] == "main")
+        #expect(service["ExecReload"] == "/bin/kill -HUP $MAINPID")
+        #expect(service["KillMode"] == "mixed")
+        #expect(service["WatchdogSec"] != nil)
+        #expect(service["Requires"] == "prefork-api.socket")
+        // The supervisor's graceful timeout (8 s by default) must end before systemd's own SIGKILL.
+        let stop = try #require(service["TimeoutStopSec"].flatMap { Int($0) })
+        #expect(stop > 8)
+        let socket = try Self.settings("prefork-api.socket")
+        #expect(socket["ListenStream"] != nil && socket["Service"] == "prefork-api.service")
+    }
+
+    @Test func systemdAnalyzeAcceptsTheUnits() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("units-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // ExecStart must exist for verify: point it at the binary under test.
+        let service = try String(contentsOfFile: "\(Self.units)/prefork-api.service", encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/supervisor", with: try Binaries.path("supervisor"))
+        try service.write(toFile: "\(directory)/prefork-api.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: "\(Self.units)/prefork-api.socket", toPath: "\(directory)/prefork-api.socket")
+        let result = runShell("cd '\(directory)' && systemd-analyze verify ./prefork-api.socket ./prefork-api.service")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("prefork-api"), "\(result.output)")
+    }
+
+    /// systemd-socket-activate binds, waits for the first connection and execs the supervisor with the socket
+    /// as fd 3 (LISTEN_FDS=1, LISTEN_PID its own pid); the workers serve on it, including that first connection.
+    @Test func underSystemdSocketActivateTheWorkersServeOnTheActivatedSocket() throws {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+        close(probe)
+
+        let control = "/tmp/prefork-activated-\(getpid()).sock"
+        let activated = try SupervisorProcess(
+            ["-l", "127.0.0.1:\(port)", try Binaries.path("supervisor"), "--workers", "2", "--no-cleanup",
+             "--control-socket", control, "--", try Binaries.path("test-worker")],
+            bindEphemeral: false, executable: "/usr/bin/systemd-socket-activate")
+        try activated.waitForLog("Listening on 127.0.0.1:\(port)")
+        // The first connection makes systemd-socket-activate exec the supervisor; it is answered by a worker.
+        let first = try HTTPClient.get(port: port, path: "/", timeout: 10).get()
+        #expect(first.status == 200 && first.body.hasPrefix("pid "))
+        try activated.waitForLog("all 2 workers ready")
+        #expect(activated.log.contains("(from systemd)"))
+        let workers = try activated.waitForWorkers(2)
+        #expect(HTTPClient.answeringPIDs(port: port, count: 2) == Set(workers))
+        for pid in workers {
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/3").hasPrefix("socket:"))
+            #expect(ProcessTable.environment(pid)["LISTEN_PID"] == String(pid))
+        }
+        activated.signal(SIGTERM)
+        #expect(try activated.waitForExit() == 0)
+    }
+
+    /// Docker's HEALTHCHECK runs `supervisor healthcheck` in the container: GET /healthz on $PORT.
+    @Test func theHealthCheckAsksHealthzOnThePort() throws {
+        let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("test-worker")])
+        let port = try supervisor.port()
+        try supervisor.waitForLog("all 1 workers ready")
+        let binary = try Binaries.path("supervisor")
+        #expect(runShell("PORT=\(port) '\(binary)' healthcheck").status == 0)
+        #expect(runShell("'\(binary)' healthcheck --bind 0.0.0.0:\(port)").status == 0)
+        let missing = runShell("PORT=\(port) '\(binary)' healthcheck --path /nothing-here")
+        #expect(missing.status == 1 && missing.output.contains("/nothing-here answered 404"))
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+        let down = runShell("PORT=\(port) '\(binary)' healthcheck")
+        #expect(down.status == 1 && down.output.contains("Connection refused"))
+    }
+}
