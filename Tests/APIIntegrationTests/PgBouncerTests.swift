@@ -47,34 +47,6 @@ struct PgBouncerTests {
         #expect(result.status == 78 && result.output.contains("DB_STATEMENT_TIMEOUT: PgBouncer refuses it"))
     }
 
-    /// Behind PgBouncer a session lock would stay on a server connection: the cleanup holds a transaction-level
-    /// lock in a transaction of its own instead, which a replica's lock (of either kind) still excludes.
-    @Test func theCleanupLocksInATransactionThroughPgBouncer() throws {
-        try Services.migrated.get()
-        let admin = try Services.admin()
-        defer { admin.close() }
-        let user = try CleanupJobTests.seed(admin, oldNotes: 5)
-        let through = "DATABASE_URL='\(try Services.environment("PGBOUNCER_URL"))' DB_PGBOUNCER=1 DB_POOL_SIZE=1 DB_MAX_OVERFLOW=1"
-
-        let replica = try Services.admin()
-        _ = try replica.execute("BEGIN")
-        _ = try replica.execute("SELECT pg_advisory_xact_lock($1)", [String(CleanupJobTests.lockKey)])
-        let skipped = try CleanupJobTests.cleanup(environment: through)
-        #expect(skipped.status == 0 && skipped.output.contains("another cleanup holds the lock"), "\(skipped.output)")
-        _ = try replica.execute("COMMIT")
-        replica.close()
-
-        let ran = try CleanupJobTests.cleanup(environment: through)
-        #expect(ran.status == 0, "\(ran.output)")
-        #expect(try CleanupJobTests.count(admin, "SELECT count(*) FROM notes WHERE user_id = $1 AND title = 'old'", user) == 0)
-        #expect(try CleanupJobTests.count(admin, "SELECT count(*) FROM notes WHERE user_id = $1 AND title = 'recent'", user) == 2)
-        // Nothing left behind on PgBouncer's server connections.
-        #expect(try admin.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'").rows[0]["n"].int == 0)
-
-        let tooSmall = try CleanupJobTests.cleanup(environment: through + " DB_MAX_OVERFLOW=0")
-        #expect(tooSmall.status == 78 && tooSmall.output.contains("the cleanup needs 2 connections"))
-    }
-
     /// The seed's scaling note made real: 2 replicas × 4 workers × (10 + 10) = 160 client connections would be
     /// refused against max_connections 100, but through PgBouncer (200 client slots, a server pool of 20) they
     /// start, serve under load without a failure, and Postgres never sees more than the 20.
@@ -121,5 +93,37 @@ struct PgBouncerTests {
             + "Postgres saw at most \(seen) connections from PgBouncer; SHOW POOLS at load:\n\(pools)")
         for replica in replicas { replica.signal(SIGTERM) }
         for replica in replicas { #expect(try replica.waitForExit() == 0) }
+    }
+}
+
+/// In the cleanup's own suite, which runs its tests one at a time: they all take the same lock.
+extension CleanupJobTests {
+    /// Behind PgBouncer a session lock would stay on a server connection: the cleanup holds a transaction-level
+    /// lock in a transaction of its own instead, which a replica's lock (of either kind) still excludes.
+    @Test func theCleanupLocksInATransactionThroughPgBouncer() throws {
+        try Services.migrated.get()
+        let admin = try Services.admin()
+        defer { admin.close() }
+        let user = try CleanupJobTests.seed(admin, oldNotes: 5)
+        let through = "DATABASE_URL='\(try Services.environment("PGBOUNCER_URL"))' DB_PGBOUNCER=1 DB_POOL_SIZE=1 DB_MAX_OVERFLOW=1"
+
+        let replica = try Services.admin()
+        _ = try replica.execute("BEGIN")
+        _ = try replica.execute("SELECT pg_advisory_xact_lock($1)", [String(CleanupJobTests.lockKey)])
+        let skipped = try CleanupJobTests.cleanup(environment: through)
+        #expect(skipped.status == 0 && skipped.output.contains("another cleanup holds the lock"), "\(skipped.output)")
+        _ = try replica.execute("COMMIT")
+        replica.close()
+
+        let ran = try CleanupJobTests.cleanup(environment: through)
+        #expect(ran.status == 0, "\(ran.output)")
+        #expect(try CleanupJobTests.count(admin, "SELECT count(*) FROM notes WHERE user_id = $1 AND title = 'old'", user) == 0)
+        #expect(try CleanupJobTests.count(admin, "SELECT count(*) FROM notes WHERE user_id = $1 AND title = 'recent'", user) == 2)
+        // Nothing left behind on PgBouncer's server connections: the lock is free.
+        #expect(try admin.execute("SELECT pg_try_advisory_lock($1) AS ok", [String(CleanupJobTests.lockKey)]).rows[0]["ok"].bool == true)
+        _ = try admin.execute("SELECT pg_advisory_unlock($1)", [String(CleanupJobTests.lockKey)])
+
+        let tooSmall = try CleanupJobTests.cleanup(environment: through + " DB_MAX_OVERFLOW=0")
+        #expect(tooSmall.status == 78 && tooSmall.output.contains("the cleanup needs 2 connections"))
     }
 }
