@@ -35,6 +35,7 @@ enum HealthCheck {
     static func get(_ address: BindAddress, path: String, timeoutSeconds: Int) -> Result<Int, SystemError> {
         let fd: Int32
         let connected: Int32
+        var connectError: Int32 = 0
         switch address {
         case .unix(let socketPath):
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -46,39 +47,27 @@ enum HealthCheck {
             connected = withUnsafePointer(to: &unix) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
+            connectError = errno
         case .tcp(let host, let port):
             // A wildcard listener is reached on loopback.
             let target = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host == "::" ? "::1" : host
-            let v6 = target.contains(":")
-            fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_flags = AI_NUMERICSERV
+            var found: UnsafeMutablePointer<addrinfo>?
+            let resolved = getaddrinfo(target, String(port), &hints, &found)
+            guard resolved == 0, let info = found else {
+                return .failure(SystemError("resolve \(target) (\(String(cString: gai_strerror(resolved))))", errno: EINVAL))
+            }
+            defer { freeaddrinfo(found) }
+            fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { return .failure(SystemError("socket")) }
             setTimeouts(fd, timeoutSeconds)
-            if v6 {
-                var address = sockaddr_in6()
-                address.sin6_family = sa_family_t(AF_INET6)
-                address.sin6_port = port.bigEndian
-                guard inet_pton(AF_INET6, target, &address.sin6_addr) == 1 else {
-                    close(fd)
-                    return .failure(SystemError("address \(target)", errno: EINVAL))
-                }
-                connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-                }
-            } else {
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = port.bigEndian
-                guard inet_pton(AF_INET, target, &address.sin_addr) == 1 else {
-                    close(fd)
-                    return .failure(SystemError("address \(target) (a numeric address is expected)", errno: EINVAL))
-                }
-                connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-            }
+            connected = connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen)
+            connectError = errno
         }
         defer { close(fd) }
-        guard connected == 0 else { return .failure(SystemError("connect to \(address)")) }
+        guard connected == 0 else { return .failure(SystemError("connect to \(address)", errno: connectError)) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             return .failure(SystemError("send"))
