@@ -58,7 +58,6 @@ final class JobRunner {
     }
     private(set) var lastRun: LastRun?
     private(set) var lastSuccessAt: Int64?
-    private(set) var runningSince: Int64?
 
     var scheduleText: String { configuration.scheduleText }
     var zoneName: String { configuration.zone.name }
@@ -116,14 +115,12 @@ final class JobRunner {
                 "pid": "\(pid)", "running": "\(running)ms", "next": "\(next.map(Self.format) ?? "never")",
             ])
         case .started(let pid):
-            runningSince = Self.wallNow()
             logger.info("cleanup started", metadata: ["pid": "\(pid)"])
         case .startFailed(let error):
             logger.error("cleanup could not start", metadata: ["error": "\(error)"])
         case .finished(let pid, let status, let milliseconds):
             let how = lastExit?.description ?? "exit code \(status)"
             let now = Self.wallNow()
-            runningSince = nil
             lastRun = LastRun(result: how, exitCode: status, durationMilliseconds: milliseconds, finishedAt: now)
             if status == 0 { lastSuccessAt = now }
             logger.log(level: status == 0 ? .info : .warning, "cleanup finished with \(how)",

@@ -25,6 +25,4 @@ public final class RequestLimit: Sendable {
             _ = sd_notify(0, "X_PREFORK_RECYCLE=max-requests\nSTATUS=asked to be recycled after \(total) requests")
         }
     }
-
-    public var count: Int { served.load(ordering: .relaxed) }
 }
