@@ -157,3 +157,22 @@ let package = Package(
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]
 )
+
+/// libFuzzer targets (scripts/fuzz): only with `PREFORK_FUZZ=1`, because they only link when built with
+/// `-sanitize=fuzzer` (their `main` hands over to libFuzzer's driver).
+if Context.environment["PREFORK_FUZZ"] == "1" {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzHTTP", ["API", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                      .product(name: "NIOHTTP1", package: "swift-nio")]),
+        ("FuzzNotify", ["Arbiter"]),
+        ("FuzzCron", ["Schedule"]),
+        ("FuzzSettings", ["API", "Prefork"]),
+    ]
+    for target in fuzzTargets {
+        let directory = String(target.name.dropFirst(4))
+        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies, path: "Fuzz/\(directory)",
+                                                 exclude: ["corpus"]))
+        package.products.append(.executable(name: "fuzz-\(directory.lowercased())", targets: [target.name]))
+    }
+}
+

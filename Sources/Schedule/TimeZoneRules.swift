@@ -92,7 +92,7 @@ public struct TimeZoneRules: Sendable, Equatable {
         return bytes
     }
 
-    static func parse(_ bytes: [UInt8], name: String) -> TimeZoneRules? {
+    public static func parse(_ bytes: [UInt8], name: String) -> TimeZoneRules? {
         var cursor = 0
         func integer(_ size: Int) -> Int64? {
             guard cursor + size <= bytes.count else { return nil }
@@ -103,12 +103,19 @@ public struct TimeZoneRules: Sendable, Equatable {
             if size < 8, value & (1 << (Int64(size) * 8 - 1)) != 0 { value -= 1 << (Int64(size) * 8) }
             return value
         }
+        // The header's counts are unsigned, and none can exceed the file's size: a damaged or hostile file must
+        // not send the cursor backwards or a loop around four billion times (found by scripts/fuzz).
+        func count() -> Int? {
+            guard let value = integer(4) else { return nil }
+            let unsigned = Int(UInt32(truncatingIfNeeded: value))
+            return unsigned <= bytes.count ? unsigned : nil
+        }
         func header() -> (isutc: Int, isstd: Int, leap: Int, time: Int, type: Int, chars: Int)? {
-            guard cursor + 44 <= bytes.count, bytes[cursor..<cursor + 4].elementsEqual("TZif".utf8) else { return nil }
+            guard cursor >= 0, cursor + 44 <= bytes.count, bytes[cursor..<cursor + 4].elementsEqual("TZif".utf8) else { return nil }
             cursor += 20
-            guard let isutc = integer(4), let isstd = integer(4), let leap = integer(4), let time = integer(4),
-                  let type = integer(4), let chars = integer(4) else { return nil }
-            return (Int(isutc), Int(isstd), Int(leap), Int(time), Int(type), Int(chars))
+            guard let isutc = count(), let isstd = count(), let leap = count(), let time = count(),
+                  let type = count(), let chars = count() else { return nil }
+            return (isutc, isstd, leap, time, type, chars)
         }
         guard let first = header(), bytes[4] >= UInt8(ascii: "2") else { return nil }
         // Skip the version 1 (32-bit) block.

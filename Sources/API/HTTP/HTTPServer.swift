@@ -38,6 +38,25 @@ public final class HTTPServer: Sendable {
         self.initializer = initializer
     }
 
+    /// One connection's pipeline: NIO's HTTP/1.1 codec and our handler. No NIO error handler: ours answers
+    /// malformed requests with a JSON 400. No outbound header validation: every response header is the
+    /// worker's own, none is taken from a request (it cost 5% of a cached request's CPU).
+    static func configure(_ channel: any Channel, responder: any Responder, registry: ConnectionRegistry,
+                          limits: HTTPConnectionHandler.Limits) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withErrorHandling: false, withOutboundHeaderValidation: false)
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPConnectionHandler(responder: responder, registry: registry, limits: limits))
+    }
+
+    /// The same pipeline on a channel of the caller's (the fuzzer's `EmbeddedChannel`), with the given limits.
+    public static func configureConnection(_ channel: any Channel, responder: any Responder, maxBodySize: Int,
+                                           headerTimeout: Duration) throws {
+        let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
+                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)))
+        try configure(channel, responder: responder, registry: ConnectionRegistry(), limits: limits)
+    }
+
     public static func start(on target: ListenTarget, group: any EventLoopGroup, responder: any Responder,
                              maxBodySize: Int, headerTimeout: Duration) async throws -> HTTPServer {
         let registry = ConnectionRegistry()
@@ -45,13 +64,7 @@ public final class HTTPServer: Sendable {
                                                   headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                // No NIO error handler: ours answers malformed requests with a JSON 400. No outbound header
-                // validation: every response header is the worker's own, none is taken from a request
-                // (it cost 5% of a cached request's CPU).
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                    withErrorHandling: false, withOutboundHeaderValidation: false)
-                try channel.pipeline.syncOperations.addHandler(
-                    HTTPConnectionHandler(responder: responder, registry: registry, limits: limits))
+                try configure(channel, responder: responder, registry: registry, limits: limits)
             }
         }
         let bootstrap = ServerBootstrap(group: group)

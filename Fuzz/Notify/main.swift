@@ -1,0 +1,29 @@
+import Glibc
+import Arbiter
+
+/// Any datagram a child (or a stranger) can send to the supervisor's notify socket, parsed and fed to an
+/// arbiter with a worker of that pid: it must never trap.
+func fuzzNotify(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let message = NotifyMessage(parsing: UnsafeBufferPointer(start: data, count: size))
+    var arbiter = Arbiter<ContinuousClock.Instant>(configuration: .init(), now: .now)
+    let now = ContinuousClock.now
+    for action in arbiter.start(now: now) {
+        if case .spawn(let slot, let generation) = action {
+            _ = arbiter.spawned(slot: slot, generation: generation, pid: 100, now: now)
+        }
+    }
+    _ = arbiter.notified(pid: 100, message: message, now: now)
+    _ = arbiter.notified(pid: 999, message: message, now: now)
+    _ = arbiter.tick(now: now)
+    return 0
+}
+
+/// libFuzzer's driver; its own `main` is not linked, because SwiftPM already gives this executable one.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzer(_ argc: UnsafeMutablePointer<Int32>,
+               _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+               _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+var argumentCount = CommandLine.argc
+var argumentValues = CommandLine.unsafeArgv
+exit(runFuzzer(&argumentCount, &argumentValues) { fuzzNotify($0, $1) })

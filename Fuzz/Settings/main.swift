@@ -1,0 +1,39 @@
+import Glibc
+import API
+import Prefork
+
+/// The supervisor's flags and environment, and the worker's environment: every line `NAME=value` is a
+/// variable, every other line an argument. A bad value must be a one-line error, never a trap.
+func fuzzSettings(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    var environment: [String: String] = [:]
+    var arguments: [String] = []
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if let equals = line.firstIndex(of: "="), !line.hasPrefix("-") {
+            environment[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        } else {
+            arguments.append(String(line))
+        }
+    }
+    // A command that exists, so that settings past the command are read too.
+    arguments += ["--", "/bin/true"]
+    if let parsed = try? SupervisorArguments(parsing: arguments) {
+        _ = try? SupervisorSettings(arguments: parsed, environment: environment, defaultWorkerDirectory: "/nonexistent")
+    }
+    _ = try? BudgetConfiguration.read(workers: 4, cleanup: nil, flags: [:], environment: environment)
+    environment["DATABASE_URL"] = environment["DATABASE_URL"] ?? "postgres://fuzz/db"
+    _ = try? APISettings.fromEnvironment(environment)
+    _ = try? SettingParser.size(text, name: "fuzz")
+    _ = try? SettingParser.duration(text, name: "fuzz")
+    return 0
+}
+
+/// libFuzzer's driver; its own `main` is not linked, because SwiftPM already gives this executable one.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzer(_ argc: UnsafeMutablePointer<Int32>,
+               _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+               _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+var argumentCount = CommandLine.argc
+var argumentValues = CommandLine.unsafeArgv
+exit(runFuzzer(&argumentCount, &argumentValues) { fuzzSettings($0, $1) })
