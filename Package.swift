@@ -168,9 +168,11 @@ if Context.environment["PREFORK_FUZZ"] == "1" {
         ("FuzzCron", ["Schedule"]),
         ("FuzzSettings", ["API", "Prefork"]),
     ]
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
     for target in fuzzTargets {
         let directory = String(target.name.dropFirst(4))
-        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies, path: "Fuzz/\(directory)",
+        package.targets.append(.executableTarget(name: target.name, dependencies: target.dependencies + ["FuzzDriver"],
+                                                 path: "Fuzz/\(directory)",
                                                  exclude: ["corpus"]))
         package.products.append(.executable(name: "fuzz-\(directory.lowercased())", targets: [target.name]))
     }

@@ -1,4 +1,4 @@
-import Glibc
+import FuzzDriver
 import Arbiter
 
 /// Any datagram a child (or a stranger) can send to the supervisor's notify socket, parsed and fed to an
@@ -18,12 +18,4 @@ func fuzzNotify(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver; its own `main` is not linked, because SwiftPM already gives this executable one.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzer(_ argc: UnsafeMutablePointer<Int32>,
-               _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-               _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-var argumentCount = CommandLine.argc
-var argumentValues = CommandLine.unsafeArgv
-exit(runFuzzer(&argumentCount, &argumentValues) { fuzzNotify($0, $1) })
+fuzz { fuzzNotify($0, $1) }

@@ -1,4 +1,4 @@
-import Glibc
+import FuzzDriver
 import API
 import Prefork
 
@@ -28,12 +28,4 @@ func fuzzSettings(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver; its own `main` is not linked, because SwiftPM already gives this executable one.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzer(_ argc: UnsafeMutablePointer<Int32>,
-               _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-               _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-var argumentCount = CommandLine.argc
-var argumentValues = CommandLine.unsafeArgv
-exit(runFuzzer(&argumentCount, &argumentValues) { fuzzSettings($0, $1) })
+fuzz { fuzzSettings($0, $1) }
