@@ -256,4 +256,32 @@ struct APIEndToEndTests {
         #expect(supervisor.log.components(separatedBy: "stopped generation=").count - 1 == 4, "every worker disposed its pools")
         #expect(try Services.backends(applicationName, settleTo: 0) == 0)
     }
+
+    /// A rolling restart under keep-alive clients that send each request as soon as the previous answer
+    /// arrives: a draining worker answers with `Connection: close` and keeps an idle connection open for a
+    /// moment, so a request already on its way is served, not reset. (Closing idle connections at once lost
+    /// about one request per connection of each drained worker.)
+    @Test func rollingRestartUnderKeepAliveClientsLosesNoRequest() throws {
+        try Services.migrated.get()
+        let token = try Services.token(user: Services.uniqueName("kay"))
+        let supervisor = try SupervisorProcess(["--workers", "4", "--", try Binaries.path("worker")],
+                                               environment: ["RATE_LIMIT_PER_MINUTE": "1000000"])
+        let port = try supervisor.port()
+        try supervisor.waitForLog("all 4 workers ready", timeout: 20)
+        let created = try HTTPClient.request(port: port, method: "POST", path: "/v1/notes",
+                                             headers: ["Authorization": "Bearer \(token)"], body: #"{"title":"kept"}"#).get()
+        let id = try #require(jsonField(created.body, "id"))
+        let load = RequestLoop(port: port, path: "/v1/notes/\(id)", concurrency: 16,
+                               headers: ["Authorization": "Bearer \(token)"], keepAlive: true)
+        let warm = Date().addingTimeInterval(10)
+        while load.succeeded < 500, Date() < warm { usleep(10_000) }
+        supervisor.signal(SIGHUP)
+        try supervisor.waitForLog("rolling restart done", timeout: 30)
+        usleep(300_000)
+        let (succeeded, failures) = load.stop()
+        #expect(succeeded >= 500)
+        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit(timeout: 20) == 0)
+    }
 }

@@ -28,22 +28,12 @@ public enum HTTPClient {
     /// slow client sees.
     public static func raw(port: UInt16, _ bytes: [UInt8], timeout: Double = 5, closeWrite: Bool = false)
         -> Result<[UInt8], TestFailure> {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return .failure(TestFailure("socket")) }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let fd: Int32
+        switch connectLoopback(port: port, timeout: timeout) {
+        case .success(let connected): fd = connected
+        case .failure(let error): return .failure(error)
         }
-        guard connected == 0 else { return .failure(TestFailure("connect: \(String(cString: strerror(errno)))")) }
+        defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -64,6 +54,30 @@ public enum HTTPClient {
             data += buffer[..<count]
         }
         return .success(data)
+    }
+
+    /// A blocking TCP connection to 127.0.0.1:`port` with send and receive timeouts.
+    static func connectLoopback(port: UInt16, timeout: Double) -> Result<Int32, TestFailure> {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .failure(TestFailure("socket")) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let error = TestFailure("connect: \(String(cString: strerror(errno)))")
+            close(fd)
+            return .failure(error)
+        }
+        return .success(fd)
     }
 
     /// Splits a response into status, headers and body (the body as sent: `Connection: close` delimits it).
@@ -99,6 +113,58 @@ public enum HTTPClient {
 }
 
 /// Requests in a loop on background threads until stopped; counts what failed, and how.
+/// One persistent connection with requests one after another, as a busy client or a proxy's upstream pool
+/// sends them: the next request leaves as soon as the previous answer is read, so a server that closes the
+/// connection between two requests loses the one already on its way. Reconnects after `Connection: close`.
+public final class KeepAliveConnection {
+    private let port: UInt16
+    private let timeout: Double
+    private var fd: Int32 = -1
+
+    public init(port: UInt16, timeout: Double = 10) {
+        self.port = port
+        self.timeout = timeout
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    public func get(_ path: String, headers: [String: String] = [:]) -> Result<HTTPClient.Response, TestFailure> {
+        if fd < 0 {
+            switch HTTPClient.connectLoopback(port: port, timeout: timeout) {
+            case .success(let connected): fd = connected
+            case .failure(let error): return .failure(error)
+            }
+        }
+        let result = exchange(path, headers: headers)
+        if case .success(let response) = result, response.headers["connection"]?.lowercased() != "close" { return result }
+        close(fd)
+        fd = -1
+        return result
+    }
+
+    private func exchange(_ path: String, headers: [String: String]) -> Result<HTTPClient.Response, TestFailure> {
+        var text = "GET \(path) HTTP/1.1\r\nHost: localhost\r\n"
+        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        let bytes = Array((text + "\r\n").utf8)
+        let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { return .failure(TestFailure("send: \(String(cString: strerror(errno)))")) }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let end = data.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: data[..<end.lowerBound], as: UTF8.self).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                if data.count - end.upperBound >= length { return HTTPClient.parse(data) }
+            }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { return .failure(TestFailure("closed after \(data.count) bytes")) }
+            if count < 0 { return .failure(TestFailure("recv: \(String(cString: strerror(errno))) after \(data.count) bytes")) }
+            data += buffer[..<count]
+        }
+    }
+}
+
 public final class RequestLoop: @unchecked Sendable {
     private let lock = NSLock()
     private var running = true
@@ -108,14 +174,19 @@ public final class RequestLoop: @unchecked Sendable {
 
     public var succeeded: Int { lock.withLock { succeededCount } }
 
-    /// - Parameter headers: sent with every request (a bearer token).
-    public init(port: UInt16, path: String = "/", concurrency: Int = 4, headers: [String: String] = [:]) {
+    /// - Parameters:
+    ///   - headers: sent with every request (a bearer token).
+    ///   - keepAlive: each thread keeps one connection open (`KeepAliveConnection`) instead of a new one per request.
+    public init(port: UInt16, path: String = "/", concurrency: Int = 4, headers: [String: String] = [:], keepAlive: Bool = false) {
         for _ in 0..<concurrency {
             group.enter()
             Thread.detachNewThread { [self] in
                 defer { group.leave() }
+                let connection = keepAlive ? KeepAliveConnection(port: port) : nil
                 while lock.withLock({ running }) {
-                    switch HTTPClient.request(port: port, method: "GET", path: path, headers: headers, timeout: 10) {
+                    let result = connection?.get(path, headers: headers)
+                        ?? HTTPClient.request(port: port, method: "GET", path: path, headers: headers, timeout: 10)
+                    switch result {
                     case .success(let response) where response.status == 200:
                         lock.withLock { succeededCount += 1 }
                     case .success(let response):

@@ -13,7 +13,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,32 +22,8 @@ import time
 import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from supervisor import children as direct_children  # noqa: E402  (the /proc reading shared with the supervisor's bench)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_ok(port, path="/healthz"):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-
-
-def children(pid):
-    """Every descendant pid of pid (uvicorn's workers are children of its manager)."""
-    found, frontier = [], [pid]
-    while frontier:
-        for child in direct_children(frontier.pop()):
-            found.append(child)
-            frontier.append(child)
-    return found
+# The stacks' common plumbing: a free port, the health probe, the /proc walk of a process tree.
+from stacks import descendants as children, free_port, http_ok  # noqa: E402
 
 
 def uss_mb(pid):
@@ -225,7 +200,7 @@ def run_stack(stack, workers, args, base_env, dsn, round_number):
         running = Stack(stack, [sys.executable, "-m", "uvicorn", "app:app", "--workers", str(workers),
                                 "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
                                 "--log-level", "warning"],
-                        args.python_app, env, workers, r"multiprocessing|uvicorn")
+                        args.python_app, env, workers, r"spawn_main")
     deadline = time.monotonic() + 60
     while not (http_ok(port) and len(running.worker_pids()) >= workers):
         if time.monotonic() > deadline:

@@ -20,7 +20,8 @@ def ensure_venv():
     python = os.path.join(VENV, "bin", "python")
     if not os.path.exists(os.path.join(VENV, "bin", "gunicorn")):
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "uvicorn==0.54.0", "gunicorn==27.0.1"], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-r",
+                        os.path.join(ROOT, "benchmarks", "python", "requirements.txt")], check=True)
     return os.path.join(VENV, "bin")
 
 

@@ -17,6 +17,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     struct Limits: Sendable {
         var maxBodySize: Int
         var headerTimeout: TimeAmount
+        /// How long a keep-alive connection between requests stays open once the worker drains. Closing it at
+        /// once loses the request a busy client already sent: it waits unread in the socket's buffer, and the
+        /// kernel answers a close with unread data by a reset. Measured with 64 keep-alive clients and a HUP:
+        /// nearly every connection of each drained worker failed once; with the grace, none.
+        var drainIdleGrace: TimeAmount = .milliseconds(250)
     }
 
     private enum State {
@@ -115,12 +120,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    /// SIGTERM: an idle keep-alive connection closes now; a busy one answers its request with
-    /// `Connection: close`; one that has not sent a request yet is answered the same way when it does.
+    /// SIGTERM: every request from now on is answered with `Connection: close`. A busy connection closes
+    /// after its answer; one that has not sent a request yet is answered the same way when it does; an idle
+    /// keep-alive connection closes after `drainIdleGrace` without a request.
     func drain() {
         draining = true
         guard let context, case .idle = state, servedAny else { return }
-        context.close(promise: nil)
+        armHeaderTimer(context: context, after: limits.drainIdleGrace)
     }
 
     func forceClose() {
@@ -186,10 +192,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         write(Response.error(status, code, message), keepAlive: false, version: .http1_1, context: context)
     }
 
-    private func armHeaderTimer(context: ChannelHandlerContext) {
+    /// Closes the connection unless a request head arrives in time: the header timeout, or the drain's grace.
+    private func armHeaderTimer(context: ChannelHandlerContext, after delay: TimeAmount? = nil) {
         headerTimer?.cancel()
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        headerTimer = context.eventLoop.scheduleTask(in: limits.headerTimeout) {
+        headerTimer = context.eventLoop.scheduleTask(in: delay ?? limits.headerTimeout) {
             bound.value.close(promise: nil)
         }
     }
