@@ -7,7 +7,9 @@ Order (one thing at a time on this 2-core machine; the stacks interleave whereve
   2. throughput and p99 against connections (wrk), rounds interleaving the stacks, and memory per stack;
   3. timelines of requests per second and p99 while a stack is HUPed, has a worker killed every 2 s, is TERMed
      (loadgen.c, every request on one clock);
-  4. the physical limit: the same Postgres and Redis round trips with pgbench and redis-benchmark.
+  4. the physical limit: the same Postgres and Redis round trips with pgbench and redis-benchmark;
+  5. the Postgres pool beside SQLAlchemy's (scripts/bench pool), and the cleanup job under load
+     (scripts/bench cleanup).
 
 Usage (scripts/bench all does the setup): all.py --bin DIR --python-app DIR --token T --note-id N --user-id U --out DIR
 """
@@ -170,6 +172,27 @@ def timelines(args, env):
     return out
 
 
+def pool_figures(args):
+    """scripts/bench pool: our pool and SQLAlchemy's async engine, one after the other, same settings."""
+    ours = subprocess.run([f"{args.bin}/pool-bench", os.environ["DATABASE_URL"]], capture_output=True, text=True,
+                          check=True).stdout
+    theirs = subprocess.run([sys.executable, os.path.join(HERE, "sqlalchemy_pool.py"), os.environ["DATABASE_URL"]],
+                            capture_output=True, text=True, check=True).stdout
+    return subprocess.run([sys.executable, os.path.join(HERE, "pool_report.py")], input=ours + theirs,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def cleanup_figures(args, env):
+    """scripts/bench cleanup: the job deletes 1,000,000 expired notes while the API serves. Last, since it adds
+    (and then deletes) rows; the Python seed has no cleanup job to set beside it."""
+    subprocess.run(["psql", env["DATABASE_URL"], "-Atq", "-c",
+                    "INSERT INTO notes (user_id, title, body, deleted_at) SELECT (SELECT id FROM users WHERE name = "
+                    "'bench'), 'expired ' || g, repeat('lorem ipsum ', 20), now() - interval '40 days' "
+                    "FROM generate_series(1, 1000000) g", "-c", "VACUUM ANALYZE notes"], check=True)
+    return subprocess.run([sys.executable, os.path.join(HERE, "cleanup.py"), "--bin", args.bin, "--token", args.token,
+                           "--note-id", args.note_id], capture_output=True, text=True, check=True, env=env).stdout.strip()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin")
@@ -185,7 +208,7 @@ def main():
     parser.add_argument("--connections", default="64,128,256,512,1024")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: supervisor,sweep,timelines,physical")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: supervisor,sweep,timelines,physical,pool,cleanup")
     parser.add_argument("--report-only", action="store_true", help="write the report again from --out's results.json")
     args = parser.parse_args()
     if args.report_only:
@@ -219,6 +242,14 @@ def main():
     if "physical" not in skip:
         log("physical limit: pgbench and redis-benchmark")
         data["physical"] = physical.measure(env["DATABASE_URL"], args.redis_port, args.note_id, args.user_id)
+    if "pool" not in skip:
+        log("the Postgres pool beside SQLAlchemy's (scripts/bench pool)")
+        data["pool"] = pool_figures(args)
+        print(data["pool"], flush=True)
+    if "cleanup" not in skip:
+        log("the cleanup job under load (scripts/bench cleanup): seeding 1,000,000 expired notes")
+        data["cleanup"] = cleanup_figures(args, env)
+        print(data["cleanup"], flush=True)
     data["elapsed_minutes"] = (time.monotonic() - started) / 60
 
     with open(os.path.join(args.out, "results.json"), "w") as f:

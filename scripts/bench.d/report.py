@@ -221,6 +221,27 @@ def write(data, out):
             add(f"![{name}](timeline-{name}.png)")
             add("")
 
+    if "pool" in data:
+        add("## The Postgres pool beside SQLAlchemy's")
+        add("")
+        add("`scripts/bench pool`: checkout and checkin alone, pooled `SELECT 1` against raw libpq, and SQLAlchemy's "
+            "async engine (asyncpg) with the same settings (10 + 10, pre-ping, recycle 3600), one after the other.")
+        add("")
+        add("```")
+        add(data["pool"])
+        add("```")
+        add("")
+    if "cleanup" in data:
+        add("## The cleanup job under load")
+        add("")
+        add("`scripts/bench cleanup`: the job deletes 1,000,000 notes soft-deleted 40 days ago, in batches of 1000 "
+            "with a pool of 1 + 1, while the API (2 workers) serves `GET /v1/notes/{id}` at 64 connections. The "
+            "Python seed has no cleanup job to compare with.")
+        add("")
+        add("```")
+        add(data["cleanup"])
+        add("```")
+        add("")
     if "supervisor" in data:
         add("## The supervisor alone")
         add("")
@@ -234,7 +255,7 @@ def write(data, out):
     add("## Reproduce")
     add("")
     add("```")
-    add("scripts/bench all            # this report, in benchmarks/results/<date>/ (about 7 minutes)")
+    add("scripts/bench all            # this report, in benchmarks/results/<date>/ (about 8 minutes)")
     add("scripts/chaos                # the fault scenarios")
     add("```")
     with open(os.path.join(out, "README.md"), "w") as f:
