@@ -65,7 +65,7 @@ def tool_versions():
              "redis_server": command_version(["redis-server", "--version"]),
              "wrk": command_version(["wrk", "-v"]).split(" Copyright")[0],
              "pgbench": command_version(["pgbench", "--version"])}
-    found.update(versions(None))
+    found.update(versions())
     return found
 
 

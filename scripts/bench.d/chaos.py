@@ -188,7 +188,7 @@ def scenario_kill(args, checks):
         sup.wait_ready()
         run = load(args, sup.port, 32, seconds, "kill", close=True)
         rng = random.Random(8)
-        kills, helds, flight, recoveries = [], [], 0, []
+        kills, helds, recoveries = [], [], []
         at = 2.0
         while at < seconds - 1:
             run.sleep_until(at)
@@ -202,10 +202,10 @@ def scenario_kill(args, checks):
             run.event("kill")
             kills.append(run.now())
             helds.append(held)
-            flight += held
             recoveries.append(sup.wait_ready(timeout=2, exclude=(victim,)))
             at += 2.0
         rows = run.finish()
+        flight = sum(helds)
         total = summarize(rows)
         failed = total["requests"] - total["ok"]
         causes = {k: v for k, v in total["outcomes"].items() if k != "2xx"}

@@ -221,37 +221,22 @@ def write(data, out):
             add(f"![{name}](timeline-{name}.png)")
             add("")
 
-    if "pool" in data:
-        add("## The Postgres pool beside SQLAlchemy's")
-        add("")
-        add("`scripts/bench pool`: checkout and checkin alone, pooled `SELECT 1` against raw libpq, and SQLAlchemy's "
-            "async engine (asyncpg) with the same settings (10 + 10, pre-ping, recycle 3600), one after the other.")
-        add("")
-        add("```")
-        add(data["pool"])
-        add("```")
-        add("")
-    if "cleanup" in data:
-        add("## The cleanup job under load")
-        add("")
-        add("`scripts/bench cleanup`: the job deletes 1,000,000 notes soft-deleted 40 days ago, in batches of 1000 "
-            "with a pool of 1 + 1, while the API (2 workers) serves `GET /v1/notes/{id}` at 64 connections. The "
-            "Python seed has no cleanup job to compare with.")
-        add("")
-        add("```")
-        add(data["cleanup"])
-        add("```")
-        add("")
-    if "supervisor" in data:
-        add("## The supervisor alone")
-        add("")
-        add("`scripts/bench supervisor --compare`: the supervisor with its test worker, and the three managers "
-            "side by side with a trivial app (a new pid answering HTTP, measured from outside).")
-        add("")
-        add("```")
-        add(data["supervisor"])
-        add("```")
-        add("")
+    # The benchmarks that print their own figures: their output as it came, under what they measure.
+    printed = (
+        ("pool", "The Postgres pool beside SQLAlchemy's",
+         "`scripts/bench pool`: checkout and checkin alone, pooled `SELECT 1` against raw libpq, and SQLAlchemy's "
+         "async engine (asyncpg) with the same settings (10 + 10, pre-ping, recycle 3600), one after the other."),
+        ("cleanup", "The cleanup job under load",
+         "`scripts/bench cleanup`: the job deletes 1,000,000 notes soft-deleted 40 days ago, in batches of 1000 "
+         "with a pool of 1 + 1, while the API (2 workers) serves `GET /v1/notes/{id}` at 64 connections. The "
+         "Python seed has no cleanup job to compare with."),
+        ("supervisor", "The supervisor alone",
+         "`scripts/bench supervisor --compare`: the supervisor with its test worker, and the three managers "
+         "side by side with a trivial app (a new pid answering HTTP, measured from outside)."),
+    )
+    for key, title, intro in printed:
+        if key in data:
+            lines.extend([f"## {title}", "", intro, "", "```", data[key], "```", ""])
     add("## Reproduce")
     add("")
     add("```")

@@ -157,7 +157,7 @@ class Stack:
             self.log.close()
 
 
-def versions(python_app):
+def versions():
     """What each stack runs, for the report."""
     import importlib.metadata as metadata
     found = {}

@@ -82,7 +82,7 @@ def outcomes(rows):
     return counts
 
 
-def hup(stack, run, settle=3.0, seconds=12):
+def hup(stack, run, settle=3.0):
     """A rolling restart at `settle` s."""
     run.sleep_until(settle)
     run.event("HUP")
