@@ -30,3 +30,21 @@ SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 pyth
 build_release() {
     (cd "$ROOT" && swift build -c release "$@")
 }
+
+# The image runs as a non-root uid with no capabilities, and so do systemd services with User=: a test pass as
+# root alone once hid that no request was served that way. The process-level suites run again as this user,
+# created for the run (create_test_user) and removed after it (remove_test_user).
+TEST_USER=prefork-nonroot
+create_test_user() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    id -u "$TEST_USER" >/dev/null 2>&1 \
+        || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$TEST_USER"
+}
+remove_test_user() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    userdel "$TEST_USER" 2>/dev/null || true
+}
+# Runs a command as the test user (as it is when the scripts already run as a non-root user).
+as_test_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u "$TEST_USER" -- "$@"; else "$@"; fi
+}

@@ -62,8 +62,21 @@ int prefork_set_thread_name(const char *name) {
 
 #include <linux/filter.h>
 
-int prefork_refuse_new_connections(int fd) {
-    struct sock_filter drop_all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-    struct sock_fprog program = { .len = 1, .filter = drop_all };
+static int attach_program(int fd, unsigned int verdict) {
+    struct sock_filter program_code[] = { BPF_STMT(BPF_RET | BPF_K, verdict) };
+    struct sock_fprog program = { .len = 1, .filter = program_code };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
+}
+
+int prefork_refuse_new_connections(int fd) {
+    if (attach_program(fd, 0) == 0) return PREFORK_REFUSED_BY_FILTER;
+    if (errno != EPERM) return -1;
+    /* A backlog of 0 lets the kernel queue one connection at most (it drops SYNs while the queue is full). */
+    return listen(fd, 0) == 0 ? PREFORK_REFUSED_BY_BACKLOG : -1;
+}
+
+int prefork_can_filter_connections(int fd) {
+    if (attach_program(fd, 0xffffffffu) != 0) return 0;
+    setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+    return 1;
 }

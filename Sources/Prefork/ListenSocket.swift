@@ -1,3 +1,4 @@
+import CShims
 import Glibc
 
 /// The one listening socket every worker shares, bound once by the supervisor or handed down by systemd.
@@ -136,4 +137,28 @@ public struct ListenSocket: Sendable {
             return "fd \(fd)"
         }
     }
+}
+
+extension ListenSocket {
+    /// How a stop keeps new connections out of the queue that the workers drain before they close.
+    public enum StopMechanism: String, Sendable {
+        /// A socket filter drops every SYN: nothing is queued after the workers' last accept, none is reset.
+        case filter = "socket-filter"
+        /// The kernel allows no socket filter without CAP_NET_ADMIN (a non-root service or container on some
+        /// kernels): the accept queue shrinks to one connection, so only a connection that completes its
+        /// handshake between the last worker's final accept and its close can be reset.
+        case backlog = "backlog"
+
+        /// For the log and `supervisor status`.
+        public var explanation: String {
+            switch self {
+            case .filter: "a socket filter drops new connections"
+            case .backlog: "the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)"
+            }
+        }
+    }
+
+    /// Tried on the socket itself at start (an accept-all filter, attached and detached), so the log says
+    /// before the first stop which way it will go.
+    public var stopMechanism: StopMechanism { prefork_can_filter_connections(fd) == 1 ? .filter : .backlog }
 }

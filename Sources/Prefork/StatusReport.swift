@@ -42,6 +42,8 @@ public struct StatusReport: Sendable, Equatable {
     public var budget: String?
     public var connectionsHeld: Int
     public var connectionsPeak: Int?
+    /// How a stop keeps new connections out (`ListenSocket.StopMechanism`).
+    public var listenerStop: ListenSocket.StopMechanism
 
     public var text: String {
         var lines = ["supervisor pid \(supervisorPID): \(summary)"]
@@ -72,6 +74,7 @@ public struct StatusReport: Sendable, Equatable {
             lines.append("cleanup: none scheduled")
         }
         lines.append("budget: \(budget ?? "not counted (--budget off)")")
+        lines.append("at a stop: \(listenerStop.explanation)")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -98,7 +101,8 @@ public struct StatusReport: Sendable, Equatable {
         return "{\"pid\":\(supervisorPID),\"summary\":\(JSONText.quoted(summary)),\"workers\":\(workers),"
             + "\"ready\":\(ready),\"generation\":\(generation),\"retiring\":\(retiring),"
             + "\"slots\":[\(rows.joined(separator: ","))],\"cleanup\":\(job),\"budget\":\(string(budget)),"
-            + "\"connections_held\":\(connectionsHeld),\"connections_peak\":\(optional(connectionsPeak))}\n"
+            + "\"connections_held\":\(connectionsHeld),\"connections_peak\":\(optional(connectionsPeak)),"
+            + "\"listener_stop\":\(JSONText.quoted(listenerStop.rawValue))}\n"
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -105,7 +105,7 @@ extension SupervisorLoop {
             supervisorPID: getpid(), summary: arbiter.statusLine, workers: arbiter.slots.count, ready: arbiter.readyCount,
             generation: arbiter.generation, retiring: arbiter.retirees.count, slots: rows, cleanup: job,
             budget: budgetLine, connectionsHeld: arbiter.connectionsHeld,
-            connectionsPeak: arbiter.configuration.connections?.peak)
+            connectionsPeak: arbiter.configuration.connections?.peak, listenerStop: listenerStop)
     }
 
     /// `80 of 80 connections (4 × 20), peak 98 of 100; surge does not fit: retire-first`.

@@ -32,6 +32,8 @@ public final class SupervisorLoop {
     private var nextUpstreamWatchdog: ContinuousClock.Instant?
     private var exitCode: Int32?
     private var listenerOpen = true
+    /// Found at start; `status` shows it.
+    let listenerStop: ListenSocket.StopMechanism
     /// The scheduled cleanup job, when there is one.
     var jobs: JobRunner?
     /// `supervisor status|scale|reload|stop` talk to it; nil with `--control-socket none`, or when it could not be bound.
@@ -65,6 +67,7 @@ public final class SupervisorLoop {
         } else {
             socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog)
         }
+        listenerStop = socket.stopMechanism
         notify = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
         upstream = Upstream(environment: settings.environment, logger: logger)
         let watchdog = settings.arbiter.heartbeatTimeout.map { timeout in
@@ -118,7 +121,11 @@ public final class SupervisorLoop {
             "workers": "\(settings.arbiter.workers)",
             "command": "\(settings.command.arguments.joined(separator: " "))",
             "notify": "\(notify != nil)",
+            "stop": "\(listenerStop.rawValue)",
         ])
+        if listenerStop == .backlog {
+            logger.notice("at a stop, \(listenerStop.explanation); grant CAP_NET_ADMIN for a stop that resets no connection")
+        }
         if let interval = upstream.watchdogInterval { nextUpstreamWatchdog = clock.now + interval }
         announceBudget()
         if let control { logger.info("control socket \(control.path)") }
@@ -248,11 +255,16 @@ public final class SupervisorLoop {
     /// connection the kernel queues after the last worker's final accept is reset when that worker closes.
     /// So first a socket filter that drops every incoming segment goes on the listener, shared by every
     /// process: new SYNs are dropped (the client retries in a second and is then refused), the queue stops
-    /// growing, and the workers accept everything already queued before they close.
+    /// growing, and the workers accept everything already queued before they close. Where the kernel refuses
+    /// the filter, the backlog shrinks to its minimum instead (`ListenSocket.StopMechanism.backlog`).
     private func closeListener() {
         guard listenerOpen else { return }
         listenerOpen = false
-        if prefork_refuse_new_connections(socket.fd) != 0 {
+        switch prefork_refuse_new_connections(socket.fd) {
+        case Int32(PREFORK_REFUSED_BY_FILTER): break
+        case Int32(PREFORK_REFUSED_BY_BACKLOG):
+            if listenerStop == .filter { logger.notice("stop: \(ListenSocket.StopMechanism.backlog.explanation)") }
+        default:
             logger.warning("could not stop new connections on the listener: \(String(cString: strerror(errno)))")
         }
         close(socket.fd)

@@ -53,7 +53,7 @@ let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
 }
 let bootstrap = ServerBootstrap(group: group)
     .childChannelInitializer(initializer)
-    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
 
 let server: any Channel
 var inheritedFD: Int32?

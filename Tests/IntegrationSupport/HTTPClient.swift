@@ -128,6 +128,9 @@ public final class KeepAliveConnection {
 
     deinit { if fd >= 0 { close(fd) } }
 
+    /// This end's port while the connection is open: the port the server sees as its peer's.
+    public var localPort: UInt16? { fd >= 0 ? AcceptedSocket.localPort(fd) : nil }
+
     public func get(_ path: String, headers: [String: String] = [:]) -> Result<HTTPClient.Response, TestFailure> {
         if fd < 0 {
             switch HTTPClient.connectLoopback(port: port, timeout: timeout) {

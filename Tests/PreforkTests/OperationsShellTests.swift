@@ -146,7 +146,7 @@ struct OperationsShellTests {
             ],
             cleanup: .init(schedule: "0 3 * * *", zone: "UTC", nextRun: "2026-11-28T03:00:00Z", runningPID: nil,
                            lastResult: "exit code 0", lastExitCode: 0, lastDurationSeconds: 16.2, lastFinished: "2026-11-27T03:00:16Z"),
-            budget: "80 of 80", connectionsHeld: 40, connectionsPeak: 98)
+            budget: "80 of 80", connectionsHeld: 40, connectionsPeak: 98, listenerStop: .backlog)
         #expect(report.text == """
             supervisor pid 42: 2/2 workers ready, generation 1
             SLOT  PID  GEN  STATE       UPTIME  RESTARTS  HEARTBEAT  RSS      CONNS  STATUS
@@ -155,6 +155,7 @@ struct OperationsShellTests {
             retiring: 1 worker draining
             cleanup: 0 3 * * * (UTC), next 2026-11-28T03:00:00Z; last run 2026-11-27T03:00:16Z: exit code 0 after 16s
             budget: 80 of 80
+            at a stop: the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)
 
             """)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any])
@@ -163,5 +164,6 @@ struct OperationsShellTests {
         #expect(slots[1]["pid"] is NSNull)
         #expect((object["cleanup"] as? [String: Any])?["last_duration_seconds"] as? Double == 16.2)
         #expect(object["connections_peak"] as? Int == 98)
+        #expect(object["listener_stop"] as? String == "backlog")
     }
 }

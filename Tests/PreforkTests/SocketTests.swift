@@ -1,4 +1,5 @@
 import Arbiter
+import CShims
 import Glibc
 @testable import Prefork
 import Testing
@@ -11,6 +12,23 @@ struct SocketTests {
         #expect(socket.description.hasPrefix("127.0.0.1:"))
         #expect(socket.description != "127.0.0.1:0")
         #expect(fcntl(socket.fd, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
+    /// What a stop does to the listener, measured by connecting to it: with the socket filter no handshake
+    /// completes; with the fallback (no CAP_NET_ADMIN: the non-root run) exactly one connection fits the queue.
+    /// Either way the mechanism found at start is the one a stop uses.
+    @Test func aStoppedListenerQueuesNothingWithTheFilterAndOneConnectionWithout() throws {
+        let socket = try ListenSocket.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 128)
+        defer { close(socket.fd) }
+        let port = UInt16(socket.description.split(separator: ":").last!)!
+        let expected = socket.stopMechanism
+        #expect(expected == (geteuid() == 0 ? .filter : expected), "root may always attach a filter")
+        let result = prefork_refuse_new_connections(socket.fd)
+        #expect(result == Int32(expected == .filter ? PREFORK_REFUSED_BY_FILTER : PREFORK_REFUSED_BY_BACKLOG))
+        let clients = (0..<3).map { _ in startConnecting(port: port) }
+        defer { clients.forEach { close($0) } }
+        usleep(300_000)
+        #expect(queuedConnections(socket.fd) == (expected == .filter ? 0 : 1))
     }
 
     @Test func refusesAPortInUseWithTheAddressInTheMessage() throws {
@@ -107,4 +125,26 @@ struct SocketTests {
             "\(error)" == "spawn /nonexistent/worker: No such file or directory"
         }
     }
+}
+
+/// A non-blocking connect to 127.0.0.1:`port`, left in flight.
+private func startConnecting(port: UInt16) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return fd
+}
+
+/// How many connections wait in a listener's accept queue: for a listening socket, the kernel reports it as
+/// `tcpi_unacked` (and its limit as `tcpi_sacked`).
+private func queuedConnections(_ listener: Int32) -> Int {
+    var info = tcp_info()
+    var length = socklen_t(MemoryLayout<tcp_info>.size)
+    guard getsockopt(listener, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return -1 }
+    return Int(info.tcpi_unacked)
 }

@@ -29,6 +29,22 @@ struct LifecycleTests {
         #expect(try supervisor.waitForExit() == 0)
     }
 
+    /// Read back from the kernel on the worker's own accepted socket: Nagle off (`IPPROTO_TCP`), and not the
+    /// same number at `SOL_SOCKET`, which is `SO_DEBUG` (refused without CAP_NET_ADMIN, so a non-root
+    /// worker closed every connection).
+    @Test func acceptedConnectionsHaveNagleOffAndNoDebugFlag() throws {
+        let supervisor = try SupervisorProcess(["--workers", "1", "--", worker])
+        let port = try supervisor.port()
+        try supervisor.waitForLog("all 1 workers ready")
+        let connection = KeepAliveConnection(port: port)
+        let body = try connection.get("/").get().body
+        let pid = try #require(Int32(body.split(separator: " ")[1]))
+        let options = try AcceptedSocket.options(pid: pid, clientPort: try #require(connection.localPort))
+        #expect(options == AcceptedSocket.Options(noDelay: true, debug: false))
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
     @Test func kernelBacklogIsTheOneAskedForWhileNIOWorkersRun() throws {
         let supervisor = try SupervisorProcess(["--workers", "2", "--backlog", "1536", "--", worker])
         let port = try supervisor.port()

@@ -68,7 +68,7 @@ public final class HTTPServer: Sendable {
             }
         }
         let bootstrap = ServerBootstrap(group: group)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer(initializer)
         let fd: Int32
@@ -103,7 +103,7 @@ public final class HTTPServer: Sendable {
         let initializer = self.initializer
         try? await Listener.stopAccepting(channel, fd: fd) { connection in
             ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer(initializer)
                 .withConnectedSocket(connection)
                 .map { _ in }

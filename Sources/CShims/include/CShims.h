@@ -42,9 +42,26 @@ int prefork_set_child_subreaper(void);
 /// prctl(PR_SET_PDEATHSIG, signal) for the calling thread's future death.
 int prefork_set_parent_death_signal(int signal);
 
-/// Attaches a classic BPF filter that drops every packet to the socket: on a listening TCP socket, new
-/// connection attempts (SYNs) are dropped, so its accept queue stops growing. Shared by every process holding it.
+enum {
+    /// A socket filter drops every segment to the listener: no new connection is queued any more.
+    PREFORK_REFUSED_BY_FILTER = 1,
+    /// The kernel refused the filter (EPERM): the accept queue was shrunk to a single connection instead.
+    PREFORK_REFUSED_BY_BACKLOG = 2,
+};
+
+/// Makes a shared listening TCP socket stop queueing new connections, for every process that holds it, so that
+/// the workers can accept what is queued and close without the kernel resetting a connection.
+///
+/// First choice: a classic BPF filter that drops every segment, so SYNs are dropped (the client retries a
+/// second later and is refused once the listener is gone). Some kernels (seen on 6.18) allow socket filters on
+/// TCP sockets only with CAP_NET_ADMIN, which a non-root service or container does not have: then the backlog
+/// goes to 0, and the kernel drops SYNs while its one queue slot is taken. Returns PREFORK_REFUSED_BY_FILTER,
+/// PREFORK_REFUSED_BY_BACKLOG, or -1 with errno.
 int prefork_refuse_new_connections(int fd);
+
+/// 1 when a socket filter can be attached to `fd` (an accept-all one is attached and detached again), else 0:
+/// tells at start which way `prefork_refuse_new_connections` will work.
+int prefork_can_filter_connections(int fd);
 
 /// prctl(PR_SET_NAME, name): the calling thread's name, as top -H and perf show it.
 int prefork_set_thread_name(const char *name);
