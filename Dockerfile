@@ -15,14 +15,18 @@ RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get install -y --no-install-recommends libpq-dev libhiredis-dev libsystemd-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The dependencies first: a change to our sources does not fetch them again.
-COPY Package.swift ./
+# The dependencies first, at the versions Package.resolved pins: a change to our sources does not fetch them again.
+# (Not --force-resolved-versions: that also demands the pinned commit ids, which differ between a package's
+# GitHub repository and a mirror of it; the versions are the pins.)
+COPY Package.swift Package.resolved ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-# The Swift runtime linked in: the runtime stage needs no Swift toolchain, only the C libraries below.
-RUN swift build -c release --static-swift-stdlib \
-    && install -D -m 0755 -t /out .build/release/supervisor .build/release/worker .build/release/cleanup
+# Only the three shipped executables, the Swift runtime linked in (the runtime stage has no Swift toolchain, only
+# the C libraries below), without symbols. One product per `swift build`: given several, SwiftPM builds the last.
+RUN for product in supervisor worker cleanup; do swift build -c release --static-swift-stdlib --product "$product" || exit 1; done \
+    && install -D -m 0755 -t /out .build/release/supervisor .build/release/worker .build/release/cleanup \
+    && strip /out/supervisor /out/worker /out/cleanup
 
 FROM debian:bookworm-slim
 RUN export DEBIAN_FRONTEND=noninteractive \

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A Swift value sent as a query parameter, in Postgres' text format; nil is SQL NULL. The server infers the
 /// parameter's type from the statement (unnamed statements, no type OIDs), as PgBouncer needs.

@@ -1,5 +1,6 @@
 import CLibpq
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One libpq connection. Every call blocks, so the engine only calls it on the pool's threads, and the pool
 /// gives it to one holder at a time: that is what makes the unchecked Sendable sound.
@@ -244,7 +245,11 @@ public final class PostgresConnection: @unchecked Sendable {
 
     static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "" }
-        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+        // libpq's messages end with a newline; Foundation's trimmingCharacters is not in FoundationEssentials.
+        var text = Substring(String(cString: message))
+        while text.last?.isWhitespace == true { text.removeLast() }
+        while text.first?.isWhitespace == true { text.removeFirst() }
+        return String(text)
     }
 }
 

@@ -16,7 +16,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// Replaces the password in `user:password@` and in a `password=` parameter with `***`.
     public static func redact(_ text: String) -> String {
         var result = text
-        if let scheme = result.range(of: "://") {
+        if let scheme = result.firstRange(of: "://") {
             let rest = result[scheme.upperBound...]
             if let at = rest.firstIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
                 result.replaceSubrange(rest.index(after: colon)..<at, with: "***")
@@ -24,7 +24,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         }
         var output = ""
         var remaining = Substring(result)
-        while let range = remaining.range(of: "password=") {
+        while let range = remaining.firstRange(of: "password=") {
             output += remaining[..<range.upperBound] + "***"
             remaining = remaining[range.upperBound...]
             remaining = remaining.drop { $0 != "&" && $0 != " " }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A column value, decoded from Postgres' text format by the column's type.
 public enum PostgresValue: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import API
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Glibc
 import Postgres
 import Schedule
@@ -17,7 +17,7 @@ struct CreateToken: ParsableCommand {
     var ttl: String = "30d"
 
     func validate() throws {
-        if user.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--user must not be empty") }
+        if user.allSatisfy(\.isWhitespace) { throw ValidationError("--user must not be empty") }
         if Self.lifetime(ttl) == nil { throw ValidationError("--ttl: expected a duration like 90d, 12h, 30m, 45s, or never; got '\(ttl)'") }
     }
 
@@ -29,7 +29,7 @@ struct CreateToken: ParsableCommand {
 
     func run() throws {
         let settings = loadSettings()
-        let name = user.trimmingCharacters(in: .whitespaces)
+        let name = String(user.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
         let lifetime = Self.lifetime(ttl)!
         runToCompletion {
             let engine = PostgresEngine(settings.postgres)

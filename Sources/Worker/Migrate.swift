@@ -1,6 +1,6 @@
 import API
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Glibc
 import Postgres
 

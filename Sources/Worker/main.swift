@@ -1,5 +1,5 @@
 import API
-import Foundation
+import FoundationEssentials
 import ArgumentParser
 import Dispatch
 import Glibc

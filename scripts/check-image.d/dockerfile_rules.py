@@ -91,6 +91,9 @@ def main(path):
          "HEALTHCHECK on /healthz, exec form")
 
     print("PACKAGES: " + " ".join(sorted(installed)))
+    rule("strip /out/" in build_runs, "the binaries are stripped")
+    rule("Package.resolved" in " ".join(rest for word, rest in build["steps"] if word == "COPY"),
+         "Package.resolved is copied before resolving: the pinned versions are built")
     print("BUILD: swift build -c release --static-swift-stdlib")
     return 1 if failures else 0
 
