@@ -68,7 +68,9 @@ class Supervisor:
                 "--", *(command or [f"{args.bin}/worker"])]
         self.log = open(self.log_path, "w")
         environment = dict(os.environ, RATE_LIMIT_PER_MINUTE="100000000", **(env or {}))
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=environment)
+        # --user: the supervisor and its workers run as that user, as the image runs them (non-root, no
+        # capabilities); this script keeps root's rights to stop Postgres, SIGSTOP workers and read their sockets.
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=environment, user=args.user)
 
     def status(self):
         out = subprocess.run([f"{self.args.bin}/supervisor", "status", "--json", "--control-socket", self.control],
@@ -455,6 +457,7 @@ def main():
     parser.add_argument("--scratch", required=True)
     parser.add_argument("--only", default=",".join(SCENARIOS))
     parser.add_argument("--kill-seconds", type=int, default=60)
+    parser.add_argument("--user", help="run the supervisor and its workers as this user (the scratch folder must be theirs)")
     args = parser.parse_args()
     unknown = set(args.only.split(",")) - set(SCENARIOS)
     if unknown:

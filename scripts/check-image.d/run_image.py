@@ -138,9 +138,9 @@ class Container:
 
 def one_shot(args, *command):
     """The image with another entrypoint (`worker migrate`, `worker create-token`), as an operator runs them."""
-    argv = args.podman + ["run", "--rm", "--network", "host", "--read-only", "--tmpfs", "/tmp",
-                          "-e", f"DATABASE_URL={os.environ['DATABASE_URL']}", "--entrypoint", command[0],
-                          args.image, *command[1:]]
+    argv = args.podman + ["run", "--rm", "--no-healthcheck", "--network", "host", "--read-only", "--tmpfs", "/tmp",
+                          "-e", f"DATABASE_URL={os.environ['DATABASE_URL']}", "-e", f"REDIS_URL={os.environ['REDIS_URL']}",
+                          "--entrypoint", command[0], args.image, *command[1:]]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
@@ -211,6 +211,7 @@ def main():
         check(health.returncode == 0, f"podman healthcheck run passes ({(health.stdout + health.stderr).strip()})")
 
         code, body = request(container.port, "POST", "/v1/notes", token, '{"title":"load"}')
+        check(code == 201, f"POST /v1/notes 201 ({code} {body[:100]})")
         load_id = json.loads(body)["id"]
         print("== podman stop under load (16 clients, a new connection per request)")
         out = os.path.join(args.scratch, "stop.csv")
@@ -241,11 +242,12 @@ def main():
     print("== GRACEFUL_TIMEOUT=2 with a request held by a row lock")
     application_name = f"image-grace-{os.getpid()}"
     container = Container(args, {"API_WORKERS": "1", "PORT": str(free_port()), "GRACEFUL_TIMEOUT": "2",
-                                 "DB_APPLICATION_NAME": application_name})
+                                 "DB_APPLICATION_NAME": application_name, "RATE_LIMIT_PER_MINUTE": "100000000"})
     locker = None
     try:
         check(container.wait_healthy(), "serving")
         code, body = request(container.port, "POST", "/v1/notes", token, '{"title":"locked"}')
+        check(code == 201, f"POST /v1/notes 201 ({code} {body[:100]})")
         locked_id = json.loads(body)["id"]
         # Holds the note's row until killed, so the PATCH below waits inside Postgres.
         locker = subprocess.Popen(["psql", os.environ["DATABASE_URL"], "-Atq", "-c", "BEGIN",
