@@ -44,6 +44,21 @@ remove_test_user() {
     [ "$(id -u)" -eq 0 ] || return 0
     userdel "$TEST_USER" 2>/dev/null || true
 }
+# The test user must reach the checkout (the test binaries, the fixtures beside the sources): a folder on the way
+# that others may not enter (a checkout under /root) gets the bit to pass through it, nothing more, and says so.
+grant_test_user_access() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local directory="$1"
+    while [ "$directory" != "/" ]; do
+        if [ "$(( $(stat -c '%a' "$directory" | tail -c 2) & 1 ))" -eq 0 ]; then
+            echo "letting other users pass through $directory (chmod o+x) for the non-root test pass" >&2
+            chmod o+x "$directory"
+        fi
+        directory="$(dirname "$directory")"
+    done
+    runuser -u "$TEST_USER" -- test -r "$1/Package.swift" \
+        || { echo "the test user $TEST_USER cannot read $1 (a umask of 077?); the non-root pass needs it" >&2; return 1; }
+}
 # Runs a command as the test user (as it is when the scripts already run as a non-root user).
 as_test_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u "$TEST_USER" -- "$@"; else "$@"; fi
