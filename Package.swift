@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis"]),
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
         .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
-        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget", "CShims"]),
+        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget"]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]
 )

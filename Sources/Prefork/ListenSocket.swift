@@ -161,4 +161,14 @@ extension ListenSocket {
     /// Tried on the socket itself at start (an accept-all filter, attached and detached), so the log says
     /// before the first stop which way it will go.
     public var stopMechanism: StopMechanism { prefork_can_filter_connections(fd) == 1 ? .filter : .backlog }
+
+    /// Makes the socket stop queueing new connections, for every process holding it
+    /// (`prefork_refuse_new_connections`); the mechanism that took effect, or nil with errno set.
+    func refuseNewConnections() -> StopMechanism? {
+        switch prefork_refuse_new_connections(fd) {
+        case Int32(PREFORK_REFUSED_BY_FILTER): .filter
+        case Int32(PREFORK_REFUSED_BY_BACKLOG): .backlog
+        default: nil
+        }
+    }
 }

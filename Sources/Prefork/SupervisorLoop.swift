@@ -260,11 +260,11 @@ public final class SupervisorLoop {
     private func closeListener() {
         guard listenerOpen else { return }
         listenerOpen = false
-        switch prefork_refuse_new_connections(socket.fd) {
-        case Int32(PREFORK_REFUSED_BY_FILTER): break
-        case Int32(PREFORK_REFUSED_BY_BACKLOG):
+        switch socket.refuseNewConnections() {
+        case .filter: break
+        case .backlog:
             if listenerStop == .filter { logger.notice("stop: \(ListenSocket.StopMechanism.backlog.explanation)") }
-        default:
+        case nil:
             logger.warning("could not stop new connections on the listener: \(String(cString: strerror(errno)))")
         }
         close(socket.fd)

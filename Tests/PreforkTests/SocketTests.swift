@@ -1,5 +1,4 @@
 import Arbiter
-import CShims
 import Glibc
 @testable import Prefork
 import Testing
@@ -23,8 +22,7 @@ struct SocketTests {
         let port = UInt16(socket.description.split(separator: ":").last!)!
         let expected = socket.stopMechanism
         #expect(expected == (geteuid() == 0 ? .filter : expected), "root may always attach a filter")
-        let result = prefork_refuse_new_connections(socket.fd)
-        #expect(result == Int32(expected == .filter ? PREFORK_REFUSED_BY_FILTER : PREFORK_REFUSED_BY_BACKLOG))
+        #expect(socket.refuseNewConnections() == expected)
         let clients = (0..<3).map { _ in startConnecting(port: port) }
         defer { clients.forEach { close($0) } }
         usleep(300_000)
