@@ -33,7 +33,8 @@ RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update \
     && apt-get install -y --no-install-recommends libpq5 libhiredis0.14 libsystemd0 tzdata ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin api
+    && groupadd --system --gid 10001 api \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin api
 COPY --from=build /out/ /usr/local/bin/
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001

@@ -76,6 +76,11 @@ static void child(const prefork_spawn_request *request, int pipe_fd) {
             report_and_exit(pipe_fd, errno);
         }
     }
+    // Capabilities the supervisor holds as ambient ones (`--cap-add NET_ADMIN` for a non-root container,
+    // `AmbientCapabilities=` in a unit) are for its listener's socket filter, not for a worker that parses
+    // untrusted requests: a non-root worker starts with none. (EINVAL on kernels before 4.3: nothing to clear.)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+
     // Nothing but stdio, the socket and the error pipe (close-on-exec) reaches the worker.
     close_fds(4, (unsigned int)pipe_fd - 1);
     close_fds((unsigned int)pipe_fd + 1, ~0U);

@@ -15,7 +15,9 @@ Checks, each printed as ok/FAIL; exit 1 if any failed:
   5. `podman stop` under load: exit 0 within the graceful timeout, no accepted connection reset (bounded by one
      where the kernel allows no socket filter, see README "Signals"), every worker disposed its pools, no
      Postgres backend left;
-  6. GRACEFUL_TIMEOUT is honoured: a request blocked on a row lock holds the stop for that long, then the
+  6. with --cap-add NET_ADMIN, as the README suggests, the stop uses the socket filter and the workers do not
+     inherit the capability;
+  7. GRACEFUL_TIMEOUT is honoured: a request blocked on a row lock holds the stop for that long, then the
      supervisor kills the worker and exits 0.
 """
 import argparse
@@ -81,12 +83,12 @@ class Container:
 
     serial = 0
 
-    def __init__(self, args, environment):
+    def __init__(self, args, environment, flags=()):
         Container.serial += 1
         self.podman, self.args = args.podman, args
         self.name = f"prefork-check-{os.getpid()}-{Container.serial}"
         self.port = int(environment["PORT"])
-        flags = ["--network", "host", "--read-only", "--tmpfs", "/tmp"]
+        flags = ["--network", "host", "--read-only", "--tmpfs", "/tmp", *flags]
         for key in ("DATABASE_URL", "REDIS_URL"):
             flags += ["-e", f"{key}={os.environ[key]}"]
         for key, value in environment.items():
@@ -176,6 +178,8 @@ def main():
         top = container.run("top", container.name, "user", "args", check=False).stdout
         users = {line.split()[0] for line in top.splitlines()[1:] if line.strip()}
         check(users == {"10001"} or users == {"api"}, f"every process runs as the image's uid 10001 ({sorted(users)})")
+        identity = container.run("exec", container.name, "id", check=False).stdout.strip()
+        check(identity == "uid=10001(api) gid=10001(api) groups=10001(api)", f"user and group api, 10001 ({identity})")
         status = None
         for _ in range(100):
             status = container.status()
@@ -236,6 +240,32 @@ def main():
         check(disposed == 3, f"every worker disposed its pools ({disposed} of 3)")
         left = backends(application_name)
         check(left == 0, f"no Postgres backend left ({left})")
+    finally:
+        container.remove()
+
+    print("== --cap-add NET_ADMIN: the supervisor may attach the socket filter, its workers get no capability")
+    container = Container(args, {"API_WORKERS": "2", "PORT": str(free_port())}, flags=["--cap-add", "NET_ADMIN"])
+    try:
+        check(container.wait_healthy(), "serving")
+        status = None
+        for _ in range(100):
+            status = container.status()
+            if status and status["ready"] == 2:
+                break
+            time.sleep(0.1)
+        check(status is not None and status.get("listener_stop") == "socket-filter",
+              f"the stop mechanism is the socket filter ({status and status.get('listener_stop')})")
+
+        def effective(pid):
+            text = container.run("exec", container.name, "cat", f"/proc/{pid}/status", check=False).stdout
+            line = next((line for line in text.splitlines() if line.startswith("CapEff:")), "CapEff: ?")
+            return line.split()[1]
+
+        supervisor = effective(1)
+        check(supervisor != "?" and int(supervisor, 16) & (1 << 12), f"the supervisor holds CAP_NET_ADMIN ({supervisor})")
+        workers = [effective(slot["pid"]) for slot in (status or {}).get("slots", []) if slot["pid"]]
+        check(len(workers) == 2 and all(value != "?" and int(value, 16) == 0 for value in workers),
+              f"its workers hold no capability ({workers})")
     finally:
         container.remove()
 
