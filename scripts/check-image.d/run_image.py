@@ -124,6 +124,15 @@ class Container:
         out = self.run("exec", self.name, "/usr/local/bin/supervisor", "status", "--json", check=False)
         return json.loads(out.stdout) if out.returncode == 0 else None
 
+    def status_when_ready(self, workers, timeout=10):
+        """`supervisor status --json` once `workers` are ready, or the last answer after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while not (status and status["ready"] == workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status = self.status()
+        return status
+
     def logs(self):
         out = self.run("logs", self.name, check=False)
         return out.stdout + out.stderr
@@ -180,12 +189,7 @@ def main():
         check(users == {"10001"} or users == {"api"}, f"every process runs as the image's uid 10001 ({sorted(users)})")
         identity = container.run("exec", container.name, "id", check=False).stdout.strip()
         check(identity == "uid=10001(api) gid=10001(api) groups=10001(api)", f"user and group api, 10001 ({identity})")
-        status = None
-        for _ in range(100):
-            status = container.status()
-            if status and status["ready"] == 3:
-                break
-            time.sleep(0.1)
+        status = container.status_when_ready(3)
         check(status is not None and status["workers"] == 3 and status["ready"] == 3,
               f"API_WORKERS=3 honoured: {status and status['ready']} of {status and status['workers']} ready")
         mechanism = status.get("listener_stop") if status else None
@@ -247,12 +251,7 @@ def main():
     container = Container(args, {"API_WORKERS": "2", "PORT": str(free_port())}, flags=["--cap-add", "NET_ADMIN"])
     try:
         check(container.wait_healthy(), "serving")
-        status = None
-        for _ in range(100):
-            status = container.status()
-            if status and status["ready"] == 2:
-                break
-            time.sleep(0.1)
+        status = container.status_when_ready(2)
         check(status is not None and status.get("listener_stop") == "socket-filter",
               f"the stop mechanism is the socket filter ({status and status.get('listener_stop')})")
 
