@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Prefork", "LogFormat",
+                "Prefork", "LogFormat", "Schedule",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

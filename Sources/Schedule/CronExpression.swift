@@ -1,7 +1,12 @@
-/// A cron expression: five fields (minute hour day-of-month month day-of-week) or six with seconds first;
-/// lists, ranges, steps and names (`JAN`-`DEC`, `SUN`-`SAT`, 7 is Sunday too); `@hourly`, `@daily`
-/// (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). As in Vixie cron, when both day fields are
-/// restricted a day matches if either does.
+/// A cron expression: five fields (minute hour day-of-month month day-of-week) or six with seconds first,
+/// separated by spaces or tabs; lists, ranges, steps and names (`JAN`-`DEC`, `SUN`-`SAT`, 7 is Sunday too);
+/// `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`).
+///
+/// Read as Vixie cron (and cronie) read it, because that is what operators' expressions were written for:
+/// - a day field that starts with `*` keeps its own set (`*/2` is the odd days) but makes the two day fields
+///   combine with AND; only when neither starts with `*` does a day match if either matches;
+/// - `N/S` runs from N to the field's maximum, which is 7 for the day of the week (`1/2` is Mon, Wed, Fri, Sun);
+/// - numbers are digits only (`+5` is refused); `?` is accepted as a whole day field, meaning `*`.
 public struct CronExpression: Sendable, Equatable {
     public let text: String
     let seconds: Set<Int>
@@ -10,8 +15,9 @@ public struct CronExpression: Sendable, Equatable {
     let daysOfMonth: Set<Int>
     let months: Set<Int>
     let daysOfWeek: Set<Int>
-    let dayOfMonthRestricted: Bool
-    let dayOfWeekRestricted: Bool
+    /// Vixie's DOM_STAR and DOW_STAR: the field starts with `*` (or is `?`).
+    let dayOfMonthStar: Bool
+    let dayOfWeekStar: Bool
 
     private struct Field {
         var name: String
@@ -19,33 +25,33 @@ public struct CronExpression: Sendable, Equatable {
         var names: [String] = []
         /// Offset of the first name's value (months start at 1).
         var nameBase = 0
+        /// `?` may stand for the whole field (the day fields, as Quartz-style expressions write them).
+        var allowsQuestionMark = false
     }
 
     private static let secondField = Field(name: "second", range: 0...59)
     private static let minuteField = Field(name: "minute", range: 0...59)
     private static let hourField = Field(name: "hour", range: 0...23)
-    private static let dayField = Field(name: "day-of-month", range: 1...31)
+    private static let dayField = Field(name: "day-of-month", range: 1...31, allowsQuestionMark: true)
     private static let monthField = Field(name: "month", range: 1...12,
         names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], nameBase: 1)
     private static let weekdayField = Field(name: "day-of-week", range: 0...7,
-        names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])
+        names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], allowsQuestionMark: true)
 
     public init(_ text: String) throws(ScheduleError) {
-        let trimmed = text.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
-        let expanded: String
-        switch trimmed.lowercased() {
-        case "@yearly", "@annually": expanded = "0 0 1 1 *"
-        case "@monthly": expanded = "0 0 1 * *"
-        case "@weekly": expanded = "0 0 * * 0"
-        case "@daily", "@midnight": expanded = "0 0 * * *"
-        case "@hourly": expanded = "0 * * * *"
-        default:
-            if trimmed.hasPrefix("@") {
-                throw ScheduleError(text, "unknown macro '\(trimmed)' (use @hourly, @daily, @weekly, @monthly, @yearly or @every DURATION)")
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        var fields = words
+        if words.count == 1, words[0].hasPrefix("@") {
+            switch words[0].lowercased() {
+            case "@yearly", "@annually": fields = ["0", "0", "1", "1", "*"]
+            case "@monthly": fields = ["0", "0", "1", "*", "*"]
+            case "@weekly": fields = ["0", "0", "*", "*", "0"]
+            case "@daily", "@midnight": fields = ["0", "0", "*", "*", "*"]
+            case "@hourly": fields = ["0", "*", "*", "*", "*"]
+            default:
+                throw ScheduleError(text, "unknown macro '\(words[0])' (use @hourly, @daily, @weekly, @monthly, @yearly or @every DURATION)")
             }
-            expanded = trimmed
         }
-        let fields = expanded.split(separator: " ").map(String.init)
         guard fields.count == 5 || fields.count == 6 else {
             throw ScheduleError(text, "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, got \(fields.count)")
         }
@@ -59,12 +65,14 @@ public struct CronExpression: Sendable, Equatable {
         var weekdays = try Self.parse(fields[offset + 4], Self.weekdayField, expression: text)
         if weekdays.remove(7) != nil { weekdays.insert(0) }
         daysOfWeek = weekdays
-        dayOfMonthRestricted = !fields[offset + 2].hasPrefix("*") && fields[offset + 2] != "?"
-        dayOfWeekRestricted = !fields[offset + 4].hasPrefix("*") && fields[offset + 4] != "?"
-        // A day that can never come (30 February) would leave the job silently never running.
-        if !dayOfWeekRestricted || !dayOfMonthRestricted || daysOfWeek.isEmpty {
+        dayOfMonthStar = fields[offset + 2].hasPrefix("*") || fields[offset + 2] == "?"
+        dayOfWeekStar = fields[offset + 4].hasPrefix("*") || fields[offset + 4] == "?"
+        // A day that can never come (30 February) would leave the job silently never running. With AND, any
+        // date that exists falls on every weekday within the calendar's 400-year cycle, so the day of month
+        // alone decides; with OR, a non-empty weekday set always matches some day.
+        if dayOfMonthStar || dayOfWeekStar {
             let longest = months.map { $0 == 2 ? 29 : CivilTime.daysInMonth(year: 2001, month: $0) }.max() ?? 31
-            if dayOfMonthRestricted, !daysOfMonth.contains(where: { $0 <= longest }) {
+            if !daysOfMonth.contains(where: { $0 <= longest }) {
                 throw ScheduleError(text, "day-of-month \(fields[offset + 2]) never occurs in month \(fields[offset + 3])")
             }
         }
@@ -75,9 +83,9 @@ public struct CronExpression: Sendable, Equatable {
             ScheduleError(expression, "\(field.name) field '\(text)': \(why)")
         }
         func value(_ token: Substring) throws(ScheduleError) -> Int {
-            if let number = Int(token) {
-                guard field.range.contains(number) else {
-                    throw fail("\(number) is out of range \(field.range.lowerBound)-\(field.range.upperBound)")
+            if !token.isEmpty, token.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                guard let number = Int(token), field.range.contains(number) else {
+                    throw fail("\(token) is out of range \(field.range.lowerBound)-\(field.range.upperBound)")
                 }
                 return number
             }
@@ -85,6 +93,10 @@ public struct CronExpression: Sendable, Equatable {
             throw fail("'\(token)' is not a number" + (field.names.isEmpty ? "" : " or a name (\(field.names.first!)-\(field.names.last!))"))
         }
         guard !text.isEmpty else { throw fail("empty") }
+        if text == "?" {
+            guard field.allowsQuestionMark else { throw fail("'?' is only accepted as a whole day-of-month or day-of-week field") }
+            return Set(field.range)
+        }
         var result = Set<Int>()
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard !part.isEmpty else { throw fail("empty list item") }
@@ -92,22 +104,24 @@ public struct CronExpression: Sendable, Equatable {
             var step = 1
             if let slash = part.firstIndex(of: "/") {
                 rangeText = part[..<slash]
-                guard let parsed = Int(part[part.index(after: slash)...]), parsed > 0 else {
-                    throw fail("step '\(part[part.index(after: slash)...])' is not a positive number")
+                let stepText = part[part.index(after: slash)...]
+                guard !stepText.isEmpty, stepText.allSatisfy({ $0.isASCII && $0.isNumber }),
+                      let parsed = Int(stepText), parsed > 0 else {
+                    throw fail("step '\(stepText)' is not a positive number")
                 }
                 step = parsed
             }
             var low: Int
             var high: Int
-            if rangeText == "*" || rangeText == "?" {
-                (low, high) = (field.range.lowerBound, field.name == "day-of-week" ? 6 : field.range.upperBound)
+            if rangeText == "*" {
+                (low, high) = (field.range.lowerBound, field.range.upperBound)
             } else if let dash = rangeText.firstIndex(of: "-") {
                 low = try value(rangeText[..<dash])
                 high = try value(rangeText[rangeText.index(after: dash)...])
                 guard low <= high else { throw fail("range \(low)-\(high) runs backwards") }
             } else {
                 low = try value(rangeText)
-                high = part.contains("/") ? (field.name == "day-of-week" ? 6 : field.range.upperBound) : low
+                high = part.contains("/") ? field.range.upperBound : low
             }
             for number in stride(from: low, through: high, by: step) { result.insert(number) }
         }
@@ -117,18 +131,15 @@ public struct CronExpression: Sendable, Equatable {
     func matchesDay(_ time: CivilTime) -> Bool {
         let dayMatch = daysOfMonth.contains(time.day)
         let weekdayMatch = daysOfWeek.contains(time.weekday)
-        switch (dayOfMonthRestricted, dayOfWeekRestricted) {
-        case (true, true): return dayMatch || weekdayMatch
-        case (true, false): return dayMatch
-        case (false, true): return weekdayMatch
-        case (false, false): return true
-        }
+        return dayOfMonthStar || dayOfWeekStar ? dayMatch && weekdayMatch : dayMatch || weekdayMatch
     }
 
-    /// The first wall-clock time at or after `start` that matches, searching up to eight years ahead.
+    /// The first wall-clock time at or after `start` that matches. The Gregorian calendar repeats every 400
+    /// years and the initializer refused expressions that match no date, so the search ends within one cycle
+    /// (`0 0 29 2 */7`, a leap day on a Sunday, comes in 2032 and then 2060).
     func nextMatch(atOrAfter start: CivilTime) -> CivilTime? {
         var time = start
-        let limit = start.year + 8
+        let limit = start.year + 401
         while time.year <= limit {
             if !months.contains(time.month) {
                 guard let month = months.sorted().first(where: { $0 > time.month }) else {

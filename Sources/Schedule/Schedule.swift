@@ -36,7 +36,7 @@ public enum Schedule: Sendable, Equatable {
     ///
     /// Daylight saving time as cron users expect: a local time that does not exist that day (spring forward)
     /// runs once, at the first instant after the gap; a local time that happens twice (fall back) runs once,
-    /// at its first occurrence.
+    /// at its first occurrence, so a start inside the second pass does not run it again.
     public func next(after: Int64) -> Int64? {
         switch self {
         case .every(let interval, let anchor):
@@ -47,8 +47,14 @@ public enum Schedule: Sendable, Equatable {
             for _ in 0..<10_000 {
                 guard let candidate = expression.nextMatch(atOrAfter: local) else { return nil }
                 let instants = zone.instants(forLocal: candidate.seconds)
-                if let first = instants.first(where: { $0 > after }) {
-                    return first
+                if let first = instants.first {
+                    if first > after { return first }
+                    if instants.count == 2, let fallBack = zone.nextTransition(after: first) {
+                        // `after` lies in the second pass of a repeated hour, and every local time of that hour
+                        // already had its turn in the first pass: go on from the end of the repetition.
+                        local = CivilTime(seconds: fallBack + Int64(zone.offset(at: fallBack - 1)))
+                        continue
+                    }
                 }
                 if instants.isEmpty {
                     // Skipped by a spring-forward gap: due at the transition that skipped it, the first instant

@@ -5,7 +5,7 @@ import Prefork
 /// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as
 /// the first argument; a worker command of the same name is run with `supervisor -- status`.
 enum Commands {
-    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop", "healthcheck"]
+    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop", "healthcheck", "schedule"]
 
     /// Exit codes of the commands (the README's table).
     enum Code {
@@ -24,8 +24,9 @@ enum Commands {
         var positional: [String] = []
         let valued: Set<String> = ["--workers", "-w", "--replicas", "--pool-size", "--max-overflow", "--max-connections",
                                    "--reserved", "--cleanup-pool-size", "--cleanup-max-overflow", "--control-socket",
-                                   "--max-client-conn", "--pgbouncer-pool-size", "--pgbouncers", "--bind", "--path", "--timeout"]
-        let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--pgbouncer", "--help", "-h"]
+                                   "--max-client-conn", "--pgbouncer-pool-size", "--pgbouncers", "--bind", "--path", "--timeout",
+                                   "--timezone", "--count", "--after"]
+        let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--pgbouncer", "--batch", "--help", "-h"]
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             var key = argument
@@ -53,6 +54,9 @@ enum Commands {
         case "budget":
             guard positional.isEmpty else { return usage("budget takes no arguments, got '\(positional[0])'") }
             return budget(options: options, switches: switches, environment: environment)
+        case "schedule":
+            guard positional.count <= 1 else { return usage("schedule takes one expression; quote it: supervisor schedule '0 3 * * *'") }
+            return ScheduleCommand.run(positional.first, options: options, switches: switches, environment: environment)
         case "healthcheck":
             guard positional.isEmpty else { return usage("healthcheck takes no arguments") }
             return HealthCheck.run(options: options, environment: environment)

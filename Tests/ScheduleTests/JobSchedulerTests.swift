@@ -35,6 +35,23 @@ struct JobSchedulerTests {
         #expect(jobs.nextRun == utc(2026, 11, 27, 3) * 1000 + 15_000)
     }
 
+    /// Issue 15: with `--cleanup-jitter`, the run after the first pass of a repeated hour was followed by a
+    /// second one in the second pass; a supervisor restarted in the second pass ran it again too.
+    @Test func aRepeatedLocalTimeRunsOnceWhateverTheJitter() throws {
+        let berlin = try TimeZoneRules.load("Europe/Berlin")
+        var configuration = JobScheduler.Configuration(schedule: try Schedule.parse("30 2 * * *", zone: berlin, now: 0))
+        configuration.jitterMilliseconds = 80 * 60_000
+        let fortyMinutes: Int64 = 40 * 60_000
+        var jobs = JobScheduler(configuration: configuration, now: utc(2024, 10, 26, 12) * 1000, jitter: { $0 / 2 })
+        // 02:30 CEST is 00:30 UTC; with 40 minutes of jitter the run starts at 01:10 UTC, in the second pass.
+        #expect(jobs.nextRun == utc(2024, 10, 27, 0, 30) * 1000 + fortyMinutes)
+        #expect(jobs.tick(now: utc(2024, 10, 27, 1, 10) * 1000) == [.start])
+        #expect(jobs.nextRun == utc(2024, 10, 28, 1, 30) * 1000 + fortyMinutes)
+        // Restarted at 01:20 UTC (02:20 CET, second pass): nothing until tomorrow.
+        let restarted = JobScheduler(configuration: configuration, now: utc(2024, 10, 27, 1, 20) * 1000, jitter: { $0 / 2 })
+        #expect(restarted.nextRun == utc(2024, 10, 28, 1, 30) * 1000 + fortyMinutes)
+    }
+
     @Test func aTickWhileRunningIsSkipped() throws {
         var jobs = try scheduler("@every 1s", timeout: 60_000)
         let first = Self.start + 1000

@@ -77,6 +77,44 @@ struct CronExpressionTests {
         }
     }
 
+    /// Issue 15, against Vixie cron's rules: a day field starting with `*` keeps its step (it only makes the day
+    /// fields combine with AND); `N/S` in the day of the week runs to 7; signs and stray `?` are refused.
+    @Test(arguments: [
+        ("0 0 */2 * *", utc(2026, 1, 1, 12), utc(2026, 1, 3)),
+        ("0 0 */2 * *", utc(2026, 1, 31, 12), utc(2026, 2, 1)),  // 31, then 1
+        ("0 0 * * */3", utc(2026, 11, 25, 12), utc(2026, 11, 28)),  // Wed 25th, then Sat 28th
+        ("0 12 */10 * MON", utc(2026, 11, 1), utc(2026, 12, 21, 12)),  // a Monday that is day 1, 11, 21 or 31
+        ("0 0 29 2 */7", utc(2024, 1, 1), utc(2032, 2, 29)),  // a leap day on a Sunday
+        ("0 0 29 2 */7", utc(2032, 2, 29), utc(2060, 2, 29)),  // 28 years on: past the old 8-year horizon
+        ("0 0 * * 7/2", utc(2026, 11, 27), utc(2026, 11, 29)),  // 7/2 is {7}: Sunday
+        ("0 0 * * TUE,7/4", utc(2026, 11, 27), utc(2026, 11, 29)),
+        ("0 0 * * 1/2", utc(2026, 11, 27), utc(2026, 11, 29)),  // Mon, Wed, Fri, Sun
+        ("5\t*\t* * *", utc(2026, 11, 27, 10), utc(2026, 11, 27, 10, 5)),  // tabs between fields
+        ("0 0 ? * MON", utc(2026, 11, 27), utc(2026, 11, 30)),
+        ("0 0 1 * ?", utc(2026, 11, 27), utc(2026, 12, 1)),
+    ])
+    func readAsVixieCronReadsIt(_ expression: String, _ after: Int64, _ expected: Int64) throws {
+        #expect(try next(expression, after: after) == expected, "\(expression) after \(CivilTime(seconds: after))")
+    }
+
+    @Test(arguments: [
+        ("+5 * * * *", "minute field '+5': '+5' is not a number"),
+        ("*/+5 * * * *", "step '+5' is not a positive number"),
+        ("? * * * *", "'?' is only accepted as a whole day-of-month or day-of-week field"),
+        ("0 0 1,? * *", "'?' is not a number"),
+        ("0 0 * * ?/2", "'?' is not a number"),
+        ("0 0 31 4,6 *", "never occurs"),
+        ("0 0 30 2 */2", "never occurs"),
+    ])
+    func refusedAsCronRefusesThem(_ expression: String, _ message: String) {
+        do {
+            _ = try Schedule.parse(expression, zone: .utc, now: 0)
+            Issue.record("'\(expression)' was accepted")
+        } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+        }
+    }
+
     @Test func everyCountsFromItsAnchor() throws {
         let schedule = try Schedule.parse("@every 90m", zone: .utc, now: 1000)
         let expected: [(after: Int64, next: Int64)] = [(999, 1000), (1000, 6400), (6399, 6400), (6400, 11800)]
@@ -130,8 +168,20 @@ struct DaylightSavingTests {
         // New York, 2026-11-01: 02:00 EDT becomes 01:00 EST at 06:00 UTC; 01:30 happens twice.
         #expect(try next("30 1 * * *", after: utc(2026, 10, 31, 12), zone: "America/New_York") == utc(2026, 11, 1, 5, 30))
         #expect(try next("30 1 * * *", after: utc(2026, 11, 1, 5, 30), zone: "America/New_York") == utc(2026, 11, 2, 6, 30))
-        // Started during the second pass (it did not run in the first): runs once, then.
-        #expect(try next("45 1 * * *", after: utc(2026, 11, 1, 6, 30), zone: "America/New_York") == utc(2026, 11, 1, 6, 45))
+        // Started during the second pass: 01:45 had its turn in the first pass (05:45 UTC), so not again today.
+        #expect(try next("45 1 * * *", after: utc(2026, 11, 1, 6, 30), zone: "America/New_York") == utc(2026, 11, 2, 6, 45))
+    }
+
+    /// Issue 15: started inside the repeated hour after its first pass, `next` returned the second occurrence.
+    @Test func aStartInTheSecondPassDoesNotRunTheRepeatedTimeAgain() throws {
+        // Berlin, 2024-10-27: 02:30 CEST was 00:30 UTC; at 01:20 UTC the clock reads 02:20 CET again.
+        #expect(try next("30 2 * * *", after: utc(2024, 10, 27, 1, 20), zone: "Europe/Berlin") == utc(2024, 10, 28, 1, 30))
+        #expect(try next("30 2 * * *", after: utc(2024, 10, 27, 0, 20), zone: "Europe/Berlin") == utc(2024, 10, 27, 0, 30))
+        // Every second of the repeated hour is skipped in the second pass, then the clock runs on.
+        #expect(try next("* * * * * *", after: utc(2024, 10, 27, 1), zone: "Europe/Berlin") == utc(2024, 10, 27, 2))
+        #expect(try next("*/20 * * * *", after: utc(2024, 10, 27, 0, 50), zone: "Europe/Berlin") == utc(2024, 10, 27, 2))
+        // Lord Howe falls back half an hour: 01:45 happens at 14:45 UTC and again at 15:15 UTC.
+        #expect(try next("45 1 * * *", after: utc(2025, 4, 5, 15), zone: "Australia/Lord_Howe") == utc(2025, 4, 6, 15, 15))
     }
 
     @Test func unknownZonesAreRefused() throws {
