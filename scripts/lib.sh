@@ -63,3 +63,12 @@ grant_test_user_access() {
 as_test_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u "$TEST_USER" -- "$@"; else "$@"; fi
 }
+
+# A Python with plain uvicorn (default signal handlers, no uvloop) in .build/test-venv, from PyPI: the foreign
+# worker of the integration tests (`uvicorn --fd 3`). Exports PREFORK_TEST_PYTHON.
+test_python() {
+    local venv="$ROOT/.build/test-venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -c "import uvicorn" 2>/dev/null || "$venv/bin/pip" install -q 'uvicorn==0.34.*' >&2
+    export PREFORK_TEST_PYTHON="$venv/bin/python"
+}

@@ -17,6 +17,15 @@ extension Arbiter {
         case terminate
         case abort
         case kill
+        /// A relayed USR1/USR2 (`--relay-signal`).
+        case user(UserSignal)
+    }
+
+    /// USR1 and USR2 mean something different to every program ("reopen logs" to nginx, nothing to uvicorn,
+    /// whose default action ends it), so the supervisor relays them only when told to.
+    public enum UserSignal: String, Sendable, Hashable, CaseIterable {
+        case usr1 = "USR1"
+        case usr2 = "USR2"
     }
 
     /// Lifecycle events for the log, one line each, with slot and pid.
@@ -51,6 +60,9 @@ extension Arbiter {
         case recycleAborted(slot: Int, reason: String)
         /// `DB_POOL_SIZE=auto`: the worker count changed and every worker is replaced with its new pool.
         case resizing(workers: Int, connectionsPerWorker: Int)
+        /// USR1/USR2 went to the ready workers; booting and draining ones were spared (their handlers may not
+        /// be installed, or no longer be).
+        case relayed(UserSignal, workers: Int, spared: Int)
     }
 
     /// Signals the supervisor itself reacts to (see the README's signal table).
@@ -61,6 +73,7 @@ extension Arbiter {
         case hangup
         case increase
         case decrease
+        case user(UserSignal)
     }
 }
 

@@ -48,6 +48,10 @@ extension Arbiter {
         /// A recycle whose new worker failed is tried again after this long, not in a loop.
         public var recycleRetryDelay: Duration = .seconds(10)
 
+        /// USR1/USR2 that the operator asked to pass on to the workers (`--relay-signal`); the others are
+        /// caught, logged and dropped, so that neither the supervisor nor a worker dies of them.
+        public var relayedSignals: Set<UserSignal> = []
+
         public init() {}
 
         /// Checks what the types cannot; the message names the setting, for a one-line error.

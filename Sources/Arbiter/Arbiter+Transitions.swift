@@ -87,6 +87,7 @@ extension Arbiter {
             }
         case .abort: killAt = now + configuration.abortGrace
         case .kill: killAt = nil
+        case .user: preconditionFailure("a relayed USR signal does not retire a worker")
         }
         retirees.append(Retiree(pid: pid, slot: slot, killAt: killAt, reason: reason, connections: connections))
         return [.signal(pid: pid, signal)]

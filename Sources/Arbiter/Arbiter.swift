@@ -149,8 +149,23 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             guard !isStopping else { return [.report(.ignored("TTOU while stopping"))] }
             guard slots.count > 1 else { return [.report(.ignored("TTOU: already at 1 worker, the minimum"))] }
             return scale(to: slots.count - 1, by: "TTOU", now: now)
+        case .user(let user):
+            return relay(user)
         }
         return actions + reconcile(now: now)
+    }
+
+    /// USR1/USR2: to every ready worker if the operator asked for it, else nowhere. A worker still booting may
+    /// not have its handler yet and a draining one may have dropped it; for either the default action would
+    /// end it, so they are spared.
+    private func relay(_ signal: UserSignal) -> [Action] {
+        guard configuration.relayedSignals.contains(signal) else {
+            return [.report(.ignored("SIG\(signal.rawValue) is not relayed to the workers (start with --relay-signal \(signal.rawValue) to relay it)"))]
+        }
+        let live = slots.flatMap { [$0.worker, $0.replacement].compactMap { $0 } }
+        let ready = live.filter { $0.isReady && !$0.draining }
+        return ready.map { .signal(pid: $0.pid, .user(signal)) }
+            + [.report(.relayed(signal, workers: ready.count, spared: live.count - ready.count + retirees.count))]
     }
 
     /// The operator asked for `workers` slots (`supervisor scale`, or TTIN/TTOU one at a time). More workers

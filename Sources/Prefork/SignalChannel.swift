@@ -9,14 +9,16 @@ import Glibc
 public struct SignalChannel {
     public let fd: Int32
 
-    /// The signals the supervisor acts on, SIGCHLD for reaping, and USR1/USR2, which it relays to every worker
-    /// (their default action would otherwise end the supervisor, and with it every worker).
+    /// The signals the supervisor acts on, SIGCHLD for reaping, USR1/USR2 (relayed only with `--relay-signal`),
+    /// and the others whose default action would end the supervisor and, through PDEATHSIG, every worker with
+    /// it: an operator's stray `kill -ALRM` or `docker kill --signal PWR` is logged and dropped.
     static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2]
+    static let dropped: [Int32] = [SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT]
 
     public init() throws(SystemError) {
         var mask = sigset_t()
         sigemptyset(&mask)
-        for handled in Self.handled {
+        for handled in Self.handled + Self.dropped {
             // An ignored signal is discarded even while blocked, and SIG_IGN survives exec: under `nohup`, or
             // a parent that ignores SIGCHLD (children then reap themselves behind waitpid), we would be deaf.
             signal(handled, SIG_DFL)
@@ -32,7 +34,8 @@ public struct SignalChannel {
     public enum Received: Equatable {
         case control(Arbiter<ContinuousClock.Instant>.ControlSignal)
         case childExited
-        case relay(Int32)
+        /// Caught so that it cannot end the supervisor; logged, nothing else.
+        case dropped(Int32)
     }
 
     /// Every signal queued since the last read.
@@ -49,8 +52,9 @@ public struct SignalChannel {
             case SIGTTIN: received.append(.control(.increase))
             case SIGTTOU: received.append(.control(.decrease))
             case SIGCHLD: received.append(.childExited)
-            case SIGUSR1, SIGUSR2: received.append(.relay(Int32(info.ssi_signo)))
-            default: break
+            case SIGUSR1: received.append(.control(.user(.usr1)))
+            case SIGUSR2: received.append(.control(.user(.usr2)))
+            default: received.append(.dropped(Int32(info.ssi_signo)))
             }
         }
         return received

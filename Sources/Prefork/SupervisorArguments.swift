@@ -24,6 +24,8 @@ public struct SupervisorArguments: Sendable, Equatable {
     public var maxWorkerMemory: String?
     public var controlSocket: String?
     public var metricsBind: String?
+    /// `--relay-signal USR1 --relay-signal USR2` or `--relay-signal USR1,USR2`, joined with commas.
+    public var relaySignals: String?
     public var help = false
     public var command: [String] = []
 
@@ -82,6 +84,7 @@ public struct SupervisorArguments: Sendable, Equatable {
             case "--max-worker-memory": maxWorkerMemory = try value()
             case "--control-socket": controlSocket = try value()
             case "--metrics-bind": metricsBind = try value()
+            case "--relay-signal": relaySignals = [relaySignals, try value()].compactMap { $0 }.joined(separator: ",")
             case "--help", "-h": help = true
             default: throw ConfigurationError("unknown option '\(name)' (see supervisor --help)")
             }

@@ -183,10 +183,8 @@ public final class SupervisorLoop {
                     if let socket = metricsSockets.removeValue(forKey: pid) { unlink(socket.path) }
                     perform(arbiter.exited(pid: pid, status: status, now: clock.now))
                 }
-            case .relay(let signal):
-                let pids = arbiter.workerPIDs
-                for pid in pids { kill(pid, signal) }
-                logger.info("relayed signal \(signal) to \(pids.count) workers")
+            case .dropped(let signal):
+                logger.info("ignored: signal \(signal) (\(String(cString: strsignal(signal)))) means nothing to the supervisor")
             }
         }
     }
@@ -278,6 +276,8 @@ public final class SupervisorLoop {
         case .kill:
             // The worker leads its own process group: take its children along, unless it left the group.
             if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
+        case .user(.usr1): kill(pid, SIGUSR1)
+        case .user(.usr2): kill(pid, SIGUSR2)
         }
     }
 

@@ -1,3 +1,4 @@
+import Arbiter
 import Budget
 import Glibc
 
@@ -41,6 +42,12 @@ extension SupervisorSettings {
         if let boot = try reader.value(arguments.bootTimeout, "--boot-timeout", nil, duration) {
             guard boot > .zero else { throw .usage("--boot-timeout: must be more than 0") }
             arbiter.bootTimeout = boot
+        }
+        let signals = { (text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> in
+            try SettingParser.relayedSignals(text, name: name)
+        }
+        if let relayed = try reader.value(arguments.relaySignals, "--relay-signal", "RELAY_SIGNALS", signals) {
+            arbiter.relayedSignals = relayed
         }
         if arguments.noNotify {
             arbiter.readiness = .onSpawn

@@ -34,6 +34,22 @@ public struct SupervisorSettings: Sendable {
 
 /// Reading durations, counts and switches given as flags or environment values.
 public enum SettingParser {
+    /// `USR1`, `USR2`, `SIGUSR1`, comma-separated, or `none`: the signals relayed to the workers.
+    public static func relayedSignals(_ text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> {
+        var signals: Set<Arbiter<ContinuousClock.Instant>.UserSignal> = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            var word = String(item).trimmingSpaces.uppercased()
+            if word == "NONE" { continue }
+            if word.hasPrefix("SIG") { word.removeFirst(3) }
+            guard let signal = Arbiter<ContinuousClock.Instant>.UserSignal(rawValue: word) else {
+                throw ConfigurationError("\(name): expected USR1, USR2 or none, got '\(item)' (only these are relayed: "
+                    + "the others are the supervisor's own)")
+            }
+            signals.insert(signal)
+        }
+        return signals
+    }
+
     /// Seconds as a plain number (`8`, `0.5`), or with a unit: `250ms`, `8s`, `2m`, `1h`.
     public static func duration(_ text: String, name: String) throws(ConfigurationError) -> Duration {
         let trimmed = text.trimmingSpaces

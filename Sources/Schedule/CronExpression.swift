@@ -89,7 +89,7 @@ public struct CronExpression: Sendable, Equatable {
                 }
                 return number
             }
-            if let index = field.names.firstIndex(of: token.uppercased()) { return index + field.nameBase }
+            if token.allSatisfy(\.isASCII), let index = field.names.firstIndex(of: token.uppercased()) { return index + field.nameBase }
             throw fail("'\(token)' is not a number" + (field.names.isEmpty ? "" : " or a name (\(field.names.first!)-\(field.names.last!))"))
         }
         guard !text.isEmpty else { throw fail("empty") }

@@ -88,6 +88,14 @@ if environment("TEST_WORKER_IGNORE_TERM") == "1" {
     termination = TerminationSignal.handle { loop.execute { state.beginDrain() } }
 }
 
+// Like the API worker: USR1/USR2 are acknowledged on stderr, never fatal.
+let userSignals = [SIGUSR1, SIGUSR2].map { signal in
+    TerminationSignal.handle(signal) {
+        var line = "test-worker[\(getpid())]: SIG\(signal == SIGUSR1 ? "USR1" : "USR2") received\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
 notifier.startHeartbeat(on: loop)
 let hangAfter = milliseconds("TEST_WORKER_HANG_AFTER")
 if hangAfter > 0 {
@@ -110,4 +118,4 @@ if allocate > 0 {
 }
 notifier.ready(status: "serving")
 // The process ends in WorkerState, once a drain has closed the last connection.
-dispatchMain()
+withExtendedLifetime(userSignals) { dispatchMain() }

@@ -65,7 +65,15 @@ struct Serve: ParsableCommand {
 
         let lifecycle = WorkerLifecycle(settings: settings, logger: logger, group: group, target: target)
         let termination = TerminationSignal.handle { lifecycle.terminate() }
+        // USR1/USR2 (relayed with `supervisor --relay-signal`, or sent by hand) must not end a worker by their
+        // default action: logs go to stderr, so there is nothing to reopen; they are acknowledged in the log.
+        let signalLogger = logger
+        let userSignals = [SIGUSR1, SIGUSR2].map { signal in
+            TerminationSignal.handle(signal) {
+                signalLogger.info("SIG\(signal == SIGUSR1 ? "USR1" : "USR2") received: nothing to reopen (logs go to stderr)")
+            }
+        }
         Task { await lifecycle.start() }
-        withExtendedLifetime(termination) { dispatchMain() }
+        withExtendedLifetime((termination, userSignals)) { dispatchMain() }
     }
 }

@@ -179,20 +179,6 @@ struct LifecycleTests {
         #expect(try supervisor.waitForExit() == 0)
     }
 
-    @Test func usr1AndUsr2AreRelayedToEveryWorker() throws {
-        let supervisor = try SupervisorProcess(["--workers", "2", "--", worker])
-        try supervisor.waitForLog("all 2 workers ready")
-        let before = try supervisor.waitForWorkers(2)
-        // The test worker does not handle USR1, so its default action ends it: proof that it arrived.
-        supervisor.signal(SIGUSR1)
-        try supervisor.waitForLog("relayed signal \(SIGUSR1) to 2 workers")
-        try supervisor.waitForLog("exited with signal \(SIGUSR1)", count: 2)
-        try supervisor.waitForLog("info: ready ", count: 4)
-        #expect(Set(try supervisor.waitForWorkers(2)).isDisjoint(with: before))
-        supervisor.signal(SIGTERM)
-        #expect(try supervisor.waitForExit() == 0)
-    }
-
     @Test func aFirstGenerationThatCannotBootBacksOffThenExits3() throws {
         let startedAt = Date()
         let supervisor = try SupervisorProcess(["--workers", "2", "--", worker],
