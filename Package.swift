@@ -66,9 +66,12 @@ let package = Package(
         ),
 
         // The Postgres engine: libpq connections in the pool, an async API.
+        // DATABASE_URL checked and redacted without libpq: shared by the Postgres engine and the supervisor.
+        .target(name: "ConnectionURL"),
+
         .target(
             name: "Postgres",
-            dependencies: ["CLibpq", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: ["CLibpq", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
 
         // The Redis client: hiredis connections in the same pool, pipelines, an async API.
@@ -103,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Prefork", "LogFormat", "Schedule",
+                "Prefork", "LogFormat", "Schedule", "ConnectionURL",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -143,7 +146,7 @@ let package = Package(
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
             name: "PostgresTests",
-            dependencies: ["Postgres", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
+            dependencies: ["Postgres", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "PoolCore"]),

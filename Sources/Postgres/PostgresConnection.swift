@@ -34,7 +34,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         guard let handle else { throw PostgresError(kind: .connection, message: "out of memory", isDisconnect: true) }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = PostgresURL.redact(Self.trimmed(PQerrorMessage(handle)))
+            let message = url.redact(message: Self.trimmed(PQerrorMessage(handle)))
             PQfinish(handle)
             throw PostgresError(kind: .connection, message: message, isDisconnect: true)
         }

@@ -24,12 +24,21 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
             rest = rest[rest.index(after: at)...]
+            // Errors name the part, never its value: this is where the password is.
             if let colon = credentials.firstIndex(of: ":") {
-                let user = Self.percentDecoded(credentials[..<colon])
+                guard let user = Self.percentDecoded(credentials[..<colon]) else {
+                    throw invalid("the user name has invalid percent-encoding (write a literal % as %25)")
+                }
                 username = user.isEmpty ? nil : user
-                password = Self.percentDecoded(credentials[credentials.index(after: colon)...])
+                guard let secret = Self.percentDecoded(credentials[credentials.index(after: colon)...]) else {
+                    throw invalid("the password has invalid percent-encoding (write a literal % as %25)")
+                }
+                password = secret
             } else {
-                password = Self.percentDecoded(credentials)
+                guard let secret = Self.percentDecoded(credentials) else {
+                    throw invalid("the password has invalid percent-encoding (write a literal % as %25)")
+                }
+                password = secret
             }
         }
         if rest.hasPrefix("[") , let close = rest.firstIndex(of: "]") {
@@ -37,13 +46,13 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             rest = rest[rest.index(after: close)...]
             port = 6379
             if rest.hasPrefix(":") {
-                guard let value = Int(rest.dropFirst()), (1...65535).contains(value) else { throw invalid("bad port") }
+                guard let value = Int(rest.dropFirst()), (1...65535).contains(value) else { throw invalid("the port is not a number from 1 to 65535") }
                 port = value
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = String(rest[..<colon])
             guard let value = Int(rest[rest.index(after: colon)...]), (1...65535).contains(value) else {
-                throw invalid("bad port '\(rest[rest.index(after: colon)...])'")
+                throw invalid("the port is not a number from 1 to 65535")
             }
             port = value
         } else {
@@ -54,7 +63,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         if path.isEmpty {
             database = 0
         } else {
-            guard let value = Int(path), value >= 0 else { throw invalid("bad database number '\(path)'") }
+            guard let value = Int(path), value >= 0 else { throw invalid("the database is not a number (redis://host:6379/0)") }
             database = value
         }
     }
@@ -65,16 +74,19 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         return "redis://\(credentials)\(host):\(port)/\(database)"
     }
 
-    private static func percentDecoded(_ text: Substring) -> String {
+    /// nil when a `%` is not followed by two hex digits: silently keeping it would send another password.
+    private static func percentDecoded(_ text: Substring) -> String? {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-               let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-                bytes.append(value)
-            } else {
+            guard byte == UInt8(ascii: "%") else {
                 bytes.append(byte)
+                continue
             }
+            guard let high = iterator.next(), let low = iterator.next(),
+                  let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16),
+                  String(decoding: [high, low], as: UTF8.self).allSatisfy(\.isHexDigit) else { return nil }
+            bytes.append(value)
         }
         return String(decoding: bytes, as: UTF8.self)
     }

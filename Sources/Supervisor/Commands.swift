@@ -153,6 +153,7 @@ enum Commands {
         switch PostgresProbe.facts(url: url) {
         case .failure(let error):
             report("\(error)")
+            if case .badURL = error { return Code.configuration }
             return Code.unavailable
         case .success(let server):
             let usable = server.maxConnections - server.superuserReserved - server.roleReserved

@@ -1,3 +1,4 @@
+import ConnectionURL
 import Glibc
 
 /// `supervisor budget --check-db`: one connection to `DATABASE_URL`, two numbers, closed at once.
@@ -19,10 +20,12 @@ struct PostgresProbe {
     enum ProbeError: Error, CustomStringConvertible {
         case noLibpq(String)
         case failed(String)
+        /// DATABASE_URL itself is defective (exit 78, not 69).
+        case badURL(String)
         var description: String {
             switch self {
             case .noLibpq(let why): "cannot load libpq (apt install libpq5): \(why)"
-            case .failed(let why): why
+            case .failed(let why), .badURL(let why): why
             }
         }
     }
@@ -58,12 +61,15 @@ struct PostgresProbe {
             let clear = symbol("PQclear", as: Finish.self)
         else { return .failure(.noLibpq("a libpq function is missing")) }
 
+        // libpq quotes a defective URL's tokens, password included: refuse it first, naming the part only.
+        do { _ = try PostgresURLSyntax(url) } catch { return .failure(.badURL(error.description)) }
         // A server that does not answer must not hang the command.
         if getenv("PGCONNECT_TIMEOUT") == nil { setenv("PGCONNECT_TIMEOUT", "5", 1) }
         let connection = connect(url)
         defer { finish(connection) }
         func lastError() -> String {
-            message(connection).map { String(cString: $0) }?.split(separator: "\n").first.map(String.init) ?? "unknown error"
+            let text = message(connection).map { String(cString: $0) }?.split(separator: "\n").first.map(String.init)
+            return PostgresURLSyntax.redact(text ?? "unknown error", url: url)
         }
         guard status(connection) == 0 else { return .failure(.failed("cannot connect to DATABASE_URL: \(lastError())")) }
         guard let result = execute(connection, query) else { return .failure(.failed(lastError())) }
