@@ -80,3 +80,11 @@ int prefork_can_filter_connections(int fd) {
     setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
     return 1;
 }
+
+int prefork_peer_uid(int fd, uid_t *uid) {
+    struct ucred cred;
+    socklen_t length = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) return -1;
+    *uid = cred.uid;
+    return 0;
+}

@@ -1,3 +1,4 @@
+import CShims
 import Glibc
 
 /// Where `supervisor status|scale|reload|stop` find a running supervisor, and how they talk to it.
@@ -37,6 +38,33 @@ public enum ControlSocket {
         return .error("unexpected response from the supervisor: \(head.prefix(80))")
     }
 
+    /// Why a client will not talk to the socket at `path`: someone other than this user (or root) could be
+    /// answering in the supervisor's name. Another uid can pre-create `/tmp/prefork-UID/` mode 777 and bind
+    /// its own `supervisor.sock` there, then say "ok" to a `stop` that never reached the real supervisor.
+    public static func untrustedReason(path: String) -> String? {
+        let me = geteuid()
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        var info = stat()
+        if lstat(directory, &info) == 0 {
+            if info.st_mode & S_IFMT != S_IFDIR {
+                return "\(directory) is not a directory"
+            }
+            if info.st_uid != me && info.st_uid != 0 {
+                return "the directory \(directory) belongs to uid \(info.st_uid), not to you (uid \(me)) or root"
+            }
+            if info.st_mode & 0o022 != 0 && info.st_mode & S_ISVTX == 0 {
+                return "the directory \(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8)))"
+            }
+        }
+        if lstat(path, &info) == 0 {
+            if info.st_mode & S_IFMT != S_IFSOCK { return "\(path) is not a socket" }
+            if info.st_uid != me && info.st_uid != 0 {
+                return "\(path) belongs to uid \(info.st_uid), not to you (uid \(me)) or root"
+            }
+        }
+        return nil
+    }
+
     /// Sends one request and reads the whole response; the failure says why nobody answered.
     public static func request(_ line: String, path: String, timeoutSeconds: Int = 10) -> Result<String, SystemError> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -47,6 +75,13 @@ public enum ControlSocket {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard withUnixSocketAddress(path, { connect(fd, $0, $1) }) == 0 else {
             return .failure(SystemError("connect \(path)"))
+        }
+        // The file checks above can be raced; the kernel's word on who listens cannot.
+        var peer: uid_t = 0
+        guard prefork_peer_uid(fd, &peer) == 0 else { return .failure(SystemError("SO_PEERCRED on \(path)")) }
+        guard peer == geteuid() || peer == 0 else {
+            return .failure(SystemError("the process listening on \(path) runs as uid \(peer), not as you (uid \(geteuid())) or root",
+                                        errno: EPERM))
         }
         var request = Array((line + "\n").utf8)
         guard request.withUnsafeMutableBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {

@@ -43,6 +43,8 @@ public struct ListenSocket: Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
+            // The resolver's own words; EAI_SYSTEM alone puts its reason in errno.
+            if status == EAI_SYSTEM { throw SystemError("resolve \(host)") }
             throw SystemError("resolve \(host): \(String(cString: gai_strerror(status)))", errno: 0)
         }
         defer { freeaddrinfo(list) }

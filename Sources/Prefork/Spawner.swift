@@ -135,15 +135,19 @@ public struct Spawner {
     /// Finds an executable the way a shell would: a name with a slash is a path, anything else is looked up
     /// in `PATH`. Done once at start, so a typo fails the deploy at once with exit 127 instead of a crash loop.
     public static func resolve(_ name: String, path: String?) -> String? {
-        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        // A directory passes access(X_OK) (it can be searched) but cannot be executed: without the regular-file
+        // check, `supervisor /tmp` spawned five workers that each failed with EACCES, then exited 3.
+        if name.contains("/") { return isExecutableFile(name) ? name : nil }
         let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
         for directory in directories {
             let candidate = "\(directory)/\(name)"
-            var info = stat()
-            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
-                return candidate
-            }
+            if isExecutableFile(candidate) { return candidate }
         }
         return nil
+    }
+
+    static func isExecutableFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }
 }

@@ -97,7 +97,10 @@ public final class SupervisorLoop {
             do {
                 control = try ControlServer(path: path)
             } catch {
-                // Not fatal: the workers serve the same either way; signals still control the supervisor.
+                if settings.controlSocketIsExplicit {
+                    throw SystemError("control socket \(path) (--control-socket): \(error.call)", errno: error.errno)
+                }
+                // The default path is not fatal: the workers serve the same either way; signals still control it.
                 logger.warning("no control socket (supervisor status/scale/reload/stop will not reach this one; pass --control-socket): \(error)")
             }
         }

@@ -71,9 +71,10 @@ extension SupervisorSettings {
             }
             return text
         }
-        let control = try reader.value(arguments.controlSocket, "--control-socket", "CONTROL_SOCKET", path)
-            ?? ControlSocket.defaultPath(environment: environment)
+        let explicitControl = try reader.value(arguments.controlSocket, "--control-socket", "CONTROL_SOCKET", path)
+        let control = explicitControl ?? ControlSocket.defaultPath(environment: environment)
         controlSocket = control == "none" ? nil : control
+        controlSocketIsExplicit = explicitControl != nil
         metricsBind = try reader.value(arguments.metricsBind, "--metrics-bind", "METRICS_BIND", address)
         if case .unix = metricsBind { throw .usage("--metrics-bind: expected host:port (the admin endpoint is HTTP over TCP)") }
 
@@ -97,12 +98,16 @@ extension SupervisorSettings {
                                defaultWorkerDirectory: String) throws(StartupError) -> Spawner.Command {
         if let name = command.first {
             guard let path = Spawner.resolve(name, path: environment["PATH"]) else {
+                var info = stat()
+                if name.contains("/"), stat(name, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+                    throw .commandNotFound("\(name) is a directory, not a command")
+                }
                 throw .commandNotFound("command not found or not executable: \(name)")
             }
             return Spawner.Command(path: path, arguments: command)
         }
         let path = defaultWorkerDirectory + "/worker"
-        guard access(path, X_OK) == 0 else {
+        guard Spawner.isExecutableFile(path) else {
             throw .commandNotFound("no command given and no worker executable at \(path)")
         }
         return Spawner.Command(path: path, arguments: [path])

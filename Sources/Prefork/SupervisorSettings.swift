@@ -23,6 +23,9 @@ public struct SupervisorSettings: Sendable {
     public var maxWorkerMemory: Int?
     /// The control socket's path (`--control-socket`); nil for none.
     public var controlSocket: String?
+    /// The path came from `--control-socket` or `CONTROL_SOCKET`: if it cannot be created the supervisor exits
+    /// 71 rather than run deaf to the commands the operator will send there; the default path only warns.
+    public var controlSocketIsExplicit = false
     /// Where the admin endpoint serves every worker's metrics (`--metrics-bind`); nil for none, the default.
     public var metricsBind: BindAddress?
 

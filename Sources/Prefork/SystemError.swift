@@ -10,7 +10,8 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
         self.errno = errno
     }
 
-    public var description: String { "\(call): \(String(cString: strerror(errno)))" }
+    /// errno 0: the call said everything itself (the resolver's own message, say), with no "Success" appended.
+    public var description: String { errno == 0 ? call : "\(call): \(String(cString: strerror(errno)))" }
 }
 
 /// Retries a call interrupted by a signal; the supervisor's signals are blocked, but its children's are not.

@@ -87,7 +87,14 @@ enum Commands {
     static func control(_ request: String, options: [String: String], environment: [String: String]) -> Int32 {
         let path = options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ControlSocket.defaultPath(environment: environment)
+        if let reason = ControlSocket.untrustedReason(path: path) {
+            report("refusing to use the control socket \(path): \(reason); another user could answer in the supervisor's name")
+            return Code.unavailable
+        }
         switch ControlSocket.request(request, path: path) {
+        case .failure(let error) where error.errno == EPERM:
+            report("refusing to use the control socket \(path): \(error.call); another user could answer in the supervisor's name")
+            return Code.unavailable
         case .failure(let error):
             report("no supervisor answers at \(path): \(error) (is it running? pass --control-socket)")
             return Code.unavailable

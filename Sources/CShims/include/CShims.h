@@ -39,6 +39,9 @@ ssize_t prefork_recv_with_credentials(int fd, char *buffer, size_t capacity, pid
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our workers are re-parented to us, and we reap them.
 int prefork_set_child_subreaper(void);
 
+/// The uid of the process at the other end of a connected AF_UNIX socket (SO_PEERCRED). 0 or -1 with errno.
+int prefork_peer_uid(int fd, uid_t *uid);
+
 /// prctl(PR_SET_PDEATHSIG, signal) for the calling thread's future death.
 int prefork_set_parent_death_signal(int signal);
 
