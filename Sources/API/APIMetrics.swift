@@ -21,6 +21,7 @@ public final class APIMetrics: Sendable {
     let authCacheNegativeHits: Metrics.Counter
     let redisFallbacks: Metrics.Counter
     let rateLimited: Metrics.Counter
+    let authMissesShed: Metrics.Counter
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -37,6 +38,7 @@ public final class APIMetrics: Sendable {
         authCacheNegativeHits = Metrics.Counter(label: "auth_cache_total", dimensions: [("result", "negative_hit")], factory: factory)
         redisFallbacks = Metrics.Counter(label: "redis_fallbacks_total", factory: factory)
         rateLimited = Metrics.Counter(label: "rate_limited_total", factory: factory)
+        authMissesShed = Metrics.Counter(label: "auth_misses_shed_total", factory: factory)
     }
 
     /// One finished request. Counters and timers are made once per label set and kept: looking them up in the

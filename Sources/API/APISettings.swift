@@ -25,6 +25,17 @@ public struct APISettings: Sendable {
     /// A request head must arrive within this of the connection opening or of the previous response
     /// (`HEADER_TIMEOUT`, 10 s): a slow client cannot hold a connection forever. Also the keep-alive idle time.
     public var headerTimeout: Duration = .seconds(10)
+    /// A request body must be complete within this of its head (`BODY_TIMEOUT`, 30 s), else 408: a client
+    /// sending a byte every few seconds cannot hold a connection and its buffer forever.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// Request-body bytes the worker buffers across all its connections (`BODY_BUFFER_LIMIT`, 32 MiB or four
+    /// maximum bodies, whichever is more); a body past it gets 503 with `Retry-After: 1`.
+    public var bodyBufferLimit = 32 << 20
+    /// Cache misses (unknown or uncached tokens) looked up in Postgres at once (`AUTH_MISS_CONCURRENCY`, 2), and
+    /// how many more may wait (`AUTH_MISS_QUEUE`, 64) before a miss gets 503: a flood of made-up tokens costs one
+    /// Postgres query each and must not take the pool that valid requests need. 0 turns the cap off.
+    public var authMissConcurrency = 2
+    public var authMissQueue = 64
     /// How long a SIGTERM drain may take (`GRACEFUL_TIMEOUT`, 8 s, the supervisor's default; the supervisor
     /// passes its own value, so the worker finishes disposing before the supervisor's KILL).
     public var gracefulTimeout: Duration = .seconds(8)
@@ -59,6 +70,16 @@ public struct APISettings: Sendable {
         }
         if let value = try reader.integer("MAX_BODY_SIZE", minimum: 1) { settings.maxBodySize = value }
         if let value = try reader.seconds("HEADER_TIMEOUT") { settings.headerTimeout = value }
+        if let value = try reader.seconds("BODY_TIMEOUT") { settings.bodyTimeout = value }
+        settings.bodyBufferLimit = max(settings.bodyBufferLimit, 4 * settings.maxBodySize)
+        if let value = try reader.integer("BODY_BUFFER_LIMIT", minimum: 1) {
+            guard value >= settings.maxBodySize else {
+                throw SettingsError("BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(settings.maxBodySize)), got \(value)")
+            }
+            settings.bodyBufferLimit = value
+        }
+        if let value = try reader.integer("AUTH_MISS_CONCURRENCY", minimum: 0) { settings.authMissConcurrency = value }
+        if let value = try reader.integer("AUTH_MISS_QUEUE", minimum: 0) { settings.authMissQueue = value }
         if let value = try reader.seconds("GRACEFUL_TIMEOUT") { settings.gracefulTimeout = value }
         if let value = try reader.integer("WORKER_THREADS", minimum: 1) { settings.threads = min(value, 256) }
         if let text = reader.text("LOG_FORMAT") {

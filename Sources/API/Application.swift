@@ -103,6 +103,9 @@ public final class Application: Responder {
         case .rateLimited(let retryAfter):
             return .error(.tooManyRequests, "rate_limited",
                           "more than \(settings.rateLimitPerMinute) requests this minute", headers: [("retry-after", String(retryAfter))])
+        case .busy:
+            return .error(.serviceUnavailable, "busy", "too many unknown tokens are being checked on this worker; retry",
+                          headers: [("retry-after", "1")])
         case .unavailable(let reason):
             logger.error("authentication failed: database unavailable", metadata: ["error": "\(reason)"])
             return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])

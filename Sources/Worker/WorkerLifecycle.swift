@@ -36,7 +36,8 @@ final class WorkerLifecycle: Sendable {
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(on: target, group: group, responder: application,
-                                                maxBodySize: settings.maxBodySize, headerTimeout: settings.headerTimeout)
+                                                maxBodySize: settings.maxBodySize, headerTimeout: settings.headerTimeout,
+                                                bodyTimeout: settings.bodyTimeout, bodyBufferLimit: settings.bodyBufferLimit)
         } catch {
             logger.critical("cannot listen", metadata: ["on": "\(target)", "error": "\(error)"])
             exit(1)

@@ -107,9 +107,23 @@ struct NoteInputTests {
         #expect(parse(#"{"title":null}"#) == .failure(.invalid(field: "title", message: "must be a string")))
         #expect(parse(#"{"title":"   "}"#) == .failure(.invalid(field: "title", message: "must not be empty")))
         #expect(parse("{\"title\":\"\(String(repeating: "x", count: 201))\"}")
-            == .failure(.invalid(field: "title", message: "must be at most 200 characters")))
+            == .failure(.invalid(field: "title", message: "must be at most 200 Unicode scalars (code points)")))
         #expect(parse(#"{"title":"t","body":[]}"#) == .failure(.invalid(field: "body", message: "must be a string")))
         #expect(parse("{}", creating: false) == .failure(.invalid(field: "title", message: "nothing to update: give title or body")))
+    }
+
+    /// Issue 15: a NUL was cut by libpq (an empty title passed "must not be empty"); a grapheme cluster has no
+    /// size bound, so limits count scalars.
+    @Test func nulIsRefusedAndLimitsCountScalars() {
+        let nul = "must not contain the NUL character (\\u0000): Postgres text cannot store it"
+        #expect(parse(#"{"title":"\u0000hidden"}"#) == .failure(.invalid(field: "title", message: nul)))
+        #expect(parse(#"{"title":"t","body":"x\u0000"}"#) == .failure(.invalid(field: "body", message: nul)))
+        #expect(parse(#"{"title":"\u0000"}"#, creating: false) == .failure(.invalid(field: "title", message: nul)))
+        let oneCharacter = "a" + String(repeating: "\u{0301}", count: 200)
+        #expect(oneCharacter.count == 1)
+        #expect(parse("{\"title\":\"\(oneCharacter)\"}")
+            == .failure(.invalid(field: "title", message: "must be at most 200 Unicode scalars (code points)")))
+        #expect(try parse("{\"title\":\"\(String(repeating: "😀", count: 200))\"}").get().title?.utf8.count == 800)
     }
 }
 

@@ -10,6 +10,8 @@ public enum AuthOutcome: Sendable, Equatable {
     /// Unknown, expired or revoked.
     case unknownToken
     case rateLimited(retryAfter: Int64)
+    /// Too many unknown tokens are being looked up on this worker (`AuthMissGate`).
+    case busy
     /// Postgres could not be asked (and Redis did not know).
     case unavailable(String)
 }
@@ -29,6 +31,7 @@ final class Authenticator: Sendable {
     /// Monotonic nanoseconds before which Redis is not tried.
     private let redisResumesAt = Atomic<Int64>(0)
     private let lastFallbackLog = Atomic<Int64>(Int64.min / 2)
+    private let misses: AuthMissGate
 
     init(engine: PostgresEngine, redis: RedisClient, settings: APISettings, metrics: APIMetrics, logger: Logger) {
         self.engine = engine
@@ -36,6 +39,7 @@ final class Authenticator: Sendable {
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
+        misses = AuthMissGate(permits: settings.authMissConcurrency, queue: settings.authMissQueue)
     }
 
     func authenticate(_ token: String) async -> AuthOutcome {
@@ -69,7 +73,12 @@ final class Authenticator: Sendable {
             outcome = .user(Int64(text)!)
         default:
             metrics.authCacheMisses.increment()
+            guard await misses.enter() else {
+                metrics.authMissesShed.increment()
+                return .busy
+            }
             outcome = await fromPostgres(hash, cache: true)
+            misses.leave()
         }
         if case .user = outcome, limit > 0, let count = replies[1].integer, RateLimitWindow.exceeds(count: count, limit: limit) {
             metrics.rateLimited.increment()

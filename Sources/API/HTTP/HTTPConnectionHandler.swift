@@ -9,7 +9,10 @@ import NIOHTTP1
 ///
 /// Bad input never crashes or stalls the worker: a malformed request gets 400 and the connection is closed; a
 /// body over the limit gets 413 at once (from `Content-Length`, or as soon as a chunked body passes it) and
-/// the rest is not read; a client that does not finish a request head within the header timeout is cut.
+/// the rest is not read; a client that does not finish a request head within the header timeout is cut, and
+/// one that does not finish its body within the body timeout gets 408 (nginx's `client_body_timeout`, but
+/// for the whole body: a byte every few seconds must not hold a connection and its buffer forever); a body
+/// that the worker's buffered-body budget cannot hold gets 503.
 final class HTTPConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -17,6 +20,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     struct Limits: Sendable {
         var maxBodySize: Int
         var headerTimeout: TimeAmount
+        /// From the end of the head to the end of the body (`BODY_TIMEOUT`).
+        var bodyTimeout: TimeAmount = .seconds(30)
+        /// Shared by every connection of the worker (`BODY_BUFFER_LIMIT`).
+        var bodyBuffers = BodyBuffers(limit: 32 << 20)
         /// How long a keep-alive connection between requests stays open once the worker drains. Closing it at
         /// once loses the request a busy client already sent: it waits unread in the socket's buffer, and the
         /// kernel answers a close with unread data by a reset. Measured with 64 keep-alive clients and a HUP:
@@ -39,6 +46,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     private let limits: Limits
     private var state = State.idle
     private var headerTimer: Scheduled<Void>?
+    private var bodyTimer: Scheduled<Void>?
+    /// Bytes of this connection's current body counted in `limits.bodyBuffers`; given back once answered.
+    private var heldBodyBytes = 0
     private var context: ChannelHandlerContext?
     /// A keep-alive connection between two requests is idle; one that has not sent its first request is
     /// not: it was taken from the shared accept queue, its request is on the way, and no other worker can
@@ -69,6 +79,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         headerTimer?.cancel()
         headerTimer = nil
+        bodyTimer?.cancel()
+        bodyTimer = nil
+        releaseBody()
         registry.remove(ObjectIdentifier(context.channel))
         context.fireChannelInactive()
     }
@@ -78,12 +91,24 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         case (.head(let head), .idle):
             headerTimer?.cancel()
             headerTimer = nil
+            if let problem = Self.framingProblem(head) {
+                reject(.badRequest, "bad_request", problem, context: context)
+                return
+            }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodySize {
                 reject(.payloadTooLarge, "body_too_large", "the request body is larger than \(limits.maxBodySize) bytes",
                        context: context)
                 return
             }
             state = .receiving(head, nil)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let seconds = limits.bodyTimeout.nanoseconds / 1_000_000_000
+            bodyTimer = context.eventLoop.scheduleTask(in: limits.bodyTimeout) {
+                let (handler, context) = bound.value
+                guard case .receiving = handler.state else { return }
+                handler.reject(.requestTimeout, "request_timeout", "the request body did not arrive within \(seconds) s",
+                               context: context)
+            }
         case (.body(var chunk), .receiving(let head, var body)):
             let size = (body?.readableBytes ?? 0) + chunk.readableBytes
             if size > limits.maxBodySize {
@@ -91,6 +116,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
                        context: context)
                 return
             }
+            guard limits.bodyBuffers.reserve(chunk.readableBytes) else {
+                reject(.serviceUnavailable, "busy", "too many request bodies in progress on this worker; retry",
+                       context: context, headers: [("retry-after", "1")])
+                return
+            }
+            heldBodyBytes += chunk.readableBytes
             if body == nil {
                 body = chunk
             } else {
@@ -98,6 +129,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             }
             state = .receiving(head, body)
         case (.end, .receiving(let head, let body)):
+            bodyTimer?.cancel()
+            bodyTimer = nil
             dispatch(Request(head: head, body: body), keepAlive: head.isKeepAlive, version: head.version, context: context)
         case (_, .closing):
             break
@@ -131,6 +164,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
 
     func forceClose() {
         context?.close(promise: nil)
+    }
+
+    /// RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or with more than one, gets 400. §6.1: an HTTP/1.0
+    /// message with `Transfer-Encoding` has faulty framing (1.0 has no chunked coding, and a 1.0 proxy in front
+    /// would frame it differently): 400 and close, rather than guess, which is how requests get smuggled.
+    static func framingProblem(_ head: HTTPRequestHead) -> String? {
+        let hosts = head.headers["host"].count
+        if head.version.major == 1, head.version.minor >= 1 {
+            if hosts == 0 { return "an HTTP/1.1 request needs a Host header" }
+        }
+        if hosts > 1 { return "more than one Host header" }
+        if head.version.major == 1, head.version.minor == 0, head.headers.contains(name: "transfer-encoding") {
+            return "Transfer-Encoding is not allowed in an HTTP/1.0 request"
+        }
+        return nil
     }
 
     // MARK: Answers
@@ -172,6 +220,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         servedAny = true
+        releaseBody()
         if close {
             state = .closing
             let channel = context.channel
@@ -185,11 +234,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     }
 
     /// A final error answer; the request's remaining bytes are not read.
-    private func reject(_ status: HTTPResponseStatus, _ code: String, _ message: String, context: ChannelHandlerContext) {
+    private func reject(_ status: HTTPResponseStatus, _ code: String, _ message: String, context: ChannelHandlerContext,
+                        headers: [(String, String)] = []) {
         headerTimer?.cancel()
         headerTimer = nil
+        bodyTimer?.cancel()
+        bodyTimer = nil
         draining = true
-        write(Response.error(status, code, message), keepAlive: false, version: .http1_1, context: context)
+        var response = Response.error(status, code, message)
+        response.headers += headers
+        write(response, keepAlive: false, version: .http1_1, context: context)
+    }
+
+    private func releaseBody() {
+        limits.bodyBuffers.release(heldBodyBytes)
+        heldBodyBytes = 0
     }
 
     /// Closes the connection unless a request head arrives in time: the header timeout, or the drain's grace.

@@ -58,10 +58,13 @@ public final class HTTPServer: Sendable {
     }
 
     public static func start(on target: ListenTarget, group: any EventLoopGroup, responder: any Responder,
-                             maxBodySize: Int, headerTimeout: Duration) async throws -> HTTPServer {
+                             maxBodySize: Int, headerTimeout: Duration, bodyTimeout: Duration = .seconds(30),
+                             bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
         let registry = ConnectionRegistry()
         let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
-                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)))
+                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)),
+                                                  bodyTimeout: .nanoseconds(Int64(bodyTimeout.nanoseconds)),
+                                                  bodyBuffers: BodyBuffers(limit: bodyBufferLimit))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try configure(channel, responder: responder, registry: registry, limits: limits)

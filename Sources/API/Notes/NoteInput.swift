@@ -7,6 +7,9 @@ public struct NoteInput: Sendable, Equatable {
     public var title: String?
     public var body: String?
 
+    /// Limits in Unicode scalars, not characters: a character (grapheme cluster) has no size bound ("a" and
+    /// 500,000 combining marks is one), a scalar is at most 4 bytes of UTF-8, so these are byte caps too
+    /// (800 bytes and 400,000 bytes).
     public static let maxTitleLength = 200
     public static let maxBodyLength = 100_000
 
@@ -31,10 +34,12 @@ public struct NoteInput: Sendable, Equatable {
         var input = NoteInput()
         if let value = fields.title {
             guard case .string(let title) = value else { return .failure(.invalid(field: "title", message: "must be a string")) }
+            // Postgres `text` cannot hold NUL, and libpq would cut the string there: refuse, never store less.
+            guard !title.unicodeScalars.contains("\0") else { return .failure(Self.nul("title")) }
             let trimmed = String(title.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
             guard !trimmed.isEmpty else { return .failure(.invalid(field: "title", message: "must not be empty")) }
-            guard trimmed.count <= maxTitleLength else {
-                return .failure(.invalid(field: "title", message: "must be at most \(maxTitleLength) characters"))
+            guard trimmed.unicodeScalars.count <= maxTitleLength else {
+                return .failure(.invalid(field: "title", message: "must be at most \(maxTitleLength) Unicode scalars (code points)"))
             }
             input.title = trimmed
         } else if creating {
@@ -42,8 +47,9 @@ public struct NoteInput: Sendable, Equatable {
         }
         if let value = fields.body {
             guard case .string(let body) = value else { return .failure(.invalid(field: "body", message: "must be a string")) }
-            guard body.count <= maxBodyLength else {
-                return .failure(.invalid(field: "body", message: "must be at most \(maxBodyLength) characters"))
+            guard !body.unicodeScalars.contains("\0") else { return .failure(Self.nul("body")) }
+            guard body.unicodeScalars.count <= maxBodyLength else {
+                return .failure(.invalid(field: "body", message: "must be at most \(maxBodyLength) Unicode scalars (code points)"))
             }
             input.body = body
         }
@@ -51,6 +57,10 @@ public struct NoteInput: Sendable, Equatable {
             return .failure(.invalid(field: "title", message: "nothing to update: give title or body"))
         }
         return .success(input)
+    }
+
+    private static func nul(_ field: String) -> Failure {
+        .invalid(field: field, message: "must not contain the NUL character (\\u0000): Postgres text cannot store it")
     }
 }
 
