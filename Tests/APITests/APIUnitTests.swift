@@ -114,7 +114,7 @@ struct NoteInputTests {
 
     /// Issue 15: a NUL was cut by libpq (an empty title passed "must not be empty"); a grapheme cluster has no
     /// size bound, so limits count scalars.
-    @Test func nulIsRefusedAndLimitsCountScalars() {
+    @Test func nulIsRefusedAndLimitsCountScalars() throws {
         let nul = "must not contain the NUL character (\\u0000): Postgres text cannot store it"
         #expect(parse(#"{"title":"\u0000hidden"}"#) == .failure(.invalid(field: "title", message: nul)))
         #expect(parse(#"{"title":"t","body":"x\u0000"}"#) == .failure(.invalid(field: "body", message: nul)))
