@@ -12,6 +12,7 @@ import WorkerRuntime
 ///   TEST_WORKER_BOOT_FAIL=1           exit 1 before READY=1
 ///   TEST_WORKER_BOOT_FAIL_IF_EXISTS=path   the same, while that file exists (a bad deploy during HUP)
 ///   TEST_WORKER_HANG_AFTER=ms         block the event loop after this long: heartbeat and requests stop
+///   TEST_WORKER_HANG_SLOTS=n,m        only the workers of these slots hang
 ///   TEST_WORKER_DRAIN_DELAY=ms        after the last connection closed on SIGTERM, wait this long to exit
 ///   TEST_WORKER_IGNORE_TERM=1         ignore SIGTERM (only SIGKILL ends it)
 ///   TEST_WORKER_ALLOCATE_MB=n         hold n MiB more resident memory once ready (a leak, for --max-worker-memory)
@@ -98,7 +99,8 @@ let userSignals = [SIGUSR1, SIGUSR2].map { signal in
 
 notifier.startHeartbeat(on: loop)
 let hangAfter = milliseconds("TEST_WORKER_HANG_AFTER")
-if hangAfter > 0 {
+if hangAfter > 0,
+   environment("TEST_WORKER_HANG_SLOTS").map({ $0.split(separator: ",").contains { $0 == environment("WORKER_SLOT") ?? "" } }) ?? true {
     loop.scheduleTask(in: .milliseconds(hangAfter)) {
         // A handler stuck in a blocking call: the loop stops, and with it the heartbeat.
         while true { sleep(3600) }
