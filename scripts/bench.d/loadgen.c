@@ -6,6 +6,9 @@
  *   loadgen --port P --path /x [--header "K: V"]... [--connections 64] [--seconds 10] [--close]
  *           [--timeout 10] [--out requests.csv]
  *
+ * A header value may hold "@@@@@@@@@@@@@@@@": every request then carries 16 fresh hex digits there (a flood of
+ * distinct made-up bearer tokens, each one a cache miss for the server).
+ *
  * One thread, epoll, non-blocking sockets on 127.0.0.1. Each connection sends a request as soon as the previous
  * answer is complete (keep-alive), or opens a new connection per request with --close. A connection that fails
  * is reopened after 10 ms, so a stopped server is probed 100 times a second per connection instead of spun on.
@@ -52,6 +55,8 @@ static struct record *records;
 static size_t record_count, record_cap;
 static char request[8192];
 static size_t request_len;
+static char *unique_at;          /* the 16-character placeholder in `request`, if any */
+static uint64_t unique_counter;
 static int port, keep_alive = 1, epfd;
 static int64_t timeout_us = 10000000;
 static struct timespec origin;
@@ -109,6 +114,11 @@ static void start(struct conn *c) {
 
 static void send_request(struct conn *c, int new_request) {
     if (new_request) c->started = now_us();
+    if (new_request && unique_at) {
+        char digits[17];
+        snprintf(digits, sizeof digits, "%016llx", (unsigned long long)(++unique_counter * 0x9E3779B97F4A7C15ULL));
+        memcpy(unique_at, digits, 16);
+    }
     c->written = 0;
     c->len = 0;
     c->header_end = -1;
@@ -207,6 +217,10 @@ int main(int argc, char **argv) {
     request_len = (size_t)snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s\r\n", path,
                                    port, headers, keep_alive ? "" : "Connection: close\r\n");
     if (request_len >= sizeof request) usage();
+    unique_at = strstr(request, "@@@@@@@@@@@@@@@@");
+    struct timespec seed;
+    clock_gettime(CLOCK_REALTIME, &seed);
+    unique_counter = (uint64_t)seed.tv_nsec << 20;
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     struct conn *conns = calloc((size_t)connections, sizeof *conns);
