@@ -8,6 +8,7 @@ let helpText = """
                              [--pgbouncer [--max-client-conn N] [--pgbouncer-pool-size N] [--pgbouncers N]]
            supervisor status [--json] | scale N | reload | stop     [--control-socket PATH]
            supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2]   (exit 0 on a 200)
+           supervisor schedule [--timezone ZONE] [--count N] [--after EPOCH] 'EXPRESSION'   (next runs)
 
     The command (default: the `worker` executable next to the supervisor) gets the socket as fd 3 with
     LISTEN_FDS=1 and LISTEN_PID, as systemd socket activation passes it, and reports READY=1 and
@@ -46,16 +47,20 @@ let helpText = """
                                    /run/prefork/... as root, else /tmp/prefork-UID/supervisor.sock)
           --metrics-bind <h:p>     serve /metrics for the supervisor and every worker (labelled by slot)
                                    [METRICS_BIND] (default off)
+          --relay-signal <sig>     relay USR1 and/or USR2 to the ready workers (repeat, or USR1,USR2)
+                                   [RELAY_SIGNALS] (default: not relayed, logged and dropped)
       -h, --help                   show this help
     Durations are seconds (8, 0.5) or take a unit (250ms, 8s, 2m, 1h).
 
     SIGNALS: TERM, INT graceful stop (a second one: fast stop); QUIT fast stop; HUP rolling restart;
-             TTIN one worker more; TTOU one worker less.
+             TTIN one worker more; TTOU one worker less; USR1, USR2 dropped unless --relay-signal;
+             ALRM, VTALRM, PROF, IO, PWR, STKFLT logged and dropped.
     EXIT CODES: 0 stopped; 3 the first generation could not boot; 64 bad flag; 71 system error at start
-                (bind, socket); 78 bad environment value, or a connection budget that does not fit;
-                127 command not found or not executable.
+                (bind, socket, an explicit --control-socket); 78 bad environment value, or a connection
+                budget that does not fit; 127 command not found, not executable, or a directory.
                 Commands: 0 done (budget: fits); 1 refused (budget: does not fit); 64 bad usage;
-                69 no supervisor answers (check-db: cannot reach the database); 78 bad environment value.
+                69 no supervisor answers, or its socket is not owned by you or root (check-db: cannot reach
+                the database); 78 bad environment value (check-db: a malformed DATABASE_URL).
     BUDGET: DB_POOL_SIZE (10, or auto: the largest pool that fits, recomputed when the worker count changes),
             DB_MAX_OVERFLOW (10), DB_MAX_CONNECTIONS (100), DB_RESERVED_CONNECTIONS (20), REPLICAS (1):
             replicas × workers × (pool + overflow) ≤ max − reserved; the cleanup's pool and a surge come out of
