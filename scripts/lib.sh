@@ -68,7 +68,8 @@ as_test_user() {
 # worker of the integration tests (`uvicorn --fd 3`). Exports PREFORK_TEST_PYTHON.
 test_python() {
     local venv="$ROOT/.build/test-venv"
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    # Debian's python3, not a pyenv one under /root: the non-root pass must be able to run it too.
+    grep -qx "home = /usr/bin" "$venv/pyvenv.cfg" 2>/dev/null || { rm -rf "$venv"; /usr/bin/python3 -m venv "$venv"; }
     "$venv/bin/python" -c "import uvicorn" 2>/dev/null || "$venv/bin/pip" install -q 'uvicorn==0.34.*' >&2
     export PREFORK_TEST_PYTHON="$venv/bin/python"
 }

@@ -135,11 +135,11 @@ struct HostileInputTests {
         let valid = RequestLoop(port: worker.port, path: "/v1/notes", concurrency: 2, headers: ["Authorization": "Bearer \(token)"])
         let statuses = Mutex<[Int: Int]>([:])
         let group = DispatchGroup()
-        for thread in 0..<32 {
+        for thread in 0..<16 {
             group.enter()
             Thread.detachNewThread {
                 defer { group.leave() }
-                for index in 0..<40 {
+                for index in 0..<30 {
                     let made = "nt_flood\(thread)x\(index)x\(UInt64.random(in: 0 ... .max))"
                     let status = (try? HTTPClient.request(port: worker.port, method: "GET", path: "/v1/notes",
                                                           headers: ["Authorization": "Bearer \(made)"]).get().status) ?? 0
