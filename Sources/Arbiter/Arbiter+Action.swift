@@ -63,6 +63,8 @@ extension Arbiter {
         /// USR1/USR2 went to the ready workers; booting and draining ones were spared (their handlers may not
         /// be installed, or no longer be).
         case relayed(UserSignal, workers: Int, spared: Int)
+        /// The supervisor's own loop did not run for this long; heartbeat deadlines start over.
+        case stalled(Duration)
     }
 
     /// Signals the supervisor itself reacts to (see the README's signal table).

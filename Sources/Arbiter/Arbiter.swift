@@ -155,6 +155,22 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         return actions + reconcile(now: now)
     }
 
+    /// The supervisor's loop did not run for `duration` (SIGSTOP and SIGCONT, a debugger, a write to a blocked
+    /// log): heartbeats sent meanwhile could not be read, and were perhaps not even sent, since a full notify
+    /// queue holds the senders back. The silence is the supervisor's, so no worker is judged on it: every ready
+    /// worker's heartbeat deadline starts over. Without this, `kill -STOP` then `kill -CONT` of the supervisor
+    /// aborted every worker.
+    public mutating func resumed(afterStall duration: Duration, now: Instant) -> [Action] {
+        for slot in slots.indices {
+            for role in [Slot.Role.worker, .replacement] {
+                modify(slot: slot, role: role) { worker in
+                    if worker.isReady { worker.lastHeartbeat = now }
+                }
+            }
+        }
+        return [.report(.stalled(duration))]
+    }
+
     /// USR1/USR2: to every ready worker if the operator asked for it, else nowhere. A worker still booting may
     /// not have its handler yet and a draining one may have dropped it; for either the default action would
     /// end it, so they are spared.

@@ -20,14 +20,13 @@ public struct PostgresURLSyntax: Sendable, Equatable {
         }
         var secrets: [String] = []
         var rest = Substring(text.dropFirst(scheme.count))
-        // The authority ends at the first `/` or `?`; libpq looks for `@` the same way.
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        var authority = rest[..<authorityEnd]
-        rest = rest[authorityEnd...]
-        if let at = authority.firstIndex(of: "@") {
-            let userinfo = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            guard !authority.contains("@") else {
+        // As libpq reads it: credentials end at the first `@` before any `/` (a `?` in a password is part of
+        // it); then the hosts end at the first `/` or `?`.
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        if let at = rest[..<slash].firstIndex(of: "@") {
+            let userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            guard !rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)].contains("@") else {
                 throw defect("the user or password contains a raw '@' (write it as %40)")
             }
             if let colon = userinfo.firstIndex(of: ":") {
@@ -44,6 +43,9 @@ public struct PostgresURLSyntax: Sendable, Equatable {
                 throw defect("the user name has invalid percent-encoding (write a literal % as %25)")
             }
         }
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        rest = rest[authorityEnd...]
         // Hosts: `host[:port]`, `[v6][:port]`, comma-separated.
         if !authority.isEmpty {
             for (index, host) in authority.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
@@ -65,7 +67,9 @@ public struct PostgresURLSyntax: Sendable, Equatable {
                 }
                 if let port, !port.isEmpty {
                     guard port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), (1...65535).contains(number) else {
-                        throw defect("the port of \(which) is not a number from 1 to 65535")
+                        let hint = text.dropFirst(scheme.count).split(separator: "@").count > 1
+                            ? " (a '/' in the password must be written %2F)" : ""
+                        throw defect("the port of \(which) is not a number from 1 to 65535\(hint)")
                     }
                 }
             }
@@ -101,11 +105,9 @@ public struct PostgresURLSyntax: Sendable, Equatable {
     /// `message` with every secret of `url` replaced by `***`, and the URL's `user:password@` and `password=`
     /// parts too, whatever the URL's defects: for messages of libpq (or anything else) that may echo it.
     public static func redact(_ message: String, url: String) -> String {
-        var secrets = (try? PostgresURLSyntax(url).secrets) ?? []
-        if secrets.isEmpty {
-            // A URL that does not parse: take every candidate for a password, generously.
-            secrets = Self.candidateSecrets(url)
-        }
+        // What this reader found, and every candidate a more generous reading finds (a URL libpq reads
+        // differently must not slip through).
+        let secrets = ((try? PostgresURLSyntax(url).secrets) ?? []) + Self.candidateSecrets(url)
         var result = redactURLShapes(message)
         for secret in secrets.sorted(by: { $0.count > $1.count }) where secret.count >= 3 {
             result = result.replacingAll(secret, with: "***")
@@ -120,7 +122,7 @@ public struct PostgresURLSyntax: Sendable, Equatable {
         while let scheme = remaining.firstRange(of: "://") {
             result += remaining[..<scheme.upperBound]
             var rest = remaining[scheme.upperBound...]
-            let end = rest.firstIndex(where: { "/? \"'".contains($0) }) ?? rest.endIndex
+            let end = rest.firstIndex(where: { "/ \"'".contains($0) }) ?? rest.endIndex
             if let at = rest[..<end].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
                 result += rest[..<colon] + ":***"
                 rest = rest[at...]
@@ -142,9 +144,11 @@ public struct PostgresURLSyntax: Sendable, Equatable {
         var candidates: [String] = []
         if let scheme = url.firstRange(of: "://") {
             let rest = url[scheme.upperBound...]
-            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
-                candidates.append(String(rest[rest.index(after: colon)..<at]))
+            // Both readings: up to the first `@`, and up to the last one.
+            for at in [rest.firstIndex(of: "@"), rest.lastIndex(of: "@")].compactMap({ $0 }) {
+                if let colon = rest[..<at].firstIndex(of: ":") {
+                    candidates.append(String(rest[rest.index(after: colon)..<at]))
+                }
             }
         }
         var remaining = Substring(url)

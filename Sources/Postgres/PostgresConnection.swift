@@ -249,7 +249,8 @@ public final class PostgresConnection: @unchecked Sendable {
         var text = Substring(String(cString: message))
         while text.last?.isWhitespace == true { text.removeLast() }
         while text.first?.isWhitespace == true { text.removeFirst() }
-        return String(text)
+        // One log line per message: libpq's "...failed: Connection refused\n\tIs the server running...".
+        return text.split(whereSeparator: \.isNewline).map { $0.drop(while: \.isWhitespace) }.joined(separator: "; ")
     }
 }
 

@@ -6,9 +6,9 @@ import Synchronization
 /// Scraping a prefork service's own port reaches whichever worker accepts, so each worker also serves its
 /// metrics on a private unix socket (`PREFORK_METRICS_SOCKET`, in a 0700 directory of the supervisor's);
 /// a scrape here collects them all, in parallel, within one deadline, and merges them: a hung worker shows
-/// `scrape_ok 0` and the rest are served. Each connection gets a thread of its own (up to a bound) and must
-/// send its request head within a short deadline, so idle or slow clients cannot hold up a scrape (once,
-/// 10 idle connections delayed one by 20 s). None of this runs on the supervisor's loop, which only publishes
+/// `scrape_ok 0` and the rest are served. One thread reads every connection's request head, which must come
+/// within a second, and a complete request is answered on a thread of its own, so idle or slow clients cannot
+/// hold up a scrape (once, 10 idle connections delayed one by 20 s, and 32 locked every scrape out). None of this runs on the supervisor's loop, which only publishes
 /// a snapshot (its counters and the serving workers' sockets) after each turn.
 final class AdminEndpoint: Sendable {
     struct Snapshot: Sendable {
@@ -17,23 +17,26 @@ final class AdminEndpoint: Sendable {
     }
 
     /// The whole request head must arrive within this.
-    static let headDeadlineMilliseconds: Int32 = 1000
+    static let headDeadlineMilliseconds: Int64 = 1000
     /// Every worker's exposition must arrive within this, all fetched at once.
     static let scrapeDeadlineMilliseconds: Int32 = 1000
-    /// Connections served at once; more are closed at once (a scraper retries, a flood gets nothing).
-    static let maxConnections = 32
+    /// Connections still sending their head; past it the oldest is closed, so a crowd of idle connections
+    /// cannot keep a scraper out (it sends its head at once, and is answered).
+    static let maxPending = 256
+    /// Requests answered at once, each on a thread; past it a request gets 503 at once.
+    static let maxAnswering = 8
 
     let fd: Int32
     let description: String
     private let snapshot = Mutex(Snapshot())
-    private let active = Atomic<Int>(0)
+    private let answering = Atomic<Int>(0)
 
     init(address: BindAddress) throws(SystemError) {
         let socket = try ListenSocket.bind(address, backlog: 64)
         fd = socket.fd
         description = socket.description
         let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     }
 
     func publish(_ update: Snapshot) { snapshot.withLock { $0 = update } }
@@ -44,55 +47,94 @@ final class AdminEndpoint: Sendable {
         _ = Self.thread(detached: true) { [self] in serve() }
     }
 
+    private struct Pending {
+        var fd: Int32
+        var head: [UInt8] = []
+        var deadline: Int64
+    }
+
+    /// One thread reads every connection's request head (poll, non-blocking): an idle connection costs a
+    /// descriptor, not a thread. A complete head is answered on a thread of its own.
     private func serve() {
+        var pending: [Pending] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let connection = Glibc.accept(fd, nil, nil)
-            if connection < 0 {
-                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE { usleep(10_000); continue }
-                return
-            }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            guard active.add(1, ordering: .relaxed).newValue <= Self.maxConnections,
-                  Self.thread(detached: true, { [self] in
-                      handle(connection)
-                      close(connection)
-                      active.subtract(1, ordering: .relaxed)
-                  }) != nil
-            else {
-                active.subtract(1, ordering: .relaxed)
-                close(connection)
+            var polled = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+                + pending.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let now = Self.monotonicMilliseconds()
+            let timeout = pending.map(\.deadline).min().map { Int32(clamping: max(0, $0 - now)) } ?? -1
+            if poll(&polled, nfds_t(polled.count), timeout) < 0, errno != EINTR {
+                usleep(10_000)
                 continue
+            }
+            let after = Self.monotonicMilliseconds()
+            var still: [Pending] = []
+            for (index, var connection) in pending.enumerated() {
+                if polled[index + 1].revents != 0 {
+                    let count = read(connection.fd, &buffer, buffer.count)
+                    if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) {
+                        close(connection.fd)
+                        continue
+                    }
+                    if count > 0 { connection.head += buffer[..<count] }
+                    if connection.head.firstRange(of: [13, 10, 13, 10]) != nil || connection.head.count >= 16384 {
+                        answer(connection.fd, head: connection.head)
+                        continue
+                    }
+                }
+                if after >= connection.deadline {
+                    close(connection.fd)
+                    continue
+                }
+                still.append(connection)
+            }
+            pending = still
+            guard polled[0].revents != 0 else { continue }
+            while true {
+                let connection = Glibc.accept(fd, nil, nil)
+                guard connection >= 0 else { break }
+                _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
+                if pending.count >= Self.maxPending { close(pending.removeFirst().fd) }
+                pending.append(Pending(fd: connection, deadline: after + Self.headDeadlineMilliseconds))
             }
         }
     }
 
-    private func handle(_ connection: Int32) {
+    /// Answers a complete request head on a thread of its own (blocking writes, two seconds at most each).
+    private func answer(_ connection: Int32, head: [UInt8]) {
+        _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) & ~O_NONBLOCK)
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let deadline = Self.monotonicMilliseconds() + Int64(Self.headDeadlineMilliseconds)
-        var request: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while request.count < 16384, request.firstRange(of: [13, 10, 13, 10]) == nil {
-            guard Self.waitReadable(connection, until: deadline) else { return }
-            let count = read(connection, &buffer, buffer.count)
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            request += buffer[..<count]
+        guard answering.add(1, ordering: .relaxed).newValue <= Self.maxAnswering,
+              Self.thread(detached: true, { [self] in
+                  Self.write(respond(to: head), to: connection)
+                  close(connection)
+                  answering.subtract(1, ordering: .relaxed)
+              }) != nil
+        else {
+            answering.subtract(1, ordering: .relaxed)
+            Self.write(Self.response("503 Service Unavailable", "busy: too many scrapes at once\n"), to: connection)
+            close(connection)
+            return
         }
+    }
+
+    private func respond(to request: [UInt8]) -> String {
         let line = request.split(separator: 13, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) } ?? ""
         let words = line.split(separator: " ")
-        let response: String
         if words.count == 3, words[0] == "GET" || words[0] == "HEAD", words[1] == "/metrics" || words[1].hasPrefix("/metrics?") {
-            let body = collect()
-            response = Self.response("200 OK", body, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                     head: words[0] == "HEAD")
+            return Self.response("200 OK", collect(), contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                 head: words[0] == "HEAD")
         } else if words.count == 3, words[0] != "GET", words[0] != "HEAD" {
-            response = Self.response("405 Method Not Allowed", "only GET /metrics here\n")
+            return Self.response("405 Method Not Allowed", "only GET /metrics here\n")
         } else if words.count == 3 {
-            response = Self.response("404 Not Found", "only /metrics here\n")
-        } else {
-            response = Self.response("400 Bad Request", "malformed request\n")
+            return Self.response("404 Not Found", "only /metrics here\n")
         }
+        return Self.response("400 Bad Request", "malformed request\n")
+    }
+
+    private static func write(_ response: String, to connection: Int32) {
         var bytes = Array(response.utf8)
         var offset = 0
         while offset < bytes.count {

@@ -122,12 +122,20 @@ final class ControlServer {
             guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { throw SystemError("mkdir \(directory)") }
         }
         var info = stat()
-        if !directory.isEmpty, stat(directory, &info) == 0,
-            info.st_uid != geteuid() && info.st_uid != 0 || (info.st_mode & 0o022) != 0 && (info.st_mode & S_ISVTX) == 0
-        {
-            throw SystemError("control socket directory \(directory) is writable by others or not ours", errno: EPERM)
+        // lstat: a symlink another user planted at /tmp/prefork-UID must not lead the socket elsewhere.
+        if !directory.isEmpty, lstat(directory, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw SystemError("control socket directory \(directory) is not a directory (a symlink?)", errno: ENOTDIR)
+            }
+            if info.st_uid != geteuid() && info.st_uid != 0 || (info.st_mode & 0o022) != 0 && (info.st_mode & S_ISVTX) == 0 {
+                throw SystemError("control socket directory \(directory) is writable by others or not ours", errno: EPERM)
+            }
         }
-        if access(path, F_OK) == 0 {
+        if lstat(path, &info) == 0 {
+            // Only a socket is ever replaced: a path given by mistake must not cost someone a file.
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw SystemError("\(path) exists and is not a socket", errno: EEXIST)
+            }
             if case .success = ControlSocket.request("ping", path: path, timeoutSeconds: 1) {
                 throw SystemError("control socket \(path) is in use by another supervisor", errno: EADDRINUSE)
             }

@@ -41,6 +41,8 @@ struct LifecycleLog {
             logger.error("rolling restart aborted, keeping the old workers: \(reason)", metadata: meta(slot, nil))
         case .ignored(let what):
             logger.info("ignored: \(what)")
+        case .stalled(let duration):
+            logger.warning("the supervisor did not run for \(duration) (stopped, traced or starved): heartbeat deadlines start over")
         case .relayed(let signal, let workers, let spared):
             let sparedText = spared > 0 ? " (\(spared) booting or draining spared)" : ""
             logger.info("relayed SIG\(signal.rawValue) to \(workers) ready worker\(workers == 1 ? "" : "s")\(sparedText)")

@@ -13,7 +13,9 @@ public struct SignalChannel {
     /// and the others whose default action would end the supervisor and, through PDEATHSIG, every worker with
     /// it: an operator's stray `kill -ALRM` or `docker kill --signal PWR` is logged and dropped.
     static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2]
-    static let dropped: [Int32] = [SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT]
+    /// XFSZ comes from a write past `ulimit -f` (the log file): the write fails with EFBIG instead, and the
+    /// supervisor lives on. A synchronous fault (SEGV, a real trap) is delivered whatever the mask says.
+    static let dropped: [Int32] = [SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGXCPU, SIGXFSZ, SIGSYS, SIGTRAP]
 
     public init() throws(SystemError) {
         var mask = sigset_t()

@@ -143,11 +143,22 @@ public final class SupervisorLoop {
         var events = [epoll_event](repeating: epoll_event(), count: 8)
         // Until the workers are gone, and a cleanup still running has finished too.
         while exitCode == nil || !(jobs?.isIdle ?? true) {
-            let ready = epoll_wait(epoll, &events, Int32(events.count), waitMilliseconds())
+            let timeout = waitMilliseconds()
+            let waitStarted = clock.now
+            let ready = epoll_wait(epoll, &events, Int32(events.count), timeout)
             if ready < 0, errno != EINTR {
                 logger.critical("epoll_wait: \(String(cString: strerror(errno)))")
                 return ExitCode.systemError
             }
+            // Woken far past the timeout: the process was stopped or starved. Read what queued up (heartbeats
+            // first), then tell the arbiter before it judges anyone's silence.
+            let overslept = waitStarted.duration(to: clock.now) - .milliseconds(max(timeout, 0))
+            if timeout >= 0, overslept > .milliseconds(500), exitCode == nil {
+                if let notify { handleNotify(notify) }
+                perform(arbiter.resumed(afterStall: overslept, now: clock.now))
+            }
+            // An interrupted wait (SIGCONT ends it with EINTR) has no events: wait again before any tick.
+            if ready < 0 { continue }
             for event in events.prefix(Int(max(ready, 0))) {
                 let fd = event.data.fd
                 if fd == signals.fd { handleSignals() }

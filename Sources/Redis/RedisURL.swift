@@ -41,6 +41,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                 password = secret
             }
         }
+        if rest.hasPrefix("["), !rest.contains("]") { throw invalid("the host has '[' without a matching ']'") }
         if rest.hasPrefix("[") , let close = rest.firstIndex(of: "]") {
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             rest = rest[rest.index(after: close)...]

@@ -26,6 +26,9 @@ public struct TimeZoneRules: Sendable, Equatable {
         guard !name.isEmpty, !name.hasPrefix("/"), !name.split(separator: "/").contains(".."),
               name.allSatisfy({ $0.isLetter || $0.isNumber || "/_+-".contains($0) })
         else { throw LoadError(description: "'\(name)' is not a time zone name (like Europe/Berlin)") }
+        guard !name.hasPrefix("right/") else {
+            throw LoadError(description: "'\(name)': the right/ zones count leap seconds, which cron does not; use '\(name.dropFirst(6))'")
+        }
         let folder = directory ?? getenv("TZDIR").map { String(cString: $0) } ?? "/usr/share/zoneinfo"
         guard let bytes = readFile(folder + "/" + name) else {
             throw LoadError(description: "unknown time zone '\(name)' (no \(folder)/\(name); is tzdata installed?)")

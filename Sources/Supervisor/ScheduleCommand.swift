@@ -5,6 +5,9 @@ import Schedule
 /// its time zone before a deploy, and (`--batch`) the interface the differential test drives against an
 /// independent cron implementation (scripts/test.d/cron_differential.py).
 enum ScheduleCommand {
+    /// Year 1 to year 9999: the calendar arithmetic's range, with room for the search past it.
+    static let instants: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
     static func run(_ expression: String?, options: [String: String], switches: Set<String>,
                     environment: [String: String]) -> Int32 {
         if switches.contains("--batch") {
@@ -24,7 +27,9 @@ enum ScheduleCommand {
         }
         var after = Int64(time(nil))
         if let text = options["--after"] {
-            guard let value = Int64(text) else { return Commands.usage("--after: expected seconds since the epoch") }
+            guard let value = Int64(text), instants.contains(value) else {
+                return Commands.usage("--after: expected seconds since the epoch, from year 1 to year 9999")
+            }
             after = value
         }
         let schedule: Schedule
@@ -48,8 +53,8 @@ enum ScheduleCommand {
         var zones: [String: Result<TimeZoneRules, TimeZoneRules.LoadError>] = [:]
         while let line = readLine() {
             let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, let after = Int64(parts[1]) else {
-                print("error: expected ZONE AFTER EXPRESSION")
+            guard parts.count == 3, let after = Int64(parts[1]), instants.contains(after) else {
+                print("error: expected ZONE AFTER EXPRESSION, AFTER in seconds from year 1 to year 9999")
                 continue
             }
             let name = String(parts[0])

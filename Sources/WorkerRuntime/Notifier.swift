@@ -1,4 +1,5 @@
 import CSystemd
+import Glibc
 import NIOCore
 
 /// The worker's end of sd_notify: tells its manager it is ready, alive, draining. Works the same under our
@@ -21,8 +22,37 @@ public struct Notifier: Sendable {
     public func status(_ text: String) { send("STATUS=\(text)") }
     public func heartbeat() { send("WATCHDOG=1") }
 
+    /// Sends without ever blocking the caller for long. libsystemd's `sd_notify` blocks while the manager's
+    /// datagram queue is full (10 datagrams, `net.unix.max_dgram_qlen`, shared by every worker), which froze
+    /// every worker's event loop, and so its requests, while the supervisor was stopped. A heartbeat that does
+    /// not fit is dropped (the next follows, and the supervisor forgives its own stalls); other messages are
+    /// retried for up to two seconds.
     public func send(_ message: String) {
-        _ = sd_notify(0, message)
+        guard let name = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !name.isEmpty,
+              name.hasPrefix("/") || name.hasPrefix("@") else { return }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(name.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: path)
+            if path.first == UInt8(ascii: "@") { buffer[0] = 0 }
+        }
+        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + path.count + (path.first == UInt8(ascii: "@") ? 0 : 1))
+        let bytes = Array(message.utf8)
+        let attempts = message == "WATCHDOG=1" ? 1 : 200
+        for attempt in 0..<attempts {
+            let sent = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, length)
+                }
+            }
+            if sent >= 0 || (errno != EAGAIN && errno != EINTR) { return }
+            if attempt + 1 < attempts { usleep(10_000) }
+        }
     }
 
     /// Sends `WATCHDOG=1` from `eventLoop` itself, so a loop blocked by a stuck handler stops the heartbeat

@@ -14,6 +14,18 @@ struct RelayTests {
         #expect(harness.pids == [100, 101])
     }
 
+    /// Found by review: `kill -STOP` then `kill -CONT` of the supervisor aborted every worker, whose heartbeats
+    /// had waited unread (or unsent) in the notify queue meanwhile.
+    @Test func aStallOfTheSupervisorItselfIsNotHeldAgainstTheWorkers() {
+        var harness = Harness.running(workers: 2) { $0.heartbeatTimeout = .seconds(4) }
+        let stall = Duration.seconds(7)
+        harness.now = harness.now.advanced(by: stall)
+        #expect(harness.run(harness.arbiter.resumed(afterStall: stall, now: harness.now)) == [.report(.stalled(stall))])
+        #expect(harness.advance(.seconds(3)).isEmpty, "nothing is aborted within a fresh timeout")
+        #expect(harness.advance(.seconds(2)).contains { if case .signal(_, .abort) = $0 { true } else { false } },
+                "a worker that stays silent is still aborted")
+    }
+
     @Test func relayedToReadyWorkersOnlyAndNoneIsRetired() {
         var harness = Harness.running(workers: 2) { $0.relayedSignals = [.usr1] }
         // A rolling restart: slot 0 gets a booting replacement (102), which must be spared.

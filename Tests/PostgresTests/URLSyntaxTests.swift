@@ -21,6 +21,8 @@ struct URLSyntaxTests {
         ("mysql://user:Hunter2Secret@db/app", "must start with postgres:// or postgresql://"),
         ("postgresql://us%ZZer:Hunter2Secret@db/app", "the user name has invalid percent-encoding"),
         ("postgresql://user:Hunter2Secret@db/ap%p", "the database name has invalid percent-encoding"),
+        ("postgresql://app:12?x=Hunter2Secret@[::1/postgres", "the host has '[' without a matching ']'"),
+        ("postgresql://u:pa/ssHunter2Secret@db/app", "a '/' in the password must be written %2F"),
     ])
     func defectsAreNamedWithoutTheirValue(_ url: String, _ message: String) {
         do {

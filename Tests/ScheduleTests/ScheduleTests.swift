@@ -189,5 +189,7 @@ struct DaylightSavingTests {
         #expect(throws: TimeZoneRules.LoadError.self) { try TimeZoneRules.load("../../etc/passwd") }
         #expect(throws: TimeZoneRules.LoadError.self) { try TimeZoneRules.load("/etc/localtime") }
         #expect(try TimeZoneRules.load("UTC") == .utc)
+        // Leap-second zones would put 02:30 at 02:30:27.
+        #expect(throws: TimeZoneRules.LoadError.self) { try TimeZoneRules.load("right/Europe/Berlin") }
     }
 }

@@ -92,6 +92,25 @@ struct ExitCodeTests {
         #expect(output.contains("control socket /nonexistent/x/ctl.sock (--control-socket): mkdir /nonexistent/x: No such file or directory"), "\(output)")
     }
 
+    /// Found by review: `--control-socket` at an existing file replaced it with a socket, and removed it at exit.
+    @Test func aControlSocketPathThatIsAFileIsRefusedAndTheFileKept() throws {
+        let path = "/tmp/prefork-precious-\(getpid()).conf"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("data\n".utf8)))
+        defer { unlink(path) }
+        let (status, output) = runShell("\(try Binaries.path("supervisor")) --no-cleanup --control-socket \(path) -- sleep 5")
+        #expect(status == 71, "\(output)")
+        #expect(output.contains("exists and is not a socket"), "\(output)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "data\n")
+    }
+
+    @Test func scheduleRefusesInstantsOutsideTheCalendar() throws {
+        let supervisor = try Binaries.path("supervisor")
+        let (status, output) = runShell("\(supervisor) schedule --after 9223372036854775807 '0 0 * * *'")
+        #expect(status == 64 && output.contains("from year 1 to year 9999"), "\(output)")
+        let batch = runShell("printf 'UTC 9223372036854775807 0 0 * * *\\nUTC 0 0 0 * * *\\n' | \(supervisor) schedule --batch")
+        #expect(batch.status == 0 && batch.output.hasSuffix("\n86400\n"), "\(batch.output)")
+    }
+
     @Test func anUnresolvableBindSaysWhatTheResolverSaid() throws {
         let (status, output) = runShell("\(try Binaries.path("supervisor")) --no-cleanup --bind 999.1.1.1:80 -- sleep 5")
         #expect(status == 71, "\(output)")

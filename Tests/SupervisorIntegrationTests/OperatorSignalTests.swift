@@ -30,7 +30,8 @@ struct OperatorSignalTests {
     @Test func byDefaultUsr1AndUsr2AndStraySignalsReachNoWorker() throws {
         let supervisor = try SupervisorProcess(["--workers", "2", "--", try Binaries.path("test-worker")])
         try supervisor.waitForLog("all 2 workers ready")
-        try sendWithoutLoss([SIGUSR1, SIGUSR2, SIGALRM, SIGPWR, SIGIO], to: supervisor, workers: 2) { signal in
+        try sendWithoutLoss([SIGUSR1, SIGUSR2, SIGALRM, SIGPWR, SIGIO, SIGXCPU, SIGXFSZ, SIGSYS, SIGTRAP], to: supervisor,
+                            workers: 2) { signal in
             switch signal {
             case SIGUSR1: try supervisor.waitForLog("ignored: SIGUSR1 is not relayed to the workers (start with --relay-signal USR1")
             case SIGUSR2: try supervisor.waitForLog("ignored: SIGUSR2 is not relayed")
@@ -49,6 +50,28 @@ struct OperatorSignalTests {
             try supervisor.waitForLog("relayed SIG\(name) to 2 ready workers")
             try supervisor.waitForLog("SIG\(name) received", count: 2)
         }
+    }
+
+    /// Found by review: a stopped supervisor froze every worker (sd_notify blocked on the full queue) and, once
+    /// continued, aborted them all for heartbeats it had not read.
+    @Test func stoppingAndContinuingTheSupervisorKillsNoWorker() throws {
+        let supervisor = try SupervisorProcess(["--workers", "4", "--timeout", "2", "--", try Binaries.path("test-worker")])
+        try supervisor.waitForLog("all 4 workers ready")
+        let port = try supervisor.port()
+        let before = try supervisor.waitForWorkers(4)
+        supervisor.signal(SIGSTOP)
+        // Stopped for two heartbeat timeouts: the workers go on serving meanwhile.
+        let load = RequestLoop(port: port, concurrency: 2)
+        usleep(4_000_000)
+        let (served, failures) = load.stop()
+        supervisor.signal(SIGCONT)
+        try supervisor.waitForLog("the supervisor did not run for")
+        usleep(1_500_000)
+        #expect(failures.isEmpty && served > 50, "while stopped: \(served) served, \(failures.prefix(3))")
+        #expect(try supervisor.waitForWorkers(4) == before, "\(supervisor.log)")
+        #expect(!supervisor.log.contains("heartbeat missed"), "\(supervisor.log)")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
     }
 
     @Test func aBadRelaySignalIsAUsageError() throws {

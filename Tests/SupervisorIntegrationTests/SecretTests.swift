@@ -13,6 +13,9 @@ struct SecretTests {
         "postgresql://user:Hunter2Secret@[::1:1/db",
         "postgresql://user:Hunter2Secret@127.0.0.1:1x/db",
         "postgresql://user:Hunter2Secret@127.0.0.1:1/db?connect_timeout=2",  // valid, nothing listens: libpq's own message
+        // Found by review: a `?` in the password; libpq reads credentials up to the `@`, and its error quotes the URI.
+        "postgresql://app:12?x=Hunter2Secret@[::1/postgres",
+        "postgresql://app:Hunter2Secret@[::1]x/postgres",
     ]
 
     static func entryPoints() throws -> [(name: String, command: String)] {

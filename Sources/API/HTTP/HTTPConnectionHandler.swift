@@ -37,6 +37,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         case receiving(HTTPRequestHead, ByteBuffer?)
         /// The responder has the request; the next request waits in the pipeline handler.
         case responding
+        /// A complete request waits for the client to read what it was sent (the channel is not writable):
+        /// pipelined requests from a client that never reads must not pile their answers up in memory.
+        case waitingForReader(Request, keepAlive: Bool, version: HTTPVersion)
         /// A final answer (400, 413) went out; the connection closes once it is flushed.
         case closing
     }
@@ -131,13 +134,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         case (.end, .receiving(let head, let body)):
             bodyTimer?.cancel()
             bodyTimer = nil
-            dispatch(Request(head: head, body: body), keepAlive: head.isKeepAlive, version: head.version, context: context)
+            let request = Request(head: head, body: body)
+            guard context.channel.isWritable else {
+                state = .waitingForReader(request, keepAlive: head.isKeepAlive, version: head.version)
+                return
+            }
+            dispatch(request, keepAlive: head.isKeepAlive, version: head.version, context: context)
         case (_, .closing):
             break
         default:
             // Parts out of order cannot come from NIO's decoder; treat it as a malformed request all the same.
             reject(.badRequest, "bad_request", "unexpected request part", context: context)
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .waitingForReader(let request, let keepAlive, let version) = state {
+            dispatch(request, keepAlive: keepAlive, version: version, context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -147,7 +162,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
                 reject(.badRequest, "bad_request", "malformed HTTP request", context: context)
                 return
             }
-        case .responding, .closing:
+        case .responding, .closing, .waitingForReader:
             break
         }
         context.close(promise: nil)
@@ -174,7 +189,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         if head.version.major == 1, head.version.minor >= 1 {
             if hosts == 0 { return "an HTTP/1.1 request needs a Host header" }
         }
-        if hosts > 1 { return "more than one Host header" }
+        if hosts > 1 || head.headers["host"].contains(where: { $0.contains(",") }) { return "more than one Host header" }
         if head.version.major == 1, head.version.minor == 0, head.headers.contains(name: "transfer-encoding") {
             return "Transfer-Encoding is not allowed in an HTTP/1.0 request"
         }
