@@ -228,12 +228,29 @@ public final class PostgresConnection: @unchecked Sendable {
     public func resetForReuse() -> Bool {
         guard let handle, !isBroken else { return false }
         if PQtransactionStatus(handle) == PQTRANS_ACTIVE {
-            if let cancel = PQgetCancel(handle) {
-                var message = [CChar](repeating: 0, count: 256)
-                _ = PQcancel(cancel, &message, Int32(message.count))
-                PQfreeCancel(cancel)
+            // A cancel can overtake its statement (it travels on a connection of its own) and is then ignored,
+            // which left the statement to run its course: under load, a returned `pg_sleep(5)` held the
+            // connection for 5 s. So cancel again every 100 ms while no result comes, for up to 5 s.
+            for attempt in 0..<50 {
+                if let cancel = PQgetCancel(handle) {
+                    var message = [CChar](repeating: 0, count: 256)
+                    _ = PQcancel(cancel, &message, Int32(message.count))
+                    PQfreeCancel(cancel)
+                }
+                var entry = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+                _ = poll(&entry, 1, 100)
+                guard PQconsumeInput(handle) == 1 else { return false }
+                if PQisBusy(handle) == 0 { break }
+                if attempt == 49 { return false }
             }
-            while let result = PQgetResult(handle) { PQclear(result) }
+            while PQisBusy(handle) == 0, let result = PQgetResult(handle) {
+                PQclear(result)
+                // The next result (or the end) may still be on its way.
+                while PQisBusy(handle) != 0 {
+                    var entry = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+                    guard poll(&entry, 1, 5000) > 0, PQconsumeInput(handle) == 1 else { return false }
+                }
+            }
         }
         guard inTransaction else { return !isBroken && PQtransactionStatus(handle) == PQTRANS_IDLE }
         guard (try? execute("ROLLBACK")) != nil else { return false }
