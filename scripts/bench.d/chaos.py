@@ -73,8 +73,9 @@ class Supervisor:
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=environment, user=args.user)
 
     def status(self):
+        # As the supervisor's own user: the command refuses a socket whose listener runs as someone else.
         out = subprocess.run([f"{self.args.bin}/supervisor", "status", "--json", "--control-socket", self.control],
-                             capture_output=True, text=True, timeout=5)
+                             capture_output=True, text=True, timeout=5, user=self.args.user)
         return json.loads(out.stdout) if out.returncode == 0 else None
 
     def ready_pids(self):
