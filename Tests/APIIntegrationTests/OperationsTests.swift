@@ -116,16 +116,16 @@ struct SupervisorOperationsTests {
     @Test func theAdminEndpointAggregatesFourAPIWorkers() throws {
         try Services.migrated.get()
         let token = try Services.token(user: Services.uniqueName("metrics"))
-        let metricsPort = 20000 + Int(getpid() % 20000) + 1
-        let supervisor = try SupervisorProcess(["--workers", "4", "--metrics-bind", "127.0.0.1:\(metricsPort)", "--",
+        let supervisor = try SupervisorProcess(["--workers", "4", "--metrics-bind", "127.0.0.1:0", "--",
                                                 try Binaries.path("worker")], environment: ["RATE_LIMIT_PER_MINUTE": "1000000"])
+        let metricsPort = try supervisor.metricsPort()
         let port = try supervisor.port()
         try supervisor.waitForLog("all 4 workers ready", timeout: 20)
         let load = RequestLoop(port: port, path: "/v1/notes", concurrency: 8, headers: ["Authorization": "Bearer \(token)"])
         usleep(1_000_000)
         let (succeeded, failures) = load.stop()
         #expect(failures.isEmpty && succeeded > 100)
-        let body = try HTTPClient.get(port: UInt16(metricsPort), path: "/metrics").get().body
+        let body = try HTTPClient.get(port: metricsPort, path: "/metrics").get().body
         var perSlot: [Int: Int] = [:]
         for line in body.split(separator: "\n") where line.hasPrefix("http_requests_total{") && line.contains("route=\"/v1/notes\"") {
             guard let slotRange = line.range(of: "slot=\""), let value = Int(line.split(separator: " ").last ?? "") else { continue }

@@ -126,6 +126,16 @@ public final class SupervisorProcess: @unchecked Sendable {
         return port
     }
 
+    /// The admin endpoint's port, from the "metrics of the supervisor and every worker on http://127.0.0.1:PORT" line.
+    /// Tests bind `--metrics-bind 127.0.0.1:0`: a port picked by the test could be an ephemeral port in use.
+    public func metricsPort() throws -> UInt16 {
+        let line = try waitForLog("every worker on http://").first!
+        guard let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            let port = UInt16(line[range].split(separator: ":").last!)
+        else { throw TestFailure("no port in: \(line)") }
+        return port
+    }
+
     /// The exit code, or a failure if it does not exit in time.
     public func waitForExit(timeout: Double = 15) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)

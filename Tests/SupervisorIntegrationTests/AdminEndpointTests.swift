@@ -7,8 +7,6 @@ import Testing
 /// workers one after another with 1 s each: 10 idle connections delayed a scrape by 20 s.
 @Suite("Admin endpoint under idle clients and hung workers", .serialized)
 struct AdminEndpointTests {
-    static func metricsPort() -> Int { 21000 + Int(getpid() % 19000) }
-
     static func connectIdle(_ port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
@@ -22,9 +20,9 @@ struct AdminEndpointTests {
     }
 
     @Test func idleConnectionsDoNotDelayAScrape() throws {
-        let port = Self.metricsPort()
-        let supervisor = try SupervisorProcess(["--workers", "2", "--metrics-bind", "127.0.0.1:\(port)", "--",
+        let supervisor = try SupervisorProcess(["--workers", "2", "--metrics-bind", "127.0.0.1:0", "--",
                                                 try Binaries.path("test-worker")])
+        let port = Int(try supervisor.metricsPort())
         try supervisor.waitForLog("all 2 workers ready")
         // 300 connections that never send a byte (more than are kept: the oldest make room; found by review,
         // 32 of them locked every scrape out), and one that sends half a head.
@@ -43,10 +41,10 @@ struct AdminEndpointTests {
     }
 
     @Test func aHungWorkerShowsScrapeOkZeroAndTheRestAreServed() throws {
-        let port = Self.metricsPort() + 1
-        let supervisor = try SupervisorProcess(["--workers", "4", "--timeout", "0", "--metrics-bind", "127.0.0.1:\(port)", "--",
+        let supervisor = try SupervisorProcess(["--workers", "4", "--timeout", "0", "--metrics-bind", "127.0.0.1:0", "--",
                                                 try Binaries.path("test-worker")],
                                                environment: ["TEST_WORKER_HANG_AFTER": "1000", "TEST_WORKER_HANG_SLOTS": "1,2,3"])
+        let port = Int(try supervisor.metricsPort())
         try supervisor.waitForLog("all 4 workers ready")
         usleep(1_500_000)
         // Two scrapes at once, as two Prometheus servers would.

@@ -233,15 +233,13 @@ struct BudgetAndControlTests {
     }
 
     @Test func theAdminEndpointServesTheSupervisorsAndEveryWorkersMetrics() throws {
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(probe) }
-        let metricsPort = 20000 + Int(getpid() % 20000)
-        let supervisor = try SupervisorProcess(["--workers", "4", "--metrics-bind", "127.0.0.1:\(metricsPort)", "--", worker],
+        let supervisor = try SupervisorProcess(["--workers", "4", "--metrics-bind", "127.0.0.1:0", "--", worker],
                                                environment: Self.database)
+        let metricsPort = try supervisor.metricsPort()
         let port = try supervisor.port()
         try supervisor.waitForLog("all 4 workers ready")
         _ = HTTPClient.answeringPIDs(port: port, count: 4)
-        let response = try HTTPClient.get(port: UInt16(metricsPort), path: "/metrics").get()
+        let response = try HTTPClient.get(port: metricsPort, path: "/metrics").get()
         #expect(response.status == 200)
         let body = response.body
         #expect(body.contains("prefork_workers 4\n"))
@@ -256,7 +254,7 @@ struct BudgetAndControlTests {
         let total = body.split(separator: "\n").filter { $0.hasPrefix("test_worker_requests_total{") }
             .compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
         #expect(total >= 4)
-        #expect(try HTTPClient.get(port: UInt16(metricsPort), path: "/other").get().status == 404)
+        #expect(try HTTPClient.get(port: metricsPort, path: "/other").get().status == 404)
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
     }
