@@ -22,6 +22,11 @@ COPY Package.swift Package.resolved ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
+# The commit for --version and prefork_build_info (the build context has no .git): docker build --build-arg
+# PREFORK_GIT_COMMIT=$(git rev-parse --short=12 HEAD).
+ARG PREFORK_GIT_COMMIT=unknown
+RUN printf '#define PREFORK_GIT_COMMIT "%s"\n' "$(printf '%s' "$PREFORK_GIT_COMMIT" | tr -cd 'A-Za-z0-9._-')" \
+    > Sources/CBuildInfo/commit.h
 # Only the three shipped executables, the Swift runtime linked in (the runtime stage has no Swift toolchain, only
 # the C libraries below), without symbols. One product per `swift build`: given several, SwiftPM builds the last.
 RUN for product in supervisor worker cleanup; do swift build -c release --static-swift-stdlib --product "$product" || exit 1; done \

@@ -33,6 +33,17 @@ let package = Package(
         .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
+        // Duration to milliseconds, microseconds and seconds, written once.
+        .target(name: "DurationUnits"),
+        // The commit the binaries were built from (scripts/lib.sh writes it), for --version.
+        .target(name: "CBuildInfo"),
+        // Every setting of the four programs declared once: flags, variables, defaults, kinds, help; the one
+        // duration grammar and log-level reading; the environment contract the supervisor checks for its workers.
+        .target(
+            name: "Settings",
+            dependencies: ["Arbiter", "ConnectionURL", "CBuildInfo", "DurationUnits", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Log lines for the supervisor and the workers: text for people, JSON for collectors.
         .target(name: "LogFormat", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
@@ -42,13 +53,13 @@ let package = Package(
         .target(name: "Budget"),
         .target(name: "PoolCore", swiftSettings: crossModuleOptimization),
         // The cleanup's schedule: cron expressions, time zones from the tz database, next fire times.
-        .target(name: "Schedule"),
+        .target(name: "Schedule", dependencies: ["DurationUnits"]),
 
         // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
         .target(
             name: "Prefork",
             dependencies: [
-                "Arbiter", "Budget", "CShims", "Schedule", "LogFormat",
+                "Arbiter", "Budget", "CShims", "Schedule", "LogFormat", "Settings", "DurationUnits",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -71,17 +82,17 @@ let package = Package(
 
         .target(
             name: "Postgres",
-            dependencies: ["CLibpq", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: ["CLibpq", "ConnectionURL", "Settings", "DurationUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
 
         // The Redis client: hiredis connections in the same pool, pipelines, an async API.
-        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
 
         // The seed's API: HTTP on SwiftNIO, routes, authentication, rate limit, metrics, migrations.
         .target(
             name: "API",
             dependencies: [
-                "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims",
+                "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims", "Settings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -106,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Prefork", "LogFormat", "Schedule", "ConnectionURL",
+                "Prefork", "Arbiter", "Budget", "LogFormat", "Schedule", "ConnectionURL", "Settings",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -123,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "API", "WorkerRuntime", "LogFormat", "Schedule",
+                "API", "WorkerRuntime", "LogFormat", "Schedule", "Settings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -131,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "Cleanup",
             dependencies: [
-                "Postgres", "WorkerRuntime", "LogFormat", "Schedule",
+                "Postgres", "WorkerRuntime", "LogFormat", "Schedule", "Settings", "DurationUnits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -143,20 +154,21 @@ let package = Package(
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock"]),
         .testTarget(name: "BudgetTests", dependencies: ["Budget"]),
+        .testTarget(name: "SettingsTests", dependencies: ["Settings", "DurationUnits"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
             name: "PostgresTests",
             dependencies: ["Postgres", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis", "PoolCore"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
         .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
         // other targets (scripts/test), because the Postgres tests restart the shared server.
-        .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis"]),
+        .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis", "ConnectionURL"]),
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
         .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
-        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget"]),
+        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget", "Settings", "DurationUnits"]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]
 )

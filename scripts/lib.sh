@@ -28,7 +28,20 @@ SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 pyth
 # debug builds assert when several processes accept on one socket, release builds do not.
 # (One `swift build` for all executables: given several --product flags, SwiftPM builds only the last.)
 build_release() {
+    stamp_build_info
     (cd "$ROOT" && swift build -c release "$@")
+}
+
+# Writes the commit into Sources/CBuildInfo/commit.h (not committed), for --version and prefork_build_info.
+# Rewritten only when it changes, so an unchanged commit rebuilds nothing. PREFORK_GIT_COMMIT overrides it
+# (the image's build, which has no .git).
+stamp_build_info() {
+    local commit="${PREFORK_GIT_COMMIT:-$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
+    commit="$(printf '%s' "$commit" | tr -cd 'A-Za-z0-9._-')"
+    local header="$ROOT/Sources/CBuildInfo/commit.h"
+    local line="#define PREFORK_GIT_COMMIT \"${commit:-unknown}\""
+    [ -f "$header" ] && [ "$(cat "$header")" = "$line" ] && return 0
+    printf '%s\n' "$line" >"$header"
 }
 
 # The image runs as a non-root uid with no capabilities, and so do systemd services with User=: a test pass as

@@ -2,6 +2,7 @@ import LogFormat
 import Logging
 import Postgres
 import Redis
+import Settings
 
 /// A setting that is missing or invalid: `variable: why`, one line, and exit 78 (EX_CONFIG).
 public struct SettingsError: Error, CustomStringConvertible, Sendable {
@@ -51,7 +52,10 @@ public struct APISettings: Sendable {
         self.redis = redis
     }
 
+    /// The worker's environment contract first (`EnvironmentContract`, which the supervisor checks before it
+    /// starts a worker), then the values.
     public static func fromEnvironment(_ environment: [String: String]) throws(SettingsError) -> APISettings {
+        if let problem = EnvironmentContract.problem(of: .worker, in: environment) { throw SettingsError(problem) }
         var postgres: PostgresConfiguration
         do { postgres = try PostgresConfiguration.fromEnvironment(environment) } catch {
             throw SettingsError(error.message)
@@ -62,74 +66,27 @@ public struct APISettings: Sendable {
             throw SettingsError(error.message)
         }
         var settings = APISettings(postgres: postgres, redis: redis)
-        let reader = EnvironmentReader(environment: environment)
-        if let value = try reader.integer("RATE_LIMIT_PER_MINUTE", minimum: 0) { settings.rateLimitPerMinute = value }
-        if let value = try reader.integer("AUTH_CACHE_TTL", minimum: 1) {
-            settings.authCacheTTL = value
-            settings.negativeCacheTTL = min(settings.negativeCacheTTL, value)
-        }
-        if let value = try reader.integer("MAX_BODY_SIZE", minimum: 1) { settings.maxBodySize = value }
-        if let value = try reader.seconds("HEADER_TIMEOUT") { settings.headerTimeout = value }
-        if let value = try reader.seconds("BODY_TIMEOUT") { settings.bodyTimeout = value }
-        settings.bodyBufferLimit = max(settings.bodyBufferLimit, 4 * settings.maxBodySize)
-        if let value = try reader.integer("BODY_BUFFER_LIMIT", minimum: 1) {
-            guard value >= settings.maxBodySize else {
-                throw SettingsError("BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(settings.maxBodySize)), got \(value)")
+        let reader = SettingsReader(environment: environment)
+        do throws(SettingError) {
+            settings.rateLimitPerMinute = try reader.count(Catalog.rateLimit) ?? 1000
+            if let ttl = try reader.duration(Catalog.authCacheTTL) {
+                settings.authCacheTTL = Int(ttl.wholeSecondsRoundedUp)
+                settings.negativeCacheTTL = min(settings.negativeCacheTTL, settings.authCacheTTL)
             }
-            settings.bodyBufferLimit = value
+            settings.maxBodySize = try reader.size(Catalog.maxBodySize) ?? (1 << 20)
+            settings.headerTimeout = try reader.duration(Catalog.headerTimeout) ?? .seconds(10)
+            settings.bodyTimeout = try reader.duration(Catalog.bodyTimeout) ?? .seconds(30)
+            settings.bodyBufferLimit = try reader.size(Catalog.bodyBufferLimit) ?? max(32 << 20, 4 * settings.maxBodySize)
+            settings.authMissConcurrency = try reader.count(Catalog.authMissConcurrency) ?? 2
+            settings.authMissQueue = try reader.count(Catalog.authMissQueue) ?? 64
+            settings.gracefulTimeout = try reader.duration(Catalog.gracefulTimeout) ?? .seconds(8)
+            settings.threads = try reader.count(Catalog.workerThreads) ?? 1
+            settings.logFormat = try reader.choice(Catalog.logFormat) == "json" ? .json : .text
+            settings.logLevel = try reader.logLevel()
+            settings.accessLog = try reader.isOn(Catalog.accessLog)
+        } catch {
+            throw SettingsError(error.description)
         }
-        if let value = try reader.integer("AUTH_MISS_CONCURRENCY", minimum: 0) { settings.authMissConcurrency = value }
-        if let value = try reader.integer("AUTH_MISS_QUEUE", minimum: 0) { settings.authMissQueue = value }
-        if let value = try reader.seconds("GRACEFUL_TIMEOUT") { settings.gracefulTimeout = value }
-        if let value = try reader.integer("WORKER_THREADS", minimum: 1) { settings.threads = min(value, 256) }
-        if let text = reader.text("LOG_FORMAT") {
-            guard let format = LogOutput(rawValue: text.lowercased()) else {
-                throw SettingsError("LOG_FORMAT: expected text or json, got '\(text)'")
-            }
-            settings.logFormat = format
-        }
-        if let text = reader.text("LOG_LEVEL") {
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw SettingsError("LOG_LEVEL: expected trace, debug, info, notice, warning, error or critical, got '\(text)'")
-            }
-            settings.logLevel = level
-        }
-        if let value = try reader.flag("ACCESS_LOG") { settings.accessLog = value }
         return settings
-    }
-}
-
-/// Typed reads of environment variables; every error names its variable.
-struct EnvironmentReader {
-    let environment: [String: String]
-
-    func text(_ name: String) -> String? {
-        guard let text = environment[name], !text.isEmpty else { return nil }
-        return text
-    }
-
-    func integer(_ name: String, minimum: Int) throws(SettingsError) -> Int? {
-        guard let text = text(name) else { return nil }
-        guard let value = Int(text), value >= minimum else {
-            throw SettingsError("\(name): expected a whole number ≥ \(minimum), got '\(text)'")
-        }
-        return value
-    }
-
-    func seconds(_ name: String) throws(SettingsError) -> Duration? {
-        guard let text = text(name) else { return nil }
-        guard let value = Double(text), value.isFinite, value > 0 else {
-            throw SettingsError("\(name): expected seconds > 0, got '\(text)'")
-        }
-        return .milliseconds(Int64((value * 1000).rounded()))
-    }
-
-    func flag(_ name: String) throws(SettingsError) -> Bool? {
-        guard let text = text(name) else { return nil }
-        switch text.lowercased() {
-        case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off": return false
-        default: throw SettingsError("\(name): expected true or false, got '\(text)'")
-        }
     }
 }

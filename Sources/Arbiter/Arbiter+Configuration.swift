@@ -56,7 +56,9 @@ extension Arbiter {
 
         /// Checks what the types cannot; the message names the setting, for a one-line error.
         public func validate() throws(ConfigurationError) {
-            guard workers >= 1 else { throw ConfigurationError("workers must be at least 1, got \(workers)") }
+            guard WorkerCount.range.contains(workers) else {
+                throw ConfigurationError("workers must be from \(WorkerCount.range.lowerBound) to \(WorkerCount.range.upperBound), got \(workers)")
+            }
             guard gracefulTimeout >= .zero else { throw ConfigurationError("graceful timeout must not be negative") }
             if let heartbeatTimeout, heartbeatTimeout <= .zero {
                 throw ConfigurationError("heartbeat timeout must be positive (use none to disable it)")

@@ -188,8 +188,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// than the connection budget allows are refused, with a `.refused` report that says why.
     public mutating func scale(to workers: Int, by source: String = "scale", now: Instant) -> [Action] {
         guard !isStopping else { return [.report(.refused("\(source): the supervisor is stopping"))] }
-        guard (1...1024).contains(workers) else {
-            return [.report(.refused("\(source): \(workers) workers is outside 1 to 1024"))]
+        guard WorkerCount.range.contains(workers) else {
+            return [.report(.refused("\(source): \(workers) workers is outside \(WorkerCount.range.lowerBound) to \(WorkerCount.range.upperBound)"))]
         }
         guard workers != slots.count else { return [.report(.scaled(workers: workers))] }
         var newAllotment = allotment

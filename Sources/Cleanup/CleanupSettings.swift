@@ -1,4 +1,6 @@
+import LogFormat
 import Postgres
+import Settings
 
 /// A setting that is missing or invalid: one line naming the variable, exit 78.
 struct CleanupSettingsError: Error, CustomStringConvertible {
@@ -15,30 +17,30 @@ struct CleanupSettings {
     var batchSize = 1000
     /// Each batch's `statement_timeout` (`CLEANUP_STATEMENT_TIMEOUT`, 30 s): a batch never holds locks for long.
     var statementTimeout: Duration = .seconds(30)
+    /// `LOG_LEVEL` and `LOG_FORMAT`, read as the supervisor and the worker read them.
+    var logLevel: LogLevel = .info
+    var logFormat: LogOutput = .text
 
     static func fromEnvironment(_ environment: [String: String]) throws(CleanupSettingsError) -> CleanupSettings {
+        if let problem = EnvironmentContract.problem(of: .cleanup, in: environment) {
+            throw CleanupSettingsError(description: problem)
+        }
         var postgres: PostgresConfiguration
         do { postgres = try PostgresConfiguration.fromEnvironment(environment) } catch {
             throw CleanupSettingsError(description: error.message)
         }
         if environment["DB_APPLICATION_NAME"]?.isEmpty ?? true { postgres.applicationName = "cleanup" }
-        // One session does everything (the advisory lock is held by it), so a pool of 1 is enough; behind
-        // PgBouncer a second connection holds the lock's transaction.
-        if postgres.behindPgBouncer, postgres.pool.size + postgres.pool.maxOverflow < 2 {
-            throw CleanupSettingsError(description: "DB_POOL_SIZE + DB_MAX_OVERFLOW: behind PgBouncer (DB_PGBOUNCER=1) the "
-                + "cleanup needs 2 connections, one to hold its lock's transaction; got \(postgres.pool.size + postgres.pool.maxOverflow)")
-        }
         var settings = CleanupSettings(postgres: postgres)
-        func integer(_ name: String, _ range: ClosedRange<Int>) throws(CleanupSettingsError) -> Int? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Int(text), range.contains(value) else {
-                throw CleanupSettingsError(description: "\(name): expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
-            }
-            return value
+        let reader = SettingsReader(environment: environment)
+        do throws(SettingError) {
+            settings.retentionDays = try reader.count(Catalog.retentionDays) ?? 30
+            settings.batchSize = try reader.count(Catalog.batchSize) ?? 1000
+            settings.statementTimeout = try reader.duration(Catalog.cleanupStatementTimeout) ?? .seconds(30)
+            settings.logLevel = try reader.logLevel()
+            settings.logFormat = try reader.choice(Catalog.logFormat) == "json" ? .json : .text
+        } catch {
+            throw CleanupSettingsError(description: error.description)
         }
-        if let days = try integer("CLEANUP_RETENTION_DAYS", 0...36500) { settings.retentionDays = days }
-        if let size = try integer("CLEANUP_BATCH_SIZE", 1...1_000_000) { settings.batchSize = size }
-        if let seconds = try integer("CLEANUP_STATEMENT_TIMEOUT", 1...86400) { settings.statementTimeout = .seconds(seconds) }
         return settings
     }
 }

@@ -5,6 +5,8 @@ import Glibc
 import LogFormat
 import Logging
 import Postgres
+import Settings
+import DurationUnits
 import Schedule
 import Synchronization
 import WorkerRuntime
@@ -15,22 +17,29 @@ struct CleanupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleanup",
         abstract: "Delete notes soft-deleted longer ago than CLEANUP_RETENTION_DAYS (30), and expired tokens, in batches.",
-        discussion: """
-            One run at a time across replicas (an advisory lock; the others log "skipped" and exit 0). Settings: \
-            DATABASE_URL, CLEANUP_RETENTION_DAYS (30), CLEANUP_BATCH_SIZE (1000), CLEANUP_STATEMENT_TIMEOUT (30), \
-            DB_POOL_SIZE and DB_MAX_OVERFLOW (the supervisor sets them from CLEANUP_DB_POOL_SIZE, \
-            CLEANUP_DB_MAX_OVERFLOW), LOG_FORMAT. SIGTERM: the current batch finishes, the run is recorded as \
-            interrupted, the lock is released. Exit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.
-            """
+        discussion: "One run at a time across replicas (an advisory lock; the others log \"skipped\" and exit 0). SIGTERM: "
+            + "the current batch finishes, the run is recorded as interrupted, the lock is released. Settings, from the "
+            + "environment (the supervisor sets DB_POOL_SIZE and DB_MAX_OVERFLOW from CLEANUP_DB_POOL_SIZE and "
+            + "CLEANUP_DB_MAX_OVERFLOW):\n" + SettingsHelp.environment(of: .cleanup)
+            + "\nExit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.",
+        version: BuildInfo.line("cleanup")
     )
 
     @Option(name: .customLong("if-due"), help: ArgumentHelp(
         "Skip (exit 0) when a successful run finished less than this ago: 20h, 90m, 3600s.", valueName: "duration"))
     var ifDue: String?
 
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "trace, debug, info, notice, warn(ing), error or critical; wins over LOG_LEVEL.", valueName: "level"))
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: ArgumentHelp("text or json; wins over LOG_FORMAT.", valueName: "format"))
+    var logFormat: String?
+
     func validate() throws {
+        do { try LogFlags.apply(level: logLevel, format: logFormat) } catch { throw ValidationError(error.description) }
         if let ifDue, Self.duration(ifDue) == nil {
-            throw ValidationError("--if-due: expected a duration like 20h, 90m or 3600s, got '\(ifDue)'")
+            throw ValidationError("--if-due: expected a duration such as 20h, 90m or 3600s (whole seconds), got '\(ifDue)'")
         }
     }
 
@@ -44,8 +53,7 @@ struct CleanupCommand: ParsableCommand {
         do { settings = try CleanupSettings.fromEnvironment(environment) } catch {
             fail("\(error)", code: 78)
         }
-        let format = LogOutput(rawValue: environment["LOG_FORMAT"]?.lowercased() ?? "text") ?? .text
-        LoggingSystem.bootstrap { format.handler(label: $0, level: .info) }
+        LoggingSystem.bootstrap { settings.logFormat.handler(label: $0, level: settings.logLevel) }
         let logger = Logger(label: "cleanup")
         let ifDue = self.ifDue.flatMap(Self.duration)
         let stop = StopFlag()
@@ -60,8 +68,7 @@ struct CleanupCommand: ParsableCommand {
             var code: Int32 = 0
             do {
                 let outcome = try await job.run(ifDue: ifDue)
-                let elapsed = started.duration(to: .now)
-                let ms = "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"
+                let ms = "\(started.duration(to: .now).inMilliseconds)"
                 switch outcome {
                 case .skipped(let why):
                     logger.info("skipped", metadata: ["why": "\(why)"])

@@ -1,4 +1,6 @@
+import DurationUnits
 import PoolCore
+import Settings
 
 /// The engine's settings, from the environment with the seed's names and defaults.
 public struct PostgresConfiguration: Sendable {
@@ -32,59 +34,31 @@ public struct PostgresConfiguration: Sendable {
             throw PostgresError(kind: .client, message: "DATABASE_URL is not set")
         }
         var configuration = PostgresConfiguration(url: try PostgresURL(urlText))
-        func integer(_ name: String, minimum: Int) throws(PostgresError) -> Int? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Int(text), value >= minimum else {
-                throw PostgresError(kind: .client, message: "\(name): expected a whole number ≥ \(minimum), got '\(text)'")
+        let reader = SettingsReader(environment: environment)
+        do throws(SettingError) {
+            guard let size = try reader.countOrAuto(Catalog.poolSize) else {
+                throw SettingError("DB_POOL_SIZE: auto is worked out by the supervisor from the connection budget; "
+                    + "set a number to run alone", fromFlag: false)
             }
-            return value
-        }
-        func seconds(_ name: String) throws(PostgresError) -> Duration? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Double(text), value.isFinite, value > 0 else {
-                throw PostgresError(kind: .client, message: "\(name): expected seconds > 0, got '\(text)'")
-            }
-            return .milliseconds(Int64((value * 1000).rounded()))
-        }
-        if let size = try integer("DB_POOL_SIZE", minimum: 0) { configuration.pool.size = size }
-        if let overflow = try integer("DB_MAX_OVERFLOW", minimum: 0) { configuration.pool.maxOverflow = overflow }
-        if let timeout = try seconds("DB_POOL_TIMEOUT") { configuration.pool.timeout = timeout }
-        if let text = environment["DB_POOL_RECYCLE"], !text.isEmpty {
-            if text == "-1" {
-                configuration.pool.recycle = nil
-            } else {
-                guard let value = Int(text), value > 0 else {
-                    throw PostgresError(kind: .client, message: "DB_POOL_RECYCLE: expected seconds > 0 or -1 (never), got '\(text)'")
+            configuration.pool.size = size
+            configuration.pool.maxOverflow = try reader.count(Catalog.maxOverflow) ?? 10
+            configuration.pool.timeout = try reader.duration(Catalog.poolTimeout) ?? .seconds(30)
+            configuration.pool.recycle = try reader.duration(Catalog.poolRecycle)
+            configuration.pool.prePing = try reader.boolean(Catalog.prePing) ?? true
+            configuration.statementTimeout = try reader.duration(Catalog.statementTimeout)
+            if try reader.isOn(Catalog.pgbouncer) {
+                configuration.behindPgBouncer = true
+                configuration.preparedStatements = false
+                if configuration.statementTimeout != nil {
+                    throw SettingError("DB_STATEMENT_TIMEOUT: PgBouncer refuses it as a startup option (DB_PGBOUNCER=1); set it "
+                        + "on the role instead: ALTER ROLE ... SET statement_timeout", fromFlag: false)
                 }
-                configuration.pool.recycle = .seconds(value)
             }
+            if let prepared = try reader.boolean(Catalog.preparedStatements) { configuration.preparedStatements = prepared }
+            if let name = try reader.text(Catalog.applicationName) { configuration.applicationName = name }
+        } catch {
+            throw PostgresError(kind: .client, message: error.description)
         }
-        if let text = environment["DB_POOL_PRE_PING"], !text.isEmpty {
-            switch text.lowercased() {
-            case "true", "1", "yes", "on": configuration.pool.prePing = true
-            case "false", "0", "no", "off": configuration.pool.prePing = false
-            default: throw PostgresError(kind: .client, message: "DB_POOL_PRE_PING: expected true or false, got '\(text)'")
-            }
-        }
-        configuration.statementTimeout = try seconds("DB_STATEMENT_TIMEOUT")
-        func flag(_ name: String) throws(PostgresError) -> Bool? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            switch text.lowercased() {
-            case "true", "1", "yes", "on": return true
-            case "false", "0", "no", "off": return false
-            default: throw PostgresError(kind: .client, message: "\(name): expected true or false, got '\(text)'")
-            }
-        }
-        if try flag("DB_PGBOUNCER") == true {
-            configuration.behindPgBouncer = true
-            configuration.preparedStatements = false
-            if configuration.statementTimeout != nil {
-                throw PostgresError(kind: .client, message: "DB_STATEMENT_TIMEOUT: PgBouncer refuses it as a startup option "
-                    + "(DB_PGBOUNCER=1); set it on the role instead: ALTER ROLE ... SET statement_timeout")
-            }
-        }
-        if let prepared = try flag("DB_PREPARED_STATEMENTS") { configuration.preparedStatements = prepared }
-        if let name = environment["DB_APPLICATION_NAME"], !name.isEmpty { configuration.applicationName = name }
         do { try configuration.pool.validate() } catch {
             throw PostgresError(kind: .client, message: "DB_POOL_SIZE/DB_MAX_OVERFLOW: \(error)")
         }
@@ -98,7 +72,7 @@ public struct PostgresConfiguration: Sendable {
             ("connect_timeout", String(max(1, connectTimeout.components.seconds))),
         ]
         if let statementTimeout {
-            let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+            let milliseconds = statementTimeout.inMilliseconds
             defaults.append(("options", "-c statement_timeout=\(milliseconds)"))
         }
         return defaults

@@ -1,5 +1,6 @@
 import Arbiter
 import Budget
+import Settings
 
 /// The connection budget as the supervisor applies it: read from the same variables the workers read their
 /// pools from, so the arithmetic is about the pools the workers will really have.
@@ -45,54 +46,44 @@ public struct BudgetConfiguration: Sendable {
     /// The default mode is `enforce` when the workers will use Postgres (`DATABASE_URL` is set, or pools are
     /// automatic) and `off` otherwise, so a supervisor in front of some other program is not held to
     /// arithmetic about connections it never opens.
-    public static func read(workers: Int, cleanup: PoolSize?, flags: [String: String],
-                            environment: [String: String]) throws(StartupError) -> BudgetConfiguration {
-        func setting(_ flag: String, _ variable: String) -> (text: String, name: String, fromFlag: Bool)? {
-            if let text = flags[flag] { return (text, flag, true) }
-            if let text = environment[variable], !text.isEmpty { return (text, variable, false) }
-            return nil
+    public static func read(workers: Int, cleanup: PoolSize?, reader: SettingsReader) throws(StartupError) -> BudgetConfiguration {
+        do {
+            return try read(workers: workers, cleanup: cleanup, settings: reader)
+        } catch let error as SettingError {
+            throw error.fromFlag ? .usage(error.description) : .configuration(error.description)
+        } catch let error as StartupError {
+            throw error
+        } catch {
+            throw .configuration("\(error)")
         }
-        func number(_ flag: String, _ variable: String, _ range: ClosedRange<Int>, default value: Int)
-            throws(StartupError) -> Int
-        {
-            guard let found = setting(flag, variable) else { return value }
-            do { return try SettingParser.count(found.text, name: found.name, range: range) } catch {
-                throw found.fromFlag ? .usage(error.description) : .configuration(error.description)
-            }
-        }
-        let poolSetting = setting("--pool-size", "DB_POOL_SIZE")
-        let poolIsAuto = poolSetting?.text.lowercased() == "auto"
-        let size = poolIsAuto ? 10 : try number("--pool-size", "DB_POOL_SIZE", 0...100_000, default: 10)
-        let overflow = try number("--max-overflow", "DB_MAX_OVERFLOW", 0...100_000, default: 10)
-        var budget = ConnectionBudget(workers: workers, pool: PoolSize(size: size, overflow: overflow), cleanup: cleanup)
-        budget.maxConnections = try number("--max-connections", "DB_MAX_CONNECTIONS", 1...1_000_000, default: 100)
-        budget.reserved = try number("--reserved", "DB_RESERVED_CONNECTIONS", 0...1_000_000, default: 20)
-        budget.replicas = try number("--replicas", "REPLICAS", 1...10_000, default: 1)
-        let pgbouncerSetting = setting("--pgbouncer", "DB_PGBOUNCER")
-        if let pgbouncerSetting, ["1", "true", "yes", "on"].contains(pgbouncerSetting.text.lowercased()) {
-            budget.pgbouncer = PgBouncerPlan(
-                maxClientConnections: try number("--max-client-conn", "PGBOUNCER_MAX_CLIENT_CONN", 1...1_000_000, default: 100),
-                poolSize: try number("--pgbouncer-pool-size", "PGBOUNCER_POOL_SIZE", 1...100_000, default: 20),
-                instances: try number("--pgbouncers", "PGBOUNCER_INSTANCES", 1...10_000, default: 1))
-        }
+    }
 
-        let modeSetting = setting("--budget", "DB_BUDGET")
+    private static func read(workers: Int, cleanup: PoolSize?, settings reader: SettingsReader) throws -> BudgetConfiguration {
+        let size = try reader.countOrAuto(Catalog.poolSize)
+        let poolIsAuto = size == nil
+        let overflow = try reader.count(Catalog.maxOverflow) ?? 10
+        var budget = ConnectionBudget(workers: workers, pool: PoolSize(size: size ?? 10, overflow: overflow), cleanup: cleanup)
+        budget.maxConnections = try reader.count(Catalog.maxConnections) ?? 100
+        budget.reserved = try reader.count(Catalog.reservedConnections) ?? 20
+        budget.replicas = try reader.count(Catalog.replicas) ?? 1
+        if try reader.isOn(Catalog.pgbouncer) {
+            budget.pgbouncer = PgBouncerPlan(
+                maxClientConnections: try reader.count(Catalog.pgbouncerMaxClientConnections) ?? 100,
+                poolSize: try reader.count(Catalog.pgbouncerPoolSize) ?? 20,
+                instances: try reader.count(Catalog.pgbouncerInstances) ?? 1)
+        }
         let mode: Mode
-        if let modeSetting {
-            guard let parsed = Mode(rawValue: modeSetting.text.lowercased()) else {
-                let message = "\(modeSetting.name): expected enforce, warn or off, got '\(modeSetting.text)'"
-                throw modeSetting.fromFlag ? .usage(message) : .configuration(message)
-            }
+        if let text = try reader.choice(Catalog.budgetMode), let parsed = Mode(rawValue: text) {
             mode = parsed
         } else {
-            let usesPostgres = !(environment["DATABASE_URL"] ?? "").isEmpty || poolIsAuto
+            let usesPostgres = reader.isGiven(Catalog.databaseURL) || poolIsAuto
             mode = usesPostgres ? .enforce : .off
         }
         var configuration = BudgetConfiguration(mode: mode, budget: budget, poolIsAuto: poolIsAuto)
         if poolIsAuto {
-            configuration.pinnedOverflow = setting("--max-overflow", "DB_MAX_OVERFLOW") == nil ? nil : overflow
+            configuration.pinnedOverflow = reader.isGiven(Catalog.maxOverflow) ? overflow : nil
             guard let pool = budget.largestPool(workers: workers, overflow: configuration.pinnedOverflow) else {
-                throw .budget("DB_POOL_SIZE=auto: \(workers) workers cannot have even 1 connection each within "
+                throw StartupError.budget("DB_POOL_SIZE=auto: \(workers) workers cannot have even 1 connection each within "
                     + "the \(budget.steadyLimitPerReplica) the budget allows each replica", table: configuration.table)
             }
             configuration.budget.pool = pool

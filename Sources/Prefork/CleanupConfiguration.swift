@@ -1,5 +1,7 @@
 import Glibc
 import Schedule
+import Settings
+import DurationUnits
 
 /// The cleanup job as the supervisor runs it: what, when, and with which small pool.
 public struct CleanupConfiguration: Sendable {
@@ -31,9 +33,7 @@ public struct CleanupConfiguration: Sendable {
         return JobScheduler(configuration: configuration, now: milliseconds)
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
+    static func milliseconds(_ duration: Duration) -> Int64 { duration.inMilliseconds }
 }
 
 extension SupervisorSettings {
@@ -41,62 +41,46 @@ extension SupervisorSettings {
     /// `cleanup` executable is installed beside the supervisor (a supervisor in front of another kind of
     /// worker). A named command that cannot be found is exit 127, a bad schedule or zone 64 (flag) or 78
     /// (variable).
-    static func cleanup(arguments: SupervisorArguments, environment: [String: String],
-                        defaultDirectory: String) throws(StartupError) -> CleanupConfiguration? {
-        if arguments.noCleanup { return nil }
-        func setting(_ flag: String?, _ variable: String) -> (text: String, fromFlag: Bool)? {
-            if let flag { return (flag, true) }
-            if let text = environment[variable], !text.isEmpty { return (text, false) }
-            return nil
+    static func cleanup(reader: SettingsReader, defaultDirectory: String) throws(StartupError) -> CleanupConfiguration? {
+        func failure(_ error: SettingError) -> StartupError {
+            error.fromFlag ? .usage(error.description) : .configuration(error.description)
         }
-        func failure(_ message: String, fromFlag: Bool) -> StartupError {
-            fromFlag ? .usage(message) : .configuration(message)
-        }
-        let zoneSetting = setting(arguments.cleanupTimezone, "CRON_TZ")
+        do { if try reader.isOn(Catalog.noCleanup) { return nil } } catch { throw failure(error) }
+        let zoneSetting = reader.found(Catalog.cleanupTimezone)
         let zone: TimeZoneRules
         do { zone = try TimeZoneRules.load(zoneSetting?.text ?? "UTC") } catch {
-            throw failure("\(zoneSetting?.fromFlag == true ? "--cleanup-timezone" : "CRON_TZ"): \(error)",
-                          fromFlag: zoneSetting?.fromFlag ?? false)
+            throw failure(SettingError("\(zoneSetting?.source ?? "CRON_TZ"): \(error)", fromFlag: zoneSetting?.fromFlag ?? false))
         }
-        let scheduleSetting = setting(arguments.cleanupSchedule, "CLEANUP_SCHEDULE") ?? ("0 3 * * *", false)
-        do { _ = try Schedule.parse(scheduleSetting.text, zone: zone, now: 0) } catch {
-            throw failure("\(scheduleSetting.fromFlag ? "--cleanup-schedule" : "CLEANUP_SCHEDULE"): \(error)",
-                          fromFlag: scheduleSetting.fromFlag)
+        let scheduleSetting = reader.found(Catalog.cleanupSchedule)
+        let scheduleText = scheduleSetting?.text ?? Catalog.cleanupSchedule.defaultValue!
+        do { _ = try Schedule.parse(scheduleText, zone: zone, now: 0) } catch {
+            throw failure(SettingError("\(scheduleSetting?.source ?? "CLEANUP_SCHEDULE"): \(error)",
+                                       fromFlag: scheduleSetting?.fromFlag ?? false))
         }
         let command: Spawner.Command
-        if let text = arguments.cleanupCommand {
-            let words = text.split(separator: " ").map(String.init)
-            guard let name = words.first, let path = Spawner.resolve(name, path: environment["PATH"]) else {
-                throw .commandNotFound("--cleanup-command: not found or not executable: \(text)")
+        if let found = reader.found(Catalog.cleanupCommand) {
+            let words = found.text.split(separator: " ").map(String.init)
+            guard let name = words.first, let path = Spawner.resolve(name, path: reader.environment["PATH"]) else {
+                throw .commandNotFound("\(found.source): not found or not executable: \(found.text)")
             }
             command = Spawner.Command(path: path, arguments: words)
         } else {
             let path = defaultDirectory + "/cleanup"
             guard access(path, X_OK) == 0 else { return nil }
+            // Our cleanup works on the API's database: without one there is nothing to clean, and a job that
+            // would fail every night is not scheduled (a supervisor in front of another program).
+            guard reader.isGiven(Catalog.databaseURL) else { return nil }
             command = Spawner.Command(path: path, arguments: [path])
         }
-        var configuration = CleanupConfiguration(command: command, scheduleText: scheduleSetting.text, zone: zone)
-        do throws(ConfigurationError) {
-            if let text = arguments.cleanupTimeout {
-                configuration.timeout = try SettingParser.duration(text, name: "--cleanup-timeout")
-                guard configuration.timeout > .zero else { throw ConfigurationError("--cleanup-timeout: must be more than 0") }
-            }
-            if let text = arguments.cleanupJitter {
-                configuration.jitter = try SettingParser.duration(text, name: "--cleanup-jitter")
-            }
+        var configuration = CleanupConfiguration(command: command, scheduleText: scheduleText, zone: zone)
+        do throws(SettingError) {
+            configuration.timeout = try reader.duration(Catalog.cleanupTimeout) ?? .seconds(3600)
+            configuration.jitter = try reader.duration(Catalog.cleanupJitter) ?? .zero
+            configuration.runOnStart = try reader.isOn(Catalog.cleanupOnStart)
+            configuration.poolSize = try reader.count(Catalog.cleanupPoolSize) ?? 1
+            configuration.maxOverflow = try reader.count(Catalog.cleanupMaxOverflow) ?? 1
         } catch {
-            throw .usage(error.description)
-        }
-        configuration.runOnStart = arguments.cleanupOnStart
-        do throws(ConfigurationError) {
-            if let text = environment["CLEANUP_DB_POOL_SIZE"], !text.isEmpty {
-                configuration.poolSize = try SettingParser.count(text, name: "CLEANUP_DB_POOL_SIZE", range: 0...100)
-            }
-            if let text = environment["CLEANUP_DB_MAX_OVERFLOW"], !text.isEmpty {
-                configuration.maxOverflow = try SettingParser.count(text, name: "CLEANUP_DB_MAX_OVERFLOW", range: 0...100)
-            }
-        } catch {
-            throw .configuration(error.description)
+            throw failure(error)
         }
         guard configuration.poolSize + configuration.maxOverflow >= 1 else {
             throw .configuration("CLEANUP_DB_POOL_SIZE + CLEANUP_DB_MAX_OVERFLOW must be at least 1")

@@ -28,9 +28,12 @@ public struct ListenSocket: Sendable {
     }
 
     /// Binds and listens. `SO_REUSEADDR` lets a restarted supervisor bind while old connections sit in TIME_WAIT.
-    public static func bind(_ address: BindAddress, backlog: Int32) throws(SystemError) -> ListenSocket {
+    /// A unix socket gets `mode` (0666 by default, as uvicorn's: the folder is the access control) and
+    /// `group`; a proxy under another uid could not connect to the 0755 that the umask left.
+    public static func bind(_ address: BindAddress, backlog: Int32, mode: UInt32 = 0o666,
+                            group: gid_t? = nil) throws(SystemError) -> ListenSocket {
         switch address {
-        case .unix(let path): return try bindUnix(path: path, backlog: backlog)
+        case .unix(let path): return try bindUnix(path: path, backlog: backlog, mode: mode, group: group)
         case .tcp(let host, let port): return try bindTCP(host: host, port: port, backlog: backlog)
         }
     }
@@ -75,7 +78,7 @@ public struct ListenSocket: Sendable {
         throw lastError
     }
 
-    private static func bindUnix(path: String, backlog: Int32) throws(SystemError) -> ListenSocket {
+    private static func bindUnix(path: String, backlog: Int32, mode: UInt32, group: gid_t?) throws(SystemError) -> ListenSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
         // A socket file left by a crashed run blocks bind; remove it only if it is a socket nobody answers on.
@@ -87,6 +90,19 @@ public struct ListenSocket: Sendable {
         guard result == 0 else {
             let error = SystemError("bind unix:\(path)")
             close(fd)
+            throw error
+        }
+        // Before listen: nobody can connect yet, so nobody connects under the umask's mode.
+        if let group, chown(path, uid_t.max, group) != 0 {
+            let error = SystemError("chown unix:\(path) to group \(group)")
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        guard chmod(path, mode_t(mode)) == 0 else {
+            let error = SystemError("chmod unix:\(path)")
+            close(fd)
+            unlink(path)
             throw error
         }
         guard listen(fd, backlog) == 0 else {

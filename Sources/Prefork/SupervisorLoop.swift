@@ -1,4 +1,5 @@
 import Arbiter
+import DurationUnits
 import CShims
 import Glibc
 import Logging
@@ -65,14 +66,14 @@ public final class SupervisorLoop {
         if let inherited {
             socket = inherited
         } else {
-            socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog)
+            socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog, mode: settings.socketMode,
+                                           group: settings.socketGroup)
         }
         listenerStop = socket.stopMechanism
         notify = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
         upstream = Upstream(environment: settings.environment, logger: logger)
         let watchdog = settings.arbiter.heartbeatTimeout.map { timeout in
-            let (seconds, attoseconds) = timeout.components
-            return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
+            UInt64(timeout.inMicroseconds)
         }
         spawner = Spawner(
             command: settings.command,
@@ -329,9 +330,8 @@ extension SupervisorLoop {
     /// from the flag or the variable): a worker that knows when its KILL comes can finish disposing its pools
     /// before it.
     static func workerEnvironment(_ settings: SupervisorSettings) -> [String] {
-        var environment = settings.environment
-        let (seconds, attoseconds) = settings.arbiter.gracefulTimeout.components
-        environment["GRACEFUL_TIMEOUT"] = String(Double(seconds) + Double(attoseconds) / 1e18)
+        var environment = settings.environment.merging(settings.workerVariables) { $1 }
+        environment["GRACEFUL_TIMEOUT"] = String(settings.arbiter.gracefulTimeout.inSeconds)
         // The worker counts its own requests and asks to be recycled (X_PREFORK_RECYCLE) when it reaches them.
         if let maxRequests = settings.maxRequests {
             environment["MAX_REQUESTS"] = "\(maxRequests)"

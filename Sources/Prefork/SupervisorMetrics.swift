@@ -1,3 +1,5 @@
+import Settings
+
 /// The supervisor's own metrics: counted by the loop from the arbiter's reports, rendered by the admin
 /// endpoint's thread in Prometheus' text format.
 public struct SupervisorMetrics: Sendable, Equatable {
@@ -33,6 +35,8 @@ public struct SupervisorMetrics: Sendable, Equatable {
         func labelled(_ counts: [String: Int], _ label: String) -> [(labels: String, value: String)] {
             counts.sorted { $0.key < $1.key }.map { ("{\(label)=\"\($0.key)\"}", "\($0.value)") }
         }
+        family("prefork_build_info", "gauge", "The supervisor's version and the git commit it was built from.",
+               [("{version=\"\(BuildInfo.version)\",commit=\"\(BuildInfo.commit)\"}", "1")])
         family("prefork_workers", "gauge", "Worker slots.", one(workers))
         family("prefork_workers_ready", "gauge", "Slots whose worker said READY=1.", one(ready))
         family("prefork_workers_retiring", "gauge", "Workers told to go and not yet reaped.", one(retiring))

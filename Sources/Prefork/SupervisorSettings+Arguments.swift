@@ -1,96 +1,155 @@
 import Arbiter
 import Budget
 import Glibc
+import Settings
 
 extension SupervisorSettings {
-    /// Settings from flags, then environment variables, then defaults. A flag wins over its variable; the
-    /// error's kind says which of the two was wrong. The command is resolved last, so a bad flag is reported
-    /// before a missing executable.
+    /// Settings from flags, then environment variables, then the declared defaults. A flag wins over its
+    /// variable; the error's kind says which of the two was wrong. The command is resolved after the values,
+    /// so a bad flag is reported before a missing executable, and the workers' environment is checked last,
+    /// before anything is bound or spawned.
     public init(arguments: SupervisorArguments, environment: [String: String],
                 defaultWorkerDirectory: String) throws(StartupError) {
         self.init(command: Spawner.Command(path: "", arguments: []), environment: environment)
-        let reader = ValueReader(environment: environment)
-        let count = { (range: ClosedRange<Int>) in
-            { (text: String, name: String) throws(ConfigurationError) -> Int in
-                try SettingParser.count(text, name: name, range: range)
-            }
-        }
-        let duration = { (text: String, name: String) throws(ConfigurationError) -> Duration in
-            try SettingParser.duration(text, name: name)
-        }
-
-        if let workers = try reader.value(arguments.workers, "--workers", "API_WORKERS", count(1...1024)) {
-            arbiter.workers = workers
-        }
-        let address = { (text: String, _: String) throws(ConfigurationError) -> BindAddress in
-            try BindAddress(parsing: text)
-        }
-        if let bind = try reader.value(arguments.bind, "--bind", "BIND", address) {
-            self.bind = bind
-        } else if let port = try reader.value(nil, "", "PORT", count(0...65535)) {
-            self.bind = .tcp(host: "0.0.0.0", port: UInt16(port))
-        }
-        if let backlog = try reader.value(arguments.backlog, "--backlog", nil, count(1...65535)) {
-            self.backlog = Int32(backlog)
-        }
-        if let graceful = try reader.value(arguments.gracefulTimeout, "--graceful-timeout", "GRACEFUL_TIMEOUT", duration) {
-            arbiter.gracefulTimeout = graceful
-        }
-        if let heartbeat = try reader.value(arguments.timeout, "--timeout", nil, duration) {
-            arbiter.heartbeatTimeout = heartbeat == .zero ? nil : heartbeat
-        }
-        if let boot = try reader.value(arguments.bootTimeout, "--boot-timeout", nil, duration) {
-            guard boot > .zero else { throw .usage("--boot-timeout: must be more than 0") }
-            arbiter.bootTimeout = boot
-        }
-        let signals = { (text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> in
-            try SettingParser.relayedSignals(text, name: name)
-        }
-        if let relayed = try reader.value(arguments.relaySignals, "--relay-signal", "RELAY_SIGNALS", signals) {
-            arbiter.relayedSignals = relayed
-        }
-        if arguments.noNotify {
-            arbiter.readiness = .onSpawn
-            arbiter.heartbeatTimeout = nil
+        let reader = SettingsReader(flags: arguments.flags, environment: environment)
+        do throws(SettingError) {
+            try read(reader)
+        } catch {
+            throw error.fromFlag ? .usage(error.description) : .configuration(error.description)
         }
         do { try arbiter.validate() } catch { throw .configuration(error.description) }
-        if let requests = try reader.value(arguments.maxRequests, "--max-requests", "MAX_REQUESTS", count(0...Int(Int32.max))) {
-            maxRequests = requests == 0 ? nil : requests
-        }
-        if let jitter = try reader.value(arguments.maxRequestsJitter, "--max-requests-jitter", "MAX_REQUESTS_JITTER",
-                                         count(0...Int(Int32.max))) {
-            maxRequestsJitter = jitter
-        }
-        let size = { (text: String, name: String) throws(ConfigurationError) -> Int in
-            try SettingParser.size(text, name: name)
-        }
-        maxWorkerMemory = try reader.value(arguments.maxWorkerMemory, "--max-worker-memory", "MAX_WORKER_MEMORY", size)
-        let path = { (text: String, name: String) throws(ConfigurationError) -> String in
-            guard text == "none" || (text.hasPrefix("/") && text.utf8.count < 108) else {
-                throw ConfigurationError("\(name): expected an absolute path shorter than 108 bytes, or none, got '\(text)'")
-            }
-            return text
-        }
-        let explicitControl = try reader.value(arguments.controlSocket, "--control-socket", "CONTROL_SOCKET", path)
-        let control = explicitControl ?? ControlSocket.defaultPath(environment: environment)
-        controlSocket = control == "none" ? nil : control
-        controlSocketIsExplicit = explicitControl != nil
-        metricsBind = try reader.value(arguments.metricsBind, "--metrics-bind", "METRICS_BIND", address)
-        if case .unix = metricsBind { throw .usage("--metrics-bind: expected host:port (the admin endpoint is HTTP over TCP)") }
 
         command = try Self.resolveCommand(arguments.command, environment: environment,
                                           defaultWorkerDirectory: defaultWorkerDirectory)
-        cleanup = try Self.cleanup(arguments: arguments, environment: environment, defaultDirectory: defaultWorkerDirectory)
-        var flags: [String: String] = [:]
-        if let text = arguments.budget { flags["--budget"] = text }
-        if let text = arguments.replicas { flags["--replicas"] = text }
+        cleanup = try Self.cleanup(reader: reader, defaultDirectory: defaultWorkerDirectory)
         let cleanupPool = cleanup.map { PoolSize(size: $0.poolSize, overflow: $0.maxOverflow) }
-        let budget = try BudgetConfiguration.read(workers: arbiter.workers, cleanup: cleanupPool, flags: flags,
-                                                  environment: environment)
+        let budget = try BudgetConfiguration.read(workers: arbiter.workers, cleanup: cleanupPool, reader: reader)
         self.budget = budget
         budgetWarning = try budget.check()
         arbiter.connections = budget.limits
         do { try arbiter.validate() } catch { throw .configuration(error.description) }
+        try checkWorkerEnvironment(defaultWorkerDirectory: defaultWorkerDirectory)
+    }
+
+    private mutating func read(_ reader: SettingsReader) throws(SettingError) {
+        arbiter.workers = try reader.count(Catalog.workers) ?? 1
+        if let found = reader.found(Catalog.bind) {
+            do { bind = try BindAddress(parsing: found.text) } catch {
+                throw SettingError("\(found.source): \(error.description)", fromFlag: found.fromFlag)
+            }
+        } else if reader.isGiven(Catalog.port), let port = try reader.count(Catalog.port) {
+            bind = .tcp(host: "0.0.0.0", port: UInt16(port))
+        }
+        socketMode = try reader.fileMode(Catalog.socketMode) ?? 0o666
+        if let group = reader.found(Catalog.socketGroup) {
+            guard let gid = Self.groupID(group.text) else {
+                throw SettingError("\(group.source): no group '\(group.text)' on this system", fromFlag: group.fromFlag)
+            }
+            socketGroup = gid
+        }
+        backlog = Int32(try reader.count(Catalog.backlog) ?? 2048)
+        arbiter.gracefulTimeout = try reader.duration(Catalog.gracefulTimeout) ?? .seconds(8)
+        let heartbeat = try reader.duration(Catalog.heartbeatTimeout) ?? .seconds(30)
+        arbiter.heartbeatTimeout = heartbeat == .zero ? nil : heartbeat
+        arbiter.bootTimeout = try reader.duration(Catalog.bootTimeout) ?? .seconds(60)
+        if let relayed = reader.found(Catalog.relaySignals) {
+            do { arbiter.relayedSignals = try Self.relayedSignals(relayed.text, name: relayed.source) } catch {
+                throw SettingError(error.description, fromFlag: relayed.fromFlag)
+            }
+        }
+        if try reader.isOn(Catalog.noNotify) {
+            arbiter.readiness = .onSpawn
+            arbiter.heartbeatTimeout = nil
+        }
+        logLevel = try reader.logLevel()
+        logFormatIsJSON = try reader.choice(Catalog.logFormat) == "json"
+        // Given as flags, they are the workers' too, as uvicorn's --log-level is.
+        for setting in [Catalog.logLevel, Catalog.logFormat] where reader.found(setting)?.fromFlag == true {
+            workerVariables[setting.variables[0]] = reader.flags[setting.name]
+        }
+        let requests = try reader.count(Catalog.maxRequests) ?? 0
+        maxRequests = requests == 0 ? nil : requests
+        maxRequestsJitter = try reader.count(Catalog.maxRequestsJitter) ?? 0
+        maxWorkerMemory = try reader.size(Catalog.maxWorkerMemory)
+        if let control = reader.found(Catalog.controlSocket) {
+            guard control.text == "none" || (control.text.hasPrefix("/") && control.text.utf8.count < 108) else {
+                throw SettingError("\(control.source): expected an absolute path shorter than 108 bytes, or none, got '\(control.text)'",
+                                   fromFlag: control.fromFlag)
+            }
+            controlSocket = control.text == "none" ? nil : control.text
+            controlSocketIsExplicit = true
+        } else {
+            controlSocket = ControlSocket.defaultPath(environment: environment)
+        }
+        if let metrics = reader.found(Catalog.metricsBind) {
+            do { metricsBind = try BindAddress(parsing: metrics.text) } catch {
+                throw SettingError("\(metrics.source): \(error.description)", fromFlag: metrics.fromFlag)
+            }
+            if case .unix = metricsBind {
+                throw SettingError("\(metrics.source): expected host:port (the admin endpoint is HTTP over TCP)", fromFlag: metrics.fromFlag)
+            }
+        }
+    }
+
+    /// A group name or a numeric gid.
+    static func groupID(_ text: String) -> gid_t? {
+        if let number = UInt32(text) { return number }
+        guard let entry = getgrnam(text) else { return nil }
+        return entry.pointee.gr_gid
+    }
+
+    /// `USR1`, `USR2`, `SIGUSR1`, comma-separated, or `none`: the signals relayed to the workers.
+    public static func relayedSignals(_ text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> {
+        var signals: Set<Arbiter<ContinuousClock.Instant>.UserSignal> = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            var word = String(item).trimmingSpaces.uppercased()
+            if word == "NONE" { continue }
+            if word.hasPrefix("SIG") { word.removeFirst(3) }
+            guard let signal = Arbiter<ContinuousClock.Instant>.UserSignal(rawValue: word) else {
+                throw ConfigurationError("\(name): expected USR1, USR2 or none, got '\(item)' (only these are relayed: "
+                    + "the others are the supervisor's own)")
+            }
+            signals.insert(signal)
+        }
+        return signals
+    }
+
+    /// The first spawn's environment, checked as our worker (and our cleanup) will check it at start: a value
+    /// they would refuse is refused here, with exit 78, before five failed boots end the service with exit 3.
+    /// Only for our own executables (the default ones, or the same files): another command, uvicorn say, reads
+    /// `DATABASE_URL` its own way (`postgresql+asyncpg://` is not a libpq URL).
+    private func checkWorkerEnvironment(defaultWorkerDirectory: String) throws(StartupError) {
+        var environment = Dictionary(SupervisorLoop.workerEnvironment(self).map { line in
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+        }, uniquingKeysWith: { $1 })
+        if let budget {
+            for line in budget.poolEnvironment(connections: budget.budget.perWorker) {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                environment[String(parts[0])] = String(parts[1])
+            }
+        }
+        if Self.isSameFile(command.path, defaultWorkerDirectory + "/worker"),
+           let problem = EnvironmentContract.problem(of: .worker, in: environment) {
+            throw .configuration("\(problem) (the worker would refuse it: checked before starting any)")
+        }
+        if let cleanup, Self.isSameFile(cleanup.command.path, defaultWorkerDirectory + "/cleanup") {
+            var jobEnvironment = self.environment
+            for line in cleanup.environment {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                jobEnvironment[String(parts[0])] = String(parts[1])
+            }
+            if let problem = EnvironmentContract.problem(of: .cleanup, in: jobEnvironment) {
+                throw .configuration("\(problem) (the cleanup job would refuse it; or pass --no-cleanup)")
+            }
+        }
+    }
+
+    static func isSameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat()
+        var second = stat()
+        guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// The command after `--`, or the `worker` executable installed beside the supervisor.
@@ -111,21 +170,5 @@ extension SupervisorSettings {
             throw .commandNotFound("no command given and no worker executable at \(path)")
         }
         return Spawner.Command(path: path, arguments: [path])
-    }
-}
-
-/// Reads one setting from its flag or, failing that, its environment variable.
-private struct ValueReader {
-    var environment: [String: String]
-
-    func value<T>(_ flag: String?, _ flagName: String, _ variable: String?,
-                  _ parse: (String, String) throws(ConfigurationError) -> T) throws(StartupError) -> T? {
-        if let flag {
-            do { return try parse(flag, flagName) } catch { throw .usage(error.description) }
-        }
-        if let variable, let text = environment[variable], !text.isEmpty {
-            do { return try parse(text, variable) } catch { throw .configuration(error.description) }
-        }
-        return nil
     }
 }

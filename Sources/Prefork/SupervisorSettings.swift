@@ -1,4 +1,5 @@
 import Arbiter
+import Settings
 import Glibc
 
 /// Everything the supervisor needs to run, validated before anything is bound or spawned.
@@ -29,68 +30,18 @@ public struct SupervisorSettings: Sendable {
     /// Where the admin endpoint serves every worker's metrics (`--metrics-bind`); nil for none, the default.
     public var metricsBind: BindAddress?
 
+    /// Permissions and group of a `unix:` listening socket (`--socket-mode`, `--socket-group`).
+    public var socketMode: UInt32 = 0o666
+    public var socketGroup: gid_t?
+    /// `--log-level` / `LOG_LEVEL` and `--log-format` / `LOG_FORMAT`, for the supervisor's own lines.
+    public var logLevel: LogLevel = .info
+    public var logFormatIsJSON = false
+    /// Variables the supervisor sets for its workers from its own flags (`--log-level` becomes `LOG_LEVEL`).
+    public var workerVariables: [String: String] = [:]
+
     public init(command: Spawner.Command, environment: [String: String]) {
         self.command = command
         self.environment = environment
-    }
-}
-
-/// Reading durations, counts and switches given as flags or environment values.
-public enum SettingParser {
-    /// `USR1`, `USR2`, `SIGUSR1`, comma-separated, or `none`: the signals relayed to the workers.
-    public static func relayedSignals(_ text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> {
-        var signals: Set<Arbiter<ContinuousClock.Instant>.UserSignal> = []
-        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
-            var word = String(item).trimmingSpaces.uppercased()
-            if word == "NONE" { continue }
-            if word.hasPrefix("SIG") { word.removeFirst(3) }
-            guard let signal = Arbiter<ContinuousClock.Instant>.UserSignal(rawValue: word) else {
-                throw ConfigurationError("\(name): expected USR1, USR2 or none, got '\(item)' (only these are relayed: "
-                    + "the others are the supervisor's own)")
-            }
-            signals.insert(signal)
-        }
-        return signals
-    }
-
-    /// Seconds as a plain number (`8`, `0.5`), or with a unit: `250ms`, `8s`, `2m`, `1h`.
-    public static func duration(_ text: String, name: String) throws(ConfigurationError) -> Duration {
-        let trimmed = text.trimmingSpaces
-        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var number = Substring(trimmed)
-        var scale = 1.0
-        for unit in units where trimmed.hasSuffix(unit.suffix) {
-            number = trimmed.dropLast(unit.suffix.count)
-            scale = unit.seconds
-            break
-        }
-        guard let value = Double(number), value.isFinite, value >= 0, value * scale <= 86_400 * 365 else {
-            throw ConfigurationError("\(name): expected seconds such as 8, 0.5 or 250ms, got '\(text)'")
-        }
-        return .milliseconds(Int64((value * scale * 1000).rounded()))
-    }
-
-    /// Bytes as a plain number, or with K, M, G (powers of 1024, an optional B or iB): `512M`, `1.5G`.
-    public static func size(_ text: String, name: String) throws(ConfigurationError) -> Int {
-        var number = Substring(text.trimmingSpaces.uppercased())
-        for suffix in ["IB", "B"] where number.hasSuffix(suffix) { number = number.dropLast(suffix.count); break }
-        var scale = 1.0
-        if let unit = number.last, let power = ["K": 1.0, "M": 2.0, "G": 3.0, "T": 4.0][String(unit)] {
-            scale = pow(1024, power)
-            number = number.dropLast()
-        }
-        guard let value = Double(number), value.isFinite, value > 0, value * scale < 1e15 else {
-            throw ConfigurationError("\(name): expected a size such as 512M, 1.5G or 300000000, got '\(text)'")
-        }
-        return Int(value * scale)
-    }
-
-    public static func count(_ text: String, name: String, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-        guard let value = Int(text.trimmingSpaces), range.contains(value) else {
-            throw ConfigurationError(
-                "\(name): expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
-        }
-        return value
     }
 }
 

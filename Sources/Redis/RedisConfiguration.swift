@@ -1,4 +1,6 @@
+import ConnectionURL
 import PoolCore
+import Settings
 
 /// The Redis client's settings, from the environment with the seed's names and defaults.
 public struct RedisConfiguration: Sendable {
@@ -29,23 +31,18 @@ public struct RedisConfiguration: Sendable {
         guard let text = environment["REDIS_URL"], !text.isEmpty else {
             throw RedisError(kind: .client, message: "REDIS_URL is not set")
         }
-        var configuration = RedisConfiguration(url: try RedisURL(text))
-        if let text = environment["REDIS_POOL_SIZE"], !text.isEmpty {
-            guard let size = Int(text), size >= 1 else {
-                throw RedisError(kind: .client, message: "REDIS_POOL_SIZE: expected a whole number ≥ 1, got '\(text)'")
-            }
-            configuration.pool.size = size
+        let url: RedisURL
+        do { url = try RedisURL(text) } catch { throw RedisError(kind: .client, message: error.description) }
+        var configuration = RedisConfiguration(url: url)
+        let reader = SettingsReader(environment: environment)
+        do throws(SettingError) {
+            configuration.pool.size = try reader.count(Catalog.redisPoolSize) ?? 5
+            configuration.pool.timeout = try reader.duration(Catalog.redisPoolTimeout) ?? .seconds(5)
+            configuration.socketTimeout = try reader.duration(Catalog.redisSocketTimeout) ?? .seconds(2)
+            configuration.connectTimeout = try reader.duration(Catalog.redisConnectTimeout) ?? .seconds(2)
+        } catch {
+            throw RedisError(kind: .client, message: error.description)
         }
-        func seconds(_ name: String) throws(RedisError) -> Duration? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Double(text), value.isFinite, value > 0 else {
-                throw RedisError(kind: .client, message: "\(name): expected seconds > 0, got '\(text)'")
-            }
-            return .milliseconds(Int64((value * 1000).rounded()))
-        }
-        if let timeout = try seconds("REDIS_POOL_TIMEOUT") { configuration.pool.timeout = timeout }
-        if let timeout = try seconds("REDIS_SOCKET_TIMEOUT") { configuration.socketTimeout = timeout }
-        if let timeout = try seconds("REDIS_CONNECT_TIMEOUT") { configuration.connectTimeout = timeout }
         return configuration
     }
 }

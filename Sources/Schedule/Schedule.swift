@@ -1,3 +1,5 @@
+import DurationUnits
+
 /// When the cleanup job runs: a cron expression in a time zone, or `@every DURATION` (for tests and short
 /// intervals). Pure: instants are seconds since the epoch (UTC), passed in.
 public enum Schedule: Sendable, Equatable {
@@ -11,25 +13,19 @@ public enum Schedule: Sendable, Equatable {
         if trimmed.lowercased().hasPrefix("@every") {
             let amount = trimmed.dropFirst("@every".count).trimmingSpaces
             guard let seconds = Self.seconds(String(amount)) else {
-                throw ScheduleError(text, "'@every \(amount)': expected a duration such as 30s, 5m, 2h or 1d")
+                throw ScheduleError(text, "'@every \(amount)': expected a duration of whole seconds, at least 1, such as 30s, 5m, 1.5h or 1d")
             }
             return .every(seconds: seconds, anchor: now)
         }
         return .cron(try CronExpression(String(trimmed)), zone)
     }
 
-    /// Whole seconds from `30s`, `90m`, `12h`, `7d` or a bare number of seconds; nil unless positive. The one
-    /// reading of such durations for `@every`, `cleanup --if-due` and `worker create-token --ttl`.
+    /// Whole seconds, at least 1, from the one duration grammar (`DurationSyntax`): `30s`, `90m`, `1.5h`, `7d`,
+    /// a bare number of seconds. For `@every`, `cleanup --if-due` and `worker create-token --ttl`.
     public static func seconds(_ text: String) -> Int64? {
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        var number = Substring(text)
-        var unit: Int64 = 1
-        if let last = text.last, let factor = units[last] {
-            unit = factor
-            number = number.dropLast()
-        }
-        guard let value = Int64(number), value > 0, value <= Int64.max / unit / 2 else { return nil }
-        return value * unit
+        guard let duration = DurationSyntax.parse(text), duration >= .seconds(1),
+            duration.inMilliseconds % 1000 == 0 else { return nil }
+        return duration.inMilliseconds / 1000
     }
 
     /// The first instant strictly after `after` at which the job is due, or nil if it never is again.

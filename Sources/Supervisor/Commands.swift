@@ -1,11 +1,13 @@
+import Arbiter
 import Budget
 import Glibc
 import Prefork
+import Settings
 
 /// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as
 /// the first argument; a worker command of the same name is run with `supervisor -- status`.
 enum Commands {
-    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop", "healthcheck", "schedule"]
+    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop", "healthcheck", "schedule", "help"]
 
     /// Exit codes of the commands (the README's table).
     enum Code {
@@ -18,15 +20,23 @@ enum Commands {
         static let configuration: Int32 = 78
     }
 
+    /// Each command's options: valued ones, and switches. `budget` takes its settings' flags instead.
+    static let options: [String: (valued: Set<String>, switches: Set<String>)] = [
+        "status": (["--control-socket"], ["--json"]),
+        "scale": (["--control-socket"], []),
+        "reload": (["--control-socket"], []),
+        "stop": (["--control-socket"], []),
+        "healthcheck": (["--bind", "--path", "--timeout"], []),
+        "schedule": (["--timezone", "--count", "--after"], ["--batch"]),
+    ]
+
     static func run(_ name: String, _ arguments: [String], environment: [String: String]) -> Int32 {
+        if name == "help" { return help(arguments) }
+        if name == "budget" { return budget(arguments, environment: environment) }
         var options: [String: String] = [:]
         var switches: Set<String> = []
         var positional: [String] = []
-        let valued: Set<String> = ["--workers", "-w", "--replicas", "--pool-size", "--max-overflow", "--max-connections",
-                                   "--reserved", "--cleanup-pool-size", "--cleanup-max-overflow", "--control-socket",
-                                   "--max-client-conn", "--pgbouncer-pool-size", "--pgbouncers", "--bind", "--path", "--timeout",
-                                   "--timezone", "--count", "--after"]
-        let flags: Set<String> = ["--check-db", "--no-cleanup", "--json", "--pgbouncer", "--batch", "--help", "-h"]
+        let accepted = Self.options[name] ?? ([], [])
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             var key = argument
@@ -35,25 +45,22 @@ enum Commands {
                 key = String(argument[..<equals])
                 inline = String(argument[argument.index(after: equals)...])
             }
-            if valued.contains(key) {
+            if accepted.valued.contains(key) {
                 guard let value = inline ?? iterator.next() else { return usage("\(key) needs a value") }
-                options[key == "-w" ? "--workers" : key] = value
-            } else if flags.contains(key), inline == nil {
+                options[key] = value
+            } else if accepted.switches.contains(key) || key == "--help" || key == "-h", inline == nil {
                 switches.insert(key == "-h" ? "--help" : key)
             } else if argument.hasPrefix("-"), Int(argument) == nil {
-                return usage("\(name): unknown option '\(key)' (see supervisor --help)")
+                return usage("\(name): unknown option '\(key)' (see supervisor help \(name))")
             } else {
                 positional.append(argument)
             }
         }
         if switches.contains("--help") {
-            print(helpText)
+            print(CommandHelp.text(name) ?? helpText)
             return Code.ok
         }
         switch name {
-        case "budget":
-            guard positional.isEmpty else { return usage("budget takes no arguments, got '\(positional[0])'") }
-            return budget(options: options, switches: switches, environment: environment)
         case "schedule":
             guard positional.count <= 1 else { return usage("schedule takes one expression; quote it: supervisor schedule '0 3 * * *'") }
             return ScheduleCommand.run(positional.first, options: options, switches: switches, environment: environment)
@@ -64,14 +71,31 @@ enum Commands {
             guard positional.isEmpty else { return usage("status takes no arguments") }
             return control(switches.contains("--json") ? "status json" : "status", options: options, environment: environment)
         case "scale":
-            guard positional.count == 1, let workers = Int(positional[0]), (1...1024).contains(workers) else {
-                return usage("usage: supervisor scale N (1 to 1024)")
+            let range = WorkerCount.range
+            guard positional.count == 1, let workers = Int(positional[0]), range.contains(workers) else {
+                return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
             }
             return control("scale \(workers)", options: options, environment: environment)
         default:
             guard positional.isEmpty else { return usage("\(name) takes no arguments") }
             return control(name, options: options, environment: environment)
         }
+    }
+
+    /// `supervisor help`, `supervisor help COMMAND`, `supervisor help settings [--markdown]`.
+    static func help(_ arguments: [String]) -> Int32 {
+        switch arguments.first {
+        case nil:
+            print(helpText)
+        case "settings":
+            print(arguments.dropFirst().first == "--markdown" ? SettingsHelp.markdownTable() : CommandHelp.settings)
+        case let name?:
+            guard let text = CommandHelp.text(name) else {
+                return usage("help: no command '\(name)'; the commands: \(CommandHelp.names.joined(separator: ", ")), settings")
+            }
+            print(text)
+        }
+        return Code.ok
     }
 
     static func usage(_ message: String) -> Int32 {
@@ -113,38 +137,40 @@ enum Commands {
         }
     }
 
-    static func budget(options: [String: String], switches: Set<String>, environment: [String: String]) -> Int32 {
+    static func budget(_ arguments: [String], environment: [String: String]) -> Int32 {
+        let parser = FlagParser(settings: Catalog.flags(of: .budget),
+                                switches: ["--help": "help", "-h": "help", "--check-db": "check-db"], stopsAtFirstArgument: false)
         let configuration: BudgetConfiguration
+        let checkDB: Bool
         do throws(StartupError) {
-            let workersText = options["--workers"] ?? environment["API_WORKERS"].flatMap { $0.isEmpty ? nil : $0 } ?? "1"
+            let parsed: FlagParser.Parsed
+            do { parsed = try parser.parse(arguments, program: "supervisor budget") } catch { throw .usage(error.description) }
+            if parsed.switches.contains("help") {
+                print(CommandHelp.text("budget")!)
+                return Code.ok
+            }
+            guard parsed.arguments.isEmpty else { throw .usage("budget takes no arguments, got '\(parsed.arguments[0])'") }
+            checkDB = parsed.switches.contains("check-db")
+            let reader = SettingsReader(flags: parsed.flags, environment: environment)
             let workers: Int
-            do { workers = try SettingParser.count(workersText, name: options["--workers"] == nil ? "API_WORKERS" : "--workers", range: 1...1024) } catch {
-                throw options["--workers"] == nil ? .configuration(error.description) : .usage(error.description)
-            }
-            var cleanup: PoolSize? = PoolSize(size: 1, overflow: 1)
-            if switches.contains("--no-cleanup") {
-                cleanup = nil
-            } else {
-                for (flag, variable, keyPath) in [("--cleanup-pool-size", "CLEANUP_DB_POOL_SIZE", \PoolSize.size),
-                                                  ("--cleanup-max-overflow", "CLEANUP_DB_MAX_OVERFLOW", \PoolSize.overflow)] {
-                    guard let text = options[flag] ?? environment[variable].flatMap({ $0.isEmpty ? nil : $0 }) else { continue }
-                    do { cleanup![keyPath: keyPath] = try SettingParser.count(text, name: options[flag] == nil ? variable : flag, range: 0...100) } catch {
-                        throw options[flag] == nil ? .configuration(error.description) : .usage(error.description)
-                    }
+            var cleanup: PoolSize?
+            do throws(SettingError) {
+                workers = try reader.count(Catalog.workers) ?? 1
+                if try !reader.isOn(Catalog.noCleanup) {
+                    cleanup = PoolSize(size: try reader.count(Catalog.cleanupPoolSize) ?? 1,
+                                       overflow: try reader.count(Catalog.cleanupMaxOverflow) ?? 1)
                 }
+            } catch {
+                throw error.fromFlag ? .usage(error.description) : .configuration(error.description)
             }
-            var flags = options
-            flags["--control-socket"] = nil
-            flags["--workers"] = nil
-            if switches.contains("--pgbouncer") { flags["--pgbouncer"] = "1" }
-            configuration = try BudgetConfiguration.read(workers: workers, cleanup: cleanup, flags: flags, environment: environment)
+            configuration = try BudgetConfiguration.read(workers: workers, cleanup: cleanup, reader: reader)
         } catch {
             report(error.message)
             return error.exitCode
         }
         print(configuration.table)
         var code = configuration.budget.fits ? Code.ok : Code.refused
-        if switches.contains("--check-db") {
+        if checkDB {
             code = max(code, checkDatabase(configuration.budget, environment: environment))
         }
         return code

@@ -1,4 +1,8 @@
-let helpText = """
+import Settings
+
+/// `supervisor --help`: the usage, then the options written from the settings' declarations.
+var helpText: String {
+    """
     supervisor: prefork supervisor. Binds one listening socket and runs N worker processes on it.
 
     USAGE: supervisor [options] [--] [command [args...]]
@@ -14,43 +18,12 @@ let helpText = """
     LISTEN_FDS=1 and LISTEN_PID, as systemd socket activation passes it, and reports READY=1 and
     WATCHDOG=1 over sd_notify (NOTIFY_SOCKET) unless --no-notify is given.
 
-    OPTIONS (environment fallback in brackets):
-      -w, --workers <n>            worker processes, 1 to 1024 [API_WORKERS] (default 1)
-      -b, --bind <address>         host:port, [v6]:port or unix:/path [BIND] (default 0.0.0.0:$PORT, or 0.0.0.0:8080)
-          --backlog <n>            listen backlog (default 2048)
-          --graceful-timeout <s>   how long a stopping worker may drain before SIGKILL [GRACEFUL_TIMEOUT] (default 8)
-      -t, --timeout <s>            heartbeat timeout: a worker silent this long is aborted and replaced;
-                                   0 disables it (default 30)
-          --boot-timeout <s>       how long a new worker has to send READY=1 (default 60)
-          --no-notify              the command does not speak sd_notify: ready once started, no heartbeat
-          --cleanup-schedule <e>   cron expression (5 or 6 fields, @daily, ...) or @every 1s [CLEANUP_SCHEDULE]
-                                   (default "0 3 * * *")
-          --cleanup-timezone <z>   time zone of the schedule, from the tz database [CRON_TZ] (default UTC)
-          --cleanup-command <c>    the job, split on spaces (default: the `cleanup` executable next to the
-                                   supervisor; without one, and without this flag, no job is scheduled)
-          --cleanup-timeout <s>    SIGTERM to a run longer than this, SIGKILL to its group later (default 1h)
-          --cleanup-jitter <s>     start each run up to this much late (default 0)
-          --cleanup-on-start       also run it once at start, to catch up
-          --no-cleanup             schedule no job
-          --budget <mode>          enforce: refuse a configuration whose pools can exceed Postgres' connections
-                                   (exit 78 with the arithmetic), refuse TTIN/scale past it, and restart
-                                   retire-first when a surge does not fit; warn: only say so; off [DB_BUDGET]
-                                   (default enforce when DATABASE_URL is set or DB_POOL_SIZE=auto, else off)
-          --replicas <n>           supervisors with these settings against the same Postgres [REPLICAS] (1)
-          --max-requests <n>       a worker asks to be replaced after n requests, 0 for never [MAX_REQUESTS]
-          --max-requests-jitter <n>  each worker adds a random 0..n to that [MAX_REQUESTS_JITTER] (0)
-          --max-worker-memory <size> replace a worker whose RSS passes this, such as 512M or 1G
-                                   [MAX_WORKER_MEMORY]; recycles go one at a time, new worker first when the
-                                   budget affords it
-          --control-socket <path>  for supervisor status/scale/reload/stop, mode 0600, or none [CONTROL_SOCKET]
-                                   (default $RUNTIME_DIRECTORY/supervisor.sock, $XDG_RUNTIME_DIR/prefork/...,
-                                   /run/prefork/... as root, else /tmp/prefork-UID/supervisor.sock)
-          --metrics-bind <h:p>     serve /metrics for the supervisor and every worker (labelled by slot)
-                                   [METRICS_BIND] (default off)
-          --relay-signal <sig>     relay USR1 and/or USR2 to the ready workers (repeat, or USR1,USR2)
-                                   [RELAY_SIGNALS] (default: not relayed, logged and dropped)
-      -h, --help                   show this help
-    Durations are seconds (8, 0.5) or take a unit (250ms, 8s, 2m, 1h).
+    OPTIONS (environment variables in brackets; a flag wins over its variable):
+    \(SettingsHelp.options(of: .supervisor, extra: [("-h, --help", "show this help (supervisor help COMMAND: a command's)"), ("    --version", "print the version and the commit it was built from")]))
+    VARIABLES ALSO READ (no flag):
+    \(SettingsHelp.environment(of: .supervisor))
+    Durations are seconds (8, 0.5) or take a unit (250ms, 8s, 2m, 1.5h, 1d), in every flag and variable of all
+    three programs. `supervisor help settings` lists every setting of the supervisor, the worker and the cleanup.
 
     SIGNALS: TERM, INT graceful stop (a second one: fast stop); QUIT fast stop; HUP rolling restart;
              TTIN one worker more; TTOU one worker less; USR1, USR2 dropped unless --relay-signal;
@@ -67,6 +40,5 @@ let helpText = """
             the reserve. With DB_PGBOUNCER=1 (or budget --pgbouncer) the pools count against PgBouncer's client
             slots, PGBOUNCER_MAX_CLIENT_CONN (100) × PGBOUNCER_INSTANCES (1), and Postgres against its server
             pools, PGBOUNCER_POOL_SIZE (20) × PGBOUNCER_INSTANCES.
-    ENVIRONMENT: API_WORKERS, BIND, PORT, GRACEFUL_TIMEOUT, LOG_LEVEL (debug, info, notice, warning, error),
-                 CLEANUP_SCHEDULE, CRON_TZ, CLEANUP_DB_POOL_SIZE (1), CLEANUP_DB_MAX_OVERFLOW (1): the job's pool.
     """
+}

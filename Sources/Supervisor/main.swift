@@ -2,6 +2,7 @@ import Glibc
 import LogFormat
 import Logging
 import Prefork
+import Settings
 
 /// Parse, configure, run, exit: every failure before the loop is one line on stderr and a documented code.
 func fail(_ message: String, code: Int32) -> Never {
@@ -34,6 +35,10 @@ if arguments.help {
     print(helpText)
     exit(0)
 }
+if arguments.version {
+    print(BuildInfo.line("supervisor"))
+    exit(0)
+}
 
 /// The folder of the running executable, where the default `worker` is installed.
 func executableDirectory() -> String {
@@ -52,8 +57,7 @@ do {
     fail(error.message, code: error.exitCode)
 }
 
-let level = Logger.Level(rawValue: environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
-LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
+LoggingSystem.bootstrap { label in (settings.logFormatIsJSON ? LogOutput.json : .text).handler(label: label, level: settings.logLevel) }
 let logger = Logger(label: "supervisor")
 
 let inherited: ListenSocket?

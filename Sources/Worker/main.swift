@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Postgres
+import Settings
 import WorkerRuntime
 
 /// The API worker. `worker` (or `worker serve`) serves; `worker migrate` and `worker create-token` are the
@@ -17,13 +18,10 @@ struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "The notes API worker: HTTP on the socket from LISTEN_FDS (or --bind), Postgres and Redis pools.",
-        discussion: """
-            Settings come from the environment: DATABASE_URL, REDIS_URL, DB_POOL_SIZE (10), DB_MAX_OVERFLOW (10), \
-            DB_POOL_TIMEOUT (30), DB_POOL_RECYCLE (3600), REDIS_POOL_SIZE (5), REDIS_POOL_TIMEOUT (5), \
-            RATE_LIMIT_PER_MINUTE (1000), AUTH_CACHE_TTL (60), MAX_BODY_SIZE (1048576), HEADER_TIMEOUT (10), \
-            GRACEFUL_TIMEOUT (8), LOG_FORMAT (text|json), LOG_LEVEL (info), ACCESS_LOG (0). See the README.
-            Exit codes: 0 done, 1 failed, 64 usage, 78 configuration.
-            """,
+        discussion: "Settings come from the environment (see the README, or supervisor help settings):\n"
+            + SettingsHelp.environment(of: .worker)
+            + "\nDurations: 8, 0.5, 250ms, 8s, 2m, 1.5h, 1d. Exit codes: 0 done, 1 failed, 64 usage, 78 configuration.",
+        version: BuildInfo.line("worker"),
         subcommands: [Serve.self, Migrate.self, CreateToken.self],
         defaultSubcommand: Serve.self
     )

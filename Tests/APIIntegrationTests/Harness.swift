@@ -1,3 +1,4 @@
+import ConnectionURL
 import Foundation
 import IntegrationSupport
 import Postgres

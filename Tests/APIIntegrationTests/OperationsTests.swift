@@ -66,12 +66,24 @@ struct OperationsTests {
         try Services.migrated.get()
         let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("worker")],
                                                environment: ["LOG_FORMAT": "json"])
-        let line = try supervisor.waitForLog(#""msg":"ready""#).first!
+        _ = try supervisor.waitForLog("all 1 workers ready")
+        let line = try #require(supervisor.log.split(separator: "\n").first {
+            $0.contains(#""msg":"ready""#) && $0.contains(#""logger":"worker""#)
+        })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(object["level"] as? String == "info" && object["logger"] as? String == "worker")
         #expect(object["slot"] as? String == "0" && object["generation"] as? String == "1")
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
+        // Issue 16: LOG_FORMAT=json was honoured by the worker and ignored by the supervisor. Every line of
+        // both is one JSON object now, the supervisor's lifecycle included.
+        var loggers: Set<String> = []
+        for line in supervisor.log.split(separator: "\n") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "not JSON: \(line)")
+            if let logger = object?["logger"] as? String { loggers.insert(logger) }
+        }
+        #expect(loggers.isSuperset(of: ["supervisor", "worker"]), "\(loggers)")
     }
 
     /// The heartbeat comes from the event loop at half of WATCHDOG_USEC: with a 1 s timeout the worker lives on.

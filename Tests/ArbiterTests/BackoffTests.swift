@@ -15,6 +15,6 @@ import Testing
     @Test func configurationValidationNamesTheSetting() {
         var configuration = Arbiter<TestInstant>.Configuration()
         configuration.workers = 0
-        #expect(throws: ConfigurationError("workers must be at least 1, got 0")) { try configuration.validate() }
+        #expect(throws: ConfigurationError("workers must be from 1 to 1024, got 0")) { try configuration.validate() }
     }
 }

@@ -1,6 +1,7 @@
 import Arbiter
 import Budget
 import Foundation
+import Settings
 @testable import Prefork
 import Testing
 
@@ -65,12 +66,13 @@ struct OperationsShellTests {
     @Test(arguments: [("512M", 512 << 20), ("1G", 1 << 30), ("1.5GiB", 1_610_612_736), ("300000", 300_000),
                       ("64mb", 64 << 20), ("2k", 2048)])
     func sizes(text: String, bytes: Int) throws {
-        #expect(try SettingParser.size(text, name: "--max-worker-memory") == bytes)
+        #expect(ValueSyntax.size(text) == bytes)
     }
 
     @Test(arguments: ["", "0", "-1M", "lots", "1X", "1e30"])
     func badSizes(text: String) {
-        #expect(throws: ConfigurationError.self) { try SettingParser.size(text, name: "--max-worker-memory") }
+        #expect(ValueSyntax.size(text) == nil)
+        #expect(Catalog.maxWorkerMemory.kind.problem(text, name: "--max-worker-memory")?.hasPrefix("--max-worker-memory: expected a size") == true)
     }
 
     @Test func newFlagsParse() throws {
@@ -78,10 +80,10 @@ struct OperationsShellTests {
             "--budget", "warn", "--replicas=2", "--max-requests", "1000", "--max-requests-jitter", "50",
             "--max-worker-memory", "512M", "--control-socket", "none", "--metrics-bind", "127.0.0.1:9100", "--", "w",
         ])
-        #expect(arguments.budget == "warn" && arguments.replicas == "2")
-        #expect(arguments.maxRequests == "1000" && arguments.maxRequestsJitter == "50")
-        #expect(arguments.maxWorkerMemory == "512M" && arguments.controlSocket == "none")
-        #expect(arguments.metricsBind == "127.0.0.1:9100" && arguments.command == ["w"])
+        #expect(arguments.flags["budget"] == "warn" && arguments.flags["replicas"] == "2")
+        #expect(arguments.flags["max-requests"] == "1000" && arguments.flags["max-requests-jitter"] == "50")
+        #expect(arguments.flags["max-worker-memory"] == "512M" && arguments.flags["control-socket"] == "none")
+        #expect(arguments.flags["metrics-bind"] == "127.0.0.1:9100" && arguments.command == ["w"])
     }
 
     @Test func metricsOfSeveralWorkersAreMergedByFamilyAndLabelledBySlot() {
@@ -165,5 +167,14 @@ struct OperationsShellTests {
         #expect((object["cleanup"] as? [String: Any])?["last_duration_seconds"] as? Double == 16.2)
         #expect(object["connections_peak"] as? Int == 98)
         #expect(object["listener_stop"] as? String == "backlog")
+    }
+}
+
+extension BudgetConfiguration {
+    /// The budget from flags named as on the command line (`--budget`) and variables.
+    static func read(workers: Int, cleanup: PoolSize?, flags: [String: String],
+                     environment: [String: String]) throws(StartupError) -> BudgetConfiguration {
+        let named = Dictionary(uniqueKeysWithValues: flags.map { (String($0.key.drop { $0 == "-" }), $0.value) })
+        return try read(workers: workers, cleanup: cleanup, reader: SettingsReader(flags: named, environment: environment))
     }
 }

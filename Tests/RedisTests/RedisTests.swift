@@ -1,3 +1,4 @@
+import ConnectionURL
 import Foundation
 import Glibc
 import PoolCore
@@ -34,7 +35,7 @@ struct RedisSettingsTests {
 
     @Test(arguments: ["http://x", "rediss://x:6379", "redis://x:99999", "redis://x:6379/-1", "redis://x:port"])
     func invalidURLs(_ text: String) {
-        #expect(throws: RedisError.self) { try RedisURL(text) }
+        #expect(throws: RedisURL.Defect.self) { try RedisURL(text) }
     }
 
     @Test func environment() throws {

@@ -164,7 +164,7 @@ struct ProcessDutiesTests {
         (["--workers", "zero", "--", "true"], [String: String](), Int32(64), "--workers: expected a whole number"),
         (["--frobnicate"], [:], 64, "unknown option '--frobnicate'"),
         (["--", "true"], ["API_WORKERS": "-3"], 78, "API_WORKERS: expected a whole number"),
-        (["--", "true"], ["GRACEFUL_TIMEOUT": "soon"], 78, "GRACEFUL_TIMEOUT: expected seconds"),
+        (["--", "true"], ["GRACEFUL_TIMEOUT": "soon"], 78, "GRACEFUL_TIMEOUT: expected a duration such as 8, 0.5, 250ms"),
         (["--", "no-such-command-xyz"], [:], 127, "command not found or not executable: no-such-command-xyz"),
         (["--bind", "127.0.0.1:nope", "--", "true"], [:], 64, "port must be a number"),
     ])

@@ -6,9 +6,14 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var password: String?
     public var database: Int
 
-    public init(_ text: String) throws(RedisError) {
-        func invalid(_ why: String) -> RedisError {
-            RedisError(kind: .client, message: "REDIS_URL: \(why) (expected redis://[:password@]host[:port][/db])")
+    /// What is wrong with a URL, naming the part and never its value: this is where the password is.
+    public struct Defect: Error, Sendable, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(_ text: String) throws(Defect) {
+        func invalid(_ why: String) -> Defect {
+            Defect(description: "REDIS_URL: \(why) (expected redis://[:password@]host[:port][/db])")
         }
         guard text.hasPrefix("redis://") else {
             if text.hasPrefix("rediss://") { throw invalid("TLS (rediss://) is not supported") }

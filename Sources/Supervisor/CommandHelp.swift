@@ -1,0 +1,85 @@
+import Settings
+
+/// `supervisor help COMMAND` and `supervisor COMMAND --help`: each command's own usage, not the global one.
+enum CommandHelp {
+    static let names = ["budget", "status", "scale", "reload", "stop", "healthcheck", "schedule"]
+
+    static func text(_ name: String) -> String? {
+        switch name {
+        case "budget":
+            """
+            USAGE: supervisor budget [options] [--check-db]
+
+            Prints the connection budget: workers × replicas × (pool + overflow) against Postgres' max_connections
+            minus the reserve, the cleanup's pool and a rolling restart's surge. Exit 0 when it fits, 1 when not.
+            --check-db also asks the server (DATABASE_URL) for its max_connections and what is connected now:
+            exit 69 when it cannot be reached, 78 when DATABASE_URL is malformed.
+
+            OPTIONS (environment variables in brackets):
+            \(SettingsHelp.options(of: .budget, extra: [("    --check-db", "compare the plan with the server at DATABASE_URL")]))
+            """
+        case "status":
+            """
+            USAGE: supervisor status [--json] [--control-socket PATH]
+
+            Each slot's worker: pid, state (booting, ready, draining), generation, age, requests, memory; the
+            cleanup's last run. Exit 69 when no supervisor answers, or the socket is not owned by you or root.
+            """
+        case "scale":
+            """
+            USAGE: supervisor scale N [--control-socket PATH]
+
+            Run N workers (1 to 1024). Exit 1 when refused (past the connection budget), 69 when no supervisor answers.
+            """
+        case "reload":
+            """
+            USAGE: supervisor reload [--control-socket PATH]
+
+            A rolling restart, as SIGHUP: each slot's new worker starts and is ready before the old one stops.
+            """
+        case "stop":
+            """
+            USAGE: supervisor stop [--control-socket PATH]
+
+            A graceful stop, as SIGTERM: the workers drain within the graceful timeout, then the supervisor exits 0.
+            """
+        case "healthcheck":
+            """
+            USAGE: supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2]
+
+            GET the path on the supervisor's address (BIND, or PORT): exit 0 on a 200, 1 otherwise. For a
+            container's HEALTHCHECK, which has no curl.
+            """
+        case "schedule":
+            """
+            USAGE: supervisor schedule [--timezone ZONE] [--count N] [--after EPOCH] 'EXPRESSION'
+                   supervisor schedule --batch < lines of: ZONE<TAB>EPOCH<TAB>EXPRESSION
+
+            The next runs of a cleanup schedule, as the supervisor computes them (daylight saving time included).
+            Exit 64 for an expression or zone the supervisor would refuse.
+            """
+        default:
+            nil
+        }
+    }
+
+    /// `supervisor help settings`: every setting of the four programs, grouped by who reads it.
+    static var settings: String {
+        var sections: [String] = []
+        for program in Program.allCases {
+            let title: String = switch program {
+            case .supervisor: "SUPERVISOR (flags and variables)"
+            case .budget: "SUPERVISOR BUDGET (flags and variables)"
+            case .worker: "WORKER (variables; the supervisor checks them before it starts one)"
+            case .cleanup: "CLEANUP (variables)"
+            }
+            let body = switch program {
+            case .supervisor: SettingsHelp.options(of: program) + "\n" + SettingsHelp.environment(of: program)
+            case .budget: SettingsHelp.options(of: program)
+            case .worker, .cleanup: SettingsHelp.environment(of: program)
+            }
+            sections.append(title + "\n" + body)
+        }
+        return sections.joined(separator: "\n\n")
+    }
+}

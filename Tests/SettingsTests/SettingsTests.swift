@@ -1,0 +1,131 @@
+import DurationUnits
+import Foundation
+import Settings
+import Testing
+
+/// Issue 16: one settings surface. The traps came from three duration grammars, two log-level readers and
+/// settings listed by hand in several places; these tests hold the declarations to one reading.
+@Suite("Settings declared once")
+struct SettingsTests {
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("8", .seconds(8)), ("8s", .seconds(8)), ("0.5", .milliseconds(500)),
+        ("2m", .seconds(120)), ("1.5h", .seconds(5400)), ("1d", .seconds(86_400)), (" 3s ", .seconds(3)), ("0", .zero),
+    ])
+    func oneDurationGrammar(text: String, expected: Duration) {
+        #expect(DurationSyntax.parse(text) == expected)
+    }
+
+    @Test(arguments: ["", "-1", "abc", "5 minutes", "1e3", "nan", "inf", "400d", "0x10", ".", "1.2.3", "8 s", "s"])
+    func durationsThatAreRefused(text: String) {
+        #expect(DurationSyntax.parse(text) == nil)
+    }
+
+    /// Every duration setting takes the whole grammar: `--cleanup-timeout 1d` as `@every 1d`, `GRACEFUL_TIMEOUT=8s`
+    /// in the worker as in the supervisor.
+    @Test func everyDurationSettingTakesEveryUnit() {
+        for setting in Catalog.all {
+            guard case .duration = setting.kind else { continue }
+            for text in ["8s", "1.5h", "1d", "250ms", "8"] where setting.kind.problem(text, name: "x") != nil {
+                // Only a floor may refuse one: AUTH_CACHE_TTL and CLEANUP_STATEMENT_TIMEOUT take at least 1s.
+                #expect(text == "250ms", "\(setting) refuses \(text)")
+            }
+        }
+    }
+
+    @Test(arguments: ["trace", "DEBUG", "Info", "notice", "warn", "WARN", "warning", "error", "critical", " info "])
+    func logLevelsInAnyCase(text: String) {
+        #expect(LogLevelSyntax.parse(text) != nil)
+        #expect(EnvironmentContract.problem(of: .worker, in: Self.worker(["LOG_LEVEL": text])) == nil)
+    }
+
+    @Test(arguments: ["verbose", "warnings", "5", "fatal"])
+    func unknownLogLevelsAreRefusedByEveryProgram(text: String) {
+        for program in [Program.worker, .cleanup] {
+            let problem = EnvironmentContract.problem(of: program, in: Self.worker(["LOG_LEVEL": text]))
+            #expect(problem?.hasPrefix("LOG_LEVEL: expected trace, debug, info") == true, "\(program): \(problem ?? "nil")")
+        }
+    }
+
+    static func worker(_ extra: [String: String]) -> [String: String] {
+        ["DATABASE_URL": "postgresql://u@localhost/db", "REDIS_URL": "redis://localhost"].merging(extra) { $1 }
+    }
+
+    @Test func theContractNamesTheVariableAndNeverEchoesAPassword() {
+        let cases: [([String: String], String)] = [
+            (["DB_POOL_SIZE": "ten"], "DB_POOL_SIZE: expected auto or a whole number"),
+            (["GRACEFUL_TIMEOUT": "0"], "GRACEFUL_TIMEOUT: must be more than 0"),
+            (["RATE_LIMIT_PER_MINUTE": "-5"], "RATE_LIMIT_PER_MINUTE: expected a whole number"),
+            (["LOG_FORMAT": "yaml"], "LOG_FORMAT: expected text or json"),
+            (["ACCESS_LOG": "maybe"], "ACCESS_LOG: expected true or false"),
+            (["MAX_BODY_SIZE": "2M", "BODY_BUFFER_LIMIT": "1M"], "BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE"),
+            (["DB_PGBOUNCER": "1", "DB_STATEMENT_TIMEOUT": "5s"], "DB_STATEMENT_TIMEOUT: PgBouncer refuses it"),
+            (["DB_POOL_SIZE": "0", "DB_MAX_OVERFLOW": "0"], "DB_POOL_SIZE + DB_MAX_OVERFLOW: must be at least 1"),
+            (["DATABASE_URL": "postgresql://u:Hunter2%ZZ@h/db"], "DATABASE_URL: the password has invalid percent-encoding"),
+            (["REDIS_URL": "redis://:Hunter2%ZZ@h"], "REDIS_URL: the password has invalid percent-encoding"),
+            (["DATABASE_URL": ""], "DATABASE_URL is not set"),
+        ]
+        for (extra, expected) in cases {
+            let problem = EnvironmentContract.problem(of: .worker, in: Self.worker(extra)) ?? "accepted"
+            #expect(problem.hasPrefix(expected), "\(extra): \(problem)")
+            #expect(!problem.contains("Hunter2"))
+        }
+        #expect(EnvironmentContract.problem(of: .worker, in: Self.worker(["GRACEFUL_TIMEOUT": "8s", "AUTH_CACHE_TTL": "1m"])) == nil)
+    }
+
+    @Test func everyFlagHasAVariableAndEveryDefaultIsAValue() {
+        for setting in Catalog.all {
+            #expect(!setting.variables.isEmpty, "\(setting) has no environment variable")
+            if let value = setting.defaultValue {
+                #expect(setting.kind.problem(value, name: setting.description) == nil, "\(setting)'s default \(value)")
+            }
+            #expect(!setting.help.isEmpty)
+        }
+        let names = Catalog.all.flatMap(\.variables)
+        #expect(Set(names).count == names.count, "a variable declared twice")
+        let flags = Catalog.all.flatMap(\.flags)
+        #expect(Set(flags).count == flags.count, "a flag declared twice")
+    }
+
+    @Test func webConcurrencyComesAfterAPIWorkers() throws {
+        let reader = { (flags: [String: String], environment: [String: String]) in
+            try SettingsReader(flags: flags, environment: environment).count(Catalog.workers)
+        }
+        #expect(try reader([:], [:]) == 1)
+        #expect(try reader([:], ["WEB_CONCURRENCY": "3"]) == 3)
+        #expect(try reader([:], ["WEB_CONCURRENCY": "3", "API_WORKERS": "2"]) == 2)
+        #expect(try reader(["workers": "5"], ["WEB_CONCURRENCY": "3", "API_WORKERS": "2"]) == 5)
+        #expect(throws: SettingError("WEB_CONCURRENCY: expected a whole number from 1 to 1024, got 'many'", fromFlag: false)) {
+            try reader([:], ["WEB_CONCURRENCY": "many"])
+        }
+    }
+
+    @Test func theFlagParserReadsTheDeclarations() throws {
+        let parser = FlagParser(settings: Catalog.flags(of: .supervisor), stopsAtFirstArgument: true)
+        let parsed = try parser.parse(["-w", "3", "--log-level=WARN", "--relay-signal", "USR1", "--relay-signal=USR2",
+                                       "--no-notify", "uvicorn", "--workers", "9"], program: "supervisor")
+        #expect(parsed.flags == ["workers": "3", "log-level": "WARN", "relay-signal": "USR1,USR2", "no-notify": "true"])
+        #expect(parsed.arguments == ["uvicorn", "--workers", "9"])
+        #expect(throws: SettingError("unknown option '--pool-size' (see supervisor --help)", fromFlag: true)) {
+            try parser.parse(["--pool-size", "3"], program: "supervisor")
+        }
+    }
+
+    /// The README's table is the declarations': a setting added, renamed or given another default without the
+    /// table following fails here.
+    @Test func theReadmeListsEverySettingWithItsDefault() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        guard let start = text.range(of: "-->\n", range: text.range(of: "<!-- settings:")!.upperBound..<text.endIndex),
+              let end = text.range(of: "\n<!-- /settings -->") else {
+            Issue.record("README.md has no <!-- settings: --> block")
+            return
+        }
+        let table = String(text[start.upperBound..<end.lowerBound])
+        #expect(table == SettingsHelp.markdownTable(),
+                "README.md's settings table is stale: replace it with `supervisor help settings --markdown`")
+        for setting in Catalog.all {
+            #expect(table.contains("`\(setting.variables[0])`"), "\(setting) is missing from the README")
+        }
+    }
+}
