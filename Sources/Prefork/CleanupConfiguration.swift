@@ -38,10 +38,11 @@ public struct CleanupConfiguration: Sendable {
 
 extension SupervisorSettings {
     /// The cleanup from its flags and variables: nil with `--no-cleanup`, or when no command was named and no
-    /// `cleanup` executable is installed beside the supervisor (a supervisor in front of another kind of
-    /// worker). A named command that cannot be found is exit 127, a bad schedule or zone 64 (flag) or 78
+    /// `cleanup` executable is installed beside the supervisor, or when the workers are not ours and no cleanup
+    /// setting was given. A named command that cannot be found is exit 127, a bad schedule or zone 64 (flag) or 78
     /// (variable).
-    static func cleanup(reader: SettingsReader, defaultDirectory: String) throws(StartupError) -> CleanupConfiguration? {
+    static func cleanup(reader: SettingsReader, defaultDirectory: String,
+                        workerIsOurs: Bool) throws(StartupError) -> CleanupConfiguration? {
         func failure(_ error: SettingError) -> StartupError {
             error.fromFlag ? .usage(error.description) : .configuration(error.description)
         }
@@ -67,9 +68,11 @@ extension SupervisorSettings {
         } else {
             let path = defaultDirectory + "/cleanup"
             guard access(path, X_OK) == 0 else { return nil }
-            // Our cleanup works on the API's database: without one there is nothing to clean, and a job that
-            // would fail every night is not scheduled (a supervisor in front of another program).
-            guard reader.isGiven(Catalog.databaseURL) else { return nil }
+            // Our cleanup works on our worker's tables: in front of another program (uvicorn, whose
+            // DATABASE_URL may not even be libpq's) it is scheduled only when a cleanup setting asks for it.
+            let asked = [Catalog.cleanupSchedule, Catalog.cleanupTimezone, Catalog.cleanupTimeout, Catalog.cleanupJitter,
+                         Catalog.cleanupOnStart].contains { reader.isGiven($0) }
+            guard workerIsOurs || asked else { return nil }
             command = Spawner.Command(path: path, arguments: [path])
         }
         var configuration = CleanupConfiguration(command: command, scheduleText: scheduleText, zone: zone)

@@ -44,6 +44,8 @@ public struct StatusReport: Sendable, Equatable {
     public var connectionsPeak: Int?
     /// How a stop keeps new connections out (`ListenSocket.StopMechanism`).
     public var listenerStop: ListenSocket.StopMechanism
+    /// Where it listens (`127.0.0.1:8080`, `unix:/run/api.sock`): with `--log-level warn` no log line says so.
+    public var listening = ""
 
     public var text: String {
         var lines = ["supervisor pid \(supervisorPID): \(summary)"]
@@ -74,7 +76,7 @@ public struct StatusReport: Sendable, Equatable {
             lines.append("cleanup: none scheduled")
         }
         lines.append("budget: \(budget ?? "not counted (--budget off)")")
-        lines.append("at a stop: \(listenerStop.explanation)")
+        lines.append("listening on \(listening); at a stop: \(listenerStop.explanation)")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -98,7 +100,7 @@ public struct StatusReport: Sendable, Equatable {
                 + "\"last_result\":\(string(cleanup.lastResult)),\"last_exit_code\":\(optional(cleanup.lastExitCode)),"
                 + "\"last_duration_seconds\":\(number(cleanup.lastDurationSeconds)),\"last_finished\":\(string(cleanup.lastFinished))}"
         }
-        return "{\"pid\":\(supervisorPID),\"summary\":\(JSONText.quoted(summary)),\"workers\":\(workers),"
+        return "{\"pid\":\(supervisorPID),\"summary\":\(JSONText.quoted(summary)),\"listening\":\(JSONText.quoted(listening)),\"workers\":\(workers),"
             + "\"ready\":\(ready),\"generation\":\(generation),\"retiring\":\(retiring),"
             + "\"slots\":[\(rows.joined(separator: ","))],\"cleanup\":\(job),\"budget\":\(string(budget)),"
             + "\"connections_held\":\(connectionsHeld),\"connections_peak\":\(optional(connectionsPeak)),"

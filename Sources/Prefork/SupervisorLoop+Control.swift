@@ -101,11 +101,13 @@ extension SupervisorLoop {
                 lastDurationSeconds: jobs.lastRun.map { Double($0.durationMilliseconds) / 1000 },
                 lastFinished: jobs.lastRun.map { JobRunner.format($0.finishedAt) })
         }
-        return StatusReport(
+        var report = StatusReport(
             supervisorPID: getpid(), summary: arbiter.statusLine, workers: arbiter.slots.count, ready: arbiter.readyCount,
             generation: arbiter.generation, retiring: arbiter.retirees.count, slots: rows, cleanup: job,
             budget: budgetLine, connectionsHeld: arbiter.connectionsHeld,
             connectionsPeak: arbiter.configuration.connections?.peak, listenerStop: listenerStop)
+        report.listening = self.socket.description
+        return report
     }
 
     /// `80 of 80 connections (4 × 20), peak 98 of 100; surge does not fit: retire-first`.

@@ -25,7 +25,7 @@ public final class SupervisorLoop {
     let clock = ContinuousClock()
     var arbiter: Machine
     private let signals: SignalChannel
-    private let socket: ListenSocket
+    let socket: ListenSocket
     private let notify: NotifyServer?
     private let upstream: Upstream
     let spawner: Spawner

@@ -21,14 +21,15 @@ extension SupervisorSettings {
 
         command = try Self.resolveCommand(arguments.command, environment: environment,
                                           defaultWorkerDirectory: defaultWorkerDirectory)
-        cleanup = try Self.cleanup(reader: reader, defaultDirectory: defaultWorkerDirectory)
+        let workerIsOurs = Self.isSameFile(command.path, defaultWorkerDirectory + "/worker")
+        cleanup = try Self.cleanup(reader: reader, defaultDirectory: defaultWorkerDirectory, workerIsOurs: workerIsOurs)
         let cleanupPool = cleanup.map { PoolSize(size: $0.poolSize, overflow: $0.maxOverflow) }
         let budget = try BudgetConfiguration.read(workers: arbiter.workers, cleanup: cleanupPool, reader: reader)
         self.budget = budget
         budgetWarning = try budget.check()
         arbiter.connections = budget.limits
         do { try arbiter.validate() } catch { throw .configuration(error.description) }
-        try checkWorkerEnvironment(defaultWorkerDirectory: defaultWorkerDirectory)
+        try checkWorkerEnvironment(workerIsOurs: workerIsOurs, defaultWorkerDirectory: defaultWorkerDirectory)
     }
 
     private mutating func read(_ reader: SettingsReader) throws(SettingError) {
@@ -118,7 +119,7 @@ extension SupervisorSettings {
     /// they would refuse is refused here, with exit 78, before five failed boots end the service with exit 3.
     /// Only for our own executables (the default ones, or the same files): another command, uvicorn say, reads
     /// `DATABASE_URL` its own way (`postgresql+asyncpg://` is not a libpq URL).
-    private func checkWorkerEnvironment(defaultWorkerDirectory: String) throws(StartupError) {
+    private func checkWorkerEnvironment(workerIsOurs: Bool, defaultWorkerDirectory: String) throws(StartupError) {
         var environment = Dictionary(SupervisorLoop.workerEnvironment(self).map { line in
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
@@ -129,8 +130,7 @@ extension SupervisorSettings {
                 environment[String(parts[0])] = String(parts[1])
             }
         }
-        if Self.isSameFile(command.path, defaultWorkerDirectory + "/worker"),
-           let problem = EnvironmentContract.problem(of: .worker, in: environment) {
+        if workerIsOurs, let problem = EnvironmentContract.problem(of: .worker, in: environment) {
             throw .configuration("\(problem) (the worker would refuse it: checked before starting any)")
         }
         if let cleanup, Self.isSameFile(cleanup.command.path, defaultWorkerDirectory + "/cleanup") {

@@ -66,7 +66,8 @@ public enum Catalog {
     public static let cleanupCommand = Setting(
         ["--cleanup-command"], variables: ["CLEANUP_COMMAND"], defaultHelp: "cleanup beside the supervisor", kind: .text,
         valueName: "command",
-        help: "the job, split on spaces; without it and without an installed cleanup, no job is scheduled",
+        help: "the job, split on spaces; the installed cleanup by default, scheduled when the workers are ours or a "
+            + "cleanup setting is given",
         readers: [.supervisor])
     public static let cleanupTimeout = Setting(
         ["--cleanup-timeout"], variables: ["CLEANUP_TIMEOUT"], default: "1h", kind: .duration(minimum: .milliseconds(1), never: false),

@@ -126,6 +126,23 @@ public final class SupervisorProcess: @unchecked Sendable {
         return port
     }
 
+    /// The port, from `supervisor status --json` once every worker is ready: for a supervisor whose log level
+    /// hides the "listening on" line.
+    public func portFromStatus(workers: Int, timeout: Double = 10) throws -> UInt16 {
+        guard let controlSocket else { throw TestFailure("no control socket") }
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = runShell("'\(try Binaries.path("supervisor"))' status --json --control-socket '\(controlSocket)'").output
+            if last.contains("\"ready\":\(workers),"), let range = last.range(of: #""listening":"127\.0\.0\.1:(\d+)""#, options: .regularExpression),
+               let port = UInt16(last[range].dropFirst("\"listening\":\"127.0.0.1:".count).dropLast()) {
+                return port
+            }
+            usleep(50_000)
+        }
+        throw TestFailure("not \(workers) ready by status: \(last)\n\(log)")
+    }
+
     /// The admin endpoint's port, from the "metrics of the supervisor and every worker on http://127.0.0.1:PORT" line.
     /// Tests bind `--metrics-bind 127.0.0.1:0`: a port picked by the test could be an ephemeral port in use.
     public func metricsPort() throws -> UInt16 {

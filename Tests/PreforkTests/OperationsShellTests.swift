@@ -138,7 +138,7 @@ struct OperationsShellTests {
     }
 
     @Test func statusRendersAsATableAndAsJSON() throws {
-        let report = StatusReport(
+        var report = StatusReport(
             supervisorPID: 42, summary: "2/2 workers ready, generation 1", workers: 2, ready: 1, generation: 1, retiring: 1,
             slots: [
                 .init(slot: 0, pid: 100, generation: 1, state: "ready", uptimeSeconds: 3725, restarts: 0,
@@ -149,6 +149,7 @@ struct OperationsShellTests {
             cleanup: .init(schedule: "0 3 * * *", zone: "UTC", nextRun: "2026-11-28T03:00:00Z", runningPID: nil,
                            lastResult: "exit code 0", lastExitCode: 0, lastDurationSeconds: 16.2, lastFinished: "2026-11-27T03:00:16Z"),
             budget: "80 of 80", connectionsHeld: 40, connectionsPeak: 98, listenerStop: .backlog)
+        report.listening = "127.0.0.1:8080"
         #expect(report.text == """
             supervisor pid 42: 2/2 workers ready, generation 1
             SLOT  PID  GEN  STATE       UPTIME  RESTARTS  HEARTBEAT  RSS      CONNS  STATUS
@@ -157,7 +158,7 @@ struct OperationsShellTests {
             retiring: 1 worker draining
             cleanup: 0 3 * * * (UTC), next 2026-11-28T03:00:00Z; last run 2026-11-27T03:00:16Z: exit code 0 after 16s
             budget: 80 of 80
-            at a stop: the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)
+            listening on 127.0.0.1:8080; at a stop: the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)
 
             """)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any])
@@ -167,6 +168,7 @@ struct OperationsShellTests {
         #expect((object["cleanup"] as? [String: Any])?["last_duration_seconds"] as? Double == 16.2)
         #expect(object["connections_peak"] as? Int == 98)
         #expect(object["listener_stop"] as? String == "backlog")
+        #expect(object["listening"] as? String == "127.0.0.1:8080")
     }
 }
 
