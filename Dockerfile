@@ -43,8 +43,9 @@ RUN export DEBIAN_FRONTEND=noninteractive \
 COPY --from=build /out/ /usr/local/bin/
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-ENV API_WORKERS=1 \
-    PORT=8080
+# PORT only: an API_WORKERS here would override the WEB_CONCURRENCY that PaaS platforms set (API_WORKERS wins
+# over it); unset, the supervisor runs API_WORKERS, else WEB_CONCURRENCY, else 1 worker.
+ENV PORT=8080
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 # GET /healthz on $PORT from inside the container (no curl in a slim image); /readyz is for load balancers.

@@ -143,6 +143,22 @@ struct SettingsTests {
         #expect(StartupError.commandNotFound("").exitCode == 127)
     }
 
+    /// Issue 16: `--timeout`, `--backlog`, `--boot-timeout` and `--no-notify` had no variable.
+    @Test func everyFlagHasAVariable() throws {
+        let settings = try settings([], ["BACKLOG": "100", "HEARTBEAT_TIMEOUT": "5s", "BOOT_TIMEOUT": "2m", "NO_NOTIFY": "yes",
+                                         "SOCKET_MODE": "0660", "LOG_LEVEL": "Warn", "LOG_FORMAT": "JSON"])
+        #expect(settings.backlog == 100)
+        #expect(settings.arbiter.bootTimeout == .seconds(120))
+        #expect(settings.arbiter.readiness == .onSpawn && settings.arbiter.heartbeatTimeout == nil)
+        #expect(settings.socketMode == 0o660)
+        #expect(settings.logLevel == .warning && settings.logFormatIsJSON)
+        // Variables reach the workers as they are; flags are passed on as their variables.
+        #expect(settings.workerVariables.isEmpty)
+        let flagged = try self.settings(["--log-level", "debug", "--log-format", "json"])
+        #expect(flagged.workerVariables == ["LOG_LEVEL": "debug", "LOG_FORMAT": "json"])
+        #expect(try self.settings([], ["HEARTBEAT_TIMEOUT": "5s"]).arbiter.heartbeatTimeout == .seconds(5))
+    }
+
     @Test func noNotifyMeansReadyOnSpawnAndNoHeartbeat() throws {
         let settings = try settings(["--no-notify", "--timeout", "5"])
         #expect(settings.arbiter.readiness == .onSpawn)

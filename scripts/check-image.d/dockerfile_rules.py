@@ -85,7 +85,9 @@ def main(path):
     cmds = [rest for word, rest in runtime["steps"] if word == "CMD"]
     rule(all(rest.startswith("[") for rest in cmds), "no shell-form CMD")
     envs = " ".join(rest for word, rest in runtime["steps"] if word == "ENV")
-    rule("API_WORKERS=" in envs and "PORT=" in envs, "API_WORKERS and PORT have defaults in the image")
+    rule("PORT=" in envs, "PORT has a default in the image")
+    rule("API_WORKERS=" not in envs and "WEB_CONCURRENCY=" not in envs,
+         "no worker count baked in: it would override the WEB_CONCURRENCY a platform sets")
     healthchecks = [rest for word, rest in runtime["steps"] if word == "HEALTHCHECK"]
     rule(bool(healthchecks) and "CMD [" in healthchecks[-1] and ("healthcheck" in healthchecks[-1] or "/healthz" in healthchecks[-1]),
          "HEALTHCHECK on /healthz, exec form")

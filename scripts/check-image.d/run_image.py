@@ -9,7 +9,7 @@ reached over the host network.
 
 Checks, each printed as ok/FAIL; exit 1 if any failed:
   1. worker migrate and worker create-token run from the image;
-  2. API_WORKERS and PORT are honoured (status --json inside the container, /healthz on that port);
+  2. WEB_CONCURRENCY, API_WORKERS and PORT are honoured (status --json inside the container, /healthz on that port);
   3. /healthz, /readyz and authenticated notes CRUD;
   4. `podman healthcheck run` passes;
   5. `podman stop` under load: exit 0 within the graceful timeout, no accepted connection reset (bounded by one
@@ -171,9 +171,16 @@ def main():
     token = created.stdout.strip()
     check(created.returncode == 0 and token.startswith("nt_"), "worker create-token prints a token")
 
-    print("== as shipped: its uid, default capabilities, read-only root, API_WORKERS=3 PORT=<free> GRACEFUL_TIMEOUT=6")
+    for program in ("supervisor", "worker", "cleanup"):
+        version = one_shot(args, f"/usr/local/bin/{program}", "--version")
+        line = version.stdout.strip()
+        check(version.returncode == 0 and line.startswith(f"{program} ") and "(commit unknown)" not in line,
+              f"{program} --version names its commit ({line})")
+
+    print("== as shipped: its uid, default capabilities, read-only root, WEB_CONCURRENCY=3 PORT=<free> GRACEFUL_TIMEOUT=6")
     application_name = f"image-check-{os.getpid()}"
-    environment = {"API_WORKERS": "3", "PORT": str(free_port()), "GRACEFUL_TIMEOUT": "6",
+    # WEB_CONCURRENCY, as a platform sets it: the image must not override it (the next container sets API_WORKERS).
+    environment = {"WEB_CONCURRENCY": "3", "PORT": str(free_port()), "GRACEFUL_TIMEOUT": "6",
                    "DB_APPLICATION_NAME": application_name, "RATE_LIMIT_PER_MINUTE": "100000000"}
     container = Container(args, environment)
     try:
@@ -191,7 +198,7 @@ def main():
         check(identity == "uid=10001(api) gid=10001(api) groups=10001(api)", f"user and group api, 10001 ({identity})")
         status = container.status_when_ready(3)
         check(status is not None and status["workers"] == 3 and status["ready"] == 3,
-              f"API_WORKERS=3 honoured: {status and status['ready']} of {status and status['workers']} ready")
+              f"WEB_CONCURRENCY=3 honoured: {status and status['ready']} of {status and status['workers']} ready")
         mechanism = status.get("listener_stop") if status else None
         print(f"      the stop mechanism in the container: {mechanism}")
         check(mechanism in ("socket-filter", "backlog"), "supervisor status names the stop mechanism")
