@@ -33,16 +33,19 @@ let package = Package(
         .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
-        // Duration to milliseconds, microseconds and seconds, written once.
-        .target(name: "DurationUnits"),
+        // Time in plain integers, written once: Duration conversions, the duration grammar, civil dates.
+        .target(name: "TimeUnits"),
         // The commit the binaries were built from (scripts/lib.sh writes it), for --version.
         .target(name: "CBuildInfo"),
         // Every setting of the four programs declared once: flags, variables, defaults, kinds, help; the one
         // duration grammar and log-level reading; the environment contract the supervisor checks for its workers.
         .target(
             name: "Settings",
-            dependencies: ["Arbiter", "ConnectionURL", "CBuildInfo", "DurationUnits", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Arbiter", "ConnectionURL", "CBuildInfo", "TimeUnits", .product(name: "Logging", package: "swift-log")]
         ),
+
+        // --log-level and --log-format for the worker's and the cleanup's ArgumentParser commands.
+        .target(name: "LogOptions", dependencies: ["Settings", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Log lines for the supervisor and the workers: text for people, JSON for collectors.
         .target(name: "LogFormat", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -51,15 +54,15 @@ let package = Package(
         .target(name: "Arbiter"),
         // The seed's connection arithmetic: workers × pools under max_connections minus a reserve.
         .target(name: "Budget"),
-        .target(name: "PoolCore", swiftSettings: crossModuleOptimization),
+        .target(name: "PoolCore", dependencies: ["TimeUnits"], swiftSettings: crossModuleOptimization),
         // The cleanup's schedule: cron expressions, time zones from the tz database, next fire times.
-        .target(name: "Schedule", dependencies: ["DurationUnits"]),
+        .target(name: "Schedule", dependencies: ["TimeUnits"]),
 
         // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
         .target(
             name: "Prefork",
             dependencies: [
-                "Arbiter", "Budget", "CShims", "Schedule", "LogFormat", "Settings", "DurationUnits",
+                "Arbiter", "Budget", "CShims", "Schedule", "LogFormat", "Settings", "TimeUnits",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -68,7 +71,7 @@ let package = Package(
         .target(
             name: "ConnectionPool",
             dependencies: [
-                "PoolCore", "CShims",
+                "PoolCore", "CShims", "TimeUnits",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -82,17 +85,17 @@ let package = Package(
 
         .target(
             name: "Postgres",
-            dependencies: ["CLibpq", "ConnectionURL", "Settings", "DurationUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: ["CLibpq", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
 
         // The Redis client: hiredis connections in the same pool, pipelines, an async API.
-        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
 
         // The seed's API: HTTP on SwiftNIO, routes, authentication, rate limit, metrics, migrations.
         .target(
             name: "API",
             dependencies: [
-                "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims", "Settings",
+                "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims", "Settings", "TimeUnits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -134,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "API", "WorkerRuntime", "LogFormat", "Schedule", "Settings",
+                "API", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -142,25 +145,25 @@ let package = Package(
         .executableTarget(
             name: "Cleanup",
             dependencies: [
-                "Postgres", "WorkerRuntime", "LogFormat", "Schedule", "Settings", "DurationUnits",
+                "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings", "TimeUnits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "PoolBenchmark", dependencies: ["Postgres", "ConnectionPool", "PoolCore"]),
+        .executableTarget(name: "PoolBenchmark", dependencies: ["Postgres", "ConnectionPool", "PoolCore", "TimeUnits"]),
 
         // The injected time of the cores' tests.
         .target(name: "ManualClock"),
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock"]),
         .testTarget(name: "BudgetTests", dependencies: ["Budget"]),
-        .testTarget(name: "SettingsTests", dependencies: ["Settings", "DurationUnits"]),
+        .testTarget(name: "SettingsTests", dependencies: ["Settings", "TimeUnits"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
             name: "PostgresTests",
             dependencies: ["Postgres", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
-        .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
+        .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
         .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
@@ -168,7 +171,7 @@ let package = Package(
         .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis", "ConnectionURL"]),
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
         .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
-        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget", "Settings", "DurationUnits"]),
+        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget", "Settings", "TimeUnits"]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]
 )

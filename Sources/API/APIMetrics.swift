@@ -1,3 +1,4 @@
+import TimeUnits
 import Metrics
 import NIOConcurrencyHelpers
 import Prometheus
@@ -60,7 +61,7 @@ public final class APIMetrics: Sendable {
             timers[route] = timer
             return timer
         }
-        timer.recordNanoseconds(duration.nanoseconds)
+        timer.recordNanoseconds(duration.inNanoseconds)
     }
 
     /// The Prometheus text exposition of everything.

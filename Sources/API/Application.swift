@@ -1,3 +1,4 @@
+import TimeUnits
 import Logging
 import NIOConcurrencyHelpers
 import NIOHTTP1
@@ -83,7 +84,7 @@ public final class Application: Responder {
         if settings.accessLog {
             logger.info("request", metadata: [
                 "method": "\(request.method.rawValue)", "path": "\(request.path)", "status": "\(response.status.code)",
-                "ms": "\(Double(duration.nanoseconds / 1000) / 1000)",
+                "ms": "\(Double(duration.inNanoseconds / 1000) / 1000)",
             ])
         }
     }
@@ -206,22 +207,10 @@ public final class Application: Responder {
     /// nil when `body` finished in time, else why not. Returns at the deadline even if `body` is stuck in a
     /// call that cannot be cancelled (a blocking round trip), which is left to finish on its own.
     private static func check(within limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async -> String? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            let pending = NIOLockedValueBox<CheckedContinuation<String?, Never>?>(continuation)
-            let finish: @Sendable (String?) -> Void = { answer in
-                pending.withLockedValue { value in
-                    defer { value = nil }
-                    return value
-                }?.resume(returning: answer)
-            }
-            let work = Task {
-                do { try await body(); finish(nil) } catch { finish("\(error)") }
-            }
-            Task {
-                try? await Task.sleep(for: limit)
-                finish("no answer within \(limit)")
-                work.cancel()
-            }
+        let outcome: String?? = await first(within: limit) {
+            do { try await body() } catch { return "\(error)" }
+            return nil
         }
+        return outcome ?? "no answer within \(limit)"
     }
 }

@@ -3,10 +3,11 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import LogFormat
+import LogOptions
 import Logging
 import Postgres
 import Settings
-import DurationUnits
+import TimeUnits
 import Schedule
 import Synchronization
 import WorkerRuntime
@@ -29,15 +30,9 @@ struct CleanupCommand: ParsableCommand {
         "Skip (exit 0) when a successful run finished less than this ago: 20h, 90m, 3600s.", valueName: "duration"))
     var ifDue: String?
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp(
-        "trace, debug, info, notice, warn(ing), error or critical; wins over LOG_LEVEL.", valueName: "level"))
-    var logLevel: String?
-
-    @Option(name: .customLong("log-format"), help: ArgumentHelp("text or json; wins over LOG_FORMAT.", valueName: "format"))
-    var logFormat: String?
+    @OptionGroup var log: LogOptions
 
     func validate() throws {
-        do { try LogFlags.apply(level: logLevel, format: logFormat) } catch { throw ValidationError(error.description) }
         if let ifDue, Self.duration(ifDue) == nil {
             throw ValidationError("--if-due: expected a duration such as 20h, 90m or 3600s (whole seconds), got '\(ifDue)'")
         }

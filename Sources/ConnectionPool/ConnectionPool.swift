@@ -1,3 +1,4 @@
+import TimeUnits
 import Metrics
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -113,7 +114,7 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
             perform(effects)
         }
         let waited = started.duration(to: clock.now)
-        metrics.wait.recordNanoseconds(waited.components.seconds * 1_000_000_000 + waited.components.attoseconds / 1_000_000_000)
+        metrics.wait.recordNanoseconds(waited.inNanoseconds)
         return lease
     }
 
@@ -190,26 +191,16 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     public func dispose(timeout: Duration = .seconds(10)) async -> Bool {
         event { machine, _ in machine.dispose() }
         state.withLockedValue { $0.sweeper }?.cancel()
-        let closed = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let done = self.state.withLockedValue { state in
-                        if state.machine.isDisposed { return true }
-                        state.disposeWaiters.append(continuation)
-                        return false
-                    }
-                    if done { continuation.resume() }
+        let closed = await first(within: timeout) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = self.state.withLockedValue { state in
+                    if state.machine.isDisposed { return true }
+                    state.disposeWaiters.append(continuation)
+                    return false
                 }
-                return true
+                if done { continuation.resume() }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        } != nil
         if !closed {
             // Wake the waiter left behind, so its task can finish.
             state.withLockedValue { state in

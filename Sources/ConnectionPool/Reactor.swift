@@ -1,3 +1,4 @@
+import TimeUnits
 import CShims
 import Glibc
 import NIOConcurrencyHelpers
@@ -69,7 +70,7 @@ public final class Reactor: TaskExecutor, Sendable {
     /// Calls `callback` on the reactor's thread once `fd` is readable (at once if it already is).
     /// - Parameter timeout: after this, the callback is called with `timedOut: true` instead.
     public func whenReadable(_ fd: Int32, timeout: Duration? = nil, _ callback: @escaping Callback) {
-        let deadline = timeout.map { Self.now() + $0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000 }
+        let deadline = timeout.map { Self.now() + $0.inNanoseconds }
         arm(fd, Registration(callback: callback, deadline: deadline))
     }
 

@@ -6,7 +6,7 @@ import Logging
 ///
 /// Metadata become top-level string fields (sorted, after the fixed ones), so a collector can index `slot`
 /// or `pid` without parsing the message.
-public struct JSONLogHandler: LogHandler {
+public struct JSONLogHandler: StderrLogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let label: String
@@ -17,14 +17,8 @@ public struct JSONLogHandler: LogHandler {
         self.label = label
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        let fields = fields(of: event)
         var line = "{\"ts\":\"\(LineLogHandler.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"logger\":"
         line += JSONText.quoted(label) + ",\"pid\":\(pid),\"msg\":" + JSONText.quoted("\(event.message)")
         for key in fields.keys.sorted() where !["ts", "level", "logger", "pid", "msg"].contains(key) {

@@ -6,7 +6,7 @@ import Logging
 /// The message comes first and the metadata after it, sorted, so the lifecycle reads down the left edge and
 /// `grep pid=7202` finds a worker's whole life. Each line is one `write(2)` below PIPE_BUF, so lines from
 /// the supervisor and its workers sharing stderr never interleave mid-line.
-public struct LineLogHandler: LogHandler {
+public struct LineLogHandler: StderrLogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let prefix: String
@@ -16,14 +16,8 @@ public struct LineLogHandler: LogHandler {
         self.prefix = "\(label)[\(getpid())]"
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        let fields = fields(of: event)
         var line = "\(Self.timestamp()) \(prefix) \(event.level.rawValue): \(event.message)"
         for key in fields.keys.sorted() {
             line += " \(key)=\(fields[key]!)"

@@ -1,3 +1,4 @@
+import TimeUnits
 import ConnectionPool
 import Foundation
 import PoolCore
@@ -30,7 +31,7 @@ func measure(tasks: Int, _ body: @escaping @Sendable () async throws -> Void) as
         return try await group.reduce(0, +)
     }
     let elapsed = started.duration(to: .now)
-    return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    return Double(total) / elapsed.inSeconds
 }
 
 func report(_ name: String, _ opsPerSecond: Double) {
@@ -62,7 +63,7 @@ do {
         _ = machine.checkin(0, healthy: true, now: clock.now)
     }
     let elapsed = started.duration(to: clock.now)
-    report("core_checkout_checkin", Double(iterations) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+    report("core_checkout_checkin", Double(iterations) / elapsed.inSeconds)
 }
 
 let pool = engine.pool
@@ -86,7 +87,7 @@ while ContinuousClock.now < rawDeadline {
 }
 let rawElapsed = rawStarted.duration(to: .now)
 report("raw_libpq_select1_1_connection",
-       Double(rawCount) / (Double(rawElapsed.components.seconds) + Double(rawElapsed.components.attoseconds) / 1e18))
+       Double(rawCount) / rawElapsed.inSeconds)
 raw.close()
 
 report("pooled_select1_1_task", try await measure(tasks: 1) { _ = try await engine.query("SELECT 1") })

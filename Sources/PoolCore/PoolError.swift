@@ -1,3 +1,4 @@
+import TimeUnits
 /// Why a checkout failed; the messages say the limits, as SQLAlchemy's do.
 public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No connection within the pool timeout.
@@ -12,7 +13,7 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .timedOut(let size, let maxOverflow, let timeout):
-            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+            let seconds = timeout.inSeconds
             return "QueuePool limit of size \(size) overflow \(maxOverflow) reached, connection timed out, "
                 + "timeout \(seconds)s: all \(size + maxOverflow) connections are checked out"
         case .disposed: return "the pool was disposed and gives out no connections"

@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import PoolCore
 import Settings
 

@@ -1,3 +1,4 @@
+import TimeUnits
 import ConnectionPool
 import CoreMetrics
 import PoolCore
@@ -50,7 +51,7 @@ public final class PostgresEngine: Sendable {
             _ = try await session.query("BEGIN")
             do {
                 if let statementTimeout {
-                    let ms = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+                    let ms = statementTimeout.inMilliseconds
                     _ = try await session.query("SET LOCAL statement_timeout = \(ms)")
                 }
                 let result = try await body(session)

@@ -1,3 +1,4 @@
+import TimeUnits
 import FoundationEssentials
 
 /// A column value, decoded from Postgres' text format by the column's type.
@@ -136,13 +137,7 @@ public enum PostgresValue: Sendable, Equatable {
             }
             offset *= sign
         }
-        // Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
+        let days = CivilTime.days(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }

@@ -1,7 +1,7 @@
 import Glibc
 import Schedule
 import Settings
-import DurationUnits
+import TimeUnits
 
 /// The cleanup job as the supervisor runs it: what, when, and with which small pool.
 public struct CleanupConfiguration: Sendable {

@@ -11,11 +11,8 @@ public enum ControlSocket {
     /// `$RUNTIME_DIRECTORY/supervisor.sock` under systemd's `RuntimeDirectory=`, else under
     /// `$XDG_RUNTIME_DIR/prefork/`, `/run/prefork/` for root, `/tmp/prefork-UID/` for anyone else.
     public static func defaultPath(environment: [String: String]) -> String {
-        if let directory = environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first, !directory.isEmpty {
-            return "\(directory)/supervisor.sock"
-        }
-        if let directory = environment["XDG_RUNTIME_DIR"], !directory.isEmpty {
-            return "\(directory)/prefork/supervisor.sock"
+        if let directory = RuntimeDirectory.configured(environment) {
+            return directory.fromSystemd ? "\(directory.path)/supervisor.sock" : "\(directory.path)/prefork/supervisor.sock"
         }
         return geteuid() == 0 ? "/run/prefork/supervisor.sock" : "/tmp/prefork-\(getuid())/supervisor.sock"
     }

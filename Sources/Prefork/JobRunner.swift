@@ -1,3 +1,4 @@
+import TimeUnits
 import Arbiter
 import Glibc
 import Logging

@@ -1,3 +1,4 @@
+import TimeUnits
 import Arbiter
 import Logging
 
@@ -85,8 +86,7 @@ struct LifecycleLog {
     }
 
     private func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        let ms = duration.inSeconds * 1000
         return ms < 10 ? "\((ms * 10).rounded() / 10)ms" : "\(Int(ms.rounded()))ms"
     }
 }

@@ -14,12 +14,7 @@ public final class NotifyServer {
 
     /// Creates the socket under `$RUNTIME_DIRECTORY`, `$XDG_RUNTIME_DIR` or `/tmp`, in a fresh `mkdtemp` folder.
     public init(environment: [String: String]) throws(SystemError) {
-        let candidates: [String] = [environment["RUNTIME_DIRECTORY"], environment["XDG_RUNTIME_DIR"]].compactMap { $0 }
-        let base = candidates.first { !$0.isEmpty && Glibc.access($0, W_OK | X_OK) == 0 } ?? "/tmp"
-        var template = Array("\(base)/supervisor.XXXXXX".utf8CString)
-        guard let created = mkdtemp(&template) else { throw SystemError("mkdtemp \(base)") }
-        directory = String(cString: created)
-        chmod(directory, 0o700)
+        directory = try RuntimeDirectory.makePrivate("supervisor", environment: environment)
         socketPath = directory + "/notify"
 
         let type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)

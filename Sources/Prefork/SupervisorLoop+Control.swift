@@ -1,3 +1,4 @@
+import TimeUnits
 import Arbiter
 import Budget
 import Glibc
@@ -68,7 +69,7 @@ extension SupervisorLoop {
     func statusReport() -> StatusReport {
         let now = clock.now
         func seconds(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            duration.inSeconds
         }
         var rows: [StatusReport.SlotRow] = []
         for (index, slot) in arbiter.slots.enumerated() {

@@ -1,5 +1,5 @@
 import Arbiter
-import DurationUnits
+import TimeUnits
 import CShims
 import Glibc
 import Logging
@@ -87,12 +87,7 @@ public final class SupervisorLoop {
         guard epoll >= 0 else { throw SystemError("epoll_create1") }
         if let address = settings.metricsBind {
             admin = try AdminEndpoint(address: address)
-            let candidates = [settings.environment["RUNTIME_DIRECTORY"], settings.environment["XDG_RUNTIME_DIR"]]
-            let usable = candidates.compactMap { $0 }.first(where: { !$0.isEmpty && access($0, W_OK | X_OK) == 0 })
-            let base = usable ?? "/tmp"
-            var template = Array("\(base)/supervisor-metrics.XXXXXX".utf8CString)
-            guard let created = mkdtemp(&template) else { throw SystemError("mkdtemp \(base)") }
-            metricsDirectory = String(cString: created)
+            metricsDirectory = try RuntimeDirectory.makePrivate("supervisor-metrics", environment: settings.environment)
         }
         if let path = settings.controlSocket {
             do {
@@ -301,9 +296,8 @@ public final class SupervisorLoop {
         let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog, control?.nextDeadline, nextMemoryCheck].compactMap { $0 }
         let job = jobs?.waitMilliseconds.map { Int32(clamping: min($0, 60_000)) }
         guard let next = deadlines.min() else { return job ?? -1 }
-        let (seconds, attoseconds) = clock.now.duration(to: next).components
-        if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
-        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        let milliseconds = clock.now.duration(to: next).inMillisecondsRoundedUp
+        if milliseconds == 0 { return 0 }
         return min(Int32(clamping: min(milliseconds, 60_000)), job ?? .max)
     }
 

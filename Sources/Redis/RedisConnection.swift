@@ -1,3 +1,4 @@
+import TimeUnits
 import CHiredis
 import Glibc
 
@@ -185,6 +186,6 @@ public final class RedisConnection: @unchecked Sendable {
 }
 
 private func timeval(_ duration: Duration) -> Glibc.timeval {
-    let (seconds, attoseconds) = duration.components
-    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    let microseconds = duration.inMicroseconds
+    return Glibc.timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
 }

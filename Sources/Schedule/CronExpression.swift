@@ -1,3 +1,4 @@
+import TimeUnits
 /// A cron expression: five fields (minute hour day-of-month month day-of-week) or six with seconds first,
 /// separated by spaces or tabs; lists, ranges, steps and names (`JAN`-`DEC`, `SUN`-`SAT`, 7 is Sunday too);
 /// `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`).

@@ -1,3 +1,4 @@
+import TimeUnits
 /// A POSIX `TZ` rule, as the footer of a TZif file gives the zone's future: `CET-1CEST,M3.5.0,M10.5.0/3`
 /// (standard name and offset west of UTC, daylight name and offset, start and end as "month, week, weekday"
 /// with a local time). Only the `M` form of the dates is read, which is what the tz database writes.

@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 
 /// When the cleanup job runs: a cron expression in a time zone, or `@every DURATION` (for tests and short
 /// intervals). Pure: instants are seconds since the epoch (UTC), passed in.

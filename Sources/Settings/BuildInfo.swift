@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import CBuildInfo
 
 /// What `--version` prints and `prefork_build_info` reports: the release and the commit it was built from.

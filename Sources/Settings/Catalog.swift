@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import Arbiter
 
 /// Every setting of the supervisor, `supervisor budget`, the worker and the cleanup, declared once.

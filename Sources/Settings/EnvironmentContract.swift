@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 /// What a program refuses in its environment: every declared variable it reads, checked against its kind,
 /// and the rules between variables. The worker and the cleanup check themselves with it at start; the
 /// supervisor checks its workers' environment with it before the first spawn, so a value the worker would

@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 /// A program's command line read against its declared settings: `--name value`, `--name=value`, switches,
 /// and the rest (the worker command after the options, or after `--`).
 ///

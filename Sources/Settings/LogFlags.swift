@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import Glibc
 
 /// The worker's and the cleanup's `--log-level` and `--log-format`: checked as their variables are, then set

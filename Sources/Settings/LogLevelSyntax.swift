@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import Logging
 
 public typealias LogLevel = Logger.Level

@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import ConnectionURL
 
 /// The programs that read settings.

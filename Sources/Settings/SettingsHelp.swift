@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 /// `--help` and the README's settings table, written from the declarations.
 public enum SettingsHelp {
     /// The OPTIONS block of a program's `--help`: each flag, its help, its variables and its default.

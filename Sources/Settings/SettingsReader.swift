@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 /// A value that is not accepted: one line naming the flag or variable. A flag's is a usage error (exit 64), a
 /// variable's a configuration error (exit 78).
 public struct SettingError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 
 /// The readings of the value kinds other than durations and log levels, shared by every program.
 public enum ValueSyntax {

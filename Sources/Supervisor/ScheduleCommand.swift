@@ -1,3 +1,4 @@
+import TimeUnits
 import Glibc
 import Schedule
 

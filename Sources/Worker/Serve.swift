@@ -3,6 +3,7 @@ import ArgumentParser
 import Dispatch
 import Glibc
 import LogFormat
+import LogOptions
 import Logging
 import NIOCore
 import NIOPosix
@@ -17,15 +18,9 @@ struct Serve: ParsableCommand {
                                             valueName: "host:port"))
     var bind: String?
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp(
-        "trace, debug, info, notice, warn(ing), error or critical; wins over LOG_LEVEL.", valueName: "level"))
-    var logLevel: String?
-
-    @Option(name: .customLong("log-format"), help: ArgumentHelp("text or json; wins over LOG_FORMAT.", valueName: "format"))
-    var logFormat: String?
+    @OptionGroup var log: LogOptions
 
     func validate() throws {
-        do { try LogFlags.apply(level: logLevel, format: logFormat) } catch { throw ValidationError(error.description) }
         if let bind, Self.parse(bind) == nil {
             throw ValidationError("--bind: expected host:port, :port or port, got '\(bind)'")
         }

@@ -1,4 +1,4 @@
-import DurationUnits
+import TimeUnits
 import Settings
 import Arbiter
 import Prefork

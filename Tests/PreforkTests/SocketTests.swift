@@ -162,3 +162,20 @@ private func queuedConnections(_ listener: Int32) -> Int {
     guard getsockopt(listener, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return -1 }
     return Int(info.tcpi_unacked)
 }
+
+@Suite("The runtime directory rule")
+struct RuntimeDirectoryTests {
+    /// systemd's `RuntimeDirectory=a b` sets both paths, colon-separated: the first is ours, in all three places.
+    @Test func theFirstOfSystemdsPathsIsOurs() throws {
+        #expect(RuntimeDirectory.configured(["RUNTIME_DIRECTORY": "/tmp:/nonexistent"])?.path == "/tmp")
+        #expect(RuntimeDirectory.configured(["XDG_RUNTIME_DIR": "/run/user/5"])?.path == "/run/user/5")
+        #expect(RuntimeDirectory.configured(["RUNTIME_DIRECTORY": ""]) == nil)
+        #expect(ControlSocket.defaultPath(environment: ["RUNTIME_DIRECTORY": "/run/a:/run/b"]) == "/run/a/supervisor.sock")
+        let notify = try NotifyServer(environment: ["RUNTIME_DIRECTORY": "/tmp:/nonexistent"])
+        defer { notify.close() }
+        #expect(notify.socketPath.hasPrefix("/tmp/supervisor."))
+        let folder = try RuntimeDirectory.makePrivate("test-runtime", environment: ["RUNTIME_DIRECTORY": "/nonexistent:/tmp"])
+        defer { rmdir(folder) }
+        #expect(folder.hasPrefix("/tmp/test-runtime."))
+    }
+}

@@ -1,3 +1,4 @@
+import TimeUnits
 import Testing
 @testable import Schedule
 

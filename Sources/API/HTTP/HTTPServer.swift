@@ -1,3 +1,4 @@
+import TimeUnits
 import CShims
 import Glibc
 import NIOCore
@@ -53,7 +54,7 @@ public final class HTTPServer: Sendable {
     public static func configureConnection(_ channel: any Channel, responder: any Responder, maxBodySize: Int,
                                            headerTimeout: Duration) throws {
         let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
-                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)))
+                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.inNanoseconds)))
         try configure(channel, responder: responder, registry: ConnectionRegistry(), limits: limits)
     }
 
@@ -62,8 +63,8 @@ public final class HTTPServer: Sendable {
                              bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
         let registry = ConnectionRegistry()
         let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
-                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.nanoseconds)),
-                                                  bodyTimeout: .nanoseconds(Int64(bodyTimeout.nanoseconds)),
+                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.inNanoseconds)),
+                                                  bodyTimeout: .nanoseconds(Int64(bodyTimeout.inNanoseconds)),
                                                   bodyBuffers: BodyBuffers(limit: bodyBufferLimit))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -113,32 +114,13 @@ public final class HTTPServer: Sendable {
                 .recover { _ in close(connection) }
         }.get()
         let registry = self.registry
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    registry.drain { continuation.resume() }
-                }
-                return true
+        let drained = await first(within: timeout) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                registry.drain { continuation.resume() }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            if !first { registry.closeAll() }
-            group.cancelAll()
-            await group.waitForAll()
-            return first
-        }
+        } != nil
+        if !drained { registry.closeAll() }
+        return drained
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
