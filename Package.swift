@@ -184,7 +184,7 @@ if Context.environment["PREFORK_FUZZ"] == "1" {
                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         ("FuzzNotify", ["Arbiter"]),
         ("FuzzCron", ["Schedule"]),
-        ("FuzzSettings", ["API", "Prefork"]),
+        ("FuzzSettings", ["API", "Prefork", "Settings", "TimeUnits"]),
     ]
     package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
     for target in fuzzTargets {

@@ -8,7 +8,7 @@ func fuzzNotify(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var arbiter = Arbiter<ContinuousClock.Instant>(configuration: .init(), now: .now)
     let now = ContinuousClock.now
     for action in arbiter.start(now: now) {
-        if case .spawn(let slot, let generation) = action {
+        if case .spawn(let slot, let generation, _) = action {
             _ = arbiter.spawned(slot: slot, generation: generation, pid: 100, now: now)
         }
     }

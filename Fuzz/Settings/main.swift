@@ -1,6 +1,8 @@
 import FuzzDriver
 import API
 import Prefork
+import Settings
+import TimeUnits
 
 /// The supervisor's flags and environment, and the worker's environment: every line `NAME=value` is a
 /// variable, every other line an argument. A bad value must be a one-line error, never a trap.
@@ -20,11 +22,13 @@ func fuzzSettings(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let parsed = try? SupervisorArguments(parsing: arguments) {
         _ = try? SupervisorSettings(arguments: parsed, environment: environment, defaultWorkerDirectory: "/nonexistent")
     }
-    _ = try? BudgetConfiguration.read(workers: 4, cleanup: nil, flags: [:], environment: environment)
+    _ = try? BudgetConfiguration.read(workers: 4, cleanup: nil, reader: SettingsReader(environment: environment))
     environment["DATABASE_URL"] = environment["DATABASE_URL"] ?? "postgres://fuzz/db"
     _ = try? APISettings.fromEnvironment(environment)
-    _ = try? SettingParser.size(text, name: "fuzz")
-    _ = try? SettingParser.duration(text, name: "fuzz")
+    // Every declared setting's check, on the whole input: a one-line answer or nil, never a trap.
+    for setting in Catalog.all { _ = setting.kind.problem(text, name: "fuzz") }
+    _ = EnvironmentContract.problem(of: .worker, in: environment)
+    _ = DurationSyntax.parse(text)
     return 0
 }
 

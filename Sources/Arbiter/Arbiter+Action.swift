@@ -2,7 +2,15 @@ extension Arbiter {
     /// What the shell must do. Actions are executed in order; `spawn` is answered with `spawned` or
     /// `spawnFailed` before the next action runs.
     public enum Action: Sendable, Equatable {
-        case spawn(slot: Int, generation: Int)
+        /// Start a worker for `slot`; `connections` is its pool ceiling under the budget (0 when connections are
+        /// not counted), which the shell passes on as the worker's pool sizes.
+        case spawn(slot: Int, generation: Int, connections: Int)
+        /// The stop has begun: no new connection may be accepted (the shell closes the listener) before any
+        /// worker is told to go.
+        case stopAccepting
+        /// Stop the cleanup job: with the graceful timeout to finish its batch, or at once (`fast`: QUIT, or a
+        /// second TERM, even once every worker is gone).
+        case stopJob(fast: Bool)
         /// Send `signal` to the worker. `.kill` goes to the worker's whole process group.
         case signal(pid: Int32, WorkerSignal)
         /// A message for the supervisor's own manager (systemd), in sd_notify's `KEY=VALUE` lines.
@@ -54,8 +62,8 @@ extension Arbiter {
         case retireFirst(slot: Int, pid: Int32, needed: Int, held: Int, peak: Int)
         /// An empty slot waits for a draining worker's connections before it can spawn.
         case waitingForConnections(slot: Int, needed: Int, held: Int, peak: Int)
-        case recycleRequested(slot: Int, pid: Int32, reason: String)
-        case recycling(slot: Int, pid: Int32, reason: String, surge: Bool)
+        case recycleRequested(slot: Int, pid: Int32, reason: RecycleReason)
+        case recycling(slot: Int, pid: Int32, reason: RecycleReason, surge: Bool)
         case recycled(slot: Int, pid: Int32, after: Duration)
         case recycleAborted(slot: Int, reason: String)
         /// `DB_POOL_SIZE=auto`: the worker count changed and every worker is replaced with its new pool.

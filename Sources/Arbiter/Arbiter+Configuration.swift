@@ -51,6 +51,9 @@ extension Arbiter {
         /// USR1/USR2 that the operator asked to pass on to the workers (`--relay-signal`); the others are
         /// caught, logged and dropped, so that neither the supervisor nor a worker dies of them.
         public var relayedSignals: Set<UserSignal> = []
+        /// `--max-worker-memory`: a ready worker whose resident memory the shell measures above this many bytes
+        /// is recycled. nil for no limit.
+        public var maxWorkerMemory: Int?
 
         public init() {}
 

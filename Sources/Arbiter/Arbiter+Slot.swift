@@ -15,7 +15,7 @@ extension Arbiter {
         /// The pool ceiling it was started with (0 when connections are not counted).
         public var connections = 0
         /// Why it asked (or the supervisor decided) to be replaced: max requests served, memory.
-        public var recycle: String?
+        public var recycle: RecycleReason?
         /// A recycle whose new worker failed is not tried again before this moment.
         public var recycleNotBefore: Instant?
 
@@ -75,7 +75,7 @@ extension Arbiter {
         public var slot: Int
         /// The worker being replaced.
         public var pid: Int32
-        public var reason: String
+        public var reason: RecycleReason
         /// The replacement started before the old worker was told to go.
         public var surge: Bool
         public var startedAt: Instant

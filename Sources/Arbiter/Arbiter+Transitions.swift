@@ -116,19 +116,25 @@ extension Arbiter {
             // A second TERM/INT, or QUIT during a graceful stop: no more waiting.
             guard fast, !wasFast else { return [.report(.ignored("already stopping"))] }
             phase = .stopping(deadline: now, fast: true, exitCode: code)
-            var actions: [Action] = [.report(.stopping(fast: true, workers: childCount))]
+            var actions: [Action] = [.stopJob(fast: true), .report(.stopping(fast: true, workers: childCount))]
             for index in retirees.indices where retirees[index].killAt != nil {
                 retirees[index].killAt = nil
                 actions.append(.signal(pid: retirees[index].pid, .kill))
             }
             return actions
         }
-        guard phase != .stopped else { return [] }
+        // Every worker is gone and the cleanup job is what the supervisor still waits for: a second stop
+        // signal is a fast stop for it.
+        guard phase != .stopped else { return fast ? [.stopJob(fast: true)] : [] }
         let deadline = fast ? now : now + configuration.gracefulTimeout
         phase = .stopping(deadline: deadline, fast: fast, exitCode: exitCode)
         reload = nil
         recycling = nil
+        // The one stop rule: the listener closes before any worker hears of it (from then on the kernel queues
+        // nothing new for a draining worker to reset), and the cleanup job stops with the workers.
         var actions: [Action] = [
+            .stopAccepting,
+            .stopJob(fast: fast),
             .report(.stopping(fast: fast, workers: childCount)),
             .notifyUpstream("STOPPING=1"),
         ]
@@ -154,11 +160,7 @@ extension Arbiter {
     }
 
     mutating func beginReload(now: Instant, resize: Bool = false) -> [Action] {
-        switch phase {
-        case .booting: return [.report(.ignored("HUP while the first generation is booting"))]
-        case .stopping, .stopped: return [.report(.ignored("HUP while stopping"))]
-        case .running: break
-        }
+        if let refusal = reloadRefusal { return [.report(.ignored(refusal))] }
         var actions: [Action] = []
         if let reload {
             // A newer deploy while one rolls: start over with the newest code; booting replacements are dropped.
@@ -206,7 +208,7 @@ extension Arbiter {
     }
 
     /// Marks a worker for replacement; the first reason is kept and reported once.
-    mutating func requestRecycle(slot: Int, role: Slot.Role, reason: String) -> [Action] {
+    mutating func requestRecycle(slot: Int, role: Slot.Role, reason: RecycleReason) -> [Action] {
         var report: Action?
         modify(slot: slot, role: role) { worker in
             guard worker.recycle == nil else { return }
@@ -273,7 +275,7 @@ extension Arbiter {
             slots[slot].restartAt = nil
             slots[slot].pendingSpawn = .worker
             slots[slot].pendingConnections = allotment
-            actions.append(.spawn(slot: slot, generation: generation))
+            actions.append(.spawn(slot: slot, generation: generation, connections: allotment))
         }
         return actions
     }
@@ -353,7 +355,7 @@ extension Arbiter {
         if canAfford(allotment) {
             slots[slot].pendingSpawn = .replacement
             slots[slot].pendingConnections = allotment
-            return [.spawn(slot: slot, generation: generation)]
+            return [.spawn(slot: slot, generation: generation, connections: allotment)]
         }
         let report = Report.retireFirst(slot: slot, pid: worker.pid, needed: allotment, held: connectionsHeld,
                                         peak: configuration.connections?.peak ?? 0)

@@ -5,14 +5,17 @@
 /// in order. Nothing here reads a clock, forks or signals, so every scenario (a crash loop, a heartbeat
 /// that stops, a HUP whose new worker never gets ready) is a unit test with a fake clock.
 public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
+    // The state is the arbiter's alone: the shell reads what it needs through the queries below (`slotStatuses`,
+    // `servingWorkers`, `memoryTargets`, the counts) and acts only on the actions it is given. (Internal rather
+    // than private: the transitions are spread over this type's files, and Swift's private is per file.)
     public internal(set) var configuration: Configuration
-    public internal(set) var phase: Phase
-    public internal(set) var slots: [Slot]
-    public internal(set) var retirees: [Retiree] = []
+    var phase: Phase
+    var slots: [Slot]
+    var retirees: [Retiree] = []
     /// The generation new workers get; a HUP makes a new one.
     public internal(set) var generation = 1
-    public internal(set) var reload: RollingRestart?
-    public internal(set) var recycling: Recycle?
+    var reload: RollingRestart?
+    var recycling: Recycle?
     /// Each worker's pool ceiling as last computed (`DB_POOL_SIZE=auto` changes it with the worker count).
     public internal(set) var allotment = 0
     /// Senders of notify datagrams that are not our workers; each is reported once.
@@ -117,7 +120,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             (slot, role) = (index, .replacement)
         }
         var actions: [Action] = []
-        if let reason = message.recycle { actions += requestRecycle(slot: slot, role: role, reason: reason) }
+        if let reason = message.recycle {
+            actions += requestRecycle(slot: slot, role: role, reason: RecycleReason(notified: reason))
+        }
         modify(slot: slot, role: role) { worker in
             if let status = message.status { worker.status = status }
             if message.stopping { worker.draining = true }
@@ -187,22 +192,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// The operator asked for `workers` slots (`supervisor scale`, or TTIN/TTOU one at a time). More workers
     /// than the connection budget allows are refused, with a `.refused` report that says why.
     public mutating func scale(to workers: Int, by source: String = "scale", now: Instant) -> [Action] {
-        guard !isStopping else { return [.report(.refused("\(source): the supervisor is stopping"))] }
-        guard WorkerCount.range.contains(workers) else {
-            return [.report(.refused("\(source): \(workers) workers is outside \(WorkerCount.range.lowerBound) to \(WorkerCount.range.upperBound)"))]
-        }
+        if let refusal = scaleRefusal(to: workers, by: source) { return [.report(.refused(refusal))] }
         guard workers != slots.count else { return [.report(.scaled(workers: workers))] }
-        var newAllotment = allotment
-        if let connections = configuration.connections {
-            guard let share = connections.allotment(workers: workers) else {
-                return [.report(.refused("\(source): \(connections.refusal(workers: workers))"))]
-            }
-            if connections.perWorker == nil, case .booting = phase, share != allotment {
-                return [.report(.refused("\(source): pools are sized for the worker count (DB_POOL_SIZE=auto); "
-                    + "scale once the first generation is ready"))]
-            }
-            newAllotment = share
-        }
+        let newAllotment = configuration.connections?.allotment(workers: workers) ?? allotment
         var actions: [Action] = []
         while slots.count > workers {
             let slot = slots.count - 1
@@ -225,11 +217,28 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         return actions + reconcile(now: now)
     }
 
-    /// The shell found a worker over its memory limit: replace it like a worker that asked to be recycled.
-    public mutating func recycleRequested(pid: Int32, reason: String, now: Instant) -> [Action] {
-        switch locate(pid) {
-        case .worker(let slot): return requestRecycle(slot: slot, role: .worker, reason: reason) + reconcile(now: now)
-        default: return []
+    /// The shell measured a worker's resident memory (`memoryTargets`, once a second): over
+    /// `maxWorkerMemory` it is replaced like a worker that asked to be recycled.
+    public mutating func measured(pid: Int32, residentBytes: Int, now: Instant) -> [Action] {
+        guard let limit = configuration.maxWorkerMemory, residentBytes > limit, case .worker(let slot) = locate(pid),
+            let worker = slots[slot].worker, worker.isReady, worker.recycle == nil
+        else { return [] }
+        return requestRecycle(slot: slot, role: .worker, reason: .memory(residentBytes: residentBytes, limitBytes: limit))
+            + reconcile(now: now)
+    }
+
+    /// An operator's command, with what it came to: refused (and why), or accepted.
+    public mutating func command(_ command: OperatorCommand, now: Instant) -> (CommandOutcome, [Action]) {
+        switch command {
+        case .scale(let workers):
+            if let refusal = scaleRefusal(to: workers, by: "scale") { return (.refused(refusal), [.report(.refused(refusal))]) }
+            return (.accepted("scaling to \(workers) workers"), scale(to: workers, by: "scale", now: now))
+        case .reload:
+            if let refusal = reloadRefusal { return (.refused(refusal), [.report(.ignored(refusal))]) }
+            let actions = beginReload(now: now) + reconcile(now: now)
+            return (.accepted("rolling restart to generation \(generation)"), actions)
+        case .stop:
+            return (.accepted("stopping"), received(.terminate, now: now))
         }
     }
 
@@ -287,6 +296,31 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         return deadlines.min()
     }
 
+    /// Why `scale` to `workers` cannot be done now; nil when it can.
+    func scaleRefusal(to workers: Int, by source: String) -> String? {
+        if isStopping { return "\(source): the supervisor is stopping" }
+        guard WorkerCount.range.contains(workers) else {
+            return "\(source): \(workers) workers is outside \(WorkerCount.range.lowerBound) to \(WorkerCount.range.upperBound)"
+        }
+        guard workers != slots.count, let connections = configuration.connections else { return nil }
+        guard let share = connections.allotment(workers: workers) else {
+            return "\(source): \(connections.refusal(workers: workers))"
+        }
+        if connections.perWorker == nil, case .booting = phase, share != allotment {
+            return "\(source): pools are sized for the worker count (DB_POOL_SIZE=auto); scale once the first generation is ready"
+        }
+        return nil
+    }
+
+    /// Why a rolling restart cannot start now; nil when it can.
+    var reloadRefusal: String? {
+        switch phase {
+        case .booting: "HUP while the first generation is booting"
+        case .stopping, .stopped: "HUP while stopping"
+        case .running: nil
+        }
+    }
+
     // MARK: Queries
 
     /// Every child the arbiter is waiting for, slots and retirees alike.
@@ -300,6 +334,69 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     public var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }
+
+    public var slotCount: Int { slots.count }
+
+    /// Workers told to go and not yet reaped.
+    public var retiringCount: Int { retirees.count }
+
+    /// The ready worker of each slot, for the admin endpoint's scrape.
+    public var servingWorkers: [(slot: Int, pid: Int32)] {
+        slots.indices.compactMap { index in
+            guard let worker = slots[index].worker, worker.isReady else { return nil }
+            return (index, worker.pid)
+        }
+    }
+
+    /// The workers whose memory the shell should measure (`measured(pid:residentBytes:now:)`): ready ones not
+    /// already being recycled, and none without a limit.
+    public var memoryTargets: [Int32] {
+        guard configuration.maxWorkerMemory != nil else { return [] }
+        return slots.compactMap { slot in
+            guard let worker = slot.worker, worker.isReady, worker.recycle == nil else { return nil }
+            return worker.pid
+        }
+    }
+
+    /// What `supervisor status` shows of a slot, decided here rather than pieced together by the shell.
+    public struct SlotStatus: Sendable, Equatable {
+        public enum State: String, Sendable {
+            case spawning, booting, ready, draining, replacing, recycling, restarting, waiting
+        }
+        public var slot: Int
+        public var state: State
+        public var pid: Int32?
+        public var generation: Int?
+        public var uptime: Duration?
+        public var restarts: Int
+        public var heartbeatAge: Duration?
+        public var connections: Int
+        public var status: String?
+    }
+
+    public func slotStatuses(now: Instant) -> [SlotStatus] {
+        slots.indices.map { index in
+            let slot = slots[index]
+            let worker = slot.worker ?? slot.replacement
+            let state: SlotStatus.State
+            if let worker {
+                if recycling?.slot == index { state = .recycling }
+                else if slot.replacement != nil, slot.worker != nil { state = .replacing }
+                else if worker.draining { state = .draining }
+                else { state = worker.isReady ? .ready : .booting }
+            } else if slot.pendingSpawn != nil {
+                state = .spawning
+            } else if slot.restartAt != nil {
+                state = .restarting
+            } else {
+                state = .waiting
+            }
+            return SlotStatus(slot: index, state: state, pid: worker?.pid, generation: worker?.generation,
+                              uptime: worker.map { $0.startedAt.duration(to: now) }, restarts: slot.restarts,
+                              heartbeatAge: worker?.lastHeartbeat.map { $0.duration(to: now) },
+                              connections: worker?.connections ?? 0, status: worker?.status)
+        }
+    }
 
     /// Connections every live worker may hold: serving, booting, spawning and draining.
     public var connectionsHeld: Int {

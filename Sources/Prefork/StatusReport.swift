@@ -1,3 +1,4 @@
+import Arbiter
 import LogFormat
 
 /// What `supervisor status` shows: every slot, the cleanup job and the budget, as a table for people or JSON
@@ -115,9 +116,7 @@ public struct StatusReport: Sendable, Equatable {
         return "\(Int(seconds / 86400))d"
     }
 
-    static func megabytes(_ bytes: Int) -> String {
-        String((Double(bytes) / 1_048_576 * 10).rounded() / 10) + " MB"
-    }
+    static func megabytes(_ bytes: Int) -> String { RecycleReason.megabytes(bytes) }
 
     /// Left-aligned columns two spaces apart; the last column is not padded.
     static func columns(_ rows: [[String]]) -> String {

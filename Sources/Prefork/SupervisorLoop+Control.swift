@@ -41,58 +41,37 @@ extension SupervisorLoop {
             return ("ok\n" + (words.dropFirst().first == "json" ? report.json : report.text), [])
         case "scale":
             guard words.count == 2, let workers = Int(words[1]) else { return ("error: usage: scale N\n", []) }
-            let actions = arbiter.scale(to: workers, by: "scale", now: now)
-            if let refusal = Self.refusal(in: actions) { return ("refused: \(refusal)\n", actions) }
-            logger.notice("scale requested over the control socket", metadata: ["workers": "\(workers)"])
-            return ("ok\nscaling to \(workers) workers\n", actions)
+            return respond(to: .scale(workers: workers), now: now)
         case "reload":
-            let actions = arbiter.received(.hangup, now: now)
-            if let refusal = Self.refusal(in: actions) { return ("refused: \(refusal)\n", actions) }
-            logger.notice("reload requested over the control socket")
-            return ("ok\nrolling restart to generation \(arbiter.generation)\n", actions)
+            return respond(to: .reload, now: now)
         case "stop":
-            logger.notice("stop requested over the control socket")
-            return ("ok\nstopping\n", arbiter.received(.terminate, now: now))
+            return respond(to: .stop, now: now)
         default:
             return ("error: unknown command '\(line.prefix(40))' (status [json], scale N, reload, stop)\n", [])
         }
     }
 
-    static func refusal(in actions: [Machine.Action]) -> String? {
-        for action in actions {
-            if case .report(.refused(let why)) = action { return why }
-            if case .report(.ignored(let why)) = action { return why }
+    /// The arbiter decides; the answer is its outcome, word for word.
+    private func respond(to command: OperatorCommand, now: ContinuousClock.Instant) -> (String, [Machine.Action]) {
+        let (outcome, actions) = arbiter.command(command, now: now)
+        switch outcome {
+        case .refused(let why):
+            return ("refused: \(why)\n", actions)
+        case .accepted(let what):
+            logger.notice("\(what), as asked over the control socket")
+            return ("ok\n\(what)\n", actions)
         }
-        return nil
     }
 
     func statusReport() -> StatusReport {
         let now = clock.now
-        func seconds(_ duration: Duration) -> Double {
-            duration.inSeconds
-        }
-        var rows: [StatusReport.SlotRow] = []
-        for (index, slot) in arbiter.slots.enumerated() {
-            let worker = slot.worker ?? slot.replacement
-            var state: String
-            if let worker {
-                state = worker.readyAt == nil ? "booting" : "ready"
-                if worker.draining { state = "draining" }
-                if slot.replacement != nil, slot.worker != nil { state = "replacing" }
-                if arbiter.recycling?.slot == index { state = "recycling" }
-            } else if slot.pendingSpawn != nil {
-                state = "spawning"
-            } else if slot.restartAt != nil {
-                state = "restarting"
-            } else {
-                state = "waiting"
-            }
-            rows.append(StatusReport.SlotRow(
-                slot: index, pid: worker?.pid, generation: worker?.generation, state: state,
-                uptimeSeconds: worker.map { seconds($0.startedAt.duration(to: now)) }, restarts: slot.restarts,
-                heartbeatAgeSeconds: worker?.lastHeartbeat.map { seconds($0.duration(to: now)) },
-                rssBytes: worker.flatMap { ProcessMemory.residentBytes(of: $0.pid) },
-                connections: worker?.connections ?? 0, status: worker?.status))
+        let rows = arbiter.slotStatuses(now: now).map { slot in
+            StatusReport.SlotRow(
+                slot: slot.slot, pid: slot.pid, generation: slot.generation, state: slot.state.rawValue,
+                uptimeSeconds: slot.uptime.map(\.inSeconds), restarts: slot.restarts,
+                heartbeatAgeSeconds: slot.heartbeatAge.map(\.inSeconds),
+                rssBytes: slot.pid.flatMap { ProcessMemory.residentBytes(of: $0) },
+                connections: slot.connections, status: slot.status)
         }
         var job: StatusReport.Job?
         if let jobs {
@@ -103,8 +82,8 @@ extension SupervisorLoop {
                 lastFinished: jobs.lastRun.map { JobRunner.format($0.finishedAt) })
         }
         var report = StatusReport(
-            supervisorPID: getpid(), summary: arbiter.statusLine, workers: arbiter.slots.count, ready: arbiter.readyCount,
-            generation: arbiter.generation, retiring: arbiter.retirees.count, slots: rows, cleanup: job,
+            supervisorPID: getpid(), summary: arbiter.statusLine, workers: arbiter.slotCount, ready: arbiter.readyCount,
+            generation: arbiter.generation, retiring: arbiter.retiringCount, slots: rows, cleanup: job,
             budget: budgetLine, connectionsHeld: arbiter.connectionsHeld,
             connectionsPeak: arbiter.configuration.connections?.peak, listenerStop: listenerStop)
         report.listening = self.socket.description
@@ -119,7 +98,7 @@ extension SupervisorLoop {
             }
             return nil
         }
-        let workers = arbiter.slots.count
+        let workers = arbiter.slotCount
         let steady = workers * arbiter.allotment
         let surge = steady + arbiter.allotment <= limits.peak
         return "\(steady) of \(limits.steady) connections for the workers (\(workers) × \(arbiter.allotment)), "
@@ -130,14 +109,11 @@ extension SupervisorLoop {
 
     /// `--max-worker-memory`: once a second, each ready worker's RSS against the limit.
     func checkMemory() {
-        guard let limit = settings.maxWorkerMemory, let due = nextMemoryCheck, clock.now >= due else { return }
+        guard let due = nextMemoryCheck, clock.now >= due else { return }
         nextMemoryCheck = clock.now + .seconds(1)
-        for slot in arbiter.slots {
-            guard let worker = slot.worker, worker.readyAt != nil, worker.recycle == nil,
-                let rss = ProcessMemory.residentBytes(of: worker.pid), rss > limit
-            else { continue }
-            let reason = "memory: \(StatusReport.megabytes(rss)) > \(StatusReport.megabytes(limit))"
-            perform(arbiter.recycleRequested(pid: worker.pid, reason: reason, now: clock.now))
+        for pid in arbiter.memoryTargets {
+            guard let rss = ProcessMemory.residentBytes(of: pid) else { continue }
+            perform(arbiter.measured(pid: pid, residentBytes: rss, now: clock.now))
         }
     }
 
@@ -153,8 +129,7 @@ extension SupervisorLoop {
             metrics.restarts["heartbeat", default: 0] += 1
             metrics.heartbeatKills += 1
         case .recycling(_, _, let reason, _):
-            let kind = reason.prefix { $0 != ":" && $0 != " " }
-            metrics.recycles[String(kind), default: 0] += 1
+            metrics.recycles[reason.kind, default: 0] += 1
         case .reloadStarted:
             metrics.reloads += 1
         default:
@@ -165,9 +140,9 @@ extension SupervisorLoop {
     /// Hands the admin endpoint's thread the current counters and the serving workers' sockets.
     func publishMetrics() {
         guard let admin else { return }
-        metrics.workers = arbiter.slots.count
+        metrics.workers = arbiter.slotCount
         metrics.ready = arbiter.readyCount
-        metrics.retiring = arbiter.retirees.count
+        metrics.retiring = arbiter.retiringCount
         metrics.generation = arbiter.generation
         metrics.connectionsHeld = arbiter.connectionsHeld
         metrics.connectionsSteadyLimit = arbiter.configuration.connections?.steady
@@ -180,10 +155,8 @@ extension SupervisorLoop {
             metrics.cleanupLastExitCode = jobs.lastRun?.exitCode
         }
         var endpoints: [(slot: Int, path: String)] = []
-        for (index, slot) in arbiter.slots.enumerated() {
-            if let worker = slot.worker, worker.readyAt != nil, let socket = metricsSockets[worker.pid] {
-                endpoints.append((index, socket.path))
-            }
+        for (slot, pid) in arbiter.servingWorkers {
+            if let socket = metricsSockets[pid] { endpoints.append((slot, socket.path)) }
         }
         admin.publish(AdminEndpoint.Snapshot(metrics: metrics, endpoints: endpoints))
     }

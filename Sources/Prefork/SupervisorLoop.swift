@@ -183,10 +183,7 @@ public final class SupervisorLoop {
         for received in signals.drain() {
             switch received {
             case .control(let signal):
-                let wasStopping = arbiter.isStopping
                 perform(arbiter.received(signal, now: clock.now))
-                // QUIT, or a second TERM/INT, is a fast stop for the cleanup job too, even once the workers are gone.
-                if signal == .quit || (wasStopping && (signal == .terminate || signal == .interrupt)) { jobs?.stopNow() }
             case .childExited:
                 for (pid, status) in SignalChannel.reap() {
                     if jobs?.exited(pid: pid, status: status) == true { continue }
@@ -211,17 +208,12 @@ public final class SupervisorLoop {
         }
     }
 
+    /// Runs the arbiter's actions in order; the decisions are all in them.
     func perform(_ actions: [Machine.Action]) {
-        // Before the workers get their TERM: from here on the socket takes no new connection; a running
-        // cleanup gets its TERM with them and the graceful timeout to finish its batch.
-        if arbiter.isStopping {
-            closeListener()
-            jobs?.stop(grace: settings.arbiter.gracefulTimeout)
-        }
         for action in actions {
             switch action {
-            case .spawn(let slot, let generation):
-                var extra = settings.budget?.poolEnvironment(connections: arbiter.slots[slot].pendingConnections) ?? []
+            case .spawn(let slot, let generation, let connections):
+                var extra = settings.budget?.poolEnvironment(connections: connections) ?? []
                 var metricsSocket: String?
                 if let metricsDirectory {
                     spawnSerial += 1
@@ -237,6 +229,10 @@ public final class SupervisorLoop {
                 }
             case .signal(let pid, let signal):
                 send(signal, to: pid)
+            case .stopAccepting:
+                closeListener()
+            case .stopJob(let fast):
+                if fast { jobs?.stopNow() } else { jobs?.stop(grace: settings.arbiter.gracefulTimeout) }
             case .notifyUpstream(let message):
                 // The next cleanup is part of the supervisor's status line.
                 if message.hasPrefix("STATUS="), let jobs {
@@ -247,12 +243,10 @@ public final class SupervisorLoop {
             case .report(let report):
                 log.record(report)
                 count(report)
-                if case .stopping(fast: true, _) = report { jobs?.stopNow() }
             case .exit(let code):
                 exitCode = code
             }
         }
-        if arbiter.isStopping { closeListener() }
     }
 
     /// Once stopping, nobody will accept again: when the workers have closed their copies too, the kernel

@@ -72,6 +72,7 @@ extension SupervisorSettings {
         maxRequests = requests == 0 ? nil : requests
         maxRequestsJitter = try reader.count(Catalog.maxRequestsJitter) ?? 0
         maxWorkerMemory = try reader.size(Catalog.maxWorkerMemory)
+        arbiter.maxWorkerMemory = maxWorkerMemory
         if let control = reader.found(Catalog.controlSocket) {
             guard control.text == "none" || (control.text.hasPrefix("/") && control.text.utf8.count < 108) else {
                 throw SettingError("\(control.source): expected an absolute path shorter than 108 bytes, or none, got '\(control.text)'",

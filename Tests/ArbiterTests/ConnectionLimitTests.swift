@@ -1,4 +1,4 @@
-import Arbiter
+@testable import Arbiter
 import Testing
 
 /// The seed's numbers: 4 workers × (10 + 10) against 100 − 20 reserved, a cleanup pool of 2: steady 80, peak 98.
@@ -112,8 +112,8 @@ struct ConnectionLimitTests {
     @Test func aWorkerThatAskedToBeRecycledIsReplacedNewFirstWhenTheSurgeFits() {
         var harness = running(Self.roomy)
         let asked = harness.notify(101, "X_PREFORK_RECYCLE=max-requests")
-        #expect(asked.reports.contains(.recycleRequested(slot: 1, pid: 101, reason: "max-requests")))
-        #expect(asked.reports.contains(.recycling(slot: 1, pid: 101, reason: "max-requests", surge: true)))
+        #expect(asked.reports.contains(.recycleRequested(slot: 1, pid: 101, reason: .maxRequests)))
+        #expect(asked.reports.contains(.recycling(slot: 1, pid: 101, reason: .maxRequests, surge: true)))
         #expect(asked.spawns == [1])
         #expect(asked.signals(.terminate).isEmpty)
         // A second request waits: one recycle at a time, so recycles never line up.
@@ -131,7 +131,7 @@ struct ConnectionLimitTests {
     @Test func aRecycleRetiresFirstWhenTheSurgeDoesNotFit() {
         var harness = running(Self.seed)
         let asked = harness.notify(102, "X_PREFORK_RECYCLE=max-requests")
-        #expect(asked.reports.contains(.recycling(slot: 2, pid: 102, reason: "max-requests", surge: false)))
+        #expect(asked.reports.contains(.recycling(slot: 2, pid: 102, reason: .maxRequests, surge: false)))
         #expect(asked.signals(.terminate) == [102])
         #expect(asked.spawns.isEmpty)
         #expect(harness.exit(102, .exited(0)).spawns == [2])
@@ -150,11 +150,19 @@ struct ConnectionLimitTests {
         #expect(harness.advance(.seconds(10)).spawns == [0])
     }
 
-    @Test func theShellCanAskForARecycleWhenAWorkerOutgrowsItsMemory() {
+    /// The shell only measures; the arbiter decides what is over the limit and whom to measure.
+    @Test func aWorkerOverItsMemoryLimitIsRecycledByTheArbitersDecision() {
         var harness = running(Self.roomy)
-        let actions = harness.run(harness.arbiter.recycleRequested(pid: 103, reason: "memory 600 MB > 512 MB", now: harness.now))
-        #expect(actions.reports.contains(.recycling(slot: 3, pid: 103, reason: "memory 600 MB > 512 MB", surge: true)))
-        #expect(harness.run(harness.arbiter.recycleRequested(pid: 999, reason: "x", now: harness.now)).isEmpty)
+        #expect(harness.arbiter.memoryTargets.isEmpty, "no limit, nothing to measure")
+        harness.arbiter.configuration.maxWorkerMemory = 512 << 20
+        #expect(harness.arbiter.memoryTargets == [100, 101, 102, 103])
+        #expect(harness.run(harness.arbiter.measured(pid: 103, residentBytes: 500 << 20, now: harness.now)).isEmpty)
+        let actions = harness.run(harness.arbiter.measured(pid: 103, residentBytes: 600 << 20, now: harness.now))
+        let reason = RecycleReason.memory(residentBytes: 600 << 20, limitBytes: 512 << 20)
+        #expect(actions.reports.contains(.recycling(slot: 3, pid: 103, reason: reason, surge: true)))
+        #expect(reason.description == "memory: 600.0 MB > 512.0 MB" && reason.kind == "memory")
+        #expect(!harness.arbiter.memoryTargets.contains(103), "being recycled: not measured again")
+        #expect(harness.run(harness.arbiter.measured(pid: 999, residentBytes: 1 << 40, now: harness.now)).isEmpty)
     }
 
     @Test func aReloadTakesOverFromARecycleInProgress() {
@@ -232,7 +240,7 @@ struct SurgeWaitTests {
         #expect(ready.spawns.isEmpty)
         #expect(harness.arbiter.recycling == nil)
         let next = harness.exit(100, .exited(0))
-        #expect(next.reports.contains(.recycling(slot: 1, pid: 101, reason: "max-requests", surge: true)))
+        #expect(next.reports.contains(.recycling(slot: 1, pid: 101, reason: .maxRequests, surge: true)))
         #expect(next.spawns == [1])
     }
 }

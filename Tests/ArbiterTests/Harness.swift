@@ -1,4 +1,4 @@
-import Arbiter
+@testable import Arbiter
 import ManualClock
 
 typealias TestInstant = ManualInstant
@@ -48,7 +48,7 @@ struct Harness {
         var all: [Action] = []
         for action in actions {
             all.append(action)
-            guard case .spawn(let slot, let generation) = action else { continue }
+            guard case .spawn(let slot, let generation, _) = action else { continue }
             if let spawnError {
                 all += run(arbiter.spawnFailed(slot: slot, generation: generation, error: spawnError, now: now))
             } else {
@@ -77,7 +77,7 @@ struct Harness {
 
 extension Array where Element == Action {
     var spawns: [Int] {
-        compactMap { if case .spawn(let slot, _) = $0 { slot } else { nil } }
+        compactMap { if case .spawn(let slot, _, _) = $0 { slot } else { nil } }
     }
 
     func signals(_ signal: Machine.WorkerSignal) -> [Int32] {

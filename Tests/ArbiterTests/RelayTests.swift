@@ -1,4 +1,4 @@
-import Arbiter
+@testable import Arbiter
 import Testing
 
 /// Issue 15: USR1/USR2 were relayed to every worker, whose default action ends it. Now they go nowhere unless

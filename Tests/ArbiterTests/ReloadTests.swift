@@ -1,4 +1,4 @@
-import Arbiter
+@testable import Arbiter
 import Testing
 
 @Suite("Rolling restart (HUP) and scaling (TTIN/TTOU)")

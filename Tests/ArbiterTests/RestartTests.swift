@@ -1,4 +1,4 @@
-import Arbiter
+@testable import Arbiter
 import Testing
 
 @Suite("Restarts, heartbeats and orphans while running")

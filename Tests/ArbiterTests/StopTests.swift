@@ -1,4 +1,4 @@
-import Arbiter
+@testable import Arbiter
 import Testing
 
 @Suite("Graceful and fast stops")
