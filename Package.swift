@@ -57,12 +57,14 @@ let package = Package(
         .target(name: "PoolCore", dependencies: ["TimeUnits"], swiftSettings: crossModuleOptimization),
         // The cleanup's schedule: cron expressions, time zones from the tz database, next fire times.
         .target(name: "Schedule", dependencies: ["TimeUnits"]),
+        // The cleanup job's life beside the arbiter's: when to start it, never two at once, timeout, stop.
+        .target(name: "Jobs", dependencies: ["Schedule"]),
 
         // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
         .target(
             name: "Prefork",
             dependencies: [
-                "Arbiter", "Budget", "CShims", "Schedule", "LogFormat", "Settings", "TimeUnits",
+                "Arbiter", "Budget", "CShims", "Jobs", "Schedule", "LogFormat", "Settings", "TimeUnits",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -164,6 +166,7 @@ let package = Package(
             dependencies: ["Postgres", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Schedule", "TimeUnits"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
         .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the

@@ -1,6 +1,7 @@
 import TimeUnits
 import Arbiter
 import Glibc
+import Jobs
 import Logging
 import Schedule
 

@@ -1,3 +1,5 @@
+import Schedule
+
 /// The cleanup job's life in the supervisor, as a state machine: when to start it, never two at once, a
 /// timeout that escalates from TERM to KILL, and a share of the graceful stop. Events and the wall-clock time
 /// (milliseconds since the epoch) go in, actions come out; the supervisor's loop spawns, signals and logs.

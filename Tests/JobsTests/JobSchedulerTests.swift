@@ -1,5 +1,7 @@
 import Testing
-@testable import Schedule
+@testable import Jobs
+import Schedule
+import TimeUnits
 
 /// The scheduler with a fake clock: milliseconds passed in, actions checked.
 @Suite("The job scheduler")
@@ -125,4 +127,9 @@ struct JobSchedulerTests {
         #expect(jobs.exited(pid: 12, status: 0, now: Self.start).isEmpty)
         #expect(jobs.runningPID == 11)
     }
+}
+
+/// Seconds since the epoch of a UTC wall-clock time.
+func utc(_ year: Int, _ month: Int, _ day: Int, _ hour: Int = 0, _ minute: Int = 0, _ second: Int = 0) -> Int64 {
+    CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second).seconds
 }
