@@ -23,7 +23,12 @@ public final class SupervisorLoop {
     let logger: Logger
     private let log: LifecycleLog
     let clock = ContinuousClock()
-    var arbiter: Machine
+    /// The arbiter and the runner of its actions; `self` is the world they act on.
+    var runner: ActionRunner
+    var arbiter: Machine {
+        get { runner.arbiter }
+        set { runner.arbiter = newValue }
+    }
     private let signals: SignalChannel
     let socket: ListenSocket
     private let notify: NotifyServer?
@@ -31,7 +36,7 @@ public final class SupervisorLoop {
     let spawner: Spawner
     private let epoll: Int32
     private var nextUpstreamWatchdog: ContinuousClock.Instant?
-    private var exitCode: Int32?
+    private var exitCode: Int32? { runner.exitCode }
     private var listenerOpen = true
     /// Found at start; `status` shows it.
     let listenerStop: ListenSocket.StopMechanism
@@ -100,7 +105,10 @@ public final class SupervisorLoop {
                 logger.warning("no control socket (supervisor status/scale/reload/stop will not reach this one; pass --control-socket): \(error)")
             }
         }
-        arbiter = Machine(configuration: settings.arbiter, now: clock.now)
+        let budget = settings.budget
+        runner = ActionRunner(arbiter: Machine(configuration: settings.arbiter, now: clock.now)) { connections in
+            budget?.poolEnvironment(connections: connections) ?? []
+        }
         jobs = settings.cleanup.map { JobRunner(configuration: $0, spawner: spawner, logger: logger) }
         try watch(signals.fd)
         if let notify { try watch(notify.fd) }
@@ -210,43 +218,7 @@ public final class SupervisorLoop {
 
     /// Runs the arbiter's actions in order; the decisions are all in them.
     func perform(_ actions: [Machine.Action]) {
-        for action in actions {
-            switch action {
-            case .spawn(let slot, let generation, let connections):
-                var extra = settings.budget?.poolEnvironment(connections: connections) ?? []
-                var metricsSocket: String?
-                if let metricsDirectory {
-                    spawnSerial += 1
-                    metricsSocket = "\(metricsDirectory)/slot\(slot)-\(spawnSerial).sock"
-                    extra.append("PREFORK_METRICS_SOCKET=\(metricsSocket!)")
-                }
-                do {
-                    let pid = try spawner.spawn(slot: slot, generation: generation, extraEnvironment: extra)
-                    if let metricsSocket { metricsSockets[pid] = (slot, metricsSocket) }
-                    perform(arbiter.spawned(slot: slot, generation: generation, pid: pid, now: clock.now))
-                } catch {
-                    perform(arbiter.spawnFailed(slot: slot, generation: generation, error: "\(error)", now: clock.now))
-                }
-            case .signal(let pid, let signal):
-                send(signal, to: pid)
-            case .stopAccepting:
-                closeListener()
-            case .stopJob(let fast):
-                if fast { jobs?.stopNow() } else { jobs?.stop(grace: settings.arbiter.gracefulTimeout) }
-            case .notifyUpstream(let message):
-                // The next cleanup is part of the supervisor's status line.
-                if message.hasPrefix("STATUS="), let jobs {
-                    upstream.send(message + "; " + jobs.status)
-                } else {
-                    upstream.send(message)
-                }
-            case .report(let report):
-                log.record(report)
-                count(report)
-            case .exit(let code):
-                exitCode = code
-            }
-        }
+        runner.perform(actions, now: clock.now, on: self)
     }
 
     /// Once stopping, nobody will accept again: when the workers have closed their copies too, the kernel
@@ -259,7 +231,7 @@ public final class SupervisorLoop {
     /// process: new SYNs are dropped (the client retries in a second and is then refused), the queue stops
     /// growing, and the workers accept everything already queued before they close. Where the kernel refuses
     /// the filter, the backlog shrinks to its minimum instead (`ListenSocket.StopMechanism.backlog`).
-    private func closeListener() {
+    func closeListener() {
         guard listenerOpen else { return }
         listenerOpen = false
         switch socket.refuseNewConnections() {
@@ -271,18 +243,6 @@ public final class SupervisorLoop {
         }
         close(socket.fd)
         if let path = socket.unixPath { unlink(path) }
-    }
-
-    private func send(_ signal: Machine.WorkerSignal, to pid: Int32) {
-        switch signal {
-        case .terminate: kill(pid, SIGTERM)
-        case .abort: kill(pid, SIGABRT)
-        case .kill:
-            // The worker leads its own process group: take its children along, unless it left the group.
-            if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
-        case .user(.usr1): kill(pid, SIGUSR1)
-        case .user(.usr2): kill(pid, SIGUSR2)
-        }
     }
 
     /// Milliseconds until the earliest deadline, rounded up so the tick never comes a little early and spins.
@@ -310,6 +270,57 @@ public final class SupervisorLoop {
         }
         closeListener()
         logger.notice("stopped", metadata: ["exit": "\(exitCode ?? 0)"])
+    }
+}
+
+extension SupervisorLoop: SupervisorWorld {
+    func spawnWorker(slot: Int, generation: Int, extraEnvironment: [String]) -> Result<Int32, SystemError> {
+        var extra = extraEnvironment
+        var metricsSocket: String?
+        if let metricsDirectory {
+            spawnSerial += 1
+            metricsSocket = "\(metricsDirectory)/slot\(slot)-\(spawnSerial).sock"
+            extra.append("PREFORK_METRICS_SOCKET=\(metricsSocket!)")
+        }
+        do {
+            let pid = try spawner.spawn(slot: slot, generation: generation, extraEnvironment: extra)
+            if let metricsSocket { metricsSockets[pid] = (slot, metricsSocket) }
+            return .success(pid)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func send(_ signal: Machine.WorkerSignal, to pid: Int32) {
+        switch signal {
+        case .terminate: kill(pid, SIGTERM)
+        case .abort: kill(pid, SIGABRT)
+        case .kill:
+            // The worker leads its own process group: take its children along, unless it left the group.
+            if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
+        case .user(.usr1): kill(pid, SIGUSR1)
+        case .user(.usr2): kill(pid, SIGUSR2)
+        }
+    }
+
+    func stopAccepting() { closeListener() }
+
+    func stopJob(fast: Bool) {
+        if fast { jobs?.stopNow() } else { jobs?.stop(grace: settings.arbiter.gracefulTimeout) }
+    }
+
+    /// The next cleanup is part of the supervisor's status line.
+    func notifyUpstream(_ message: String) {
+        if message.hasPrefix("STATUS="), let jobs {
+            upstream.send(message + "; " + jobs.status)
+        } else {
+            upstream.send(message)
+        }
+    }
+
+    func record(_ report: Machine.Report) {
+        log.record(report)
+        count(report)
     }
 }
 
