@@ -60,11 +60,28 @@ let package = Package(
         // The cleanup job's life beside the arbiter's: when to start it, never two at once, timeout, stop.
         .target(name: "Jobs", dependencies: ["Schedule"]),
 
-        // The supervisor's shell: sockets, spawning, signals, the event loop that drives the arbiter.
+        // The supervisor's system layer: sockets, spawning, signals, sd_notify, the runtime directory.
+        .target(
+            name: "SupervisorSystem",
+            dependencies: ["Arbiter", "CShims", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The supervisor's settings: its flags and variables read through the declarations, the budget, the
+        // cleanup job, and the check of the workers' environment.
+        .target(
+            name: "SupervisorConfiguration",
+            dependencies: ["Arbiter", "Budget", "Jobs", "Schedule", "Settings", "SupervisorSystem", "TimeUnits"]
+        ),
+        // What operators reach: the control socket, `supervisor status`, the admin endpoint's metrics.
+        .target(
+            name: "OperatorSurfaces",
+            dependencies: ["Arbiter", "CShims", "LogFormat", "Settings", "SupervisorSystem", "TimeUnits"]
+        ),
+        // The supervisor's loop: waits on the kernel, feeds the arbiter, runs its actions, runs the cleanup job.
         .target(
             name: "Prefork",
             dependencies: [
                 "Arbiter", "Budget", "CShims", "Jobs", "Schedule", "LogFormat", "Settings", "TimeUnits",
+                "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -122,7 +139,8 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Prefork", "Arbiter", "Budget", "LogFormat", "Schedule", "ConnectionURL", "Settings",
+                "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget",
+                "LogFormat", "Schedule", "ConnectionURL", "Settings", "TimeUnits",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -139,7 +157,10 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "API", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
+                "API", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -168,13 +189,18 @@ let package = Package(
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Schedule", "TimeUnits"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Postgres", "Redis"]),
+        .testTarget(name: "APITests", dependencies: [
+            "API", "Postgres", "Redis", "LogFormat",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
         // other targets (scripts/test), because the Postgres tests restart the shared server.
         .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis", "ConnectionURL"]),
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
         .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
-        .testTarget(name: "PreforkTests", dependencies: ["Prefork", "Arbiter", "Budget", "Settings", "TimeUnits"]),
+        .testTarget(name: "PreforkTests", dependencies: [
+            "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget", "Settings", "TimeUnits",
+        ]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]
 )
@@ -187,7 +213,7 @@ if Context.environment["PREFORK_FUZZ"] == "1" {
                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         ("FuzzNotify", ["Arbiter"]),
         ("FuzzCron", ["Schedule"]),
-        ("FuzzSettings", ["API", "Prefork", "Settings", "TimeUnits"]),
+        ("FuzzSettings", ["API", "SupervisorConfiguration", "Settings", "TimeUnits"]),
     ]
     package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
     for target in fuzzTargets {

@@ -1,3 +1,6 @@
+import OperatorSurfaces
+import SupervisorConfiguration
+import SupervisorSystem
 import Arbiter
 
 /// What the supervisor does to the world, one call per kind of action. The loop is the real one (fork and

@@ -1,3 +1,6 @@
+import OperatorSurfaces
+import SupervisorConfiguration
+import SupervisorSystem
 import TimeUnits
 import Arbiter
 import Glibc
@@ -67,7 +70,7 @@ final class JobRunner {
     var runningPID: Int32? { scheduler.runningPID }
 
     func stop(grace: Duration) {
-        perform(scheduler.stop(now: Self.wallNow(), grace: CleanupConfiguration.milliseconds(grace)))
+        perform(scheduler.stop(now: Self.wallNow(), grace: grace.inMilliseconds))
     }
 
     /// QUIT or a second TERM: the job's group is killed now.

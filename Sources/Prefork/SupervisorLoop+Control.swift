@@ -1,3 +1,6 @@
+import OperatorSurfaces
+import SupervisorConfiguration
+import SupervisorSystem
 import TimeUnits
 import Arbiter
 import Budget

@@ -1,3 +1,6 @@
+import OperatorSurfaces
+import SupervisorConfiguration
+import SupervisorSystem
 import Arbiter
 import TimeUnits
 import CShims
@@ -11,13 +14,7 @@ public final class SupervisorLoop {
     public typealias Machine = Arbiter<ContinuousClock.Instant>
 
     /// Exit codes (sysexits.h where one fits); the README's table.
-    public enum ExitCode {
-        public static let bootFailed: Int32 = BootFailure.exitCode
-        public static let usage: Int32 = 64
-        public static let configuration: Int32 = 78
-        public static let systemError: Int32 = 71
-        public static let commandNotFound: Int32 = 127
-    }
+    public typealias ExitCode = SupervisorExitCode
 
     let settings: SupervisorSettings
     let logger: Logger
@@ -86,7 +83,7 @@ public final class SupervisorLoop {
             backlog: settings.backlog,
             notifySocket: notify?.socketPath,
             watchdogMicroseconds: watchdog,
-            environment: Self.workerEnvironment(settings)
+            environment: settings.workerEnvironment
         )
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw SystemError("epoll_create1") }
@@ -324,21 +321,3 @@ extension SupervisorLoop: SupervisorWorld {
     }
 }
 
-extension SupervisorLoop {
-    /// The supervisor's environment, plus `GRACEFUL_TIMEOUT` as the supervisor will enforce it (whether it came
-    /// from the flag or the variable): a worker that knows when its KILL comes can finish disposing its pools
-    /// before it.
-    static func workerEnvironment(_ settings: SupervisorSettings) -> [String] {
-        var environment = settings.environment.merging(settings.workerVariables) { $1 }
-        environment["GRACEFUL_TIMEOUT"] = String(settings.arbiter.gracefulTimeout.inSeconds)
-        // The worker counts its own requests and asks to be recycled (X_PREFORK_RECYCLE) when it reaches them.
-        if let maxRequests = settings.maxRequests {
-            environment["MAX_REQUESTS"] = "\(maxRequests)"
-            environment["MAX_REQUESTS_JITTER"] = "\(settings.maxRequestsJitter)"
-        } else {
-            environment["MAX_REQUESTS"] = nil
-            environment["MAX_REQUESTS_JITTER"] = nil
-        }
-        return environment.map { "\($0.key)=\($0.value)" }.sorted()
-    }
-}

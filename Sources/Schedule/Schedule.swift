@@ -74,11 +74,3 @@ public enum Schedule: Sendable, Equatable {
     }
 }
 
-extension StringProtocol {
-    var trimmingSpaces: Substring {
-        var text = self[...]
-        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
-        while text.last == " " || text.last == "\t" { text = text.dropLast() }
-        return Substring(text)
-    }
-}

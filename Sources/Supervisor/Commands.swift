@@ -1,7 +1,9 @@
 import Arbiter
 import Budget
 import Glibc
-import Prefork
+import OperatorSurfaces
+import SupervisorConfiguration
+import SupervisorSystem
 import Settings
 
 /// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as

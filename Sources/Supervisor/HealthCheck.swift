@@ -1,5 +1,5 @@
 import Glibc
-import Prefork
+import SupervisorSystem
 
 /// `supervisor healthcheck`: GET /healthz on the supervisor's own listener, for Docker's `HEALTHCHECK`, which
 /// runs inside the container and needs no curl in a slim image. Exit 0 on a 200 within the timeout, else 1

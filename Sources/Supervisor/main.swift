@@ -2,6 +2,8 @@ import Glibc
 import LogFormat
 import Logging
 import Prefork
+import SupervisorConfiguration
+import SupervisorSystem
 import Settings
 
 /// Parse, configure, run, exit: every failure before the loop is one line on stderr and a documented code.

@@ -33,12 +33,12 @@ public enum DurationSyntax {
     }
 }
 
-extension Substring {
-    /// Without the spaces and tabs around it: `LOG_LEVEL="info "` is info.
+extension StringProtocol {
+    /// Without the spaces and tabs around it: `LOG_LEVEL="info "` is info. The one trim of every reader.
     public var trimmingSpaces: Substring {
-        var text = self
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return text
+        var text = self[...]
+        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
+        while text.last == " " || text.last == "\t" { text = text.dropLast() }
+        return Substring(text)
     }
 }

@@ -2,7 +2,10 @@ import Arbiter
 import Budget
 import Foundation
 import Settings
+@testable import OperatorSurfaces
 @testable import Prefork
+@testable import SupervisorConfiguration
+@testable import SupervisorSystem
 import Testing
 
 @Suite("Budget settings, sizes, status, metrics merging, control responses")

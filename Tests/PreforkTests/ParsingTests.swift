@@ -1,7 +1,10 @@
 import TimeUnits
 import Settings
 import Arbiter
+@testable import OperatorSurfaces
 import Prefork
+@testable import SupervisorConfiguration
+@testable import SupervisorSystem
 import Testing
 
 @Suite("Bind addresses, durations, counts")

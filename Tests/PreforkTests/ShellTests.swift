@@ -1,6 +1,9 @@
 import Arbiter
 import enum Arbiter.ExitStatus
+@testable import OperatorSurfaces
 @testable import Prefork
+@testable import SupervisorConfiguration
+@testable import SupervisorSystem
 import Testing
 
 /// Issue 16: the shell only executes. The same `ActionRunner` the loop uses, against a world that records

@@ -1,6 +1,9 @@
 import Arbiter
 import Glibc
+@testable import OperatorSurfaces
 @testable import Prefork
+@testable import SupervisorConfiguration
+@testable import SupervisorSystem
 import Testing
 
 @Suite("Sockets and the spawn environment, against the real kernel")

@@ -1,5 +1,8 @@
 import Glibc
+@testable import OperatorSurfaces
 @testable import Prefork
+@testable import SupervisorConfiguration
+@testable import SupervisorSystem
 import Testing
 
 @Suite("sd_notify and sd_listen_fds, written out", .serialized)

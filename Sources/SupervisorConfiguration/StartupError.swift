@@ -1,3 +1,4 @@
+import SupervisorSystem
 /// Why the supervisor refuses to start; each maps to a documented exit code.
 public enum StartupError: Error, Equatable {
     /// A bad flag: exit 64 (EX_USAGE).
@@ -11,9 +12,9 @@ public enum StartupError: Error, Equatable {
 
     public var exitCode: Int32 {
         switch self {
-        case .usage: SupervisorLoop.ExitCode.usage
-        case .configuration, .budget: SupervisorLoop.ExitCode.configuration
-        case .commandNotFound: SupervisorLoop.ExitCode.commandNotFound
+        case .usage: SupervisorExitCode.usage
+        case .configuration, .budget: SupervisorExitCode.configuration
+        case .commandNotFound: SupervisorExitCode.commandNotFound
         }
     }
 

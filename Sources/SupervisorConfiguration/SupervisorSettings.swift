@@ -1,3 +1,4 @@
+import SupervisorSystem
 import Arbiter
 import Settings
 import Glibc
@@ -45,8 +46,3 @@ public struct SupervisorSettings: Sendable {
     }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}

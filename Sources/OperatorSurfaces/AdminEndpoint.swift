@@ -1,3 +1,4 @@
+import SupervisorSystem
 import Glibc
 import Synchronization
 
@@ -10,10 +11,15 @@ import Synchronization
 /// within a second, and a complete request is answered on a thread of its own, so idle or slow clients cannot
 /// hold up a scrape (once, 10 idle connections delayed one by 20 s, and 32 locked every scrape out). None of this runs on the supervisor's loop, which only publishes
 /// a snapshot (its counters and the serving workers' sockets) after each turn.
-final class AdminEndpoint: Sendable {
-    struct Snapshot: Sendable {
+public final class AdminEndpoint: Sendable {
+    public struct Snapshot: Sendable {
         var metrics = SupervisorMetrics()
         var endpoints: [(slot: Int, path: String)] = []
+
+        public init(metrics: SupervisorMetrics, endpoints: [(slot: Int, path: String)]) {
+            self.metrics = metrics
+            self.endpoints = endpoints
+        }
     }
 
     /// The whole request head must arrive within this.
@@ -26,12 +32,12 @@ final class AdminEndpoint: Sendable {
     /// Requests answered at once, each on a thread; past it a request gets 503 at once.
     static let maxAnswering = 8
 
-    let fd: Int32
-    let description: String
-    private let snapshot = Mutex(Snapshot())
+    public let fd: Int32
+    public let description: String
+    private let snapshot = Mutex(Snapshot(metrics: SupervisorMetrics(), endpoints: []))
     private let answering = Atomic<Int>(0)
 
-    init(address: BindAddress) throws(SystemError) {
+    public init(address: BindAddress) throws(SystemError) {
         let socket = try ListenSocket.bind(address, backlog: 64)
         fd = socket.fd
         description = socket.description
@@ -39,11 +45,11 @@ final class AdminEndpoint: Sendable {
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     }
 
-    func publish(_ update: Snapshot) { snapshot.withLock { $0 = update } }
+    public func publish(_ update: Snapshot) { snapshot.withLock { $0 = update } }
 
     /// Starts the accepting thread. The supervisor's signal mask (everything it handles blocked) is inherited,
     /// so signals still arrive only through the loop's signalfd.
-    func start() {
+    public func start() {
         _ = Self.thread(detached: true) { [self] in serve() }
     }
 

@@ -182,7 +182,7 @@ extension ListenSocket {
 
     /// Makes the socket stop queueing new connections, for every process holding it
     /// (`prefork_refuse_new_connections`); the mechanism that took effect, or nil with errno set.
-    func refuseNewConnections() -> StopMechanism? {
+    public func refuseNewConnections() -> StopMechanism? {
         switch prefork_refuse_new_connections(fd) {
         case Int32(PREFORK_REFUSED_BY_FILTER): .filter
         case Int32(PREFORK_REFUSED_BY_BACKLOG): .backlog

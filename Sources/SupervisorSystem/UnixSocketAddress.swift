@@ -5,7 +5,7 @@ import Glibc
 /// `name` is a path, or an abstract name written with a leading `@` (sd_notify's convention), which the kernel
 /// wants as a leading NUL byte and a length that counts exactly the name's bytes. The caller checks that the
 /// name fits (`maximumUnixSocketPath`).
-func withUnixSocketAddress<T>(_ name: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+public func withUnixSocketAddress<T>(_ name: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(name.utf8.prefix(maximumUnixSocketPath))

@@ -1,3 +1,5 @@
+import TimeUnits
+import SupervisorSystem
 import Arbiter
 import LogFormat
 
@@ -17,6 +19,13 @@ public struct StatusReport: Sendable, Equatable {
         /// The pool ceiling the worker was given (0 when not counted).
         public var connections: Int
         public var status: String?
+
+        public init(slot: Int, pid: Int32?, generation: Int?, state: String, uptimeSeconds: Double?, restarts: Int,
+                    heartbeatAgeSeconds: Double?, rssBytes: Int?, connections: Int, status: String?) {
+            (self.slot, self.pid, self.generation, self.state, self.uptimeSeconds) = (slot, pid, generation, state, uptimeSeconds)
+            (self.restarts, self.heartbeatAgeSeconds, self.rssBytes) = (restarts, heartbeatAgeSeconds, rssBytes)
+            (self.connections, self.status) = (connections, status)
+        }
     }
 
     public struct Job: Sendable, Equatable {
@@ -28,6 +37,13 @@ public struct StatusReport: Sendable, Equatable {
         public var lastExitCode: Int32?
         public var lastDurationSeconds: Double?
         public var lastFinished: String?
+
+        public init(schedule: String, zone: String, nextRun: String?, runningPID: Int32?, lastResult: String?,
+                    lastExitCode: Int32?, lastDurationSeconds: Double?, lastFinished: String?) {
+            (self.schedule, self.zone, self.nextRun, self.runningPID) = (schedule, zone, nextRun, runningPID)
+            (self.lastResult, self.lastExitCode) = (lastResult, lastExitCode)
+            (self.lastDurationSeconds, self.lastFinished) = (lastDurationSeconds, lastFinished)
+        }
     }
 
     public var supervisorPID: Int32
@@ -47,6 +63,15 @@ public struct StatusReport: Sendable, Equatable {
     public var listenerStop: ListenSocket.StopMechanism
     /// Where it listens (`127.0.0.1:8080`, `unix:/run/api.sock`): with `--log-level warn` no log line says so.
     public var listening = ""
+
+    public init(supervisorPID: Int32, summary: String, workers: Int, ready: Int, generation: Int, retiring: Int,
+                slots: [SlotRow], cleanup: Job?, budget: String?, connectionsHeld: Int, connectionsPeak: Int?,
+                listenerStop: ListenSocket.StopMechanism) {
+        (self.supervisorPID, self.summary, self.workers, self.ready) = (supervisorPID, summary, workers, ready)
+        (self.generation, self.retiring, self.slots, self.cleanup) = (generation, retiring, slots, cleanup)
+        (self.budget, self.connectionsHeld, self.connectionsPeak) = (budget, connectionsHeld, connectionsPeak)
+        self.listenerStop = listenerStop
+    }
 
     public var text: String {
         var lines = ["supervisor pid \(supervisorPID): \(summary)"]
@@ -124,7 +149,7 @@ public struct StatusReport: Sendable, Equatable {
         return rows.map { cells in
             cells.enumerated().map { index, cell in
                 index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  ").trimmingSpaces
+            }.joined(separator: "  ").trimmingSpaces.description
         }.joined(separator: "\n")
     }
 }

@@ -1,12 +1,12 @@
 import Glibc
 
 /// A worker's memory as the kernel counts it, read from /proc without blocking the loop for long.
-enum ProcessMemory {
+public enum ProcessMemory {
     private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// Resident set size in bytes (`/proc/PID/statm`'s second field): what `ps` and `top` show as RSS, shared
     /// pages of the binary included; nil when the process is gone.
-    static func residentBytes(of pid: Int32) -> Int? {
+    public static func residentBytes(of pid: Int32) -> Int? {
         let fd = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -1,3 +1,4 @@
+import SupervisorSystem
 import Arbiter
 import Budget
 import Settings

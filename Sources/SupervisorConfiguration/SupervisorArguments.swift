@@ -1,3 +1,4 @@
+import SupervisorSystem
 import Settings
 
 /// The supervisor's command line, as text: `supervisor [options] [--] command [args...]`, read against the

@@ -1,3 +1,5 @@
+import TimeUnits
+import SupervisorSystem
 import Arbiter
 import Budget
 import Glibc
@@ -81,7 +83,7 @@ extension SupervisorSettings {
             controlSocket = control.text == "none" ? nil : control.text
             controlSocketIsExplicit = true
         } else {
-            controlSocket = ControlSocket.defaultPath(environment: environment)
+            controlSocket = RuntimeDirectory.controlSocketPath(environment)
         }
         if let metrics = reader.found(Catalog.metricsBind) {
             do { metricsBind = try BindAddress(parsing: metrics.text) } catch {
@@ -121,7 +123,7 @@ extension SupervisorSettings {
     /// Only for our own executables (the default ones, or the same files): another command, uvicorn say, reads
     /// `DATABASE_URL` its own way (`postgresql+asyncpg://` is not a libpq URL).
     private func checkWorkerEnvironment(workerIsOurs: Bool, defaultWorkerDirectory: String) throws(StartupError) {
-        var environment = Dictionary(SupervisorLoop.workerEnvironment(self).map { line in
+        var environment = Dictionary(workerEnvironment.map { line in
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
         }, uniquingKeysWith: { $1 })

@@ -13,6 +13,15 @@ public enum RuntimeDirectory {
         return nil
     }
 
+    /// The control socket: `$RUNTIME_DIRECTORY/supervisor.sock` under systemd's `RuntimeDirectory=`, else
+    /// under `$XDG_RUNTIME_DIR/prefork/`, `/run/prefork/` for root, `/tmp/prefork-UID/` for anyone else.
+    public static func controlSocketPath(_ environment: [String: String]) -> String {
+        if let directory = configured(environment) {
+            return directory.fromSystemd ? "\(directory.path)/supervisor.sock" : "\(directory.path)/prefork/supervisor.sock"
+        }
+        return geteuid() == 0 ? "/run/prefork/supervisor.sock" : "/tmp/prefork-\(getuid())/supervisor.sock"
+    }
+
     /// A fresh private (0700) folder for sockets only this supervisor and its workers use: under the configured
     /// directory when it is writable, else under /tmp.
     public static func makePrivate(_ prefix: String, environment: [String: String]) throws(SystemError) -> String {

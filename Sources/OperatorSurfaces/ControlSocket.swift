@@ -1,3 +1,4 @@
+import SupervisorSystem
 import CShims
 import Glibc
 
@@ -8,13 +9,9 @@ import Glibc
 /// mode 0600 in a directory only its owner can write, so only the supervisor's user (and root) can stop or
 /// scale it.
 public enum ControlSocket {
-    /// `$RUNTIME_DIRECTORY/supervisor.sock` under systemd's `RuntimeDirectory=`, else under
-    /// `$XDG_RUNTIME_DIR/prefork/`, `/run/prefork/` for root, `/tmp/prefork-UID/` for anyone else.
+    /// Where the supervisor listens and its commands ask by default (`RuntimeDirectory.controlSocketPath`).
     public static func defaultPath(environment: [String: String]) -> String {
-        if let directory = RuntimeDirectory.configured(environment) {
-            return directory.fromSystemd ? "\(directory.path)/supervisor.sock" : "\(directory.path)/prefork/supervisor.sock"
-        }
-        return geteuid() == 0 ? "/run/prefork/supervisor.sock" : "/tmp/prefork-\(getuid())/supervisor.sock"
+        RuntimeDirectory.controlSocketPath(environment)
     }
 
     /// What a client gets back.
@@ -99,9 +96,9 @@ public enum ControlSocket {
 
 /// The supervisor's end: a listening socket in the supervisor's epoll, and its few short-lived connections,
 /// all non-blocking, so a client that connects and says nothing cannot stall the loop.
-final class ControlServer {
-    let fd: Int32
-    let path: String
+public final class ControlServer {
+    public let fd: Int32
+    public let path: String
     private struct Connection {
         var input: [UInt8] = []
         var output: [UInt8] = []
@@ -112,7 +109,7 @@ final class ControlServer {
 
     /// Binds `path`. A socket file left by a supervisor that died is replaced; one a live supervisor answers
     /// on is not (two supervisors must not fight over one name).
-    init(path: String) throws(SystemError) {
+    public init(path: String) throws(SystemError) {
         self.path = path
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty, access(directory, F_OK) != 0 {
@@ -151,10 +148,10 @@ final class ControlServer {
         }
     }
 
-    func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
+    public func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
 
     /// New connections, for the loop to watch.
-    func accept(now: ContinuousClock.Instant) -> [Int32] {
+    public func accept(now: ContinuousClock.Instant) -> [Int32] {
         var accepted: [Int32] = []
         while connections.count < 64 {
             let connection = Glibc.accept(fd, nil, nil)
@@ -169,7 +166,7 @@ final class ControlServer {
 
     /// Reads what arrived; returns the request line once it is complete. A connection that closed, sent more
     /// than 4 KiB without a newline, or failed is closed.
-    func readable(_ descriptor: Int32) -> String? {
+    public func readable(_ descriptor: Int32) -> String? {
         guard var connection = connections[descriptor], !connection.answered else {
             drain(descriptor)
             return nil
@@ -191,7 +188,7 @@ final class ControlServer {
     }
 
     /// Queues the response and writes what the socket takes now; true when the loop must wait for EPOLLOUT.
-    func respond(_ descriptor: Int32, _ response: String) -> Bool {
+    public func respond(_ descriptor: Int32, _ response: String) -> Bool {
         guard var connection = connections[descriptor] else { return false }
         connection.answered = true
         connection.output = Array(response.utf8)
@@ -201,7 +198,7 @@ final class ControlServer {
 
     /// Writes more of a pending response; true while some is left.
     @discardableResult
-    func flush(_ descriptor: Int32) -> Bool {
+    public func flush(_ descriptor: Int32) -> Bool {
         guard var connection = connections[descriptor] else { return false }
         while !connection.output.isEmpty {
             let written = connection.output.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -215,11 +212,11 @@ final class ControlServer {
     }
 
     /// Closes connections past their deadline; the loop's tick calls it.
-    func expire(now: ContinuousClock.Instant) {
+    public func expire(now: ContinuousClock.Instant) {
         for (descriptor, connection) in connections where connection.deadline <= now { drop(descriptor) }
     }
 
-    var nextDeadline: ContinuousClock.Instant? { connections.values.map(\.deadline).min() }
+    public var nextDeadline: ContinuousClock.Instant? { connections.values.map(\.deadline).min() }
 
     private func drain(_ descriptor: Int32) {
         var buffer = [UInt8](repeating: 0, count: 512)
@@ -231,7 +228,7 @@ final class ControlServer {
         Glibc.close(descriptor)  // also leaves the epoll set
     }
 
-    func close() {
+    public func close() {
         for descriptor in connections.keys { Glibc.close(descriptor) }
         connections = [:]
         Glibc.close(fd)

@@ -1,3 +1,4 @@
+import SupervisorSystem
 import Glibc
 import Jobs
 import Schedule

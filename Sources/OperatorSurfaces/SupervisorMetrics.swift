@@ -1,3 +1,4 @@
+import SupervisorSystem
 import Settings
 
 /// The supervisor's own metrics: counted by the loop from the arbiter's reports, rendered by the admin

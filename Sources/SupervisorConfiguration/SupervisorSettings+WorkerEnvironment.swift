@@ -1,0 +1,21 @@
+import SupervisorSystem
+import TimeUnits
+
+extension SupervisorSettings {
+    /// The supervisor's environment, plus `GRACEFUL_TIMEOUT` as the supervisor will enforce it (whether it came
+    /// from the flag or the variable): a worker that knows when its KILL comes can finish disposing its pools
+    /// before it.
+    public var workerEnvironment: [String] {
+        var environment = self.environment.merging(workerVariables) { $1 }
+        environment["GRACEFUL_TIMEOUT"] = String(arbiter.gracefulTimeout.inSeconds)
+        // The worker counts its own requests and asks to be recycled (X_PREFORK_RECYCLE) when it reaches them.
+        if let maxRequests = maxRequests {
+            environment["MAX_REQUESTS"] = "\(maxRequests)"
+            environment["MAX_REQUESTS_JITTER"] = "\(maxRequestsJitter)"
+        } else {
+            environment["MAX_REQUESTS"] = nil
+            environment["MAX_REQUESTS_JITTER"] = nil
+        }
+        return environment.map { "\($0.key)=\($0.value)" }.sorted()
+    }
+}
