@@ -29,8 +29,8 @@ var helpText: String {
              TTIN one worker more; TTOU one worker less; USR1, USR2 dropped unless --relay-signal;
              ALRM, VTALRM, PROF, IO, PWR, STKFLT logged and dropped.
     EXIT CODES: 0 stopped; 3 the first generation could not boot; 64 bad flag; 71 system error at start
-                (bind, socket, an explicit --control-socket); 78 bad environment value, or a connection
-                budget that does not fit; 127 command not found, not executable, or a directory.
+                (bind, socket, an explicit --control-socket); 78 bad environment value, a value the worker
+                or the cleanup would refuse, or a connection budget that does not fit; 127 command not found, not executable, or a directory.
                 Commands: 0 done (budget: fits); 1 refused (budget: does not fit); 64 bad usage;
                 69 no supervisor answers, or its socket is not owned by you or root (check-db: cannot reach
                 the database); 78 bad environment value (check-db: a malformed DATABASE_URL).
