@@ -63,7 +63,7 @@ let package = Package(
         // The supervisor's system layer: sockets, spawning, signals, sd_notify, the runtime directory.
         .target(
             name: "SupervisorSystem",
-            dependencies: ["Arbiter", "CShims", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Arbiter", "CShims", "TimeUnits", .product(name: "Logging", package: "swift-log")]
         ),
         // The supervisor's settings: its flags and variables read through the declarations, the budget, the
         // cleanup job, and the check of the workers' environment.

@@ -232,7 +232,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         switch command {
         case .scale(let workers):
             if let refusal = scaleRefusal(to: workers, by: "scale") { return (.refused(refusal), [.report(.refused(refusal))]) }
-            return (.accepted("scaling to \(workers) workers"), scale(to: workers, by: "scale", now: now))
+            let noun = workers == 1 ? "worker" : "workers"
+            let what = workers == slots.count ? "already \(workers) \(noun)" : "scaling to \(workers) \(noun)"
+            return (.accepted(what), scale(to: workers, by: "scale", now: now))
         case .reload:
             if let refusal = reloadRefusal { return (.refused(refusal), [.report(.ignored(refusal))]) }
             let actions = beginReload(now: now) + reconcile(now: now)

@@ -21,7 +21,7 @@ struct CleanupCommand: ParsableCommand {
         discussion: "One run at a time across replicas (an advisory lock; the others log \"skipped\" and exit 0). SIGTERM: "
             + "the current batch finishes, the run is recorded as interrupted, the lock is released. Settings, from the "
             + "environment (the supervisor sets DB_POOL_SIZE and DB_MAX_OVERFLOW from CLEANUP_DB_POOL_SIZE and "
-            + "CLEANUP_DB_MAX_OVERFLOW):\n" + SettingsHelp.environment(of: .cleanup)
+            + "CLEANUP_DB_MAX_OVERFLOW):\n" + SettingsHelp.environment(of: .cleanup, wrapped: false)
             + "\nExit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.",
         version: BuildInfo.line("cleanup")
     )
@@ -34,7 +34,7 @@ struct CleanupCommand: ParsableCommand {
 
     func validate() throws {
         if let ifDue, Self.duration(ifDue) == nil {
-            throw ValidationError("--if-due: expected a duration such as 20h, 90m or 3600s (whole seconds), got '\(ifDue)'")
+            throw ValidationError("--if-due: expected whole seconds of a duration (at most a year) such as 20h, 1.5h, 90m or 3600s, got '\(ifDue)'")
         }
     }
 

@@ -72,7 +72,8 @@ public final class SupervisorLoop {
                                            group: settings.socketGroup)
         }
         listenerStop = socket.stopMechanism
-        notify = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
+        let notifyServer = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
+        notify = notifyServer
         upstream = Upstream(environment: settings.environment, logger: logger)
         let watchdog = settings.arbiter.heartbeatTimeout.map { timeout in
             UInt64(timeout.inMicroseconds)
@@ -86,22 +87,33 @@ public final class SupervisorLoop {
             environment: settings.workerEnvironment
         )
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw SystemError("epoll_create1") }
-        if let address = settings.metricsBind {
-            admin = try AdminEndpoint(address: address)
-            metricsDirectory = try RuntimeDirectory.makePrivate("supervisor-metrics", environment: settings.environment)
-        }
-        if let path = settings.controlSocket {
-            do {
-                control = try ControlServer(path: path)
-            } catch {
-                if settings.controlSocketIsExplicit {
-                    throw SystemError("control socket \(path) (--control-socket): \(error.call)", errno: error.errno)
+        // A start that fails from here on (exit 71) leaves no private folder behind.
+        var metricsFolder: String?
+        do throws(SystemError) {
+            guard epoll >= 0 else { throw SystemError("epoll_create1") }
+            if let address = settings.metricsBind {
+                do { admin = try AdminEndpoint(address: address) } catch {
+                    throw SystemError("--metrics-bind: \(error.call)", errno: error.errno)
                 }
-                // The default path is not fatal: the workers serve the same either way; signals still control it.
-                logger.warning("no control socket (supervisor status/scale/reload/stop will not reach this one; pass --control-socket): \(error)")
+                metricsFolder = try RuntimeDirectory.makePrivate("supervisor-metrics", environment: settings.environment)
             }
+            if let path = settings.controlSocket {
+                do {
+                    control = try ControlServer(path: path)
+                } catch {
+                    if settings.controlSocketIsExplicit {
+                        throw SystemError("control socket \(path) (--control-socket): \(error.call)", errno: error.errno)
+                    }
+                    // The default path is not fatal: the workers serve the same either way; signals still control it.
+                    logger.warning("no control socket (supervisor status/scale/reload/stop will not reach this one; pass --control-socket): \(error)")
+                }
+            }
+        } catch {
+            notifyServer?.close()
+            if let metricsFolder { rmdir(metricsFolder) }
+            throw error
         }
+        metricsDirectory = metricsFolder
         let budget = settings.budget
         runner = ActionRunner(arbiter: Machine(configuration: settings.arbiter, now: clock.now)) { connections in
             budget?.poolEnvironment(connections: connections) ?? []

@@ -13,7 +13,7 @@ public enum Schedule: Sendable, Equatable {
         if trimmed.lowercased().hasPrefix("@every") {
             let amount = trimmed.dropFirst("@every".count).trimmingSpaces
             guard let seconds = Self.seconds(String(amount)) else {
-                throw ScheduleError(text, "'@every \(amount)': expected a duration of whole seconds, at least 1, such as 30s, 5m, 1.5h or 1d")
+                throw ScheduleError(text, "'@every \(amount)': expected a duration of whole seconds, from 1s to a year, such as 30s, 5m, 1.5h or 1d")
             }
             return .every(seconds: seconds, anchor: now)
         }

@@ -14,8 +14,8 @@ public enum Catalog {
     public static let bind = Setting(
         ["--bind", "-b"], variables: ["BIND"], defaultHelp: "0.0.0.0:$PORT, or 0.0.0.0:8080", kind: .text,
         valueName: "address",
-        help: "host:port, [v6]:port or unix:/path; ignored when the supervisor is itself socket-activated (LISTEN_FDS)",
-        readers: [.supervisor])
+        help: "host:port, :port, [v6]:port or unix:/path, one address; ignored when the supervisor is itself socket-activated (LISTEN_FDS)",
+        readers: [.supervisor], once: true)
     public static let port = Setting(
         variables: ["PORT"], default: "8080", kind: .count(0...65535),
         help: "the port when no address is given: the supervisor binds 0.0.0.0:PORT, and so does a worker run alone",
@@ -159,7 +159,7 @@ public enum Catalog {
     // MARK: The Postgres and Redis pools (the worker; the cleanup for Postgres)
 
     public static let databaseURL = Setting(
-        variables: ["DATABASE_URL"], defaultHelp: "(required; the supervisor's budget is on when set)", kind: .postgresURL,
+        variables: ["DATABASE_URL"], defaultHelp: "none: required by the worker and the cleanup; when set, the supervisor's budget is on", kind: .postgresURL,
         help: "postgresql://user:password@host:port/db?...; a defect is named without the value",
         readers: [.supervisor, .worker, .cleanup])
     public static let poolTimeout = Setting(
@@ -182,7 +182,7 @@ public enum Catalog {
         variables: ["DB_PREPARED_STATEMENTS"], defaultHelp: "true, false with DB_PGBOUNCER", kind: .boolean,
         help: "prepare each statement once per connection", readers: [.worker, .cleanup])
     public static let redisURL = Setting(
-        variables: ["REDIS_URL"], defaultHelp: "(required)", kind: .redisURL,
+        variables: ["REDIS_URL"], defaultHelp: "none: required by the worker", kind: .redisURL,
         help: "redis://[[user]:password@]host[:port][/db]", readers: [.worker])
     public static let redisPoolSize = Setting(
         variables: ["REDIS_POOL_SIZE"], default: "5", kind: .count(1...10_000),

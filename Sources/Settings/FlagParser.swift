@@ -59,7 +59,7 @@ public struct FlagParser: Sendable {
                 continue
             }
             guard let setting = byFlag[name] else {
-                throw SettingError("unknown option '\(name)' (see \(program) --help)", fromFlag: true)
+                throw SettingError("unknown option \(ValueSyntax.shown(name)) (see \(program) --help)", fromFlag: true)
             }
             if setting.isSwitch {
                 guard inline == nil else { throw SettingError("\(name) takes no value", fromFlag: true) }
@@ -67,6 +67,9 @@ public struct FlagParser: Sendable {
                 continue
             }
             guard let value = inline ?? iterator.next() else { throw SettingError("\(name) needs a value", fromFlag: true) }
+            if setting.once, parsed.flags[setting.name] != nil {
+                throw SettingError("\(name) is given twice; it takes one value", fromFlag: true)
+            }
             if setting.repeatable, let earlier = parsed.flags[setting.name] {
                 parsed.flags[setting.name] = earlier + "," + value
             } else {

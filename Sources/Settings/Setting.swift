@@ -63,12 +63,15 @@ public struct Setting: Sendable, Hashable, CustomStringConvertible {
     public let flagReaders: Set<Program>
     /// A flag given more than once adds to the list (`--relay-signal USR1 --relay-signal USR2`).
     public let repeatable: Bool
+    /// A second one is refused rather than winning: `--bind A --bind B` listens on both under gunicorn, so
+    /// taking only B would be a surprise.
+    public let once: Bool
     /// For `--help`: `<n>`, `<duration>`.
     public let valueName: String
 
     public init(_ flags: [String] = [], variables: [String] = [], default defaultValue: String? = nil,
                 defaultHelp: String? = nil, kind: Kind, valueName: String? = nil, help: String, readers: Set<Program>,
-                flagReaders: Set<Program>? = nil, repeatable: Bool = false) {
+                flagReaders: Set<Program>? = nil, repeatable: Bool = false, once: Bool = false) {
         self.name = flags.first.map { String($0.drop { $0 == "-" }) } ?? variables[0]
         self.flags = flags
         self.variables = variables
@@ -79,6 +82,7 @@ public struct Setting: Sendable, Hashable, CustomStringConvertible {
         self.readers = readers
         self.flagReaders = flags.isEmpty ? [] : (flagReaders ?? readers)
         self.repeatable = repeatable
+        self.once = once
         self.valueName = valueName ?? kind.valueName
     }
 
@@ -108,7 +112,7 @@ extension Setting.Kind {
 
     /// Why `text` is not a value of this kind, naming the setting as `name` and never echoing a URL; nil if it is.
     public func problem(_ text: String, name: String) -> String? {
-        func got() -> String { "got '\(text)'" }
+        func got() -> String { "got \(ValueSyntax.shown(text))" }
         switch self {
         case .count(let range):
             return ValueSyntax.count(text, range: range) == nil

@@ -4,7 +4,9 @@ import TimeUnits
 public enum ValueSyntax {
     public static func count(_ text: String, range: ClosedRange<Int>) -> Int? {
         let trimmed = Substring(text).trimmingSpaces
-        guard trimmed.allSatisfy({ $0.isASCII && $0.isNumber || $0 == "-" || $0 == "+" }),
+        // Digits with an optional minus (a negative count is refused by its range, with the range in the message).
+        let digits = trimmed.hasPrefix("-") ? trimmed.dropFirst() : trimmed
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
             let value = Int(trimmed), range.contains(value) else { return nil }
         return value
     }
@@ -38,8 +40,30 @@ public enum ValueSyntax {
     public static func fileMode(_ text: String) -> UInt32? {
         var digits = Substring(text).trimmingSpaces
         if digits.hasPrefix("0o") { digits = digits.dropFirst(2) }
-        guard (1...4).contains(digits.count), let mode = UInt32(digits, radix: 8), mode <= 0o777 else { return nil }
+        guard (1...4).contains(digits.count), digits.allSatisfy({ ("0"..."7").contains($0) }),
+            let mode = UInt32(digits, radix: 8), mode <= 0o777 else { return nil }
         return mode
+    }
+
+    /// A value as an error message shows it: quoted, control characters escaped (a newline in a variable
+    /// must not start a second line that looks like the supervisor's), and cut at 60 characters.
+    public static func shown(_ text: String) -> String {
+        var shown = ""
+        for scalar in text.unicodeScalars.prefix(60) {
+            switch scalar {
+            case "\n": shown += "\\n"
+            case "\r": shown += "\\r"
+            case "\t": shown += "\\t"
+            case "'": shown += "\\'"
+            default:
+                if scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .format {
+                    shown += "\\u{" + String(scalar.value, radix: 16) + "}"
+                } else {
+                    shown.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return "'" + shown + (text.unicodeScalars.count > 60 ? "…" : "") + "'"
     }
 
     /// `a, b or c`.

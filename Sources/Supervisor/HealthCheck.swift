@@ -1,25 +1,36 @@
 import Glibc
+import Settings
 import SupervisorSystem
+import TimeUnits
 
 /// `supervisor healthcheck`: GET /healthz on the supervisor's own listener, for Docker's `HEALTHCHECK`, which
 /// runs inside the container and needs no curl in a slim image. Exit 0 on a 200 within the timeout, else 1
 /// with one line saying what happened.
 enum HealthCheck {
     static func run(options: [String: String], environment: [String: String]) -> Int32 {
+        // The supervisor's own reading of BIND and PORT, so the check asks where the supervisor listens.
+        let reader = SettingsReader(flags: options["--bind"].map { ["bind": $0] } ?? [:], environment: environment)
         let address: BindAddress
-        do {
-            if let text = options["--bind"] ?? environment["BIND"].flatMap({ $0.isEmpty ? nil : $0 }) {
-                address = try BindAddress(parsing: text)
-            } else {
-                let port = environment["PORT"].flatMap { UInt16($0) } ?? 8080
-                address = .tcp(host: "127.0.0.1", port: port)
+        if let bind = reader.found(Catalog.bind) {
+            do { address = try BindAddress(parsing: bind.text) } catch {
+                Commands.report("healthcheck: \(bind.source): \(error)")
+                return bind.fromFlag ? Commands.Code.usage : Commands.Code.configuration
             }
-        } catch {
-            return Commands.usage("healthcheck: \(error)")
+        } else {
+            do { address = .tcp(host: "127.0.0.1", port: UInt16(try reader.count(Catalog.port) ?? 8080)) } catch {
+                Commands.report("healthcheck: \(error)")
+                return Commands.Code.configuration
+            }
         }
         let path = options["--path"] ?? "/healthz"
-        let seconds = options["--timeout"].flatMap { Int($0) } ?? 2
-        switch get(address, path: path, timeoutSeconds: seconds) {
+        var timeout: Duration = .seconds(2)
+        if let text = options["--timeout"] {
+            guard let parsed = DurationSyntax.parse(text), parsed >= .milliseconds(1) else {
+                return Commands.usage("healthcheck: --timeout: expected a duration of more than 0 such as 2, 500ms or 10s, got '\(text)'")
+            }
+            timeout = parsed
+        }
+        switch get(address, path: path, timeout: timeout) {
         case .success(let status) where status == 200:
             return Commands.Code.ok
         case .success(let status):
@@ -32,7 +43,7 @@ enum HealthCheck {
     }
 
     /// The status code of one `GET`, or why there was none.
-    static func get(_ address: BindAddress, path: String, timeoutSeconds: Int) -> Result<Int, SystemError> {
+    static func get(_ address: BindAddress, path: String, timeout: Duration) -> Result<Int, SystemError> {
         let fd: Int32
         let connected: Int32
         var connectError: Int32 = 0
@@ -40,7 +51,7 @@ enum HealthCheck {
         case .unix(let socketPath):
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { return .failure(SystemError("socket")) }
-            setTimeouts(fd, timeoutSeconds)
+            setTimeouts(fd, timeout)
             var unix = sockaddr_un()
             unix.sun_family = sa_family_t(AF_UNIX)
             withUnsafeMutableBytes(of: &unix.sun_path) { $0.copyBytes(from: Array(socketPath.utf8.prefix(107))) }
@@ -62,7 +73,7 @@ enum HealthCheck {
             defer { freeaddrinfo(found) }
             fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { return .failure(SystemError("socket")) }
-            setTimeouts(fd, timeoutSeconds)
+            setTimeouts(fd, timeout)
             connected = connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen)
             connectError = errno
         }
@@ -77,7 +88,7 @@ enum HealthCheck {
         while response.count < 64, !response.contains(UInt8(ascii: "\n")) {
             let count = read(fd, &buffer, buffer.count)
             if count < 0, errno == EINTR { continue }
-            if count < 0 { return .failure(SystemError("read (timed out after \(timeoutSeconds) s?)")) }
+            if count < 0 { return .failure(SystemError("read (timed out after \(ValueSyntax.describe(timeout))?)")) }
             if count == 0 { break }
             response += buffer[..<count]
         }
@@ -89,8 +100,9 @@ enum HealthCheck {
         return .success(status)
     }
 
-    private static func setTimeouts(_ fd: Int32, _ seconds: Int) {
-        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    private static func setTimeouts(_ fd: Int32, _ duration: Duration) {
+        let microseconds = duration.inMicroseconds
+        var timeout = timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }

@@ -123,25 +123,20 @@ extension SupervisorSettings {
     /// Only for our own executables (the default ones, or the same files): another command, uvicorn say, reads
     /// `DATABASE_URL` its own way (`postgresql+asyncpg://` is not a libpq URL).
     private func checkWorkerEnvironment(workerIsOurs: Bool, defaultWorkerDirectory: String) throws(StartupError) {
-        var environment = Dictionary(workerEnvironment.map { line in
-            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
-        }, uniquingKeysWith: { $1 })
-        if let budget {
-            for line in budget.poolEnvironment(connections: budget.budget.perWorker) {
-                let parts = line.split(separator: "=", maxSplits: 1)
-                environment[String(parts[0])] = String(parts[1])
-            }
+        // What the spawner gives every child (the job too), then what each kind adds.
+        func variables(_ lines: [String]) -> [String: String] {
+            Dictionary(lines.map { line in
+                let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { $1 })
         }
-        if workerIsOurs, let problem = EnvironmentContract.problem(of: .worker, in: environment) {
+        let common = variables(workerEnvironment)
+        let pools = budget.map { $0.poolEnvironment(connections: $0.budget.perWorker) } ?? []
+        if workerIsOurs, let problem = EnvironmentContract.problem(of: .worker, in: common.merging(variables(pools)) { $1 }) {
             throw .configuration("\(problem) (the worker would refuse it: checked before starting any)")
         }
         if let cleanup, Self.isSameFile(cleanup.command.path, defaultWorkerDirectory + "/cleanup") {
-            var jobEnvironment = self.environment
-            for line in cleanup.environment {
-                let parts = line.split(separator: "=", maxSplits: 1)
-                jobEnvironment[String(parts[0])] = String(parts[1])
-            }
+            let jobEnvironment = common.merging(variables(cleanup.environment)) { $1 }
             if let problem = EnvironmentContract.problem(of: .cleanup, in: jobEnvironment) {
                 throw .configuration("\(problem) (the cleanup job would refuse it; or pass --no-cleanup)")
             }

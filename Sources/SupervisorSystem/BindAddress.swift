@@ -1,10 +1,17 @@
+import TimeUnits
+
 /// Where the supervisor listens: `host:port`, `[v6]:port` or `unix:/path`.
 public enum BindAddress: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
 
-    /// Parses the `--bind`/`BIND` syntax; the error says what was expected, for a one-line message.
-    public init(parsing text: String) throws(ConfigurationError) {
+    /// Parses the `--bind`/`BIND` syntax; the error says what was expected, for a one-line message. `:8000`
+    /// is every IPv4 address, as gunicorn and Cloud Run write it; spaces around the value are ignored.
+    public init(parsing raw: String) throws(ConfigurationError) {
+        let text = String(raw.trimmingSpaces)
+        if text.contains("://") {
+            throw ConfigurationError("bind address '\(text)': expected host:port, [IPv6]:port or unix:/path, without a scheme")
+        }
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             guard !path.isEmpty else { throw ConfigurationError("bind address '\(text)': unix: needs a path") }
@@ -31,11 +38,10 @@ public enum BindAddress: Sendable, Equatable, CustomStringConvertible {
                 throw ConfigurationError("bind address '\(text)': put an IPv6 address in brackets, as [::]:8080")
             }
         }
-        guard !host.isEmpty else { throw ConfigurationError("bind address '\(text)': the host is missing") }
-        guard let port = UInt16(portText) else {
+        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber), let port = UInt16(portText) else {
             throw ConfigurationError("bind address '\(text)': port must be a number from 0 to 65535")
         }
-        self = .tcp(host: String(host), port: port)
+        self = .tcp(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
     }
 
     public var description: String {

@@ -18,7 +18,7 @@ struct CreateToken: ParsableCommand {
 
     func validate() throws {
         if user.allSatisfy(\.isWhitespace) { throw ValidationError("--user must not be empty") }
-        if Self.lifetime(ttl) == nil { throw ValidationError("--ttl: expected a duration like 90d, 12h, 30m, 45s, or never; got '\(ttl)'") }
+        if Self.lifetime(ttl) == nil { throw ValidationError("--ttl: expected whole seconds of a duration (at most a year) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'") }
     }
 
     /// nil when invalid; `.some(nil)` for never.

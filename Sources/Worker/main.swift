@@ -19,7 +19,7 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "The notes API worker: HTTP on the socket from LISTEN_FDS (or --bind), Postgres and Redis pools.",
         discussion: "Settings come from the environment (see the README, or supervisor help settings):\n"
-            + SettingsHelp.environment(of: .worker)
+            + SettingsHelp.environment(of: .worker, wrapped: false)
             + "\nDurations: 8, 0.5, 250ms, 8s, 2m, 1.5h, 1d. Exit codes: 0 done, 1 failed, 64 usage, 78 configuration.",
         version: BuildInfo.line("worker"),
         subcommands: [Serve.self, Migrate.self, CreateToken.self],

@@ -29,6 +29,17 @@ struct SettingsTrapTests {
         #expect(try supervisor.waitForExit() == 0)
     }
 
+    /// The checked environment is the one the worker and the cleanup get: `--log-level warn` replaces a
+    /// `LOG_LEVEL` they would refuse (found by review: the cleanup's check read the supervisor's own).
+    @Test func aFlagReplacesTheVariableForTheWorkersAndTheJobToo() throws {
+        try Services.migrated.get()
+        let supervisor = try SupervisorProcess(["--workers", "1", "--log-level", "warn", "--cleanup-schedule", "@yearly", "--", worker],
+                                               environment: ["LOG_LEVEL": "verbose"])
+        _ = try supervisor.portFromStatus(workers: 1)
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
     /// A value the worker would refuse stops the supervisor at once, before any worker is spawned.
     @Test(arguments: [
         (["LOG_LEVEL": "verbose"], "LOG_LEVEL: expected trace, debug, info"),

@@ -15,6 +15,9 @@ struct ParsingTests {
         ("[::1]:9000", .tcp(host: "::1", port: 9000)),
         ("[::]:80", .tcp(host: "::", port: 80)),
         ("unix:/run/api.sock", .unix(path: "/run/api.sock")),
+        // gunicorn's and Cloud Run's idiom, and a value from an env file with spaces around it.
+        (":8000", .tcp(host: "0.0.0.0", port: 8000)),
+        (" 127.0.0.1:0 ", .tcp(host: "127.0.0.1", port: 0)),
     ])
     func validAddresses(text: String, expected: BindAddress) throws {
         #expect(try BindAddress(parsing: text) == expected)
@@ -22,7 +25,8 @@ struct ParsingTests {
 
     @Test(arguments: [
         ("8080", "expected host:port, [IPv6]:port or unix:/path"),
-        (":8080", "the host is missing"),
+        ("tcp://0.0.0.0:80", "without a scheme"),
+        ("host:+80", "port must be a number from 0 to 65535"),
         ("host:http", "port must be a number from 0 to 65535"),
         ("host:65536", "port must be a number from 0 to 65535"),
         ("::1:80", "put an IPv6 address in brackets"),

@@ -72,6 +72,15 @@ struct SettingsTests {
         #expect(EnvironmentContract.problem(of: .worker, in: Self.worker(["GRACEFUL_TIMEOUT": "8s", "AUTH_CACHE_TTL": "1m"])) == nil)
     }
 
+    /// A value in a message cannot start a line of its own, nor fill the screen (found by review).
+    @Test func valuesAreShownEscapedAndCut() {
+        #expect(ValueSyntax.shown("info\nsupervisor: ok") == #"'info\nsupervisor: ok'"#)
+        #expect(ValueSyntax.shown("2\r") == #"'2\r'"#)
+        #expect(ValueSyntax.shown(String(repeating: "x", count: 100_000)) == "'" + String(repeating: "x", count: 60) + "…'")
+        #expect(ValueSyntax.fileMode("-0") == nil && ValueSyntax.fileMode("+66") == nil && ValueSyntax.fileMode("0660") == 0o660)
+        #expect(ValueSyntax.count("+5", range: 0...10) == nil && ValueSyntax.count("-1", range: -5...5) == -1)
+    }
+
     @Test func everyFlagHasAVariableAndEveryDefaultIsAValue() {
         for setting in Catalog.all {
             #expect(!setting.variables.isEmpty, "\(setting) has no environment variable")

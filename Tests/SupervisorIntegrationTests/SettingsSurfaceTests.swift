@@ -17,6 +17,11 @@ struct SettingsSurfaceTests {
     @Test func webConcurrencyIsTheWorkerCountAfterAPIWorkers() throws {
         let supervisor = try SupervisorProcess(["--", worker], environment: ["WEB_CONCURRENCY": "3"])
         try supervisor.waitForLog("all 3 workers ready")
+        // Not passed on: uvicorn and gunicorn read it as their own worker count (found by review).
+        for pid in try supervisor.waitForWorkers(3) {
+            let environ = (try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)) ?? ""
+            #expect(!environ.split(separator: "\0").contains { $0.hasPrefix("WEB_CONCURRENCY=") }, "worker \(pid) got WEB_CONCURRENCY")
+        }
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit() == 0)
         let both = try SupervisorProcess(["--", worker], environment: ["WEB_CONCURRENCY": "3", "API_WORKERS": "2"])
@@ -34,8 +39,11 @@ struct SettingsSurfaceTests {
         ([], ["NO_NOTIFY": "perhaps"], 78, "NO_NOTIFY: expected true or false"),
         (["--log-level", "verbose"], [:], 64, "--log-level: expected trace"),
         ([], ["LOG_FORMAT": "yaml"], 78, "LOG_FORMAT: expected text or json"),
-        (["--socket-mode", "999", "--bind", "unix:/tmp/never.sock"], [:], 64, "--socket-mode: expected an octal mode"),
+        (["--socket-mode", "999"], [:], 64, "--socket-mode: expected an octal mode"),
         (["--socket-group", "no-such-group-here"], [:], 64, "--socket-group: no group 'no-such-group-here'"),
+        (["--socket-mode", "-0"], [:], 64, "--socket-mode: expected an octal mode"),
+        (["--bind", "127.0.0.1:0", "--bind", "127.0.0.1:0"], [:], 64, "--bind is given twice; it takes one value"),
+        ([], ["LOG_LEVEL": "info\nsupervisor: all good"], 78, #"LOG_LEVEL: expected trace, debug, info, notice, warn(ing), error or critical, got 'info\nsupervisor: all good'"#),
     ] as [([String], [String: String], Int32, String)])
     func badValuesAreOneLineWithTheirCode(flags: [String], environment: [String: String], code: Int32, message: String) throws {
         let supervisor = try SupervisorProcess(flags + ["--", worker], environment: environment)
@@ -83,6 +91,9 @@ struct SettingsSurfaceTests {
         #expect(run("help nothing").status == 64)
         let settings = run("help settings")
         #expect(settings.status == 0 && settings.output.contains("WORKER") && settings.output.contains("CLEANUP_RETENTION_DAYS"))
+        let timeout = run("healthcheck --timeout soon")
+        #expect(timeout.status == 64 && timeout.output.contains("--timeout: expected a duration"), "\(timeout.output)")
+        #expect(runShell("PORT=abc '\(supervisorPath)' healthcheck 2>&1").status == 78)
         let version = run("--version")
         #expect(version.status == 0 && version.output.hasPrefix("supervisor 0.") && version.output.contains("(commit "))
     }
