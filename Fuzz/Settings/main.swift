@@ -1,6 +1,6 @@
 import FuzzDriver
 import API
-import Prefork
+import SupervisorConfiguration
 import Settings
 import TimeUnits
 

@@ -28,6 +28,12 @@ def targets(package):
             yield name.group(1), set(re.findall(r'"(\w+)"', body)), path.group(1) if path else None
 
 
+def fuzz_targets(package):
+    """The libFuzzer targets, declared as a list of (name, dependencies) for PREFORK_FUZZ=1 builds."""
+    for match in re.finditer(r'\("Fuzz(\w+)", \[(.*?)\]\)', package, re.S):
+        yield "Fuzz" + match.group(1), set(re.findall(r'"(\w+)"', match.group(2))) | {"FuzzDriver"}, f"Fuzz/{match.group(1)}"
+
+
 def imports(directory):
     found = set()
     for file in glob.glob(os.path.join(directory, "**", "*.swift"), recursive=True):
@@ -43,7 +49,7 @@ def main():
     with open(os.path.join(ROOT, "Package.swift"), encoding="utf-8") as file:
         package = file.read()
     failed = False
-    for name, declared, path in targets(package):
+    for name, declared, path in list(targets(package)) + list(fuzz_targets(package)):
         for directory in [path] if path else [f"Sources/{name}", f"Tests/{name}"]:
             full = os.path.join(ROOT, directory)
             if not os.path.isdir(full):
