@@ -118,8 +118,14 @@ public final class SupervisorProcess: @unchecked Sendable {
     }
 
     /// The port from the "listening on 127.0.0.1:PORT" line.
-    public func port() throws -> UInt16 {
-        let line = try waitForLog("listening on ").first!
+    public func port() throws -> UInt16 { try port(inLineWith: "listening on ") }
+
+    /// The admin endpoint's port, from the "metrics of the supervisor and every worker on http://127.0.0.1:PORT" line.
+    /// Tests bind `--metrics-bind 127.0.0.1:0`: a port picked by the test could be an ephemeral port in use.
+    public func metricsPort() throws -> UInt16 { try port(inLineWith: "every worker on http://") }
+
+    private func port(inLineWith text: String) throws -> UInt16 {
+        let line = try waitForLog(text).first!
         guard let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
             let port = UInt16(line[range].split(separator: ":").last!)
         else { throw TestFailure("no port in: \(line)") }
@@ -141,16 +147,6 @@ public final class SupervisorProcess: @unchecked Sendable {
             usleep(50_000)
         }
         throw TestFailure("not \(workers) ready by status: \(last)\n\(log)")
-    }
-
-    /// The admin endpoint's port, from the "metrics of the supervisor and every worker on http://127.0.0.1:PORT" line.
-    /// Tests bind `--metrics-bind 127.0.0.1:0`: a port picked by the test could be an ephemeral port in use.
-    public func metricsPort() throws -> UInt16 {
-        let line = try waitForLog("every worker on http://").first!
-        guard let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-            let port = UInt16(line[range].split(separator: ":").last!)
-        else { throw TestFailure("no port in: \(line)") }
-        return port
     }
 
     /// The exit code, or a failure if it does not exit in time.
