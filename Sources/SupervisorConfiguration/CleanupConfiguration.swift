@@ -27,15 +27,13 @@ public struct CleanupConfiguration: Sendable {
         let schedule = (try? Schedule.parse(scheduleText, zone: zone, now: milliseconds / 1000))
             ?? .every(seconds: 86400, anchor: milliseconds / 1000)
         var configuration = JobScheduler.Configuration(schedule: schedule)
-        configuration.timeoutMilliseconds = Self.milliseconds(timeout)
+        configuration.timeoutMilliseconds = timeout.inMilliseconds
         // SIGKILL follows SIGTERM after 10 s, or after the timeout itself when that is shorter.
         configuration.killGraceMilliseconds = min(10_000, configuration.timeoutMilliseconds)
-        configuration.jitterMilliseconds = Self.milliseconds(jitter)
+        configuration.jitterMilliseconds = jitter.inMilliseconds
         configuration.runOnStart = runOnStart
         return JobScheduler(configuration: configuration, now: milliseconds)
     }
-
-    static func milliseconds(_ duration: Duration) -> Int64 { duration.inMilliseconds }
 }
 
 extension SupervisorSettings {
