@@ -7,6 +7,7 @@ import Testing
 
 /// The pool's contract against a real Postgres: no mocks. Serialized: each test holds up to 20 backends
 /// and the cluster allows 100.
+extension SharedServer {
 @Suite("The pool against a real Postgres", .serialized)
 struct PoolTests {
     @Test func twoHundredTasksOnTenPlusTenNeverHoldMoreThanTwentyBackends() async throws {
@@ -267,4 +268,5 @@ struct CancellationTests {
         #expect(started.duration(to: .now) < .seconds(10), "the abandoned statement was waited for, not cancelled")
         await engine.dispose()
     }
+}
 }

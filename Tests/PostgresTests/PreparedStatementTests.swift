@@ -3,6 +3,7 @@ import PoolCore
 @testable import Postgres
 import Testing
 
+extension SharedServer {
 @Suite("Prepared statements")
 struct PreparedStatementTests {
     static func preparedNames(_ session: PostgresSession) async throws -> [String] {
@@ -64,4 +65,5 @@ struct PreparedStatementTests {
         }
         await engine.dispose()
     }
+}
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import PoolCore
+import Testing
 @testable import Postgres
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -79,3 +80,7 @@ func until(_ condition: () -> Bool) async throws {
         try await Task.sleep(for: .milliseconds(5))
     }
 }
+
+/// Every suite that talks to the shared Postgres runs alone: one of them restarts the server, and a suite
+/// running beside it had its connections refused meanwhile ("condition not reached in 5 s" in CI).
+@Suite(.serialized) enum SharedServer {}

@@ -3,6 +3,7 @@ import PoolCore
 @testable import Postgres
 import Testing
 
+extension SharedServer {
 @Suite("Values, errors and settings", .serialized)
 struct ValueTests {
     @Test func commonTypesDecode() async throws {
@@ -150,4 +151,5 @@ struct ValueTests {
         }
         #expect(throws: PostgresError.self) { try PostgresConfiguration.fromEnvironment([:]) }
     }
+}
 }
