@@ -38,7 +38,16 @@ pause_redis() {
 
 stop_redis() {
     [ -n "${TEST_REDIS_ROOT:-}" ] || return 0
-    [ -f "$TEST_REDIS_ROOT/redis.pid" ] && kill "$(cat "$TEST_REDIS_ROOT/redis.pid")" 2>/dev/null || true
+    local pid=""
+    [ -f "$TEST_REDIS_ROOT/redis.pid" ] && pid="$(cat "$TEST_REDIS_ROOT/redis.pid")"
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+        # Redis writes its log on the way out: removing its folder before it is gone failed with "Directory
+        # not empty" at the end of a CI run.
+        for _ in $(seq 1 200); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.025
+        done
+    fi
     rm -rf "$TEST_REDIS_ROOT"
     TEST_REDIS_ROOT=""
 }
