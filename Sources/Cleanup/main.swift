@@ -97,4 +97,6 @@ func fail(_ message: String, code: Int32) -> Never {
     Glibc.exit(code)
 }
 
+// Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
+TerminationSignal.holdUntilHandled()
 CleanupCommand.main()

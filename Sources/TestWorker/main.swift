@@ -20,6 +20,9 @@ import WorkerRuntime
 /// PREFORK_METRICS_SOCKET, as the API worker does.
 typealias WorkerNotifier = Notifier
 
+// Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
+TerminationSignal.holdUntilHandled()
+
 let environment: (String) -> String? = { name in getenv(name).map { String(cString: $0) } }
 let milliseconds: (String) -> Int64 = { name in environment(name).flatMap { Int64($0) } ?? 0 }
 

@@ -54,4 +54,6 @@ func runToCompletion(_ body: @escaping @Sendable () async -> Int32) -> Never {
     dispatchMain()
 }
 
+// Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
+TerminationSignal.holdUntilHandled()
 WorkerCommand.main()
