@@ -189,8 +189,13 @@ let package = Package(
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Schedule", "TimeUnits"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
+        // The worker's HTTP parser beside SwiftNIO's, for the differential tests and the fuzzer.
+        .target(name: "HTTPDifferential", dependencies: [
+            "API", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "APITests", dependencies: [
-            "API", "Postgres", "Redis", "LogFormat",
+            "API", "Postgres", "Redis", "LogFormat", "HTTPDifferential",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
