@@ -157,7 +157,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "API", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
+                "API", "ConnectionPool", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -214,7 +214,7 @@ let package = Package(
 /// `-sanitize=fuzzer` (their `main` hands over to libFuzzer's driver).
 if Context.environment["PREFORK_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
-        ("FuzzHTTP", ["API", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+        ("FuzzHTTP", ["API", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         ("FuzzNotify", ["Arbiter"]),
         ("FuzzCron", ["Schedule"]),

@@ -33,8 +33,17 @@ public final class Reactor: TaskExecutor, Sendable {
         var deadline: Int64?
     }
 
+    /// A descriptor watched for as long as its owner wants (the worker's HTTP connections and listener),
+    /// level-triggered, as opposed to the one-shot reply registrations. Only touched on the reactor's thread.
+    public protocol Watcher: AnyObject {
+        /// Called on the reactor's thread with the epoll events that fired.
+        func ready(_ events: UInt32)
+    }
+
     private struct Jobs {
         var queue: [UnownedJob] = []
+        /// Closures from other threads (`execute`), run on the reactor's thread.
+        var closures: [@Sendable () -> Void] = []
         /// The thread is in (or about to enter) a blocking `epoll_wait`: an enqueue must wake it.
         var sleeping = false
     }
@@ -44,6 +53,12 @@ public final class Reactor: TaskExecutor, Sendable {
     private let wakeFD: Int32
     private let registrations = NIOLockedValueBox<[Int32: Registration]>([:])
     private let jobs = NIOLockedValueBox(Jobs())
+    /// Watchers and tickers, only read and written on the reactor's thread.
+    private nonisolated(unsafe) var watchers: [Int32: any Watcher] = [:]
+    private nonisolated(unsafe) var tickers: [@Sendable () -> Void] = []
+    private nonisolated(unsafe) var thread = pthread_t()
+    /// Tags a watcher's descriptor in `epoll_event.data`, apart from a one-shot registration's.
+    private static let watcherTag: UInt64 = 1 << 32
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -65,6 +80,56 @@ public final class Reactor: TaskExecutor, Sendable {
         }, box.toOpaque())
         precondition(created == 0, "cannot start the reactor thread: \(created)")
         pthread_detach(thread)
+        self.thread = thread
+    }
+
+    /// Whether the caller runs on the reactor's thread.
+    public var inReactor: Bool { pthread_equal(pthread_self(), thread) != 0 }
+
+    /// Runs `body` on the reactor's thread: at once when already there, else on its next turn.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        if inReactor {
+            body()
+            return
+        }
+        let wake = jobs.withLockedValue { jobs in
+            jobs.closures.append(body)
+            defer { jobs.sleeping = false }
+            return jobs.sleeping
+        }
+        if wake { _ = eventfd_write(wakeFD, 1) }
+    }
+
+    /// Watches `fd` for `events` (`EPOLLIN`, `EPOLLOUT`, ...) until `unwatch`; call on the reactor's thread.
+    /// Returns false when epoll refuses the descriptor.
+    public func watch(_ fd: Int32, events: UInt32, _ watcher: any Watcher) -> Bool {
+        precondition(inReactor, "Reactor.watch off the reactor's thread")
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = Self.watcherTag | UInt64(UInt32(bitPattern: fd))
+        guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 else { return false }
+        watchers[fd] = watcher
+        return true
+    }
+
+    /// Changes what a watched descriptor waits for.
+    public func rewatch(_ fd: Int32, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = Self.watcherTag | UInt64(UInt32(bitPattern: fd))
+        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
+    }
+
+    /// Stops watching; call before closing the descriptor.
+    public func unwatch(_ fd: Int32) {
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+        watchers[fd] = nil
+    }
+
+    /// Calls `body` on the reactor's thread about every 50 ms, for as long as the process runs: timeouts of
+    /// the HTTP connections, and the heartbeat, which so proves that this thread turns.
+    public func everyTick(_ body: @escaping @Sendable () -> Void) {
+        execute { self.tickers.append(body) }
     }
 
     /// Calls `callback` on the reactor's thread once `fd` is readable (at once if it already is).
@@ -101,19 +166,24 @@ public final class Reactor: TaskExecutor, Sendable {
         if wake { _ = eventfd_write(wakeFD, 1) }
     }
 
-    /// Runs the queued jobs; returns false when there were none (the thread is then marked sleeping).
+    /// Runs the queued jobs and closures; returns false when there were none (the thread is then marked
+    /// sleeping).
     private func runJobs() -> Bool {
-        let batch: [UnownedJob] = jobs.withLockedValue { jobs in
-            if jobs.queue.isEmpty {
+        let (batch, closures): ([UnownedJob], [@Sendable () -> Void]) = jobs.withLockedValue { jobs in
+            if jobs.queue.isEmpty, jobs.closures.isEmpty {
                 jobs.sleeping = true
-                return []
+                return ([], [])
             }
-            defer { jobs.queue.removeAll(keepingCapacity: true) }
-            return jobs.queue
+            defer {
+                jobs.queue.removeAll(keepingCapacity: true)
+                jobs.closures.removeAll(keepingCapacity: true)
+            }
+            return (jobs.queue, jobs.closures)
         }
+        for closure in closures { closure() }
         let executor = asUnownedTaskExecutor()
         for job in batch { job.runSynchronously(on: executor) }
-        return !batch.isEmpty
+        return !batch.isEmpty || !closures.isEmpty
     }
 
     private func run() {
@@ -126,6 +196,11 @@ public final class Reactor: TaskExecutor, Sendable {
             if busy == false { jobs.withLockedValue { $0.sleeping = false } }
             if ready > 0 {
                 for index in 0..<Int(ready) {
+                    let data = events[index].data.u64
+                    if data & Self.watcherTag != 0 {
+                        watchers[Int32(bitPattern: UInt32(truncatingIfNeeded: data))]?.ready(events[index].events)
+                        continue
+                    }
                     let fd = events[index].data.fd
                     if fd == wakeFD {
                         var value: eventfd_t = 0
@@ -147,6 +222,7 @@ public final class Reactor: TaskExecutor, Sendable {
                     return Array(overdue.values)
                 }
                 for registration in expired { _ = registration.callback(true) }
+                for ticker in tickers { ticker() }
             }
         }
     }

@@ -1,4 +1,6 @@
 import API
+import ConnectionPool
+import Synchronization
 import Glibc
 import Logging
 import NIOConcurrencyHelpers
@@ -35,7 +37,7 @@ final class WorkerLifecycle: Sendable {
     func start() async {
         let server: HTTPServer
         do {
-            server = try await HTTPServer.start(on: target, group: group, responder: application,
+            server = try await HTTPServer.start(on: target, responder: application,
                                                 maxBodySize: settings.maxBodySize, headerTimeout: settings.headerTimeout,
                                                 bodyTimeout: settings.bodyTimeout, bodyBufferLimit: settings.bodyBufferLimit)
         } catch {
@@ -69,13 +71,31 @@ final class WorkerLifecycle: Sendable {
                 logger.warning("cannot serve metrics to the supervisor", metadata: ["path": "\(path)", "error": "\(error)"])
             }
         }
-        notifier.startHeartbeat(on: group)
+        startHeartbeat()
         notifier.ready(status: "serving on \(target)")
         logger.info("ready", metadata: [
             "on": "\(server.port.map { "port \($0)" } ?? "\(target)")",
             "postgres_pool": "\(settings.postgres.pool.size)+\(settings.postgres.pool.maxOverflow)",
             "redis_pool": "\(settings.redis.pool.size)",
         ])
+    }
+
+    /// `WATCHDOG=1` from the reactor's thread, the one that serves every request: if a handler blocks it, the
+    /// heartbeat stops and the supervisor replaces the worker; a timer thread of its own would beat on.
+    private func startHeartbeat() {
+        guard let interval = notifier.heartbeatInterval else { return }
+        let period = Duration.nanoseconds(interval.nanoseconds)
+        let notifier = self.notifier
+        let next = Mutex(ContinuousClock.now)
+        Reactor.shared.everyTick {
+            let now = ContinuousClock.now
+            let due = next.withLock { next in
+                guard now >= next else { return false }
+                next = now + period
+                return true
+            }
+            if due { notifier.heartbeat() }
+        }
     }
 
     /// SIGTERM: from any phase, once.

@@ -225,6 +225,8 @@ struct ObservabilityTests {
         try await until { engine.status.checkedOut == 1 }
         let waiter = Task { try await engine.query("SELECT 1") }  // waits for the holder's connection
         try await until { engine.status.waiting == 1 }
+        // The gauge is recorded right after the state changes, outside the pool's lock: wait for it too.
+        try await until { (try? metrics.expectGauge("pool_waiting_checkouts", pool).lastValue) == 1 }
         #expect(try metrics.expectGauge("pool_waiting_checkouts", pool).lastValue == 1)
         #expect(try metrics.expectGauge("pool_connections", pool + [("state", "checked_out")]).lastValue == 1)
         _ = try await holder.value

@@ -47,6 +47,46 @@ def rss_mb(pid):
     return 0.0
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_and_switches(pids):
+    """CPU seconds (user + system) and context switches (voluntary + involuntary), summed over every thread
+    of these processes, from /proc: the per-thread figures, because a process's own status line only counts
+    its main thread's switches."""
+    cpu, switches = 0.0, 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu += (int(fields[11]) + int(fields[12])) / TICKS
+                with open(f"/proc/{pid}/task/{task}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            switches += int(line.split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return cpu, switches
+
+
+def pids_named(*names):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip().startswith(names):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 class Stack:
     def __init__(self, name, argv, cwd, env, workers, worker_pattern):
         self.name, self.workers, self.worker_pattern = name, workers, worker_pattern
@@ -97,10 +137,19 @@ class Sampler(threading.Thread):
         await conn.close()
 
 
-def wrk(port, connections, seconds, token, note_id):
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-                          "-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}/v1/notes/{note_id}"],
-                         capture_output=True, text=True).stdout
+def wrk(port, connections, seconds, token, note_id, watched=None):
+    """wrk's figures, and with `watched` ({kind: [pids]}), the CPU each kind of process spent during the run
+    (wrk's own from its rusage) and the context switches of each kind."""
+    before = {kind: cpu_and_switches(pids) for kind, pids in (watched or {}).items()}
+    proc = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+                             "-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}/v1/notes/{note_id}"],
+                            stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    after = {kind: cpu_and_switches(pids) for kind, pids in (watched or {}).items()}
+    spent = {kind: (after[kind][0] - before[kind][0], after[kind][1] - before[kind][1]) for kind in before}
+    spent["wrk"] = (usage.ru_utime + usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw)
 
     def number(pattern, default=0.0):
         match = re.search(pattern, out)
@@ -118,8 +167,12 @@ def wrk(port, connections, seconds, token, note_id):
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     duration = number(r"requests in ([\d.]+)s", seconds)
     ok_rps = (total - non2xx) / duration if duration else 0
+    per_request = {}
+    for kind, (cpu, switches) in spent.items():
+        per_request[f"{kind}_us"] = 1e6 * cpu / total if total else float("nan")
+        per_request[f"{kind}_cs"] = switches / total if total else float("nan")
     return {"rps": number(r"Requests/sec:\s+([\d.]+)"), "ok_rps": ok_rps, "p50": latency(50), "p99": latency(99),
-            "non2xx": int(non2xx), "errors": errors, "requests": int(total)}
+            "non2xx": int(non2xx), "errors": errors, "requests": int(total), **per_request}
 
 
 def main():
@@ -133,7 +186,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stacks", default="swift,python",
-                        help="swift, python (redis-py pool that waits), python-seed (redis-py's default pool, which raises)")
+                        help="swift, python (redis-py pool that waits), python-seed (redis-py's default pool, which "
+                             "raises), swift-baseline (the binaries of --baseline-bin)")
+    parser.add_argument("--baseline-bin", help="a directory with an older build's supervisor and worker")
     args = parser.parse_args()
 
     dsn = os.environ["DATABASE_URL"]
@@ -151,7 +206,8 @@ def main():
         if not rows:
             return None
         median = lambda key: statistics.median(r[key] for r in rows)
-        return {"ok_rps": median("ok_rps"), "p50": median("p50"), "p99": median("p99"),
+        costs = {key: median(key) for key in rows[0] if key.endswith(("_us", "_cs"))}
+        return {**costs, "ok_rps": median("ok_rps"), "p50": median("p50"), "p99": median("p99"),
                 "non2xx": sum(r["non2xx"] for r in rows), "errors": sum(r["errors"] for r in rows),
                 "requests": sum(r["requests"] for r in rows), "peak_pg": max(r["peak_pg"] for r in rows),
                 "idle_rss": max(r["idle_rss"] for r in rows), "idle_uss": max(r["idle_uss"] for r in rows),
@@ -173,6 +229,28 @@ def main():
                   f"| {swift['p50']:.2f} / {swift['p99']:.2f} | {python['p50']:.2f} / {python['p99']:.2f} | {p99_ratio:.1f}x "
                   f"| {swift['non2xx']} / {swift['errors']}; {python['non2xx']} / {python['errors']} "
                   f"| {swift['peak_pg']} / {python['peak_pg']} |")
+    stacks = args.stacks.split(",")
+    if "swift-baseline" in stacks:
+        print("\nthis build against the baseline (--baseline-bin), same run, interleaved:")
+        print("| W | C | ok rps (this / baseline) | ratio | p99 ms (this / baseline) |")
+        print("|---|---|---|---|---|")
+        for workers in [int(w) for w in args.workers.split(",")]:
+            for connections in [int(c) for c in args.connections.split(",")]:
+                now, then = cell("swift", workers, connections), cell("swift-baseline", workers, connections)
+                if now and then:
+                    print(f"| {workers} | {connections} | {now['ok_rps']:,.0f} / {then['ok_rps']:,.0f} "
+                          f"| {now['ok_rps'] / then['ok_rps']:.2f}x | {now['p99']:.2f} / {then['p99']:.2f} |")
+    print("\nCPU per request in microseconds, by kind of process, and the workers' context switches per request "
+          "(summed over every thread, from /proc, during the measured run):")
+    print("| stack | W | C | worker us | worker switches | Postgres us | Redis us | wrk us |")
+    print("|---|---|---|---|---|---|---|---|")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for connections in [int(c) for c in args.connections.split(",")]:
+            for stack in stacks:
+                c = cell(stack, workers, connections)
+                if c and "worker_us" in c:
+                    print(f"| {stack} | {workers} | {connections} | {c['worker_us']:.1f} | {c['worker_cs']:.2f} "
+                          f"| {c['postgres_us']:.1f} | {c['redis_us']:.1f} | {c['wrk_us']:.1f} |")
     print("\nidle memory per worker, largest of the workers, RSS / private (USS):")
     for workers in [int(w) for w in args.workers.split(",")]:
         for stack in args.stacks.split(","):
@@ -190,9 +268,10 @@ def main():
 
 def run_stack(stack, workers, args, base_env, dsn, round_number):
     port = free_port()
-    if stack == "swift":
-        running = Stack("swift", [f"{args.bin}/supervisor", "--workers", str(workers), "--bind",
-                                  f"127.0.0.1:{port}", "--", f"{args.bin}/worker"],
+    if stack in ("swift", "swift-baseline"):
+        directory = args.bin if stack == "swift" else args.baseline_bin
+        running = Stack(stack, [f"{directory}/supervisor", "--workers", str(workers), "--bind",
+                                f"127.0.0.1:{port}", "--", f"{directory}/worker"],
                         None, base_env, workers, r"/worker$|/worker ")
     else:
         # python-seed: redis-py's default pool, which raises when its 5 connections are busy (the seed's).
@@ -216,7 +295,8 @@ def run_stack(stack, workers, args, base_env, dsn, round_number):
     for connections in [int(c) for c in args.connections.split(",")]:
         sampler = Sampler(dsn)
         sampler.start()
-        result = wrk(port, connections, args.seconds, args.token, args.note_id)
+        watched = {"worker": pids, "postgres": pids_named("postgres"), "redis": pids_named("redis-server")}
+        result = wrk(port, connections, args.seconds, args.token, args.note_id, watched)
         sampler.running = False
         sampler.join()
         result.update(stack=stack, workers=workers, connections=connections, peak_pg=sampler.peak,
@@ -225,7 +305,8 @@ def run_stack(stack, workers, args, base_env, dsn, round_number):
         print(f"round {round_number} {stack:11s} W={workers} C={connections:4d}  {result['ok_rps']:9.0f} ok/s  "
               f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:8.2f} ms  non-2xx {result['non2xx']:6d}  "
               f"socket errors {result['errors']:5d}  peak pg {sampler.peak:3d}  idle rss/worker "
-              f"{result['idle_rss']:.1f} MB (private {result['idle_uss']:.1f} MB)", flush=True)
+              f"{result['idle_rss']:.1f} MB (private {result['idle_uss']:.1f} MB)  worker {result['worker_us']:.1f} us "
+              f"{result['worker_cs']:.2f} switches/request", flush=True)
     running.stop()
     time.sleep(1)
     return rows

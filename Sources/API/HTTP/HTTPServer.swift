@@ -1,14 +1,14 @@
-import TimeUnits
 import CShims
+import ConnectionPool
 import Glibc
 import NIOCore
-import NIOHTTP1
-import NIOPosix
+import Synchronization
+import TimeUnits
 import WorkerRuntime
 
 /// Where the server listens: the socket its manager passed (fd 3) or an address of its own.
 public enum ListenTarget: Sendable, CustomStringConvertible {
-    /// `LISTEN_FDS` socket activation; `backlog` is `LISTEN_BACKLOG`, restored after NIO re-listens.
+    /// `LISTEN_FDS` socket activation; `backlog` is `LISTEN_BACKLOG` (the manager's listen backlog, kept).
     case inherited(fd: Int32, backlog: String?)
     case address(host: String, port: Int)
 
@@ -20,61 +20,19 @@ public enum ListenTarget: Sendable, CustomStringConvertible {
     }
 }
 
-/// SwiftNIO's HTTP/1.1 server on the worker's socket, and its drain.
+/// The worker's HTTP/1.1 server, on the reactor's thread: accepts on the listening socket, serves each
+/// connection (`HTTPConnection`), and drains. A request's read, its Postgres and Redis round trips and its
+/// answer all happen on that one thread and its one epoll: no handoff between threads on the hot path.
 public final class HTTPServer: Sendable {
-    private let channel: any Channel
-    private let fd: Int32
-    /// The worker made the socket itself (`--bind`): nobody else holds it, so the drain stops new
-    /// connections on it, as the supervisor does for a shared one.
-    private let ownsSocket: Bool
-    private let registry: ConnectionRegistry
-    private let initializer: @Sendable (any Channel) -> EventLoopFuture<Void>
+    private let core: HTTPServerCore
 
-    private init(channel: any Channel, fd: Int32, ownsSocket: Bool, registry: ConnectionRegistry,
-                 initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) {
-        self.channel = channel
-        self.fd = fd
-        self.ownsSocket = ownsSocket
-        self.registry = registry
-        self.initializer = initializer
+    private init(core: HTTPServerCore) {
+        self.core = core
     }
 
-    /// One connection's pipeline: NIO's HTTP/1.1 codec and our handler. No NIO error handler: ours answers
-    /// malformed requests with a JSON 400. No outbound header validation: every response header is the
-    /// worker's own, none is taken from a request (it cost 5% of a cached request's CPU).
-    static func configure(_ channel: any Channel, responder: any Responder, registry: ConnectionRegistry,
-                          limits: HTTPConnectionHandler.Limits) throws {
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withErrorHandling: false, withOutboundHeaderValidation: false)
-        try channel.pipeline.syncOperations.addHandler(
-            HTTPConnectionHandler(responder: responder, registry: registry, limits: limits))
-    }
-
-    /// The same pipeline on a channel of the caller's (the fuzzer's `EmbeddedChannel`), with the given limits.
-    public static func configureConnection(_ channel: any Channel, responder: any Responder, maxBodySize: Int,
-                                           headerTimeout: Duration) throws {
-        let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
-                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.inNanoseconds)))
-        try configure(channel, responder: responder, registry: ConnectionRegistry(), limits: limits)
-    }
-
-    public static func start(on target: ListenTarget, group: any EventLoopGroup, responder: any Responder,
-                             maxBodySize: Int, headerTimeout: Duration, bodyTimeout: Duration = .seconds(30),
+    public static func start(on target: ListenTarget, responder: any Responder, maxBodySize: Int,
+                             headerTimeout: Duration, bodyTimeout: Duration = .seconds(30),
                              bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
-        let registry = ConnectionRegistry()
-        let limits = HTTPConnectionHandler.Limits(maxBodySize: maxBodySize,
-                                                  headerTimeout: .nanoseconds(Int64(headerTimeout.inNanoseconds)),
-                                                  bodyTimeout: .nanoseconds(Int64(bodyTimeout.inNanoseconds)),
-                                                  bodyBuffers: BodyBuffers(limit: bodyBufferLimit))
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try configure(channel, responder: responder, registry: registry, limits: limits)
-            }
-        }
-        let bootstrap = ServerBootstrap(group: group)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
-            .childChannelInitializer(initializer)
         let fd: Int32
         switch target {
         case .inherited(let inherited, _):
@@ -82,45 +40,190 @@ public final class HTTPServer: Sendable {
         case .address(let host, let port):
             fd = try ListeningSocket.bind(host: host, port: port, backlog: 4096)
         }
-        let channel = try await bootstrap.withBoundSocket(fd).get()
-        if case .inherited(_, let backlog) = target {
-            InheritedSocket.restoreBacklog(fd, environment: backlog)
-        } else {
-            _ = listen(fd, 4096)
-        }
+        // Non-blocking accepts. On a shared socket the flag is the open file's, shared with the other
+        // workers, which accept the same way.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let limits = HTTPConnection.Limits(maxBodySize: maxBodySize, headerTimeout: headerTimeout, bodyTimeout: bodyTimeout,
+                                           bodyBuffers: BodyBuffers(limit: bodyBufferLimit))
         let owned: Bool
         if case .address = target { owned = true } else { owned = false }
-        return HTTPServer(channel: channel, fd: fd, ownsSocket: owned, registry: registry, initializer: initializer)
+        let core = HTTPServerCore(listener: fd, ownsSocket: owned, responder: responder, limits: limits)
+        let started: Bool = await withCheckedContinuation { continuation in
+            Reactor.shared.execute { continuation.resume(returning: core.start()) }
+        }
+        guard started else { throw ListeningSocket.Failure(description: "epoll refused the listening socket") }
+        return HTTPServer(core: core)
     }
 
     /// The port actually bound (for `--bind host:0`).
-    public var port: Int? { channel.localAddress?.port }
+    public var port: Int? {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let found = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(core.listener, $0, &length) }
+        }
+        guard found == 0 else { return nil }
+        switch Int32(address.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+        default:
+            return nil
+        }
+    }
 
-    public var openConnections: Int { registry.count }
+    public var openConnections: Int { core.openConnections.load(ordering: .relaxed) }
 
     /// Stops accepting (other workers keep serving the shared socket), lets in-flight requests finish and
     /// closes idle keep-alive connections; after `timeout`, closes what is left. True when everything
     /// finished in time.
     public func drain(timeout: Duration) async -> Bool {
-        if ownsSocket { _ = prefork_refuse_new_connections(fd) }
-        let group = channel.eventLoop
-        let initializer = self.initializer
-        try? await Listener.stopAccepting(channel, fd: fd) { connection in
-            ClientBootstrap(group: group)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .channelInitializer(initializer)
-                .withConnectedSocket(connection)
-                .map { _ in }
-                .recover { _ in close(connection) }
-        }.get()
-        let registry = self.registry
+        let core = self.core
         let drained = await first(within: timeout) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                registry.drain { continuation.resume() }
+                Reactor.shared.execute { core.drain { continuation.resume() } }
             }
         } != nil
-        if !drained { registry.closeAll() }
+        if !drained {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                Reactor.shared.execute {
+                    core.closeAll()
+                    continuation.resume()
+                }
+            }
+        }
         return drained
     }
 }
 
+/// The server's state, confined to the reactor's thread (`@unchecked Sendable` so the public shell can
+/// hand it there).
+final class HTTPServerCore: Reactor.Watcher, @unchecked Sendable {
+    let listener: Int32
+    let ownsSocket: Bool
+    let responder: any Responder
+    let limits: HTTPConnection.Limits
+    /// Every connection reads into this first: one buffer for the thread, not one per connection.
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    let openConnections = Atomic<Int>(0)
+    private var connections: [Int32: HTTPConnection] = [:]
+    private var listening = false
+    private var draining = false
+    private var whenEmpty: (() -> Void)?
+    /// Accepting paused for a tick after the process ran out of descriptors.
+    private var acceptPausedUntil: ContinuousClock.Instant?
+
+    init(listener: Int32, ownsSocket: Bool, responder: any Responder, limits: HTTPConnection.Limits) {
+        self.listener = listener
+        self.ownsSocket = ownsSocket
+        self.responder = responder
+        self.limits = limits
+    }
+
+    func start() -> Bool {
+        guard Reactor.shared.watch(listener, events: EPOLLIN.rawValue, self) else { return false }
+        listening = true
+        Reactor.shared.everyTick { [self] in tick() }
+        return true
+    }
+
+    /// The listener is readable: take what is queued, a batch per turn so replies are not starved.
+    func ready(_ events: UInt32) {
+        for _ in 0..<64 {
+            guard let connection = acceptOne() else { return }
+            adopt(connection)
+        }
+    }
+
+    private func acceptOne() -> Int32? {
+        while true {
+            let connection = prefork_accept_nonblocking(listener)
+            if connection >= 0 { return connection }
+            switch errno {
+            case EINTR, ECONNABORTED:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                // Out of descriptors or memory: the listener stays readable, so stop watching it for a
+                // tick instead of spinning; the queued connections wait in the kernel.
+                if listening {
+                    Reactor.shared.unwatch(listener)
+                    listening = false
+                    acceptPausedUntil = .now + .milliseconds(100)
+                }
+                return nil
+            default:
+                return nil
+            }
+        }
+    }
+
+    private func adopt(_ fd: Int32) {
+        var one: Int32 = 1
+        // Ignored for a Unix socket, where there is no Nagle to turn off.
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let connection = HTTPConnection(fd: fd, server: self, draining: draining)
+        guard connection.start() else {
+            close(fd)
+            return
+        }
+        connections[fd] = connection
+        openConnections.store(connections.count, ordering: .relaxed)
+        if draining { connection.drain() }
+    }
+
+    func remove(_ connection: HTTPConnection) {
+        connections[connection.fd] = nil
+        openConnections.store(connections.count, ordering: .relaxed)
+        if draining, connections.isEmpty, let whenEmpty {
+            self.whenEmpty = nil
+            whenEmpty()
+        }
+    }
+
+    private func tick() {
+        let now = ContinuousClock.now
+        if let until = acceptPausedUntil, now >= until, !draining {
+            acceptPausedUntil = nil
+            listening = Reactor.shared.watch(listener, events: EPOLLIN.rawValue, self)
+        }
+        for connection in Array(connections.values) { connection.tick(now: now) }
+    }
+
+    /// Stops accepting without resetting a connection, and tells every connection to finish.
+    ///
+    /// When every worker stops at once (a deploy), the last one to close the shared socket makes the kernel
+    /// reset every connection still queued: clients that completed the handshake and sent their request get
+    /// a reset, as with uvicorn or gunicorn. So each worker, right before closing, accepts everything queued
+    /// (non-blocking, until EAGAIN) and serves it, then closes in the same turn. Connections that arrive
+    /// between the last accept and the close would still be reset; the supervisor closes that window by making
+    /// the shared socket drop new connection attempts before it signals the workers (`closeListener`), and a
+    /// worker that made its own socket (`--bind`) does the same here.
+    func drain(whenEmpty: @escaping () -> Void) {
+        if !draining {
+            draining = true
+            if ownsSocket { _ = prefork_refuse_new_connections(listener) }
+            if listening { Reactor.shared.unwatch(listener) }
+            listening = false
+            while let connection = acceptOne() { adopt(connection) }
+            close(listener)
+            for connection in Array(connections.values) { connection.drain() }
+        }
+        if connections.isEmpty {
+            whenEmpty()
+        } else {
+            self.whenEmpty = whenEmpty
+        }
+    }
+
+    /// The graceful timeout passed: close whatever is still open.
+    func closeAll() {
+        whenEmpty = nil
+        for connection in Array(connections.values) { connection.close() }
+    }
+}

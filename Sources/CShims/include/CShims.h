@@ -69,4 +69,7 @@ int prefork_can_filter_connections(int fd);
 /// prctl(PR_SET_NAME, name): the calling thread's name, as top -H and perf show it.
 int prefork_set_thread_name(const char *name);
 
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC in one call (accept4 is a GNU extension Swift's Glibc hides).
+int prefork_accept_nonblocking(int fd);
+
 #endif
