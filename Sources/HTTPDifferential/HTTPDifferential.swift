@@ -134,13 +134,14 @@ public enum HTTPDifferential {
             return (same, ours, nio)
         }
         if ours.closed, nio.refused { return (true, ours, nio) }
+        // The waiting one gets the end of a line and of a head or trailer section: it must refuse then,
+        // having given no other request.
         let finished = bytes + Array("\r\n\r\n".utf8)
-        if nio.refused, ours.partial == nil {
-            return (self.ours(finished, splits: splits + [bytes.count]).refused, ours, nio)
+        if nio.refused {
+            let later = self.ours(finished, splits: splits + [bytes.count])
+            return (later.refused && later.messages == ours.messages, ours, nio)
         }
-        if ours.refused, nio.partial == nil {
-            return (self.nio(finished, splits: splits + [bytes.count]).refused, ours, nio)
-        }
-        return (false, ours, nio)
+        let later = self.nio(finished, splits: splits + [bytes.count])
+        return (later.refused && later.messages == nio.messages, ours, nio)
     }
 }

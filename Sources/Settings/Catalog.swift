@@ -225,7 +225,7 @@ public enum Catalog {
         help: "uncached-token lookups that may wait; past it 503", readers: [.worker])
     public static let workerThreads = Setting(
         variables: ["WORKER_THREADS"], default: "1", kind: .count(1...256),
-        help: "event loop threads per worker; the supervisor's processes give the parallelism", readers: [.worker])
+        help: "SwiftNIO threads per worker for its side work (metrics to the supervisor); requests are served on one thread, the supervisor's processes give the parallelism", readers: [.worker])
     public static let accessLog = Setting(
         variables: ["ACCESS_LOG"], defaultHelp: "off", kind: .boolean,
         help: "one log line per request", readers: [.worker])

@@ -69,6 +69,16 @@ struct RequestParserTests {
         "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, \r\n\r\n0\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        // Found by the fuzzer: a NUL in an unfinished trailer line (llhttp refuses it at once).
+        "PATCH /v1/notes/5 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\u{0}\u{0}GET /",
+        "PATCH /v1/notes/5 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nContent-Length: 2\r\n\r\nab",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b;c;d=\"x y\\\"z\"\r\nhello\r\n0;e=<\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a\r\nhello\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5; a = b\r\nhello\r\n0\r\n\r\n",
     ]
 
     static func check(_ bytes: [UInt8], splits: [Int] = []) -> String? {
@@ -98,7 +108,7 @@ struct RequestParserTests {
         var generator = SplitMix(seed: 0x5eed)
         let alphabet = Array("\r\n \t:;,0123456789abcdefABCDEF-+xX/?%\u{0}\u{7F}\u{80}\u{FF}HTTP".utf8)
         var disagreements: [String] = []
-        for _ in 0..<20_000 {
+        for _ in 0..<40_000 {
             var bytes = Array(Self.cases[Int(generator.next() % UInt64(Self.cases.count))].utf8)
             for _ in 0...(generator.next() % 3) {
                 let position = Int(generator.next() % UInt64(bytes.count + 1))

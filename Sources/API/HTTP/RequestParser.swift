@@ -76,14 +76,17 @@ public struct RequestParser {
                 if input.count - index > 1024 { return fail("chunk size line too long") }
                 // Refused at its first impossible byte, as llhttp does (an overflowing size, a sign).
                 let end = input.count > index && input[input.count - 1] == Self.cr ? input.count - 1 : input.count
-                if end > index, Self.chunkSize(input, index, end) == nil { return fail("invalid chunk size") }
+                if end < input.count, end == index { return fail("invalid chunk size") }
+                if end > index, Self.chunkSize(input, index, end, complete: end < input.count) == nil {
+                    return fail("invalid chunk size")
+                }
                 return .needMore
             }
             switch lineEnd {
             case .invalid:
                 return fail("invalid line ending in a chunk size")
             case .at(let end):
-                guard let size = Self.chunkSize(input, index, end) else { return fail("invalid chunk size") }
+                guard let size = Self.chunkSize(input, index, end, complete: true) else { return fail("invalid chunk size") }
                 index = end + 2
                 state = size == 0 ? .trailers : .chunkData(remaining: size)
                 return next(input, from: &index)
@@ -108,6 +111,7 @@ public struct RequestParser {
             while true {
                 guard let lineEnd = Self.lineEnd(input, from: index) else {
                     if input.count - index > Self.maxHeadSize { return fail("trailers too large") }
+                    if !Self.couldStartHeaderLine(input, index, input.count) { return fail("invalid trailer field") }
                     return .needMore
                 }
                 guard case .at(let end) = lineEnd else { return fail("invalid line ending in the trailers") }
@@ -116,7 +120,11 @@ public struct RequestParser {
                     state = .head
                     return .end
                 }
-                guard Self.headerField(input, index, end) != nil else { return fail("invalid trailer field") }
+                guard let (name, _) = Self.headerField(input, index, end) else { return fail("invalid trailer field") }
+                // RFC 9110 §6.5.1: framing fields have no place in trailers (llhttp refuses a Content-Length there).
+                if Self.equalsIgnoringCase(name, "content-length") || Self.equalsIgnoringCase(name, "transfer-encoding") {
+                    return fail("\(name) in the trailers")
+                }
                 index = end + 2
             }
         }
@@ -138,6 +146,7 @@ public struct RequestParser {
         var headers: [(String, String)] = []
         var contentLength: Int?
         var transferEncoding: [String] = []
+        var sawTransferEncoding = false
     }
 
     private var partialHead = PartialHead()
@@ -176,7 +185,9 @@ public struct RequestParser {
                     guard let length = Self.decimal(value) else { return fail("invalid Content-Length") }
                     partialHead.contentLength = length
                 } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
-                    partialHead.transferEncoding.append(value)
+                    partialHead.sawTransferEncoding = true
+                    // An empty one frames nothing, for llhttp too; with a Content-Length it still conflicts.
+                    if !value.isEmpty { partialHead.transferEncoding.append(value) }
                 }
                 partialHead.headers.append((name, value))
             }
@@ -185,14 +196,16 @@ public struct RequestParser {
         let head = partialHead
         partialHead = PartialHead()
         let (method, uri, version) = head.requestLine!
+        if head.sawTransferEncoding, head.contentLength != nil { return fail("both Content-Length and Transfer-Encoding") }
         let chunked: Bool
         if head.transferEncoding.isEmpty {
             chunked = false
         } else {
-            guard head.contentLength == nil else { return fail("both Content-Length and Transfer-Encoding") }
             let codings = head.transferEncoding.joined(separator: ",").split(separator: ",", omittingEmptySubsequences: false)
-            let last = codings.last.map { $0.trimmingCharacters(in: " \t").lowercased() }
-            guard last == "chunked" else { return fail("Transfer-Encoding does not end in chunked") }
+                .map { $0.trimmingCharacters(in: " \t").lowercased() }
+            guard codings.last == "chunked" else { return fail("Transfer-Encoding does not end in chunked") }
+            // RFC 9112 §7: chunked only once, and last (llhttp refuses a chunked that another coding follows).
+            guard codings.dropLast().allSatisfy({ $0 != "chunked" }) else { return fail("chunked before another transfer coding") }
             chunked = true
         }
         index = cursor
@@ -237,6 +250,7 @@ public struct RequestParser {
             position += 1
         }
         guard position < end else { return true }
+        guard position > start else { return false }
         return input[(position + 1)..<end].allSatisfy { isValueByte($0) || $0 == cr }
     }
 
@@ -322,7 +336,8 @@ public struct RequestParser {
 
     /// `1*HEXDIG [ chunk-ext ]`; nil when invalid or past 64 bits (llhttp's limit; the connection's body
     /// limit refuses far less).
-    private static func chunkSize(_ input: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+    /// - Parameter complete: the line ends at `end` (else more of it may come).
+    private static func chunkSize(_ input: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, complete: Bool) -> Int? {
         var size: UInt64 = 0
         var position = start
         while position < end, let digit = hexValue(input[position]) {
@@ -331,11 +346,51 @@ public struct RequestParser {
             position += 1
         }
         guard position > start else { return nil }
-        if position < end {
-            guard input[position] == UInt8(ascii: ";") else { return nil }
-            guard input[position + 1 ..< end].allSatisfy({ isTargetByte($0) || $0 == space || $0 == tab }) else { return nil }
-        }
+        guard isChunkExtension(input, position, end, complete: complete) else { return nil }
         return Int(clamping: size)
+    }
+
+    /// `*( ";" token [ "=" ( token / quoted-string ) ] )` (RFC 9112 §7.1.1), as llhttp reads it (empty names
+    /// and values allowed); a prefix of
+    /// one is accepted too, since the line may not be complete yet.
+    private static func isChunkExtension(_ input: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, complete: Bool) -> Bool {
+        var position = start
+        while position < end {
+            guard input[position] == UInt8(ascii: ";") else { return false }
+            position += 1
+            // Not a space after `;`, and not `;` last on the line.
+            if position == end { return !complete }
+            if input[position] == space { return false }
+            // llhttp takes an empty name (`;;`) and an empty value (`;e=`) too.
+            while position < end, isTokenByte(input[position]) { position += 1 }
+            if position == end { return true }
+            if input[position] == UInt8(ascii: ";") { continue }
+            guard input[position] == UInt8(ascii: "=") else { return false }
+            position += 1
+            if position == end { return true }
+            if input[position] == UInt8(ascii: "\"") {
+                position += 1
+                var closed = false
+                while position < end {
+                    let byte = input[position]
+                    if byte == UInt8(ascii: "\"") {
+                        closed = true
+                        position += 1
+                        break
+                    }
+                    if byte == UInt8(ascii: "\\") {
+                        position += 2
+                        continue
+                    }
+                    guard byte == tab || (byte >= 0x20 && byte != 0x7F) else { return false }
+                    position += 1
+                }
+                if !closed { return position >= end }
+            } else {
+                while position < end, isTokenByte(input[position]) { position += 1 }
+            }
+        }
+        return true
     }
 
     private static func hexValue(_ byte: UInt8) -> Int? {
