@@ -43,6 +43,8 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
         case closed
     }
 
+    private static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
     /// Unconsumed input past which the connection stops reading until it catches up.
     private static let inputHighWater = 64 * 1024
 
@@ -137,6 +139,13 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
                 }
                 state = .receiving(head, nil)
                 bodyDeadline = .now + server.limits.bodyTimeout
+                // RFC 9110 §10.1.1: a client that waits for 100 before sending its body gets it.
+                if head.version.minor >= 1, parser.expectsBody,
+                   head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                    output.append(contentsOf: Self.continueLine)
+                    flush()
+                    if case .closed = state { break parsing }
+                }
             case .body(let piece):
                 guard case .receiving(let head, var body) = state else { break parsing }
                 let size = (body?.readableBytes ?? 0) + piece.count
@@ -158,14 +167,19 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
                 bodyDeadline = nil
                 dispatch(Request(head: head, body: body), head: head)
             case .needMore:
+                if case .receiving(_, let body) = state, let remaining = parser.declaredBodyRemaining,
+                   (body?.readableBytes ?? 0) + remaining > server.limits.maxBodySize {
+                    // A chunk that announces more than the limit is refused now, not after it arrived.
+                    reject(.payloadTooLarge, "body_too_large", "the request body is larger than \(server.limits.maxBodySize) bytes")
+                }
                 break parsing
             case .invalid:
                 reject(.badRequest, "bad_request", "malformed HTTP request")
                 break parsing
             }
         }
-        compactInput()
         if case .closed = state { return }
+        compactInput()
         if peerClosed {
             // The client sent all it will. What is complete gets answered; an unfinished request never can be.
             switch state {
@@ -263,7 +277,11 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
         let wanted: UInt32
         if outputStart < output.count {
             wanted = EPOLLOUT.rawValue
-        } else if peerClosed || input.count - inputStart >= Self.inputHighWater {
+        } else if peerClosed {
+            wanted = 0
+        } else if case .responding = state, input.count - inputStart >= Self.inputHighWater {
+            // Pipelined requests wait while this one is answered; a head or body being received is read on
+            // (the parser bounds a head, the body limits a body).
             wanted = 0
         } else {
             switch state {
@@ -291,6 +309,11 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
 
     /// Every tick: the header deadline closes a silent connection; the body deadline answers 408.
     func tick(now: ContinuousClock.Instant) {
+        if outputStart < output.count, case .idle = state, headerDeadline != nil {
+            // A slow reader is still taking the last answer: the wait for its next request starts after.
+            headerDeadline = now + (draining && servedAny ? server.limits.drainIdleGrace : server.limits.headerTimeout)
+            return
+        }
         if let deadline = headerDeadline, now >= deadline {
             switch state {
             case .idle: close()
@@ -318,7 +341,9 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
         Glibc.close(fd)
         releaseBody()
         input = []
+        inputStart = 0
         output = []
+        outputStart = 0
         server.remove(self)
     }
 

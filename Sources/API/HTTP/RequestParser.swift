@@ -43,6 +43,23 @@ public struct RequestParser {
 
     public init() {}
 
+    /// Body bytes the current chunk (or `Content-Length`) still announces, when inside one.
+    public var declaredBodyRemaining: Int? {
+        switch state {
+        case .fixed(let remaining), .chunkData(let remaining): remaining
+        default: nil
+        }
+    }
+
+    /// Right after a head: whether a body follows (a `Content-Length` above 0, or chunked).
+    public var expectsBody: Bool {
+        switch state {
+        case .fixed(let remaining): remaining > 0
+        case .chunkSize: true
+        default: false
+        }
+    }
+
     /// Whether the parser is between requests (nothing of the next one consumed yet).
     public var isIdle: Bool {
         if case .head = state { return true }
@@ -146,7 +163,6 @@ public struct RequestParser {
         var headers: [(String, String)] = []
         var contentLength: Int?
         var transferEncoding: [String] = []
-        var sawTransferEncoding = false
     }
 
     private var partialHead = PartialHead()
@@ -182,11 +198,13 @@ public struct RequestParser {
                 guard let (name, value) = Self.headerField(input, cursor, end) else { return fail("invalid header field") }
                 if Self.equalsIgnoringCase(name, "content-length") {
                     guard partialHead.contentLength == nil else { return fail("more than one Content-Length") }
+                    guard partialHead.transferEncoding.isEmpty else { return fail("both Content-Length and Transfer-Encoding") }
                     guard let length = Self.decimal(value) else { return fail("invalid Content-Length") }
                     partialHead.contentLength = length
                 } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
-                    partialHead.sawTransferEncoding = true
-                    // An empty one frames nothing, for llhttp too; with a Content-Length it still conflicts.
+                    guard partialHead.contentLength == nil else { return fail("both Content-Length and Transfer-Encoding") }
+                    // An empty one frames nothing: llhttp frames the message as if it were absent (and takes a
+                    // Content-Length after it, though not before).
                     if !value.isEmpty { partialHead.transferEncoding.append(value) }
                 }
                 partialHead.headers.append((name, value))
@@ -196,7 +214,6 @@ public struct RequestParser {
         let head = partialHead
         partialHead = PartialHead()
         let (method, uri, version) = head.requestLine!
-        if head.sawTransferEncoding, head.contentLength != nil { return fail("both Content-Length and Transfer-Encoding") }
         let chunked: Bool
         if head.transferEncoding.isEmpty {
             chunked = false
