@@ -51,26 +51,37 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_and_switches(pids):
-    """CPU seconds (user + system) and context switches (voluntary + involuntary), summed over every thread
-    of these processes, from /proc: the per-thread figures, because a process's own status line only counts
-    its main thread's switches."""
+    """CPU seconds (user + system) and context switches (voluntary + involuntary) of each of these processes,
+    summed over its threads, from /proc: the per-thread figures, because a process's own status line only
+    counts its main thread's switches. {pid: (cpu, switches)}; a process already gone is left out."""
+    return {pid: _one_process(pid) for pid in pids if os.path.isdir(f"/proc/{pid}/task")}
+
+
+def spent_between(before, after):
+    """What the processes spent between two snapshots: only processes seen in both (a Postgres backend that
+    exits during the run would otherwise subtract its whole life), plus new ones from zero."""
+    cpu = sum(after[pid][0] - before.get(pid, (0.0, 0))[0] for pid in after)
+    switches = sum(after[pid][1] - before.get(pid, (0.0, 0))[1] for pid in after)
+    return cpu, switches
+
+
+def _one_process(pid):
     cpu, switches = 0.0, 0
-    for pid in pids:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return cpu, switches
+    for task in tasks:
         try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / TICKS
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{task}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                cpu += (int(fields[11]) + int(fields[12])) / TICKS
-                with open(f"/proc/{pid}/task/{task}/status") as f:
-                    for line in f:
-                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                            switches += int(line.split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
     return cpu, switches
 
 
@@ -140,15 +151,16 @@ class Sampler(threading.Thread):
 def wrk(port, connections, seconds, token, note_id, watched=None):
     """wrk's figures, and with `watched` ({kind: [pids]}), the CPU each kind of process spent during the run
     (wrk's own from its rusage) and the context switches of each kind."""
-    before = {kind: cpu_and_switches(pids) for kind, pids in (watched or {}).items()}
+    before = {kind: cpu_and_switches(pids() if callable(pids) else pids) for kind, pids in (watched or {}).items()}
     proc = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                              "-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}/v1/notes/{note_id}"],
                             stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read()
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = 0
-    after = {kind: cpu_and_switches(pids) for kind, pids in (watched or {}).items()}
-    spent = {kind: (after[kind][0] - before[kind][0], after[kind][1] - before[kind][1]) for kind in before}
+    # Postgres starts backends during the run (the overflow): look for the kind's processes again.
+    after = {kind: cpu_and_switches(pids() if callable(pids) else pids) for kind, pids in (watched or {}).items()}
+    spent = {kind: spent_between(before[kind], after[kind]) for kind in before}
     spent["wrk"] = (usage.ru_utime + usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw)
 
     def number(pattern, default=0.0):
@@ -295,7 +307,7 @@ def run_stack(stack, workers, args, base_env, dsn, round_number):
     for connections in [int(c) for c in args.connections.split(",")]:
         sampler = Sampler(dsn)
         sampler.start()
-        watched = {"worker": pids, "postgres": pids_named("postgres"), "redis": pids_named("redis-server")}
+        watched = {"worker": pids, "postgres": lambda: pids_named("postgres"), "redis": lambda: pids_named("redis-server")}
         result = wrk(port, connections, args.seconds, args.token, args.note_id, watched)
         sampler.running = False
         sampler.join()
