@@ -200,6 +200,10 @@ public struct RequestParser {
                     guard partialHead.contentLength == nil else { return fail("more than one Content-Length") }
                     guard partialHead.transferEncoding.isEmpty else { return fail("both Content-Length and Transfer-Encoding") }
                     guard let length = Self.decimal(value) else { return fail("invalid Content-Length") }
+                    // llhttp takes spaces after the digits but not a tab.
+                    var last = end - 1
+                    while last > cursor, input[last] == Self.space { last -= 1 }
+                    guard input[last] != Self.tab else { return fail("invalid Content-Length") }
                     partialHead.contentLength = length
                 } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
                     guard partialHead.contentLength == nil else { return fail("both Content-Length and Transfer-Encoding") }
@@ -402,7 +406,8 @@ public struct RequestParser {
                     guard byte == tab || (byte >= 0x20 && byte != 0x7F) else { return false }
                     position += 1
                 }
-                if !closed { return position >= end }
+                // A quoted string still open: fine while the line may go on, not at its end.
+                if !closed { return !complete }
             } else {
                 while position < end, isTokenByte(input[position]) { position += 1 }
             }
