@@ -51,7 +51,7 @@ struct Serve: ParsableCommand {
 
         let target: ListenTarget
         if let fd = InheritedSocket.take() {
-            target = .inherited(fd: fd, backlog: environment["LISTEN_BACKLOG"])
+            target = .inherited(fd: fd)
         } else if let bind, let address = Self.parse(bind) {
             target = .address(host: address.host, port: address.port)
         } else {

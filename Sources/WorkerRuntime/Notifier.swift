@@ -64,17 +64,4 @@ public struct Notifier: Sendable {
             self.heartbeat()
         }
     }
-
-    /// The same for a group of loops: `WATCHDOG=1` only when every loop has run a task since the last beat,
-    /// so one blocked loop of several is enough to stop the heartbeat.
-    @discardableResult
-    public func startHeartbeat(on group: any EventLoopGroup) -> RepeatedTask? {
-        guard let interval = heartbeatInterval else { return nil }
-        let loops = Array(group.makeIterator())
-        guard loops.count > 1 else { return startHeartbeat(on: group.next()) }
-        let first = loops[0]
-        return first.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
-            EventLoopFuture.andAllSucceed(loops.map { $0.submit {} }, on: first).whenSuccess { self.heartbeat() }
-        }
-    }
 }

@@ -69,12 +69,11 @@ final class HTTPConnection: Reactor.Watcher, @unchecked Sendable {
     /// not: it was taken from the shared accept queue, its request is on the way, and no other worker can
     /// answer it any more.
     private var servedAny = false
-    private(set) var draining = false
+    private var draining = false
 
-    init(fd: Int32, server: HTTPServerCore, draining: Bool) {
+    init(fd: Int32, server: HTTPServerCore) {
         self.fd = fd
         self.server = server
-        self.draining = draining
         headerDeadline = .now + server.limits.headerTimeout
     }
 

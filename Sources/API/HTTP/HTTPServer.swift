@@ -8,13 +8,14 @@ import WorkerRuntime
 
 /// Where the server listens: the socket its manager passed (fd 3) or an address of its own.
 public enum ListenTarget: Sendable, CustomStringConvertible {
-    /// `LISTEN_FDS` socket activation; `backlog` is `LISTEN_BACKLOG` (the manager's listen backlog, kept).
-    case inherited(fd: Int32, backlog: String?)
+    /// `LISTEN_FDS` socket activation. The socket is used as the manager made it: never listened on again,
+    /// so its backlog (`LISTEN_BACKLOG`) stays the manager's.
+    case inherited(fd: Int32)
     case address(host: String, port: Int)
 
     public var description: String {
         switch self {
-        case .inherited(let fd, _): "inherited socket (fd \(fd))"
+        case .inherited(let fd): "inherited socket (fd \(fd))"
         case .address(let host, let port): "\(host):\(port)"
         }
     }
@@ -35,7 +36,7 @@ public final class HTTPServer: Sendable {
                              bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
         let fd: Int32
         switch target {
-        case .inherited(let inherited, _):
+        case .inherited(let inherited):
             fd = inherited
         case .address(let host, let port):
             fd = try ListeningSocket.bind(host: host, port: port, backlog: 4096)
@@ -167,7 +168,7 @@ final class HTTPServerCore: Reactor.Watcher, @unchecked Sendable {
         var one: Int32 = 1
         // Ignored for a Unix socket, where there is no Nagle to turn off.
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        let connection = HTTPConnection(fd: fd, server: self, draining: draining)
+        let connection = HTTPConnection(fd: fd, server: self)
         guard connection.start() else {
             close(fd)
             return
