@@ -83,6 +83,9 @@ test_python() {
     local venv="$ROOT/.build/test-venv"
     # Debian's python3, not a pyenv one under /root: the non-root pass must be able to run it too.
     grep -qx "home = /usr/bin" "$venv/pyvenv.cfg" 2>/dev/null || { rm -rf "$venv"; /usr/bin/python3 -m venv "$venv"; }
-    "$venv/bin/python" -c "import uvicorn" 2>/dev/null || "$venv/bin/pip" install -q 'uvicorn==0.34.*' >&2
+    # uvicorn for the foreign-worker tests, and the seed's Python stack (benchmarks/python/app.py) they run under it.
+    "$venv/bin/python" -c "import uvicorn, fastapi, sqlalchemy, asyncpg, redis" 2>/dev/null \
+        || "$venv/bin/pip" install -q 'uvicorn==0.34.*' 'fastapi==0.115.*' 'sqlalchemy[asyncio]==2.0.*' 'asyncpg==0.30.*' \
+            'redis==5.2.*' >&2
     export PREFORK_TEST_PYTHON="$venv/bin/python"
 }

@@ -23,6 +23,9 @@ public final class APIMetrics: Sendable {
     let redisFallbacks: Metrics.Counter
     let rateLimited: Metrics.Counter
     let authMissesShed: Metrics.Counter
+    /// 1 while the last look at Redis (the boot check, /readyz) found it down: the worker is degraded, serving
+    /// through Postgres alone, and still ready.
+    let redisDown: Metrics.Gauge
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -40,6 +43,7 @@ public final class APIMetrics: Sendable {
         redisFallbacks = Metrics.Counter(label: "redis_fallbacks_total", factory: factory)
         rateLimited = Metrics.Counter(label: "rate_limited_total", factory: factory)
         authMissesShed = Metrics.Counter(label: "auth_misses_shed_total", factory: factory)
+        redisDown = Metrics.Gauge(label: "redis_down", factory: factory)
     }
 
     /// One finished request. Counters and timers are made once per label set and kept: looking them up in the

@@ -36,10 +36,16 @@ public final class Application: Responder {
     /// SIGTERM: `/readyz` answers 503 from now on, so a load balancer stops sending new requests.
     public func beginDraining() { draining.store(true, ordering: .relaxed) }
 
-    /// The boot check before READY=1: one Postgres and one Redis round trip. The connections stay in the pools.
-    public func checkDependencies() async throws {
+    /// The boot check before READY=1: a Postgres round trip, which must succeed, and a Redis one, which may not.
+    /// Requests fall back to Postgres without Redis (the authentication cache and the rate limit are Redis'),
+    /// so a Redis outage must not keep a worker from starting: every worker of a restarting deployment would
+    /// crash-loop, and the whole service would go down with a cache. Returns why Redis did not answer, if it did
+    /// not; the worker then starts degraded. The connections stay in the pools.
+    public func checkDependencies() async throws -> String? {
         _ = try await engine.query("SELECT 1")
-        _ = try await redis.command("PING")
+        let redisError = await Self.check(within: .seconds(2)) { [redis] in _ = try await redis.command("PING") }
+        metrics.redisDown.record(redisError == nil ? 0 : 1)
+        return redisError
     }
 
     // MARK: Responder
@@ -190,7 +196,9 @@ public final class Application: Responder {
         }
     }
 
-    /// Postgres and Redis answer within 2 s and the worker is not draining.
+    /// Ready (200) while Postgres answers within 2 s and the worker is not draining. Redis down is `degraded`,
+    /// still 200: requests are served through Postgres meanwhile, and a load balancer that pulled every pod on a
+    /// cache outage would turn it into a full one. The `redis_down` gauge says the same to monitoring.
     private func readiness() async -> Response {
         if draining.load(ordering: .relaxed) {
             return .json(.serviceUnavailable, "{\"status\":\"draining\"}")
@@ -198,10 +206,11 @@ public final class Application: Responder {
         async let postgres = Self.check(within: .seconds(2)) { [engine] in _ = try await engine.query("SELECT 1") }
         async let redis = Self.check(within: .seconds(2)) { [redis] in _ = try await redis.command("PING") }
         let (postgresError, redisError) = await (postgres, redis)
-        let ok = postgresError == nil && redisError == nil
-        let body = "{\"status\":\"\(ok ? "ready" : "unavailable")\",\"postgres\":\"\(postgresError == nil ? "ok" : "down")\","
+        metrics.redisDown.record(redisError == nil ? 0 : 1)
+        let status = postgresError != nil ? "unavailable" : redisError != nil ? "degraded" : "ready"
+        let body = "{\"status\":\"\(status)\",\"postgres\":\"\(postgresError == nil ? "ok" : "down")\","
             + "\"redis\":\"\(redisError == nil ? "ok" : "down")\"}"
-        return .json(ok ? .ok : .serviceUnavailable, body)
+        return .json(postgresError == nil ? .ok : .serviceUnavailable, body)
     }
 
     /// nil when `body` finished in time, else why not. Returns at the deadline even if `body` is stuck in a

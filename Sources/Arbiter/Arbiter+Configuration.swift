@@ -3,9 +3,14 @@ extension Arbiter {
     public enum Readiness: Sendable, Equatable {
         /// The worker says `READY=1` over sd_notify; `WATCHDOG=1` feeds its heartbeat.
         case notify
-        /// The worker knows nothing of sd_notify (uvicorn, a python script): it counts as ready once started
-        /// and has no heartbeat.
-        case onSpawn
+        /// The worker knows nothing of sd_notify (uvicorn, a python script): it counts as ready once it has
+        /// stayed alive this long (`--ready-after`), and has no heartbeat. A worker that ends sooner is a failed
+        /// boot, so a rolling restart to a version that cannot start stops with the old workers serving; ready
+        /// on spawn, that HUP replaced every working worker with crash-looping ones (0 of 20 requests answered).
+        case alive(for: Duration)
+
+        /// Ready the moment it is started: a worker that crashes during its startup still replaces a good one.
+        public static var onSpawn: Readiness { .alive(for: .zero) }
     }
 
     /// Settings of the arbiter, validated once by `validate()`; every duration is typed.
@@ -67,6 +72,12 @@ extension Arbiter {
                 throw ConfigurationError("heartbeat timeout must be positive (use none to disable it)")
             }
             guard bootTimeout > .zero else { throw ConfigurationError("boot timeout must be positive") }
+            if case .alive(let uptime) = readiness {
+                guard uptime >= .zero else { throw ConfigurationError("ready-after must not be negative") }
+                guard uptime < bootTimeout else {
+                    throw ConfigurationError("ready-after must be shorter than the boot timeout, or no worker could ever be ready")
+                }
+            }
             guard bootAttempts >= 1 else { throw ConfigurationError("boot attempts must be at least 1") }
             if let connections, connections.allotment(workers: workers) == nil {
                 throw ConfigurationError(connections.refusal(workers: workers))

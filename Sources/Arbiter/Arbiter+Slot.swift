@@ -4,7 +4,7 @@ extension Arbiter {
         public var pid: Int32
         public var generation: Int
         public var startedAt: Instant
-        /// nil until `READY=1` (or at once with `.onSpawn` readiness).
+        /// nil until `READY=1` (without sd_notify: until it has lived `ready-after`).
         public var readyAt: Instant?
         /// The last `WATCHDOG=1`, or the moment it became ready.
         public var lastHeartbeat: Instant?

@@ -58,6 +58,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         if configuration.readiness == .onSpawn {
             actions += becameReady(slot: slot, role: role, now: now)
         }
+        // Otherwise `tick` makes it ready once it has lived `ready-after` (or READY=1 does).
         return actions + reconcile(now: now)
     }
 
@@ -256,6 +257,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
                     actions += retire(pid: worker.pid, slot: slot, signal: .kill, reason: "boot timeout",
                                       connections: worker.connections, now: now)
                     actions += failure(slot: slot, now: now)
+                } else if !worker.isReady, let readyAt = uptimeReadiness(of: worker), now >= readyAt {
+                    actions += becameReady(slot: slot, role: .worker, now: now)
                 } else if let silence = heartbeatSilence(of: worker, now: now) {
                     actions.append(.report(.heartbeatMissed(slot: slot, pid: worker.pid, silentFor: silence)))
                     actions += abandon(slot: slot, role: .worker, reason: "heartbeat missed", now: now)
@@ -267,6 +270,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
                 actions += retire(pid: replacement.pid, slot: slot, signal: .kill, reason: "boot timeout",
                                   connections: replacement.connections, now: now)
                 actions += abortReplacement(slot: slot, reason: "new worker pid \(replacement.pid) not ready in time", now: now)
+            } else if let replacement = slots[slot].replacement, let readyAt = uptimeReadiness(of: replacement), now >= readyAt {
+                actions += becameReady(slot: slot, role: .replacement, now: now)
             }
         }
         for index in retirees.indices {
@@ -289,6 +294,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             for worker in [slot.worker, slot.replacement].compactMap({ $0 }) {
                 if !worker.isReady {
                     deadlines.append(worker.startedAt + configuration.bootTimeout)
+                    if let readyAt = uptimeReadiness(of: worker) { deadlines.append(readyAt) }
                 } else if let last = worker.lastHeartbeat, let timeout = heartbeatTimeout {
                     deadlines.append(last + timeout)
                 }
@@ -296,6 +302,12 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             }
         }
         return deadlines.min()
+    }
+
+    /// When a worker that does not speak sd_notify counts as ready: once it has lived `ready-after`.
+    func uptimeReadiness(of worker: Worker) -> Instant? {
+        guard case .alive(let uptime) = configuration.readiness, !worker.isReady else { return nil }
+        return worker.startedAt + uptime
     }
 
     /// Why `scale` to `workers` cannot be done now; nil when it can.

@@ -46,7 +46,12 @@ public enum Catalog {
         readers: [.supervisor])
     public static let noNotify = Setting(
         ["--no-notify"], variables: ["NO_NOTIFY"], defaultHelp: "off", kind: .boolean,
-        help: "the command does not speak sd_notify: a worker is ready once started, and has no heartbeat",
+        help: "the command does not speak sd_notify: a worker is ready once it has lived --ready-after, and has no heartbeat",
+        readers: [.supervisor])
+    public static let readyAfter = Setting(
+        ["--ready-after"], variables: ["READY_AFTER"], default: "2", kind: .duration(minimum: .zero, never: false),
+        help: "with --no-notify: a worker alive this long is ready; one that ends sooner is a failed boot, and a rolling "
+            + "restart stops with the old workers serving",
         readers: [.supervisor])
     public static let logLevel = Setting(
         ["--log-level"], variables: ["LOG_LEVEL"], default: "info", kind: .logLevel,
@@ -243,7 +248,7 @@ public enum Catalog {
         help: "each batch's statement_timeout", readers: [.cleanup])
 
     public static let all: [Setting] = [
-        workers, bind, port, socketMode, socketGroup, backlog, gracefulTimeout, heartbeatTimeout, bootTimeout, noNotify,
+        workers, bind, port, socketMode, socketGroup, backlog, gracefulTimeout, heartbeatTimeout, bootTimeout, noNotify, readyAfter,
         logLevel, logFormat, cleanupSchedule, cleanupTimezone, cleanupCommand, cleanupTimeout, cleanupJitter,
         cleanupOnStart, noCleanup, budgetMode, replicas, maxRequests, maxRequestsJitter, maxWorkerMemory, controlSocket,
         metricsBind, relaySignals,

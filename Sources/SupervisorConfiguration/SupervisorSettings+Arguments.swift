@@ -61,8 +61,11 @@ extension SupervisorSettings {
             }
         }
         if try reader.isOn(Catalog.noNotify) {
-            arbiter.readiness = .onSpawn
+            arbiter.readiness = .alive(for: try reader.duration(Catalog.readyAfter) ?? .seconds(2))
             arbiter.heartbeatTimeout = nil
+        } else if let readyAfter = reader.found(Catalog.readyAfter) {
+            throw SettingError("\(readyAfter.source) applies only with --no-notify (NO_NOTIFY=1): a worker that speaks sd_notify is ready when it says READY=1",
+                               fromFlag: readyAfter.fromFlag)
         }
         logLevel = try reader.logLevel()
         logFormatIsJSON = try reader.choice(Catalog.logFormat) == "json"

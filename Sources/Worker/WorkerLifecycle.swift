@@ -33,7 +33,8 @@ final class WorkerLifecycle: Sendable {
                                        requestLimit: RequestLimit { getenv($0).map { String(cString: $0) } })
     }
 
-    /// READY=1 only once the listener is up and Postgres and Redis have each answered a round trip.
+    /// READY=1 only once the listener is up and Postgres has answered a round trip; Redis is tried too, and a
+    /// worker that cannot reach it starts degraded rather than not at all.
     func start() async {
         let server: HTTPServer
         do {
@@ -44,10 +45,11 @@ final class WorkerLifecycle: Sendable {
             logger.critical("cannot listen", metadata: ["on": "\(target)", "error": "\(error)"])
             exit(1)
         }
+        let redisError: String?
         do {
-            try await application.checkDependencies()
+            redisError = try await application.checkDependencies()
         } catch {
-            logger.critical("cannot reach a dependency at boot", metadata: ["error": "\(error)"])
+            logger.critical("cannot reach Postgres at boot", metadata: ["error": "\(error)"])
             await application.engine.dispose(timeout: .seconds(1))
             await application.redis.close(timeout: .seconds(1))
             exit(1)
@@ -71,8 +73,12 @@ final class WorkerLifecycle: Sendable {
                 logger.warning("cannot serve metrics to the supervisor", metadata: ["path": "\(path)", "error": "\(error)"])
             }
         }
+        if let redisError {
+            logger.warning("Redis unavailable at boot: starting degraded, requests go to Postgres until it answers",
+                           metadata: ["error": "\(redisError)"])
+        }
         startHeartbeat()
-        notifier.ready(status: "serving on \(target)")
+        notifier.ready(status: "serving on \(target)" + (redisError == nil ? "" : ", degraded: Redis unavailable"))
         logger.info("ready", metadata: [
             "on": "\(server.port.map { "port \($0)" } ?? "\(target)")",
             "postgres_pool": "\(settings.postgres.pool.size)+\(settings.postgres.pool.maxOverflow)",

@@ -39,6 +39,21 @@ struct BootTests {
         #expect(harness.advance(.seconds(3600)).isEmpty)
     }
 
+    @Test func withoutNotifyAWorkerThatDiesBeforeItsUptimeIsAFailedBoot() {
+        var harness = Harness {
+            $0.workers = 1
+            $0.readiness = .alive(for: .seconds(2))
+            $0.bootAttempts = 2
+        }
+        _ = harness.start()
+        let first = harness.advance(.milliseconds(500)) + harness.exit(100)
+        #expect(first.reports.contains(.restartScheduled(slot: 0, after: .milliseconds(100), failures: 1)))
+        #expect(!first.reports.contains { if case .ready = $0 { true } else { false } })
+        _ = harness.advance(.milliseconds(100))
+        let second = harness.advance(.milliseconds(500)) + harness.exit(101)
+        #expect(second.exitCode == 3)
+    }
+
     @Test func readyFromAStrangerIsIgnoredAndReportedOnce() {
         var harness = Harness()
         _ = harness.start()

@@ -93,6 +93,44 @@ struct ReloadTests {
         #expect(actions.reports.contains(.reloadFinished(generation: 2)))
     }
 
+    /// Issue 18: a HUP to a version that cannot start, with workers that do not speak sd_notify (uvicorn
+    /// under `--no-notify`). Ready on spawn, every working worker was retired for a crash-looping one; ready
+    /// after an uptime, the new worker that dies first is a failed boot and the old ones keep serving.
+    @Test func withoutNotifyAReplacementThatDiesBeforeItsUptimeLeavesTheOldWorkerServing() {
+        var harness = Harness {
+            $0.workers = 2
+            $0.readiness = .alive(for: .seconds(2))
+        }
+        _ = harness.start()
+        #expect(harness.arbiter.nextDeadline == TestInstant(offset: .seconds(2)))
+        let ready = harness.advance(.seconds(2))
+        #expect(ready.reports.contains(.allReady(workers: 2, after: .seconds(2))))
+        let hangup = harness.signal(.hangup)
+        #expect(hangup.spawns == [0])
+        #expect(hangup.signals(.terminate).isEmpty)
+        let died = harness.advance(.milliseconds(800)) + harness.exit(102)
+        #expect(died.signals(.terminate).isEmpty)
+        #expect(died.reports.contains { if case .reloadAborted = $0 { true } else { false } })
+        #expect(harness.pids == [100, 101])
+        #expect(harness.advance(.seconds(60)).signals(.terminate).isEmpty)
+        #expect(harness.pids == [100, 101])
+    }
+
+    @Test func withoutNotifyAReplacementThatLivesItsUptimeReplacesTheOldWorker() {
+        var harness = Harness {
+            $0.workers = 1
+            $0.readiness = .alive(for: .seconds(2))
+        }
+        _ = harness.start()
+        _ = harness.advance(.seconds(2))
+        _ = harness.signal(.hangup)
+        #expect(harness.advance(.milliseconds(1999)).signals(.terminate).isEmpty)
+        let replaced = harness.advance(.milliseconds(1))
+        #expect(replaced.signals(.terminate) == [100])
+        #expect(replaced.reports.contains(.reloadFinished(generation: 2)))
+        #expect(harness.pids == [101])
+    }
+
     @Test func ttinAddsASlotAndTtouRetiresTheLast() {
         var harness = running(workers: 2)
         let more = harness.signal(.increase)

@@ -156,7 +156,7 @@ struct SettingsTests {
                                          "SOCKET_MODE": "0660", "LOG_LEVEL": "Warn", "LOG_FORMAT": "JSON"])
         #expect(settings.backlog == 100)
         #expect(settings.arbiter.bootTimeout == .seconds(120))
-        #expect(settings.arbiter.readiness == .onSpawn && settings.arbiter.heartbeatTimeout == nil)
+        #expect(settings.arbiter.readiness == .alive(for: .seconds(2)) && settings.arbiter.heartbeatTimeout == nil)
         #expect(settings.socketMode == 0o660)
         #expect(settings.logLevel == .warning && settings.logFormatIsJSON)
         // Variables reach the workers as they are; flags are passed on as their variables.
@@ -166,10 +166,21 @@ struct SettingsTests {
         #expect(try self.settings([], ["HEARTBEAT_TIMEOUT": "5s"]).arbiter.heartbeatTimeout == .seconds(5))
     }
 
-    @Test func noNotifyMeansReadyOnSpawnAndNoHeartbeat() throws {
+    @Test func noNotifyMeansReadyAfterAnUptimeAndNoHeartbeat() throws {
         let settings = try settings(["--no-notify", "--timeout", "5"])
-        #expect(settings.arbiter.readiness == .onSpawn)
+        #expect(settings.arbiter.readiness == .alive(for: .seconds(2)))
         #expect(settings.arbiter.heartbeatTimeout == nil)
+        #expect(try self.settings(["--no-notify", "--ready-after", "0"]).arbiter.readiness == .onSpawn)
+        #expect(try self.settings([], ["NO_NOTIFY": "1", "READY_AFTER": "500ms"]).arbiter.readiness == .alive(for: .milliseconds(500)))
+    }
+
+    /// Issue 18: `--ready-after` means nothing to a worker that says READY=1, and one at or above the boot
+    /// timeout would make every boot fail; both are refused in one line instead.
+    @Test func readyAfterIsRefusedWhereItCannotWork() throws {
+        #expect(throws: (any Error).self) { try self.settings(["--ready-after", "3s"]) }
+        #expect(throws: (any Error).self) { try self.settings([], ["READY_AFTER": "3s"]) }
+        #expect(throws: (any Error).self) { try self.settings(["--no-notify", "--ready-after", "1m", "--boot-timeout", "1m"]) }
+        #expect(throws: (any Error).self) { try self.settings(["--no-notify", "--ready-after", "soon"]) }
     }
 
     @Test func zeroTimeoutDisablesTheHeartbeat() throws {

@@ -37,6 +37,8 @@ struct SettingsSurfaceTests {
         (["--cleanup-timeout", "soon", "--cleanup-command", "/bin/true"], [:], 64, "--cleanup-timeout: expected a duration"),
         ([], ["BOOT_TIMEOUT": "0"], 78, "BOOT_TIMEOUT: must be more than 0"),
         ([], ["NO_NOTIFY": "perhaps"], 78, "NO_NOTIFY: expected true or false"),
+        (["--ready-after", "2s"], [:], 64, "--ready-after applies only with --no-notify"),
+        ([], ["NO_NOTIFY": "1", "READY_AFTER": "2 s"], 78, "READY_AFTER: expected a duration"),
         (["--log-level", "verbose"], [:], 64, "--log-level: expected trace"),
         ([], ["LOG_FORMAT": "yaml"], 78, "LOG_FORMAT: expected text or json"),
         (["--socket-mode", "999"], [:], 64, "--socket-mode: expected an octal mode"),

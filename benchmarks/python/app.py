@@ -4,11 +4,16 @@ pool of 5; the engine disposed, then Redis closed, on shutdown. Same schema, sam
 one-round-trip auth cache + rate limit as the Swift worker, so scripts/bench api compares like with like.
 
 Run: DATABASE_URL=postgresql://... REDIS_URL=redis://... uvicorn app:app --workers 4
+Under the supervisor (docs/FOREIGN_WORKERS.md): supervisor --workers 4 -- uvicorn app:app --fd 3
+It speaks sd_notify the way a systemd service does: READY=1 once its pools answer, WATCHDOG=1 from its event
+loop, STOPPING=1 on shutdown. Without NOTIFY_SOCKET (plain uvicorn, or --no-notify) all of that is a no-op.
 REDIS_POOL_BLOCKING=0 gives redis-py's default pool, which raises instead of waiting when all 5 are busy
 (the seed's behaviour); the default here waits, as the Swift worker does.
 """
+import asyncio
 import hashlib
 import os
+import socket
 import time
 from contextlib import asynccontextmanager
 
@@ -30,6 +35,8 @@ engine = create_async_engine(
     pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
     max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
     pool_recycle=int(os.environ.get("DB_POOL_RECYCLE", "3600")),
+    # How pg_stat_activity tells this pool apart, as the Swift worker's DB_APPLICATION_NAME does.
+    connect_args={"server_settings": {"application_name": os.environ.get("DB_APPLICATION_NAME", "api-python")}},
 )
 pool_size = int(os.environ.get("REDIS_POOL_SIZE", "5"))
 if os.environ.get("REDIS_POOL_BLOCKING", "1") == "1":
@@ -39,9 +46,44 @@ else:
 redis_client = redis.Redis(connection_pool=redis_pool)
 
 
+def sd_notify(message: str) -> None:
+    """One datagram to the manager (the supervisor, or systemd). Non-blocking on purpose: PyPI's sdnotify
+    sends on a blocking socket, and a manager whose queue is full (10 datagrams shared by every worker) would
+    then freeze this event loop, and every request on it, until the manager reads again."""
+    path = os.environ.get("NOTIFY_SOCKET", "")
+    if not path.startswith(("/", "@")):
+        return
+    address = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK) as sock:
+        try:
+            sock.sendto(message.encode(), address)
+        except OSError:
+            pass  # a heartbeat that does not fit is dropped; the next one follows
+
+
+async def heartbeat(interval: float) -> None:
+    """WATCHDOG=1 from the event loop itself: a loop blocked by a stuck request stops beating, and the
+    supervisor replaces the worker, as it would a hung Swift worker."""
+    while True:
+        sd_notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
 @asynccontextmanager
 async def lifespan(app):
+    # Ready only once Postgres answers: a version that cannot reach its database never says READY=1, so a
+    # rolling restart to it stops with the old workers serving. Redis is not required (requests fall back).
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    beat = None
+    watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or "0")
+    if watchdog_usec > 0:
+        beat = asyncio.get_running_loop().create_task(heartbeat(watchdog_usec / 2_000_000))
+    sd_notify(f"READY=1\nSTATUS=pool {engine.pool.size()} + overflow {engine.pool._max_overflow}")
     yield
+    sd_notify("STOPPING=1")
+    if beat is not None:
+        beat.cancel()
     await engine.dispose()
     await redis_client.aclose()
 
@@ -51,7 +93,20 @@ app = FastAPI(lifespan=lifespan)
 
 @app.get("/healthz")
 async def healthz():
-    return {"status": "ok"}
+    return {"status": "ok", "pid": os.getpid()}
+
+
+@app.get("/readyz")
+async def readyz():
+    """Ready while Postgres answers; Redis down is reported as degraded, not as unready."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    try:
+        redis_ok = bool(await redis_client.ping())
+    except Exception:
+        redis_ok = False
+    return {"status": "ready" if redis_ok else "degraded", "pid": os.getpid(),
+            "pool_size": engine.pool.size(), "max_overflow": engine.pool._max_overflow}
 
 
 async def authenticate(request: Request) -> int:
