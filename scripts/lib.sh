@@ -22,7 +22,7 @@ ensure_packages() {
 # ss (iproute2) for the backlog test, procps, the Postgres and Redis servers for the engine's, the Redis
 # client's and the API's tests, and wrk for the API benchmark.
 SYSTEM_PACKAGES=(libpq-dev libhiredis-dev libsystemd-dev pkg-config python3 python3-venv iproute2 procps postgresql
-    redis-server wrk pgbouncer systemd)
+    redis-server wrk pgbouncer systemd strace)
 
 # Release builds of the binaries the tests and the run command start. Release on purpose: SwiftNIO 2.101's
 # debug builds assert when several processes accept on one socket, release builds do not.
@@ -87,5 +87,7 @@ test_python() {
     "$venv/bin/python" -c "import uvicorn, fastapi, sqlalchemy, asyncpg, redis" 2>/dev/null \
         || "$venv/bin/pip" install -q 'uvicorn==0.34.*' 'fastapi==0.115.*' 'sqlalchemy[asyncio]==2.0.*' 'asyncpg==0.30.*' \
             'redis==5.2.*' >&2
+    # The Kubernetes manifests' schemas (scripts/test.d/kubernetes.py).
+    "$venv/bin/python" -c "import kubernetes_validate" 2>/dev/null || "$venv/bin/pip" install -q 'kubernetes-validate==1.37.*' >&2
     export PREFORK_TEST_PYTHON="$venv/bin/python"
 }

@@ -191,6 +191,8 @@ def main():
             return
         uid = container.run("exec", container.name, "/usr/local/bin/supervisor", "healthcheck").returncode
         check(uid == 0, "supervisor healthcheck (the image's HEALTHCHECK command) exits 0")
+        liveness = container.run("exec", container.name, "/usr/local/bin/supervisor", "status", check=False).returncode
+        check(liveness == 0, "supervisor status (deploy/kubernetes' liveness probe) exits 0 on a read-only root")
         top = container.run("top", container.name, "user", "args", check=False).stdout
         users = {line.split()[0] for line in top.splitlines()[1:] if line.strip()}
         check(users == {"10001"} or users == {"api"}, f"every process runs as the image's uid 10001 ({sorted(users)})")
