@@ -17,6 +17,11 @@ let package = Package(
         .executable(name: "pool-bench", targets: ["PoolBenchmark"]),
         .executable(name: "worker", targets: ["Worker"]),
         .executable(name: "cleanup", targets: ["Cleanup"]),
+        // For a worker of your own (Examples/VisitCounter, README "Your own worker"): the runtime (fd 3, READY=1
+        // and the heartbeat, the drain, SIGTERM, MAX_REQUESTS) with its HTTP/1.1 server, and the two pools.
+        .library(name: "PreforkWorker", targets: ["PreforkWorker", "WorkerRuntime"]),
+        .library(name: "PreforkPostgres", targets: ["Postgres"]),
+        .library(name: "PreforkRedis", targets: ["Redis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -110,11 +115,26 @@ let package = Package(
         // The Redis client: hiredis connections in the same pool, pipelines, an async API.
         .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
 
-        // The seed's API: HTTP on SwiftNIO, routes, authentication, rate limit, metrics, migrations.
+        // A worker's life around an application: the HTTP/1.1 server on the reactor's thread (strict parser,
+        // keep-alive, limits, drain), boot before READY=1, the heartbeat, SIGTERM, dispose. The API worker is one
+        // such application; Examples/VisitCounter is another, built as an outside package would build it.
+        .target(
+            name: "PreforkWorker",
+            dependencies: [
+                "WorkerRuntime", "ConnectionPool", "CShims", "TimeUnits", "LogFormat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // The seed's API: routes, authentication, rate limit, metrics, migrations, on PreforkWorker.
         .target(
             name: "API",
             dependencies: [
-                "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims", "Settings", "TimeUnits",
+                "PreforkWorker", "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims", "Settings", "TimeUnits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -157,7 +177,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "API", "ConnectionPool", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
+                "API", "PreforkWorker", "ConnectionPool", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -191,11 +211,11 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
         // The worker's HTTP parser beside SwiftNIO's, for the differential tests and the fuzzer.
         .target(name: "HTTPDifferential", dependencies: [
-            "API", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            "PreforkWorker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "APITests", dependencies: [
-            "API", "Postgres", "Redis", "LogFormat", "HTTPDifferential",
+            "API", "PreforkWorker", "Postgres", "Redis", "LogFormat", "HTTPDifferential",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
@@ -214,7 +234,7 @@ let package = Package(
 /// `-sanitize=fuzzer` (their `main` hands over to libFuzzer's driver).
 if Context.environment["PREFORK_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
-        ("FuzzHTTP", ["API", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
+        ("FuzzHTTP", ["PreforkWorker", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         ("FuzzNotify", ["Arbiter"]),
         ("FuzzCron", ["Schedule"]),

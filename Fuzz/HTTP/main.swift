@@ -1,4 +1,4 @@
-import API
+import PreforkWorker
 import FuzzDriver
 import HTTPDifferential
 import NIOCore

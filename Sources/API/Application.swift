@@ -4,12 +4,13 @@ import NIOConcurrencyHelpers
 import NIOHTTP1
 import PoolCore
 import Postgres
+import PreforkWorker
 import Redis
 import Synchronization
 import WorkerRuntime
 
 /// The seed's API: routes to answers, with authentication, rate limit, metrics and readiness.
-public final class Application: Responder {
+public final class Application: WorkerApplication {
     public let engine: PostgresEngine
     public let redis: RedisClient
     public let metrics: APIMetrics
@@ -36,6 +37,38 @@ public final class Application: Responder {
     /// SIGTERM: `/readyz` answers 503 from now on, so a load balancer stops sending new requests.
     public func beginDraining() { draining.store(true, ordering: .relaxed) }
 
+    /// Postgres must answer before READY=1; Redis may not (the worker then starts degraded).
+    public func boot() async throws -> String? {
+        let redisError: String?
+        do {
+            redisError = try await checkDependencies()
+        } catch {
+            throw BootFailure(description: "cannot reach Postgres at boot: \(error)")
+        }
+        if let redisError {
+            logger.warning("Redis unavailable at boot: starting degraded, requests go to Postgres until it answers",
+                           metadata: ["error": "\(redisError)"])
+        }
+        logger.info("pools warm", metadata: [
+            "postgres_pool": "\(settings.postgres.pool.size)+\(settings.postgres.pool.maxOverflow)",
+            "redis_pool": "\(settings.redis.pool.size)",
+        ])
+        return redisError == nil ? nil : "degraded: Redis unavailable"
+    }
+
+    /// The Postgres engine first, then Redis: the seed's order on shutdown.
+    public func dispose() async {
+        let disposed = await engine.dispose(timeout: .seconds(1))
+        let closed = await redis.close(timeout: .seconds(1))
+        logger.info("stopped", metadata: ["postgres_disposed": "\(disposed)", "redis_closed": "\(closed)"])
+    }
+
+    public func metricsExposition() -> [UInt8]? { metrics.exposition() }
+
+    struct BootFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
     /// The boot check before READY=1: a Postgres round trip, which must succeed, and a Redis one, which may not.
     /// Requests fall back to Postgres without Redis (the authentication cache and the rate limit are Redis'),
     /// so a Redis outage must not keep a worker from starting: every worker of a restarting deployment would
@@ -51,7 +84,7 @@ public final class Application: Responder {
     // MARK: Responder
 
     public func immediateResponse(to request: Request) -> Response? {
-        let route = request.route
+        let route = Route(method: request.method, path: request.path)
         let response: Response
         switch route {
         case .healthz:
@@ -72,7 +105,7 @@ public final class Application: Responder {
 
     public func response(to request: Request) async -> Response {
         let started = ContinuousClock.now
-        let route = request.route
+        let route = Route(method: request.method, path: request.path)
         let response: Response
         if route == .readyz {
             response = await readiness()

@@ -1,4 +1,4 @@
-import API
+import PreforkWorker
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1

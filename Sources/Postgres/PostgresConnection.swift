@@ -4,7 +4,7 @@ import Glibc
 
 /// One libpq connection. Every call blocks, so the engine only calls it on the pool's threads, and the pool
 /// gives it to one holder at a time: that is what makes the unchecked Sendable sound.
-public final class PostgresConnection: @unchecked Sendable {
+package final class PostgresConnection: @unchecked Sendable {
     /// nil once closed.
     private var handle: OpaquePointer?
 
@@ -16,7 +16,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Ends the session at once (`PQfinish`): the pool counts a connection closed only after this, so the
     /// server never sees more backends than the limit.
-    public func close() {
+    package func close() {
         guard let handle else { return }
         PQfinish(handle)
         self.handle = nil
@@ -25,7 +25,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private static let closedError = PostgresError(kind: .connection, message: "the connection is closed", isDisconnect: true)
 
     /// Connects with libpq's own URL parser. `defaults` come before the URL, so parameters in the URL win.
-    public static func connect(url: PostgresURL, defaults: [(String, String)]) throws(PostgresError) -> PostgresConnection {
+    package static func connect(url: PostgresURL, defaults: [(String, String)]) throws(PostgresError) -> PostgresConnection {
         let pairs = defaults + [("dbname", url.value)]
         let handle: OpaquePointer? = withCStrings(pairs.map(\.0)) { keywords in
             withCStrings(pairs.map(\.1)) { values in
@@ -46,7 +46,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs one statement with parameters and waits for its result (blocking).
-    public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+    package func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
         try send(sql, parameters)
         return try receive()
     }
@@ -57,7 +57,7 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// This is what lets a caller on the cooperative pool start a query itself, and hand only the wait for the
     /// reply to the pool's thread: that thread's wake-up then overlaps the server's work instead of preceding it.
-    public func send(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) {
+    package func send(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) {
         guard let handle else { throw Self.closedError }
         let queued = withOptionalCStrings(parameters) { values in
             PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
@@ -73,7 +73,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// (`DB_PREPARED_STATEMENTS`): the server then skips parsing and planning, which for a primary-key
     /// lookup is most of its work (measured with pgbench on the API's note query: 2.5x the throughput).
     /// Off behind PgBouncer in transaction mode, where the next statement may reach another server.
-    public var preparesStatements = false
+    package var preparesStatements = false
 
     /// Statements prepared on this connection, by their text: what asyncpg's statement cache does.
     private var prepared: [String: String] = [:]
@@ -84,7 +84,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// What `send` should do for `sql`: nil to send it unnamed; a name, and whether it still needs preparing.
     /// Only plain data statements are prepared (not DDL, transaction control or SET), and at most 256 per
     /// connection, so statements built from changing text cannot grow the server's memory without bound.
-    public func preparedStatement(for sql: String) -> (name: String, isPrepared: Bool)? {
+    package func preparedStatement(for sql: String) -> (name: String, isPrepared: Bool)? {
         guard preparesStatements else { return nil }
         if let name = prepared[sql] { return (name, true) }
         guard preparedCount < Self.maximumPrepared else { return nil }
@@ -94,23 +94,23 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Queues `PQsendPrepare`; its (empty) result is read like a statement's.
-    public func sendPrepare(_ name: String, _ sql: String, parameterCount: Int) throws(PostgresError) {
+    package func sendPrepare(_ name: String, _ sql: String, parameterCount: Int) throws(PostgresError) {
         guard let handle else { throw Self.closedError }
         guard PQsendPrepare(handle, name, sql, Int32(parameterCount), nil) == 1, PQflush(handle) >= 0 else {
             throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)), isDisconnect: isBroken)
         }
     }
 
-    public func markPrepared(_ sql: String, name: String) {
+    package func markPrepared(_ sql: String, name: String) {
         prepared[sql] = name
         preparedCount += 1
     }
 
     /// The server no longer knows it (a schema change invalidated its plan, or the session is not ours).
-    public func forgetPrepared(_ sql: String) { prepared[sql] = nil }
+    package func forgetPrepared(_ sql: String) { prepared[sql] = nil }
 
     /// Queues the execution of a prepared statement with parameters, like `send`.
-    public func sendPrepared(_ name: String, _ parameters: [String?]) throws(PostgresError) {
+    package func sendPrepared(_ name: String, _ parameters: [String?]) throws(PostgresError) {
         guard let handle else { throw Self.closedError }
         let queued = withOptionalCStrings(parameters) { values in
             PQsendQueryPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0)
@@ -121,7 +121,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Waits (blocking) for the results of the statement `send` queued, and decodes them; the first error wins.
-    public func receive() throws(PostgresError) -> PostgresResult {
+    package func receive() throws(PostgresError) -> PostgresResult {
         guard let handle else { throw Self.closedError }
         var outcome: Result<PostgresResult, PostgresError>?
         // PQgetResult flushes what `send` could not, blocks for input, and returns nil after the last result.
@@ -142,7 +142,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// What `consume` found: the statement's outcome, or nothing yet.
-    public enum Progress {
+    package enum Progress {
         case pending
         case finished(Result<PostgresResult, PostgresError>)
     }
@@ -152,7 +152,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Reads what the socket has without blocking (`PQconsumeInput`) and collects every result that is
     /// complete. Called by the reactor when the socket is readable; `.pending` means wait for more input.
-    public func consume() -> Progress {
+    package func consume() -> Progress {
         guard let handle else { return .finished(.failure(Self.closedError)) }
         guard PQconsumeInput(handle) == 1 else {
             partialOutcome = nil
@@ -179,11 +179,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// The socket, for the reactor.
-    public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
+    package var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
 
     /// Whether part of the last `send` is still in libpq's buffer (the socket was full): then the reply must be
     /// waited for with `receive`, which also flushes.
-    public var flushPending: Bool { handle.map { PQflush($0) == 1 } ?? false }
+    package var flushPending: Bool { handle.map { PQflush($0) == 1 } ?? false }
 
     /// The server's error fields, or libpq's message when the connection itself failed.
     private func error(from result: OpaquePointer) -> PostgresError {
@@ -201,23 +201,23 @@ public final class PostgresConnection: @unchecked Sendable {
                              detail: field(Int32(UInt8(ascii: "D"))), isDisconnect: disconnect)
     }
 
-    public var isBroken: Bool { handle.map { PQstatus($0) != CONNECTION_OK } ?? true }
+    package var isBroken: Bool { handle.map { PQstatus($0) != CONNECTION_OK } ?? true }
 
     /// Inside a transaction (or a failed one) since the last statement.
-    public var inTransaction: Bool {
+    package var inTransaction: Bool {
         guard let handle else { return false }
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
     }
 
     /// Not idle: a transaction is open, or a statement's results were never read.
-    public var needsReset: Bool {
+    package var needsReset: Bool {
         guard let handle else { return true }
         return PQstatus(handle) != CONNECTION_OK || PQtransactionStatus(handle) != PQTRANS_IDLE
     }
 
     /// The cheapest round trip: an empty query.
-    public func ping() -> Bool {
+    package func ping() -> Bool {
         guard let handle, let result = PQexec(handle, "") else { return false }
         defer { PQclear(result) }
         return PQresultStatus(result) == PGRES_EMPTY_QUERY && !isBroken
@@ -225,7 +225,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Makes a returned connection idle: a statement still running is cancelled and its results drained, a
     /// transaction left open is rolled back. False when the connection is broken or could not be reset.
-    public func resetForReuse() -> Bool {
+    package func resetForReuse() -> Bool {
         guard let handle, !isBroken else { return false }
         if PQtransactionStatus(handle) == PQTRANS_ACTIVE {
             // A cancel can overtake its statement (it travels on a connection of its own) and is then ignored,
@@ -258,7 +258,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// The backend's pid, as `pg_stat_activity.pid` shows it.
-    public var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
+    package var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
 
     static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "" }

@@ -4,24 +4,24 @@ import CoreMetrics
 import PoolCore
 
 /// The libpq side of the pool: how to open, check, reset and close a Postgres connection.
-public struct PostgresDriver: PoolDriver {
-    public let configuration: PostgresConfiguration
+package struct PostgresDriver: PoolDriver {
+    package let configuration: PostgresConfiguration
 
-    public func connect() throws -> PostgresConnection {
+    package func connect() throws -> PostgresConnection {
         let connection = try PostgresConnection.connect(url: configuration.url, defaults: configuration.connectionDefaults)
         connection.preparesStatements = configuration.preparedStatements
         return connection
     }
-    public func ping(_ connection: PostgresConnection) -> Bool { connection.ping() }
-    public func reset(_ connection: PostgresConnection) -> Bool { connection.resetForReuse() }
-    public func needsReset(_ connection: PostgresConnection) -> Bool { connection.needsReset }
-    public func close(_ connection: PostgresConnection) { connection.close() }
+    package func ping(_ connection: PostgresConnection) -> Bool { connection.ping() }
+    package func reset(_ connection: PostgresConnection) -> Bool { connection.resetForReuse() }
+    package func needsReset(_ connection: PostgresConnection) -> Bool { connection.needsReset }
+    package func close(_ connection: PostgresConnection) { connection.close() }
 }
 
 /// The database engine every worker and the cleanup job use: SQLAlchemy's QueuePool contract over libpq,
 /// with an async API; every libpq call runs on the pool's own threads.
 public final class PostgresEngine: Sendable {
-    public let pool: ConnectionPool<PostgresDriver>
+    package let pool: ConnectionPool<PostgresDriver>
     public let configuration: PostgresConfiguration
 
     /// - Parameter metrics: where the pool's metrics go (the process-wide `MetricsSystem` by default).

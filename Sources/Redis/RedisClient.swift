@@ -3,21 +3,21 @@ import CoreMetrics
 import PoolCore
 
 /// The hiredis side of the pool: how to open, check and close a Redis connection.
-public struct RedisDriver: PoolDriver {
-    public let configuration: RedisConfiguration
+package struct RedisDriver: PoolDriver {
+    package let configuration: RedisConfiguration
 
-    public func connect() throws -> RedisConnection { try RedisConnection.connect(configuration) }
-    public func ping(_ connection: RedisConnection) -> Bool { connection.ping() }
-    public func reset(_ connection: RedisConnection) -> Bool { !connection.isBroken }
+    package func connect() throws -> RedisConnection { try RedisConnection.connect(configuration) }
+    package func ping(_ connection: RedisConnection) -> Bool { connection.ping() }
+    package func reset(_ connection: RedisConnection) -> Bool { !connection.isBroken }
     /// Nothing to reset: a finished pipeline leaves the connection clean, a broken one is checked in unhealthy.
-    public func needsReset(_ connection: RedisConnection) -> Bool { false }
-    public func close(_ connection: RedisConnection) { connection.close() }
+    package func needsReset(_ connection: RedisConnection) -> Bool { false }
+    package func close(_ connection: RedisConnection) { connection.close() }
 }
 
 /// The worker's Redis: the same pool as Postgres (waits up to the pool timeout, never fails at once), every
 /// hiredis call on the pool's own threads, never on an event loop.
 public final class RedisClient: Sendable {
-    public let pool: ConnectionPool<RedisDriver>
+    package let pool: ConnectionPool<RedisDriver>
     public let configuration: RedisConfiguration
 
     public init(_ configuration: RedisConfiguration, metrics: (any MetricsFactory)? = nil) {

@@ -9,9 +9,9 @@ import Glibc
 /// A context that saw an I/O or protocol error is never used again (`isBroken`): hiredis leaves its buffers
 /// in an unknown state. The pool closes it and opens a new one through `connect`, which sets the timeouts and
 /// keepalive every time; hiredis 0.14's own `redisReconnect` would silently drop them.
-public final class RedisConnection: @unchecked Sendable {
+package final class RedisConnection: @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
-    public private(set) var isBroken = false
+    package private(set) var isBroken = false
 
     private init(context: UnsafeMutablePointer<redisContext>) {
         self.context = context
@@ -19,14 +19,14 @@ public final class RedisConnection: @unchecked Sendable {
 
     deinit { close() }
 
-    public func close() {
+    package func close() {
         guard let context else { return }
         redisFree(context)
         self.context = nil
     }
 
     /// Connects, sets the read/write timeout and TCP keepalive, then `AUTH` and `SELECT` as the URL says.
-    public static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> RedisConnection {
+    package static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> RedisConnection {
         let url = configuration.url
         guard let context = redisConnectWithTimeout(url.host, Int32(url.port), timeval(configuration.connectTimeout)) else {
             throw RedisError(kind: .io, message: "cannot allocate a context")
@@ -56,7 +56,7 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// Sends all commands at once and reads their replies in order: one round trip for a multi-command step.
-    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+    package func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
         guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
         for command in commands {
             guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
@@ -74,7 +74,7 @@ public final class RedisConnection: @unchecked Sendable {
 
     /// Queues the commands and writes them out, from the caller's thread. The context is in blocking mode, but
     /// a few hundred bytes always fit the socket's send buffer, and the write timeout bounds the rest.
-    public func send(_ commands: [[String]]) throws(RedisError) {
+    package func send(_ commands: [[String]]) throws(RedisError) {
         guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
         for command in commands {
             guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
@@ -88,7 +88,7 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// What `consume` found: every reply of the pipeline, or not yet.
-    public enum Progress {
+    package enum Progress {
         case pending
         case finished(Result<[RedisValue], RedisError>)
     }
@@ -98,7 +98,7 @@ public final class RedisConnection: @unchecked Sendable {
 
     /// Reads what the socket has (one `read`, which does not block: the reactor saw it readable) and parses
     /// every complete reply.
-    public func consume() -> Progress {
+    package func consume() -> Progress {
         guard let context, !isBroken else { return .finished(.failure(RedisError(kind: .io, message: "the connection is closed"))) }
         guard redisBufferRead(context) == REDIS_OK else { return .finished(.failure(fail(context))) }
         while pendingReplies.count < expectedReplies {
@@ -114,21 +114,21 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// The call did not finish within the socket timeout: the reply may still come, so the context is done.
-    public func timedOut() -> RedisError {
+    package func timedOut() -> RedisError {
         isBroken = true
         return RedisError(kind: .io, message: "no reply within the socket timeout")
     }
 
-    public func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
+    package func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
         try pipeline([arguments])[0]
     }
 
-    public func ping() -> Bool {
+    package func ping() -> Bool {
         (try? command(["PING"])) == .status("PONG")
     }
 
     /// The socket, for tests that check what `connect` set on it.
-    public var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }
+    package var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }
 
     private func fail(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
         isBroken = true

@@ -7,6 +7,7 @@ import LogOptions
 import Logging
 import NIOCore
 import NIOPosix
+import PreforkWorker
 import Settings
 import WorkerRuntime
 
@@ -65,19 +66,15 @@ struct Serve: ParsableCommand {
         // on the pools' own threads.
         NIOSingletons.groupLoopCountSuggestion = settings.threads
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        let group = MultiThreadedEventLoopGroup.singleton
 
-        let lifecycle = WorkerLifecycle(settings: settings, logger: logger, group: group, target: target)
-        let termination = TerminationSignal.handle { lifecycle.terminate() }
-        // USR1/USR2 (relayed with `supervisor --relay-signal`, or sent by hand) must not end a worker by their
-        // default action: logs go to stderr, so there is nothing to reopen; they are acknowledged in the log.
-        let signalLogger = logger
-        let userSignals = [SIGUSR1, SIGUSR2].map { signal in
-            TerminationSignal.handle(signal) {
-                signalLogger.info("SIG\(signal == SIGUSR1 ? "USR1" : "USR2") received: nothing to reopen (logs go to stderr)")
-            }
-        }
-        Task { await lifecycle.start() }
-        withExtendedLifetime((termination, userSignals)) { dispatchMain() }
+        var configuration = WorkerConfiguration(listen: target)
+        configuration.maxBodySize = settings.maxBodySize
+        configuration.headerTimeout = settings.headerTimeout
+        configuration.bodyTimeout = settings.bodyTimeout
+        configuration.bodyBufferLimit = settings.bodyBufferLimit
+        configuration.gracefulTimeout = settings.gracefulTimeout
+        let application = Application(settings: settings, logger: logger,
+                                      requestLimit: RequestLimit { getenv($0).map { String(cString: $0) } })
+        Worker.serve(application, configuration: configuration, logger: logger)
     }
 }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import Testing
 @testable import API
+import PreforkWorker
 
 @Suite("Routes")
 struct RouteTests {

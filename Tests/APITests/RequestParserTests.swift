@@ -1,6 +1,6 @@
 import HTTPDifferential
 import Testing
-@testable import API
+@testable import PreforkWorker
 
 /// The worker's HTTP parser against SwiftNIO's decoder (llhttp), an implementation written by other people
 /// from the same RFC: the same bytes must give the same requests, or the same refusal.

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 
-/// A whole request, body included (at most `MAX_BODY_SIZE`), as the routes see it.
+/// A whole request, body included (at most `maxBodySize`), as a `Responder` sees it.
 public struct Request: Sendable {
     public var method: HTTPMethod
     /// The path without the query, percent-encoding left as sent.
@@ -9,10 +9,8 @@ public struct Request: Sendable {
     public var query: Substring?
     public var headers: HTTPHeaders
     public var body: ByteBuffer?
-    /// Matched once, when the request is complete.
-    public var route: Route
 
-    public init(head: HTTPRequestHead, body: ByteBuffer?) {
+    package init(head: HTTPRequestHead, body: ByteBuffer?) {
         method = head.method
         headers = head.headers
         self.body = body
@@ -24,8 +22,10 @@ public struct Request: Sendable {
             path = uri
             query = nil
         }
-        route = Route(method: head.method, path: path)
     }
+
+    /// The body's bytes (empty when there is none), for a responder that does not use SwiftNIO's `ByteBuffer`.
+    public var bodyBytes: [UInt8] { body.map { Array($0.readableBytesView) } ?? [] }
 
     /// A query parameter's value, percent-decoded; nil when absent.
     public func queryValue(_ name: String) -> String? {
@@ -48,7 +48,7 @@ public struct Request: Sendable {
         return token.isEmpty ? nil : token
     }
 
-    static func percentDecoded(_ text: Substring) -> String {
+    package static func percentDecoded(_ text: Substring) -> String {
         guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
@@ -68,7 +68,7 @@ public struct Request: Sendable {
 }
 
 extension Substring {
-    func trimmingCharacters(in set: String) -> String {
+    package func trimmingCharacters(in set: String) -> String {
         let characters = Set(set)
         var text = self[...]
         while let first = text.first, characters.contains(first) { text = text.dropFirst() }

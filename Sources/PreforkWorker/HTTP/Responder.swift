@@ -5,3 +5,8 @@ public protocol Responder: Sendable {
     /// The answer for everything else, off the event loop's stack.
     func response(to request: Request) async -> Response
 }
+
+extension Responder {
+    /// Everything goes through `response(to:)` unless a responder answers some requests without I/O.
+    public func immediateResponse(to request: Request) -> Response? { nil }
+}

@@ -24,14 +24,14 @@ public enum ListenTarget: Sendable, CustomStringConvertible {
 /// The worker's HTTP/1.1 server, on the reactor's thread: accepts on the listening socket, serves each
 /// connection (`HTTPConnection`), and drains. A request's read, its Postgres and Redis round trips and its
 /// answer all happen on that one thread and its one epoll: no handoff between threads on the hot path.
-public final class HTTPServer: Sendable {
+package final class HTTPServer: Sendable {
     private let core: HTTPServerCore
 
     private init(core: HTTPServerCore) {
         self.core = core
     }
 
-    public static func start(on target: ListenTarget, responder: any Responder, maxBodySize: Int,
+    package static func start(on target: ListenTarget, responder: any Responder, maxBodySize: Int,
                              headerTimeout: Duration, bodyTimeout: Duration = .seconds(30),
                              bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
         let fd: Int32
@@ -58,7 +58,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// The port actually bound (for `--bind host:0`).
-    public var port: Int? {
+    package var port: Int? {
         var address = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let found = withUnsafeMutablePointer(to: &address) {
@@ -79,12 +79,12 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    public var openConnections: Int { core.openConnections.load(ordering: .relaxed) }
+    package var openConnections: Int { core.openConnections.load(ordering: .relaxed) }
 
     /// Stops accepting (other workers keep serving the shared socket), lets in-flight requests finish and
     /// closes idle keep-alive connections; after `timeout`, closes what is left. True when everything
     /// finished in time.
-    public func drain(timeout: Duration) async -> Bool {
+    package func drain(timeout: Duration) async -> Bool {
         let core = self.core
         let drained = await first(within: timeout) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

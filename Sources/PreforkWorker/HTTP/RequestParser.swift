@@ -13,8 +13,8 @@ import NIOHTTP1
 /// is refused: `Content-Length` with `Transfer-Encoding`, two `Content-Length`s, a `Transfer-Encoding` that
 /// does not end in `chunked`, bare LF or CR line ends, whitespace before a header's colon, folded lines,
 /// control bytes in a header value, and a chunk size that overflows.
-public struct RequestParser {
-    public enum Event: Equatable {
+package struct RequestParser {
+    package enum Event: Equatable {
         case head(HTTPRequestHead)
         /// Bytes of the current request's body (possibly one of several pieces).
         case body(ArraySlice<UInt8>)
@@ -37,14 +37,14 @@ public struct RequestParser {
     }
 
     /// The longest request head (request line and headers) accepted: 80 KiB, as llhttp's predecessor did.
-    public static let maxHeadSize = 80 * 1024
+    package static let maxHeadSize = 80 * 1024
 
     private var state = State.head
 
-    public init() {}
+    package init() {}
 
     /// Body bytes the current chunk (or `Content-Length`) still announces, when inside one.
-    public var declaredBodyRemaining: Int? {
+    package var declaredBodyRemaining: Int? {
         switch state {
         case .fixed(let remaining), .chunkData(let remaining): remaining
         default: nil
@@ -52,7 +52,7 @@ public struct RequestParser {
     }
 
     /// Right after a head: whether a body follows (a `Content-Length` above 0, or chunked).
-    public var expectsBody: Bool {
+    package var expectsBody: Bool {
         switch state {
         case .fixed(let remaining): remaining > 0
         case .chunkSize: true
@@ -61,17 +61,17 @@ public struct RequestParser {
     }
 
     /// Whether the parser is between requests (nothing of the next one consumed yet).
-    public var isIdle: Bool {
+    package var isIdle: Bool {
         if case .head = state { return true }
         return false
     }
 
     /// Parses the next piece of `input` from `index`, and moves `index` past what it consumed.
-    public mutating func next(_ input: [UInt8], from index: inout Int) -> Event {
+    package mutating func next(_ input: [UInt8], from index: inout Int) -> Event {
         input.withUnsafeBufferPointer { next($0, from: &index) }
     }
 
-    public mutating func next(_ input: UnsafeBufferPointer<UInt8>, from index: inout Int) -> Event {
+    package mutating func next(_ input: UnsafeBufferPointer<UInt8>, from index: inout Int) -> Event {
         switch state {
         case .failed(let reason):
             return .invalid(reason)

@@ -1,0 +1,67 @@
+import Dispatch
+import FoundationEssentials
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import WorkerRuntime
+
+/// A worker process under the supervisor (or systemd, or alone): the whole life of one, around an application.
+///
+///     Worker.run { configuration in
+///         try MyApplication(environment: ProcessInfo.processInfo.environment)
+///     }
+///
+/// It serves HTTP/1.1 on the socket from `LISTEN_FDS` (fd 3), or on `PORT` when run alone; calls the
+/// application's `boot` and only then sends `READY=1`; sends `WATCHDOG=1` from the thread that serves the
+/// requests; on SIGTERM sends `STOPPING=1`, stops accepting, finishes the requests in flight within the graceful
+/// timeout, calls `dispose` and exits 0. USR1 and USR2 are logged, never fatal. `MAX_REQUESTS` is honoured
+/// through the `RequestLimit` the application may count with.
+public enum Worker {
+    /// Never returns. `makeApplication` runs after the signals are held (so a SIGTERM that comes during the
+    /// boot drains instead of killing) and before anything listens; a configuration error it throws is one
+    /// line on stderr and exit 78, as the supervisor documents for its workers.
+    public static func run<Application: WorkerApplication>(
+        name: String = "worker",
+        configuration: WorkerConfiguration? = nil,
+        logger: Logger? = nil,
+        _ makeApplication: (WorkerConfiguration) throws -> Application
+    ) -> Never {
+        // Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
+        TerminationSignal.holdUntilHandled()
+        let environment = ProcessInfo.processInfo.environment
+        let resolved: WorkerConfiguration
+        let application: Application
+        do {
+            resolved = try configuration ?? WorkerConfiguration(environment: environment)
+            application = try makeApplication(resolved)
+        } catch {
+            var line = "\(name): \(error)\n"
+            line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            exit(78)
+        }
+        var logger = logger ?? Logger(label: name)
+        if let slot = environment["WORKER_SLOT"] { logger[metadataKey: "slot"] = "\(slot)" }
+        if let generation = environment["WORKER_GENERATION"] { logger[metadataKey: "generation"] = "\(generation)" }
+        // Swift Concurrency's jobs run on one event loop, beside the reactor that serves the requests.
+        NIOSingletons.groupLoopCountSuggestion = 1
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        serve(application, configuration: resolved, logger: logger)
+    }
+
+    /// The same, for a worker that has made its own choices of executor and logging (the API worker).
+    package static func serve<Application: WorkerApplication>(_ application: Application, configuration: WorkerConfiguration,
+                                                               logger: Logger) -> Never {
+        let lifecycle = WorkerLifecycle(configuration: configuration, application: application, logger: logger)
+        let termination = TerminationSignal.handle { lifecycle.terminate() }
+        // USR1/USR2 (relayed with `supervisor --relay-signal`, or sent by hand) must not end a worker by their
+        // default action: logs go to stderr, so there is nothing to reopen; they are acknowledged in the log.
+        let userSignals = [SIGUSR1, SIGUSR2].map { signal in
+            TerminationSignal.handle(signal) {
+                logger.info("SIG\(signal == SIGUSR1 ? "USR1" : "USR2") received: nothing to reopen (logs go to stderr)")
+            }
+        }
+        Task { await lifecycle.start() }
+        withExtendedLifetime((termination, userSignals)) { dispatchMain() }
+    }
+}

@@ -1,0 +1,59 @@
+import IntegrationSupport
+import Foundation
+import Testing
+
+/// Issue 18: Examples/VisitCounter, a worker of someone else's, built as an outside package through the three
+/// library products (scripts/test builds it and sets PREFORK_EXAMPLE_BIN), under the real supervisor with the
+/// real Postgres and Redis: ready, its routes, a rolling restart without a lost request, a stop that disposes
+/// both pools.
+@Suite("Your own worker: Examples/VisitCounter", .serialized)
+struct ExampleWorkerTests {
+    static func backends(_ application: String) -> Int {
+        let result = runShell("psql \"$DATABASE_URL\" -Atc \"SELECT count(*) FROM pg_stat_activity WHERE application_name = '\(application)'\"")
+        return Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    @Test func theExampleServesItsRoutesRestartsAndDisposesItsPools() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["PREFORK_EXAMPLE_BIN"],
+                                  "PREFORK_EXAMPLE_BIN (Examples/VisitCounter built; scripts/test builds it) is not set")
+        let application = "visit-counter-\(getpid())"
+        let supervisor = try SupervisorProcess(["--workers", "2", "--timeout", "3", "--", binary], environment: [
+            "DB_POOL_SIZE": "auto", "NO_CLEANUP": "1", "DB_APPLICATION_NAME": application,
+        ])
+        try supervisor.waitForLog("all 2 workers ready", timeout: 20)
+        let port = try supervisor.port()
+        let page = "home-\(getpid())"
+
+        let ready = try HTTPClient.get(port: port, path: "/readyz").get()
+        #expect(ready.status == 200, "\(ready.body)")
+        for expected in 1...3 {
+            let counted = try HTTPClient.request(port: port, method: "POST", path: "/visits/\(page)").get()
+            #expect(counted.status == 200 && counted.body.contains("\"count\":\(expected)"), "\(counted.status) \(counted.body)")
+        }
+        let read = try HTTPClient.get(port: port, path: "/visits/\(page)").get()
+        #expect(read.status == 200 && read.body.contains("\"count\":3") && read.body.contains("\"cached\":true"), "\(read.body)")
+        let hostile = try HTTPClient.get(port: port, path: "/visits/%22%3E").get()
+        #expect(hostile.status == 404, "\(hostile.body)")
+        #expect(Self.backends(application) >= 2, "each worker's pool holds a warm connection")
+
+        // A rolling restart under load: every request answered, and both workers replaced.
+        let before = try supervisor.waitForWorkers(2)
+        let load = RequestLoop(port: port, path: "/visits/\(page)", concurrency: 4, keepAlive: true)
+        usleep(300_000)
+        supervisor.signal(SIGHUP)
+        try supervisor.waitForLog("rolling restart done", timeout: 30)
+        usleep(300_000)
+        let (succeeded, failures) = load.stop()
+        #expect(failures.isEmpty, "\(failures.count) failed during the HUP: \(failures.prefix(5))")
+        #expect(succeeded > 20)
+        #expect(Set(try supervisor.waitForWorkers(2)).isDisjoint(with: before))
+        // Two heartbeat timeouts (3 s) under load passed without a missed WATCHDOG=1.
+        #expect(!supervisor.log.contains("heartbeat missed"), "\(supervisor.log)")
+
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit(timeout: 20) == 0)
+        usleep(200_000)
+        #expect(Self.backends(application) == 0, "the pools were not disposed")
+        #expect(!supervisor.log.contains("graceful timeout"), "\(supervisor.log)")
+    }
+}
