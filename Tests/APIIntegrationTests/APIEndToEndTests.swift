@@ -177,13 +177,18 @@ struct APIEndToEndTests {
         #expect(worker.process.log.contains("redis unavailable"))
 
         try redis.start()
+        try Self.waitUntilFullyReady(worker)
+        #expect(try worker.request("GET", "/v1/notes/\(id)", token: token).status == 200)
+    }
+
+    /// `/readyz` says "ready" (not "degraded") within 5 s, and the `redis_down` gauge is back to 0.
+    static func waitUntilFullyReady(_ worker: WorkerProcess) throws {
         let deadline = Date().addingTimeInterval(5)
         while jsonField(try worker.request("GET", "/readyz").body, "status") != "ready" {
-            guard Date() < deadline else { Issue.record("not ready again after Redis came back"); break }
+            guard Date() < deadline else { Issue.record("not ready after Redis came back: \(worker.process.log)"); break }
             usleep(50_000)
         }
         #expect(try worker.metric("redis_down") == 0)
-        #expect(try worker.request("GET", "/v1/notes/\(id)", token: token).status == 200)
     }
 
     /// Issue 18: a worker that starts while Redis is down starts degraded and serves through Postgres, instead of
@@ -202,12 +207,7 @@ struct APIEndToEndTests {
         #expect(created.status == 201, "\(created.status) \(created.body)")
 
         try redis.start()
-        let deadline = Date().addingTimeInterval(5)
-        while jsonField(try worker.request("GET", "/readyz").body, "status") != "ready" {
-            guard Date() < deadline else { Issue.record("not ready after Redis came: \(worker.process.log)"); break }
-            usleep(50_000)
-        }
-        #expect(try worker.metric("redis_down") == 0)
+        try Self.waitUntilFullyReady(worker)
     }
 
     @Test func unreachablePostgresAtBootMeansNoReadyAndExit1() throws {
