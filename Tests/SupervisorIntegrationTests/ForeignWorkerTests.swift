@@ -24,6 +24,13 @@ struct ForeignWorkerTests {
                 .write(toFile: path + "/app.py", atomically: true, encoding: .utf8)
         }
 
+        /// A route that blocks the event loop, as a synchronous call in an async handler does.
+        func addBlockingRoute() throws {
+            let good = try String(contentsOfFile: source, encoding: .utf8)
+            try (good + "\n\n@app.get('/block')\nasync def block():\n    time.sleep(60)\n")
+                .write(toFile: path + "/app.py", atomically: true, encoding: .utf8)
+        }
+
         deinit { try? FileManager.default.removeItem(atPath: path) }
     }
 
@@ -86,6 +93,31 @@ struct ForeignWorkerTests {
         let (answered, log) = try rollingRestartToABrokenVersion([], waitForAbort: true)
         print("uvicorn with sd_notify: \(answered) of 20 requests answered after the HUP to a broken version")
         #expect(answered == 20, "\(log)")
+    }
+
+    /// WATCHDOG=1 comes from uvicorn's event loop, not from a thread beside it: a handler that blocks the loop
+    /// stops the heartbeat, and the supervisor aborts and replaces that worker while the other serves on.
+    @Test func aBlockedUvicornEventLoopIsReplaced() throws {
+        let app = try AppFolder()
+        try app.addBlockingRoute()
+        let supervisor = try SupervisorProcess(["--workers", "2", "--timeout", "2", "--"] + Self.uvicorn(app))
+        try supervisor.waitForLog("all 2 workers ready", timeout: 30)
+        let port = try supervisor.port()
+        let before = try supervisor.waitForWorkers(2)
+        _ = HTTPClient.get(port: port, path: "/block", timeout: 0.5)
+        try supervisor.waitForLog("heartbeat missed, aborting", timeout: 10)
+        // The slot is refilled at once: a third "ready", then the aborted worker is gone (ABRT, KILL 2 s later).
+        try supervisor.waitForLog("info: ready boot=", count: 3, timeout: 30)
+        var after: [Int32] = []
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            after = try supervisor.waitForWorkers(2, timeout: 10)
+            usleep(100_000)
+        } while Set(after).intersection(before).count != 1 && Date() < deadline
+        #expect(Set(after).intersection(before).count == 1, "one worker replaced: \(before) -> \(after)")
+        #expect(Self.answered(10, port: port) == 10)
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit(timeout: 20) == 0)
     }
 
     /// The recipe end to end: READY=1 from the lifespan, WATCHDOG=1 from the event loop (a 2 s heartbeat timeout
