@@ -71,7 +71,7 @@ public final class SupervisorLoop {
             socket = try ListenSocket.bind(settings.bind, backlog: settings.backlog, mode: settings.socketMode,
                                            group: settings.socketGroup)
         }
-        listenerStop = socket.stopMechanism
+        listenerStop = inherited == nil ? socket.stopMechanism : .kept
         let notifyServer = settings.arbiter.readiness == .notify ? try NotifyServer(environment: settings.environment) : nil
         notify = notifyServer
         upstream = Upstream(environment: settings.environment, logger: logger)
@@ -243,8 +243,12 @@ public final class SupervisorLoop {
     func closeListener() {
         guard listenerOpen else { return }
         listenerOpen = false
+        if listenerStop == .kept {
+            close(socket.fd)
+            return
+        }
         switch socket.refuseNewConnections() {
-        case .filter: break
+        case .filter, .kept: break
         case .backlog:
             if listenerStop == .filter { logger.notice("stop: \(ListenSocket.StopMechanism.backlog.explanation)") }
         case nil:

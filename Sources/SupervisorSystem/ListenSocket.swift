@@ -166,12 +166,19 @@ extension ListenSocket {
         /// kernels): the accept queue shrinks to one connection, so only a connection that completes its
         /// handshake between the last worker's final accept and its close can be reset.
         case backlog = "backlog"
+        /// The socket is systemd's (socket activation): it outlives this supervisor, and connections that arrive
+        /// during a stop or a restart wait in its queue for the next start, which is what the socket unit is for.
+        /// Neither a filter nor a shrunk backlog may stay behind on it: both did, and the next instance then
+        /// refused every connection (the filter) or queued almost none (a backlog of 0, which the API worker
+        /// never raises again since it does not re-listen).
+        case kept = "socket-activation"
 
         /// For the log and `supervisor status`.
         public var explanation: String {
             switch self {
             case .filter: "a socket filter drops new connections"
             case .backlog: "the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)"
+            case .kept: "the socket stays as systemd made it; new connections wait in its queue for the next start"
             }
         }
     }

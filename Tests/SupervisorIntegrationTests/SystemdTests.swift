@@ -67,6 +67,24 @@ struct SystemdTests {
         #expect(!result.output.contains("prefork-api"), "\(result.output)")
     }
 
+    /// Issue 18: the socket is systemd's and outlives the supervisor. A graceful stop used to leave it with a
+    /// backlog of 0 (or, as root, a filter that drops every connection), and the next instance, whose API
+    /// workers never re-listen, kept it that way. Now a client that connects during a restart waits in
+    /// systemd's queue and the next instance answers it.
+    @Test func aStopLeavesSystemdsSocketAsItFoundIt() throws {
+        let result = runShell("/usr/bin/python3 '\(Binaries.fixtures)/socket_holder.py' '\(try Binaries.path("supervisor"))' '\(try Binaries.path("test-worker"))'")
+        #expect(result.status == 0, "\(result.output)")
+        let json = try #require(result.output.split(separator: "\n").last.flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }, "\(result.output)")
+        #expect(json["backlog_before"] as? Int == 2048)
+        #expect(json["first_exit"] as? Int == 0, "\(json["first_log"] ?? "")")
+        #expect(json["backlog_between"] as? Int == 2048, "\(json)")
+        #expect(json["waiting_client_answered"] as? Bool == true, "\(json)")
+        #expect(json["backlog_after"] as? Int == 2048, "\(json)")
+        #expect((json["first_log"] as? String)?.contains("stop=socket-activation") == true, "\(json["first_log"] ?? "")")
+    }
+
     /// systemd-socket-activate binds, waits for the first connection and execs the supervisor with the socket
     /// as fd 3 (LISTEN_FDS=1, LISTEN_PID its own pid); the workers serve on it, including that first connection.
     @Test func underSystemdSocketActivateTheWorkersServeOnTheActivatedSocket() throws {
