@@ -65,6 +65,8 @@ def main():
     for probe in ("startupProbe", "readinessProbe"):
         path = container[probe]["httpGet"]["path"]
         check(path in served, f"{probe} asks for {path}, which the worker does not serve")
+        # /readyz waits up to 2 s for each dependency; Kubernetes' default timeout is 1 s.
+        check(container[probe].get("timeoutSeconds", 1) > 2, f"{probe}: timeoutSeconds must be above /readyz's 2 s")
     check(container["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness must be /readyz (503 while draining)")
     check(container["livenessProbe"].get("exec", {}).get("command") == ["/usr/local/bin/supervisor", "status"],
           "liveness must be the supervisor's own status (it replaces hung workers itself)")
@@ -81,8 +83,12 @@ def main():
     check(security.get("capabilities", {}).get("drop") == ["ALL"], "drop every capability")
 
     # The budget: what the Deployment's supervisors would compute, with the replica count of the Deployment.
-    replicas = found[("Deployment", "prefork-api")]["spec"]["replicas"]
-    check(env.get("REPLICAS") == str(replicas), f"REPLICAS={env.get('REPLICAS')} but the Deployment has {replicas}")
+    deployment = found[("Deployment", "prefork-api")]["spec"]
+    surge = deployment.get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", "25%")
+    check(isinstance(surge, int), "maxSurge must be a count of pods, for the budget")
+    replicas = deployment["replicas"] + (surge if isinstance(surge, int) else 0)
+    check(env.get("REPLICAS") == str(replicas),
+          f"REPLICAS={env.get('REPLICAS')}, but a rollout runs {replicas} pods (replicas + maxSurge)")
     budget_env = dict(env, DATABASE_URL="postgresql://api@pgbouncer:6432/api")
     budget = subprocess.run([os.path.join(arguments.bin, "supervisor"), "budget"], env=budget_env,
                             capture_output=True, text=True)
