@@ -121,7 +121,7 @@ let package = Package(
         .target(
             name: "PreforkWorker",
             dependencies: [
-                "WorkerRuntime", "ConnectionPool", "CShims", "TimeUnits", "LogFormat",
+                "WorkerRuntime", "ConnectionPool", "CShims", "TimeUnits", "LogFormat", "Settings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

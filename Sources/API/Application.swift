@@ -19,12 +19,8 @@ public final class Application: WorkerApplication {
     let authenticator: Authenticator
     let notes: NoteStore
     private let draining = Atomic<Bool>(false)
-    /// `MAX_REQUESTS`: counts requests and asks the supervisor for a replacement at the limit.
-    let requestLimit: RequestLimit?
 
-    public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics(),
-                requestLimit: RequestLimit? = nil) {
-        self.requestLimit = requestLimit
+    public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics()) {
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
@@ -119,7 +115,6 @@ public final class Application: WorkerApplication {
     private func finished(_ request: Request, route: Route, response: Response, started: ContinuousClock.Instant) {
         let duration = started.duration(to: .now)
         metrics.record(method: request.method.rawValue, route: route.label, status: response.status.code, duration: duration)
-        requestLimit?.served()
         if settings.accessLog {
             logger.info("request", metadata: [
                 "method": "\(request.method.rawValue)", "path": "\(request.path)", "status": "\(response.status.code)",

@@ -1,9 +1,11 @@
 import Dispatch
 import FoundationEssentials
 import Glibc
+import LogFormat
 import Logging
 import NIOCore
 import NIOPosix
+import Settings
 import WorkerRuntime
 
 /// A worker process under the supervisor (or systemd, or alone): the whole life of one, around an application.
@@ -15,8 +17,10 @@ import WorkerRuntime
 /// It serves HTTP/1.1 on the socket from `LISTEN_FDS` (fd 3), or on `PORT` when run alone; calls the
 /// application's `boot` and only then sends `READY=1`; sends `WATCHDOG=1` from the thread that serves the
 /// requests; on SIGTERM sends `STOPPING=1`, stops accepting, finishes the requests in flight within the graceful
-/// timeout, calls `dispose` and exits 0. USR1 and USR2 are logged, never fatal. `MAX_REQUESTS` is honoured
-/// through the `RequestLimit` the application may count with.
+/// timeout, calls `dispose` and exits 0. USR1 and USR2 are logged, never fatal. It counts the requests it answers
+/// (`MAX_REQUESTS`: it asks the supervisor for a replacement at the limit) and serves them with the application's
+/// metrics to the supervisor (`PREFORK_METRICS_SOCKET`). Logs go to stderr as `LOG_LEVEL` and `LOG_FORMAT` say,
+/// which the supervisor passes on from its own flags.
 public enum Worker {
     /// Never returns. `makeApplication` runs after the signals are held (so a SIGTERM that comes during the
     /// boot drains instead of killing) and before anything listens; a configuration error it throws is one
@@ -33,6 +37,12 @@ public enum Worker {
         let resolved: WorkerConfiguration
         let application: Application
         do {
+            if logger == nil {
+                let reader = SettingsReader(environment: environment)
+                let level = try reader.logLevel()
+                let output: LogOutput = try reader.choice(Catalog.logFormat) == "json" ? .json : .text
+                LoggingSystem.bootstrap { label in output.handler(label: label, level: level) }
+            }
             resolved = try configuration ?? WorkerConfiguration(environment: environment)
             application = try makeApplication(resolved)
         } catch {

@@ -1,4 +1,5 @@
 import Glibc
+import Settings
 import TimeUnits
 import WorkerRuntime
 
@@ -32,11 +33,13 @@ public struct WorkerConfiguration: Sendable {
         } else {
             listen = .address(host: "0.0.0.0", port: 8080)
         }
-        if let text = environment["GRACEFUL_TIMEOUT"] {
-            guard let timeout = DurationSyntax.parse(text), timeout > .zero else {
-                throw ConfigurationError("GRACEFUL_TIMEOUT: expected a duration such as 8, 500ms or 1m, got '\(text)'")
+        do {
+            // The same reading, and the same messages, as the supervisor's and the API worker's.
+            if let timeout = try SettingsReader(environment: environment).duration(Catalog.gracefulTimeout) {
+                gracefulTimeout = timeout
             }
-            gracefulTimeout = timeout
+        } catch {
+            throw ConfigurationError(error.description)
         }
     }
 

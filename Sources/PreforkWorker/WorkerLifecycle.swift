@@ -18,12 +18,14 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
     private let configuration: WorkerConfiguration
     private let logger: Logger
     private let application: Application
+    private let responder: CountingResponder<Application>
     private let notifier = Notifier()
     private let phase = NIOLockedValueBox(Phase.booting)
 
     init(configuration: WorkerConfiguration, application: Application, logger: Logger) {
         self.configuration = configuration
         self.application = application
+        self.responder = CountingResponder(application, limit: RequestLimit { getenv($0).map { String(cString: $0) } })
         self.logger = logger
     }
 
@@ -32,7 +34,7 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
         let target = configuration.listen
         let server: HTTPServer
         do {
-            server = try await HTTPServer.start(on: target, responder: application,
+            server = try await HTTPServer.start(on: target, responder: responder,
                                                 maxBodySize: configuration.maxBodySize,
                                                 headerTimeout: configuration.headerTimeout,
                                                 bodyTimeout: configuration.bodyTimeout,
@@ -58,14 +60,22 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
             await shutdown(server: server)
             return
         }
-        if let path = getenv("PREFORK_METRICS_SOCKET").map({ String(cString: $0) }), !path.isEmpty,
-           application.metricsExposition() != nil {
-            // The supervisor's admin endpoint collects every worker's metrics here; without it, /metrics on the
-            // shared port still works, for whichever worker answers.
+        if let path = getenv("PREFORK_METRICS_SOCKET").map({ String(cString: $0) }), !path.isEmpty {
+            // The supervisor's admin endpoint collects every worker's metrics here (it counts a worker that does
+            // not answer as a failed scrape); without it, an application's /metrics still works, for whichever
+            // worker answers.
             let application = self.application
+            let responder = self.responder
             do {
                 try await PrivateMetrics.serve(path: path, group: MultiThreadedEventLoopGroup.singleton) {
-                    application.metricsExposition() ?? []
+                    let own = application.metricsExposition() ?? []
+                    let counted = Array("""
+                        # HELP worker_requests_total Requests answered by this worker.
+                        # TYPE worker_requests_total counter
+                        worker_requests_total \(responder.count)
+
+                        """.utf8)
+                    return own + counted
                 }
             } catch {
                 logger.warning("cannot serve metrics to the supervisor", metadata: ["path": "\(path)", "error": "\(error)"])

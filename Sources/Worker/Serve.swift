@@ -73,8 +73,7 @@ struct Serve: ParsableCommand {
         configuration.bodyTimeout = settings.bodyTimeout
         configuration.bodyBufferLimit = settings.bodyBufferLimit
         configuration.gracefulTimeout = settings.gracefulTimeout
-        let application = Application(settings: settings, logger: logger,
-                                      requestLimit: RequestLimit { getenv($0).map { String(cString: $0) } })
+        let application = Application(settings: settings, logger: logger)
         Worker.serve(application, configuration: configuration, logger: logger)
     }
 }

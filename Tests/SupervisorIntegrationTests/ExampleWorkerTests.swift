@@ -56,4 +56,31 @@ struct ExampleWorkerTests {
         #expect(Self.backends(application) == 0, "the pools were not disposed")
         #expect(!supervisor.log.contains("graceful timeout"), "\(supervisor.log)")
     }
+
+    /// What the supervisor passes every worker reaches one built on the library: the log format and level, the
+    /// request limit, the admin endpoint's scrape; a bad setting is one line and exit 78.
+    @Test func theSupervisorsSettingsReachAWorkerBuiltOnTheLibrary() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["PREFORK_EXAMPLE_BIN"])
+        let supervisor = try SupervisorProcess(["--workers", "1", "--log-format", "json", "--max-requests", "5",
+                                                "--metrics-bind", "127.0.0.1:0", "--", binary],
+                                               environment: ["NO_CLEANUP": "1"])
+        try supervisor.waitForLog("all 1 workers ready", timeout: 20)
+        let port = try supervisor.port()
+        let first = try supervisor.waitForWorkers(1)
+        // The worker's own lines are JSON too.
+        try supervisor.waitForLog("\"logger\":\"visit-counter\",", timeout: 5)
+        let scrape = try HTTPClient.get(port: try supervisor.metricsPort(), path: "/metrics").get()
+        #expect(scrape.body.contains("prefork_worker_scrape_ok{slot=\"0\"} 1"), "\(scrape.body)")
+        for _ in 0..<6 { _ = HTTPClient.get(port: port, path: "/healthz") }
+        try supervisor.waitForLog("max-requests", timeout: 10)
+        let deadline = Date().addingTimeInterval(10)
+        while (try? supervisor.waitForWorkers(1, timeout: 1)) == first, Date() < deadline { usleep(100_000) }
+        #expect(try supervisor.waitForWorkers(1) != first, "recycled after MAX_REQUESTS: \(supervisor.log)")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit(timeout: 20) == 0)
+
+        let alone = try SupervisorProcess([], environment: ["LOG_LEVEL": "loud"], bindEphemeral: false, executable: binary)
+        #expect(try alone.waitForExit(timeout: 10) == 78)
+        #expect(alone.log.split(separator: "\n").count == 1 && alone.log.contains("LOG_LEVEL"), "\(alone.log)")
+    }
 }
