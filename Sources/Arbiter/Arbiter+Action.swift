@@ -54,6 +54,8 @@ extension Arbiter {
         case ignored(String)
         case scaled(workers: Int)
         case bootFailed(slot: Int, attempts: Int)
+        /// A first-generation worker exited with `BootFailure.configurationExitCode` before it was ready.
+        case workerRefusedConfiguration(slot: Int, pid: Int32)
         case strangerNotify(pid: Int32)
         case orphanReaped(pid: Int32, status: ExitStatus)
         /// TTIN or `scale` past the connection budget, or at a moment it cannot be done.
@@ -104,4 +106,9 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 /// cannot boot fails visibly (gunicorn uses the same code for the same reason).
 public enum BootFailure {
     public static let exitCode: Int32 = 3
+    /// EX_CONFIG from sysexits(3): what our worker and cleanup exit with on a bad setting, and what a worker of
+    /// any kind may use to say "retrying will not help". Before it is ready in the first generation, the
+    /// supervisor stops at once with the same code, so that a service manager sees a configuration error
+    /// (the unit's `RestartPreventExitStatus=78`) rather than exit 3 after five identical attempts.
+    public static let configurationExitCode: Int32 = 78
 }

@@ -91,6 +91,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             slots[slot].restarts += 1
             if worker.isReady, worker.startedAt.duration(to: now) >= configuration.minimumUptime {
                 slots[slot].failures = 0  // it served for a while: replace it at once
+            } else if !worker.isReady, case .booting = phase, status == .exited(BootFailure.configurationExitCode) {
+                actions.append(.report(.workerRefusedConfiguration(slot: slot, pid: pid)))
+                actions += beginStop(fast: false, exitCode: BootFailure.configurationExitCode, now: now)
             } else {
                 actions += failure(slot: slot, now: now)
             }

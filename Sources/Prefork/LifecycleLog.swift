@@ -52,6 +52,9 @@ struct LifecycleLog {
             logger.info("relayed SIG\(signal.rawValue) to \(workers) ready worker\(workers == 1 ? "" : "s")\(sparedText)")
         case .scaled(let workers):
             logger.notice("scaled", metadata: ["workers": "\(workers)"])
+        case .workerRefusedConfiguration(let slot, let pid):
+            logger.critical("the worker exited 78 (a configuration error) before it was ready: retrying cannot help, stopping with exit 78",
+                            metadata: meta(slot, pid))
         case .bootFailed(let slot, let attempts):
             logger.critical("first generation cannot boot: slot failed \(attempts) times before READY, giving up",
                             metadata: meta(slot, nil))

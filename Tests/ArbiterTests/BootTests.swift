@@ -54,6 +54,26 @@ struct BootTests {
         #expect(second.exitCode == 3)
     }
 
+    /// Issue 18: a worker's configuration error (exit 78 before READY=1) became exit 3 after five attempts per
+    /// slot, so a unit's RestartPreventExitStatus=78 never applied. Now the supervisor stops at once with 78.
+    @Test func aWorkerThatExits78BeforeItIsReadyStopsTheFirstGenerationWith78() {
+        var harness = Harness { $0.workers = 2 }
+        _ = harness.start()
+        let refused = harness.exit(100, .exited(78))
+        #expect(refused.reports.contains(.workerRefusedConfiguration(slot: 0, pid: 100)))
+        #expect(refused.signals(.terminate) == [101])
+        #expect(refused.spawns.isEmpty)
+        #expect(harness.exit(101, .exited(0)).exitCode == 78)
+    }
+
+    @Test func after78OnceRunningAWorkerIsRestartedAsAnyFailure() {
+        var harness = Harness.running(workers: 1)
+        _ = harness.advance(.seconds(5))
+        let crashed = harness.exit(100, .exited(78))
+        #expect(crashed.exitCode == nil)
+        #expect(!crashed.reports.contains(.workerRefusedConfiguration(slot: 0, pid: 100)))
+    }
+
     @Test func readyFromAStrangerIsIgnoredAndReportedOnce() {
         var harness = Harness()
         _ = harness.start()

@@ -83,4 +83,15 @@ struct ExampleWorkerTests {
         #expect(try alone.waitForExit(timeout: 10) == 78)
         #expect(alone.log.split(separator: "\n").count == 1 && alone.log.contains("LOG_LEVEL"), "\(alone.log)")
     }
+
+    /// The worker's own configuration error (no DATABASE_URL: one line, exit 78) is the supervisor's exit 78 at
+    /// once, not exit 3 after ten identical lines; systemd's RestartPreventExitStatus=78 then applies.
+    @Test func aWorkersConfigurationErrorIsTheSupervisorsExit78() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["PREFORK_EXAMPLE_BIN"])
+        let supervisor = try SupervisorProcess(["--workers", "2", "--", binary],
+                                               environment: ["DATABASE_URL": "", "NO_CLEANUP": "1"])
+        #expect(try supervisor.waitForExit(timeout: 10) == 78)
+        #expect(supervisor.log.contains("retrying cannot help"), "\(supervisor.log)")
+        #expect(!supervisor.log.contains("restarting after backoff"), "\(supervisor.log)")
+    }
 }
