@@ -23,8 +23,8 @@ public final class APIMetrics: Sendable {
     let redisFallbacks: Metrics.Counter
     let rateLimited: Metrics.Counter
     let authMissesShed: Metrics.Counter
-    /// 1 while the last look at Redis (the boot check, /readyz) found it down: the worker is degraded, serving
-    /// through Postgres alone, and still ready.
+    /// 1 while the last call to Redis (a request, the boot check, /readyz) failed: the worker is degraded,
+    /// serving through Postgres alone, and still ready.
     let redisDown: Metrics.Gauge
 
     public init() {

@@ -19,6 +19,7 @@ public final class Application: WorkerApplication {
     let authenticator: Authenticator
     let notes: NoteStore
     private let draining = Atomic<Bool>(false)
+    let redisHealth: RedisHealth
 
     public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics()) {
         self.settings = settings
@@ -26,7 +27,9 @@ public final class Application: WorkerApplication {
         self.metrics = metrics
         engine = PostgresEngine(settings.postgres, metrics: metrics.factory)
         redis = RedisClient(settings.redis, metrics: metrics.factory)
-        authenticator = Authenticator(engine: engine, redis: redis, settings: settings, metrics: metrics, logger: logger)
+        redisHealth = RedisHealth(gauge: metrics.redisDown)
+        authenticator = Authenticator(engine: engine, redis: redis, settings: settings, metrics: metrics, logger: logger,
+                                      health: redisHealth)
         notes = NoteStore(engine: engine)
     }
 
@@ -38,6 +41,8 @@ public final class Application: WorkerApplication {
         let redisError: String?
         do {
             redisError = try await checkDependencies()
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw BootFailure(description: "cannot reach Postgres at boot: \(error)")
         }
@@ -70,10 +75,34 @@ public final class Application: WorkerApplication {
     /// so a Redis outage must not keep a worker from starting: every worker of a restarting deployment would
     /// crash-loop, and the whole service would go down with a cache. Returns why Redis did not answer, if it did
     /// not; the worker then starts degraded. The connections stay in the pools.
+    ///
+    /// Redis that answers with an error (NOAUTH, WRONGPASS, an invalid database) is not down but refusing this
+    /// configuration: that is a `ConfigurationError` (exit 78), not a degraded start that would hide it.
     public func checkDependencies() async throws -> String? {
         _ = try await engine.query("SELECT 1")
-        let redisError = await Self.check(within: .seconds(2)) { [redis] in _ = try await redis.command("PING") }
-        metrics.redisDown.record(redisError == nil ? 0 : 1)
+        // One connection of its own, outside the pool, whose error keeps its kind (the pool's says only why it
+        // could not connect). Blocking, bounded by the connect and socket timeouts: nothing is served yet.
+        let outcome: Result<Void, RedisError>? = await first(within: .seconds(5)) { [configuration = redis.configuration] in
+            do throws(RedisError) {
+                let connection = try RedisConnection.connect(configuration)
+                defer { connection.close() }
+                _ = try connection.command(["PING"])
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        let redisError: String?
+        switch outcome {
+        case .success?:
+            // Warm the pool as before: the first request then finds a connection.
+            redisError = (try? await redis.command("PING")) == nil ? "the pool could not connect" : nil
+        case .failure(let error)? where error.kind == .server:
+            throw ConfigurationError("REDIS_URL: Redis refused this configuration: \(error.message)")
+        case .failure(let error)?: redisError = "\(error)"
+        case nil: redisError = "no answer within 5 s"
+        }
+        redisHealth.observed(up: redisError == nil)
         return redisError
     }
 
@@ -234,7 +263,7 @@ public final class Application: WorkerApplication {
         async let postgres = Self.check(within: .seconds(2)) { [engine] in _ = try await engine.query("SELECT 1") }
         async let redis = Self.check(within: .seconds(2)) { [redis] in _ = try await redis.command("PING") }
         let (postgresError, redisError) = await (postgres, redis)
-        metrics.redisDown.record(redisError == nil ? 0 : 1)
+        redisHealth.observed(up: redisError == nil)
         let status = postgresError != nil ? "unavailable" : redisError != nil ? "degraded" : "ready"
         let body = "{\"status\":\"\(status)\",\"postgres\":\"\(postgresError == nil ? "ok" : "down")\","
             + "\"redis\":\"\(redisError == nil ? "ok" : "down")\"}"

@@ -6,7 +6,8 @@ import WorkerRuntime
 public protocol WorkerApplication: Responder {
     /// Before READY=1, with the listener already open: warm the pools, check what must answer. Throwing ends
     /// the process with exit 1, which the supervisor counts as a failed boot (a rolling restart to this
-    /// version then stops with the old workers serving). The text returned, if any, goes into the
+    /// version then stops with the old workers serving); throwing a `ConfigurationError` ends it with exit 78,
+    /// which stops a first boot at once (retrying a wrong password cannot help). The text returned, if any, goes into the
     /// supervisor's `STATUS=` for this worker ("degraded: Redis unavailable").
     func boot() async throws -> String?
 

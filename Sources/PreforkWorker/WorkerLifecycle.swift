@@ -46,6 +46,11 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
         let status: String?
         do {
             status = try await application.boot()
+        } catch let error as ConfigurationError {
+            // Retrying cannot help: exit 78, which the supervisor turns into its own exit 78 at first boot.
+            logger.critical("boot refused the configuration", metadata: ["error": "\(error)"])
+            await application.dispose()
+            exit(78)
         } catch {
             logger.critical("boot failed", metadata: ["error": "\(error)"])
             await application.dispose()

@@ -169,7 +169,9 @@ struct APIEndToEndTests {
             #expect(response.status == 200, "with Redis down: \(response.status) \(response.body)")
         }
         #expect(try worker.metric("redis_fallbacks_total") >= 1)
-        // Issue 18: degraded, not unready; a load balancer keeps sending the requests it can still serve.
+        // Issue 18: the requests themselves say Redis is down (a worker without probes never calls /readyz)...
+        #expect(try worker.metric("redis_down") == 1)
+        // ...and it is degraded, not unready; a load balancer keeps sending the requests it can still serve.
         let degraded = try worker.request("GET", "/readyz")
         #expect(degraded.status == 200 && jsonField(degraded.body, "status") == "degraded"
                 && jsonField(degraded.body, "redis") == "down", "\(degraded.status) \(degraded.body)")
@@ -177,8 +179,41 @@ struct APIEndToEndTests {
         #expect(worker.process.log.contains("redis unavailable"))
 
         try redis.start()
-        try Self.waitUntilFullyReady(worker)
+        // A request a second later (Redis is left alone that long after a failure) finds it back.
+        usleep(1_200_000)
         #expect(try worker.request("GET", "/v1/notes/\(id)", token: token).status == 200)
+        #expect(try worker.metric("redis_down") == 0)
+        try Self.waitUntilFullyReady(worker)
+    }
+
+    /// Issue 18: while Redis is down every token is a Postgres lookup; a flood of made-up ones must still take
+    /// the miss gate (AUTH_MISS_CONCURRENCY), not every connection of the pool (it took 39 of 40 before).
+    @Test func withRedisDownAFloodOfUnknownTokensHoldsTheMissGateNotThePool() throws {
+        let redis = try PrivateRedis()
+        let worker = try WorkerProcess(environment: ["REDIS_URL": redis.url, "REDIS_SOCKET_TIMEOUT": "0.5",
+                                                     "AUTH_MISS_CONCURRENCY": "2", "AUTH_MISS_QUEUE": "4"])
+        redis.kill()
+        let load = RequestLoop(port: worker.port, path: "/v1/notes/1", concurrency: 32,
+                               headers: ["Authorization": "Bearer made-up-\(getpid())"])
+        var most = 0
+        for _ in 0..<20 {
+            most = max(most, try Services.backends(worker.applicationName))
+            usleep(100_000)
+        }
+        _ = load.stop()
+        print("Redis down, 32 clients with an unknown token: at most \(most) Postgres connections of (gate 2)")
+        #expect(most <= 4, "the flood held \(most) connections")
+        #expect(try worker.metric("auth_misses_shed_total") > 0)
+    }
+
+    /// Issue 18: Redis that answers with an error (a wrong password, a database that does not exist) is not
+    /// down: starting degraded would hide the mistake. One line, exit 78.
+    @Test func aRedisThatRefusesTheConfigurationIsExit78() throws {
+        let port = try #require(URL(string: try Services.environment("REDIS_URL"))?.port)
+        let worker = try WorkerProcess(environment: ["REDIS_URL": "redis://:wrong@127.0.0.1:\(port)/0"], waitForReady: false)
+        #expect(try worker.process.waitForExit() == 78)
+        #expect(worker.process.log.contains("Redis refused this configuration"), "\(worker.process.log)")
+        #expect(!worker.process.log.contains("info: ready"))
     }
 
     /// `/readyz` says "ready" (not "degraded") within 5 s, and the `redis_down` gauge is back to 0.

@@ -32,8 +32,11 @@ final class Authenticator: Sendable {
     private let redisResumesAt = Atomic<Int64>(0)
     private let lastFallbackLog = Atomic<Int64>(Int64.min / 2)
     private let misses: AuthMissGate
+    private let health: RedisHealth
 
-    init(engine: PostgresEngine, redis: RedisClient, settings: APISettings, metrics: APIMetrics, logger: Logger) {
+    init(engine: PostgresEngine, redis: RedisClient, settings: APISettings, metrics: APIMetrics, logger: Logger,
+         health: RedisHealth) {
+        self.health = health
         self.engine = engine
         self.redis = redis
         self.settings = settings
@@ -47,7 +50,7 @@ final class Authenticator: Sendable {
         let now = Int64(time(nil))
         let limit = settings.rateLimitPerMinute
         guard Self.monotonicNanoseconds() >= redisResumesAt.load(ordering: .relaxed) else {
-            return await fromPostgres(hash, cache: false)
+            return await withoutRedis(hash)
         }
         let window = RateLimitWindow(now: now)
         var commands = [["GET", "auth:" + hash]]
@@ -61,8 +64,9 @@ final class Authenticator: Sendable {
             replies = try await redis.pipeline(commands)
         } catch {
             redisFailed(error)
-            return await fromPostgres(hash, cache: false)
+            return await withoutRedis(hash)
         }
+        health.observed(up: true)
         let outcome: AuthOutcome
         switch replies[0] {
         case .bulk("-"):
@@ -84,6 +88,19 @@ final class Authenticator: Sendable {
             metrics.rateLimited.increment()
             return .rateLimited(retryAfter: window.retryAfter(now: now))
         }
+        return outcome
+    }
+
+    /// Redis is down: every token is a lookup in Postgres, so every lookup takes the miss gate. Without it, a
+    /// flood of made-up tokens during a Redis outage held every connection of the worker's pool (39 of 40 with
+    /// two workers, measured), where the gate holds `AUTH_MISS_CONCURRENCY`.
+    private func withoutRedis(_ hash: String) async -> AuthOutcome {
+        guard await misses.enter() else {
+            metrics.authMissesShed.increment()
+            return .busy
+        }
+        let outcome = await fromPostgres(hash, cache: false)
+        misses.leave()
         return outcome
     }
 
@@ -119,6 +136,7 @@ final class Authenticator: Sendable {
 
     private func redisFailed(_ error: any Error) {
         metrics.redisFallbacks.increment()
+        health.observed(up: false)
         let now = Self.monotonicNanoseconds()
         redisResumesAt.store(now + 1_000_000_000, ordering: .relaxed)
         let last = lastFallbackLog.load(ordering: .relaxed)
