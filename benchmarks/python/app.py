@@ -4,7 +4,7 @@ pool of 5; the engine disposed, then Redis closed, on shutdown. Same schema, sam
 one-round-trip auth cache + rate limit as the Swift worker, so scripts/bench api compares like with like.
 
 Run: DATABASE_URL=postgresql://... REDIS_URL=redis://... uvicorn app:app --workers 4
-Under the supervisor (docs/FOREIGN_WORKERS.md): supervisor --workers 4 -- uvicorn app:app --fd 3
+Under the supervisor (README, "A worker on another framework"): supervisor --workers 4 -- uvicorn app:app --fd 3
 It speaks sd_notify the way a systemd service does: READY=1 once its pools answer, WATCHDOG=1 from its event
 loop, STOPPING=1 on shutdown. Without NOTIFY_SOCKET (plain uvicorn, or --no-notify) all of that is a no-op.
 REDIS_POOL_BLOCKING=0 gives redis-py's default pool, which raises instead of waiting when all 5 are busy
@@ -39,10 +39,14 @@ engine = create_async_engine(
     connect_args={"server_settings": {"application_name": os.environ.get("DB_APPLICATION_NAME", "api-python")}},
 )
 pool_size = int(os.environ.get("REDIS_POOL_SIZE", "5"))
+# The Swift worker's REDIS_SOCKET_TIMEOUT and REDIS_CONNECT_TIMEOUT (2 s): a Redis that hangs fails a call
+# instead of hanging the request.
+redis_timeouts = {"socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "2")),
+                  "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "2"))}
 if os.environ.get("REDIS_POOL_BLOCKING", "1") == "1":
-    redis_pool = redis.BlockingConnectionPool.from_url(REDIS_URL, max_connections=pool_size, timeout=5)
+    redis_pool = redis.BlockingConnectionPool.from_url(REDIS_URL, max_connections=pool_size, timeout=5, **redis_timeouts)
 else:
-    redis_pool = redis.ConnectionPool.from_url(REDIS_URL, max_connections=pool_size)
+    redis_pool = redis.ConnectionPool.from_url(REDIS_URL, max_connections=pool_size, **redis_timeouts)
 redis_client = redis.Redis(connection_pool=redis_pool)
 
 
@@ -102,11 +106,28 @@ async def readyz():
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     try:
-        redis_ok = bool(await redis_client.ping())
+        redis_ok = bool(await asyncio.wait_for(redis_client.ping(), 2))
     except Exception:
         redis_ok = False
     return {"status": "ready" if redis_ok else "degraded", "pid": os.getpid(),
             "pool_size": engine.pool.size(), "max_overflow": engine.pool._max_overflow}
+
+
+async def user_from_postgres(token_hash: str) -> int:
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT user_id FROM api_tokens WHERE token_hash = :h AND (expires_at IS NULL OR expires_at > now())"
+        ), {"h": token_hash})).first()
+    if row is None:
+        raise HTTPException(401, "unknown or expired token")
+    return row[0]
+
+
+async def cache_quietly(key: str, value: str, seconds: int) -> None:
+    try:
+        await redis_client.set(key, value, ex=seconds)
+    except (redis.RedisError, OSError):
+        pass
 
 
 async def authenticate(request: Request) -> int:
@@ -117,25 +138,26 @@ async def authenticate(request: Request) -> int:
     now = int(time.time())
     window = now - now % 60
     key = f"rl:{token_hash[:32]}:{window // 60}"
-    async with redis_client.pipeline(transaction=False) as pipe:
-        pipe.get("auth:" + token_hash)
-        pipe.incr(key)
-        pipe.expire(key, 65)
-        cached, count, _ = await pipe.execute()
+    try:
+        async with redis_client.pipeline(transaction=False) as pipe:
+            pipe.get("auth:" + token_hash)
+            pipe.incr(key)
+            pipe.expire(key, 65)
+            cached, count, _ = await pipe.execute()
+    except (redis.RedisError, OSError):
+        # As the Swift worker does: without Redis, authenticate through Postgres, no rate limit (fails open).
+        return await user_from_postgres(token_hash)
     if cached == b"-":
         raise HTTPException(401, "unknown or expired token")
     if cached is not None:
         user = int(cached)
     else:
-        async with engine.connect() as conn:
-            row = (await conn.execute(text(
-                "SELECT user_id FROM api_tokens WHERE token_hash = :h AND (expires_at IS NULL OR expires_at > now())"
-            ), {"h": token_hash})).first()
-        if row is None:
-            await redis_client.set("auth:" + token_hash, "-", ex=10)
-            raise HTTPException(401, "unknown or expired token")
-        user = row[0]
-        await redis_client.set("auth:" + token_hash, str(user), ex=AUTH_CACHE_TTL)
+        try:
+            user = await user_from_postgres(token_hash)
+        except HTTPException:
+            await cache_quietly("auth:" + token_hash, "-", 10)
+            raise
+        await cache_quietly("auth:" + token_hash, str(user), AUTH_CACHE_TTL)
     if RATE_LIMIT > 0 and count > RATE_LIMIT:
         raise HTTPException(429, "rate limited", headers={"Retry-After": str(window + 60 - now)})
     return user
