@@ -38,7 +38,10 @@ final class VisitCounter: WorkerApplication {
     }
 
     func immediateResponse(to request: Request) -> Response? {
-        request.path == "/healthz" ? .json(.ok, #"{"status":"ok"}"#) : nil
+        guard request.method == .GET || request.method == .HEAD || request.method == .POST else {
+            return .error(.methodNotAllowed, "method_not_allowed", "GET, HEAD or POST", headers: [("allow", "GET, HEAD, POST")])
+        }
+        return request.path == "/healthz" ? .json(.ok, #"{"status":"ok"}"#) : nil
     }
 
     func response(to request: Request) async -> Response {
@@ -62,14 +65,14 @@ final class VisitCounter: WorkerApplication {
                 let count = row["count"].int ?? 0
                 _ = try? await redis.command("SET", "visits:\(page)", String(count), "EX", "60")
                 return .json(.ok, #"{"page":"\#(page)","count":\#(count)}"#)
-            case .GET:
+            case .GET, .HEAD:
                 if let cached = try? await redis.command("GET", "visits:\(page)"), let count = cached.string {
                     return .json(.ok, #"{"page":"\#(page)","count":\#(count),"cached":true}"#)
                 }
                 let rows = try await postgres.query("SELECT count FROM visits WHERE page = $1", [page]).rows
                 return .json(.ok, #"{"page":"\#(page)","count":\#(rows.first?["count"].int ?? 0),"cached":false}"#)
             default:
-                return .error(.methodNotAllowed, "method_not_allowed", "GET or POST", headers: [("allow", "GET, POST")])
+                return .error(.methodNotAllowed, "method_not_allowed", "GET, HEAD or POST", headers: [("allow", "GET, HEAD, POST")])
             }
         } catch {
             return .error(.serviceUnavailable, "unavailable", "the database is unavailable", headers: [("retry-after", "1")])
