@@ -56,6 +56,9 @@ struct ForeignWorkerTests {
         let supervisor = try SupervisorProcess(["--workers", "2", "--boot-timeout", "20"] + flags + ["--"] + Self.uvicorn(app))
         try supervisor.waitForLog("all 2 workers ready", timeout: 30)
         let port = try supervisor.port()
+        // Ready on spawn says nothing about serving: wait until uvicorn has imported the app and answers.
+        let deadline = Date().addingTimeInterval(20)
+        while Self.answered(1, port: port) == 0, Date() < deadline { usleep(100_000) }
         #expect(Self.answered(5, port: port) == 5, "\(supervisor.log)")
         try app.deployBrokenVersion()
         supervisor.signal(SIGHUP)
