@@ -2,6 +2,9 @@ import IntegrationSupport
 import Foundation
 import Testing
 
+// In the API's integration target, not the supervisor's: these workers use the shared Postgres, which the
+// Postgres engine's tests restart while the supervisor's suites run beside them (a restart mid-load gave 500s).
+
 /// Issue 18: Examples/VisitCounter, a worker of someone else's, built as an outside package through the three
 /// library products (scripts/test builds it and sets PREFORK_EXAMPLE_BIN), under the real supervisor with the
 /// real Postgres and Redis: ready, its routes, a rolling restart without a lost request, a stop that disposes

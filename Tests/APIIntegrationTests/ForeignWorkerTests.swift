@@ -2,6 +2,9 @@ import IntegrationSupport
 import Foundation
 import Testing
 
+// In the API's integration target, not the supervisor's: these workers use the shared Postgres, which the
+// Postgres engine's tests restart while the supervisor's suites run beside them (a restart mid-load gave 500s).
+
 /// Issue 18: the seed's Python stack (benchmarks/python/app.py: FastAPI, SQLAlchemy on asyncpg, redis-py) as
 /// the supervisor's workers under the real `uvicorn --fd 3`, and a rolling restart to a version of it that
 /// cannot start, with and without sd_notify.
