@@ -49,7 +49,7 @@ public enum Catalog {
         help: "the command does not speak sd_notify: a worker is ready once it has lived --ready-after, and has no heartbeat",
         readers: [.supervisor])
     public static let readyAfter = Setting(
-        ["--ready-after"], variables: ["READY_AFTER"], default: "2", kind: .duration(minimum: .zero, never: false),
+        ["--ready-after"], variables: ["READY_AFTER"], default: "5", kind: .duration(minimum: .zero, never: false),
         help: "with --no-notify: a worker alive this long is ready; one that ends sooner is a failed boot, and a rolling "
             + "restart stops with the old workers serving",
         readers: [.supervisor])

@@ -61,11 +61,11 @@ extension SupervisorSettings {
             }
         }
         if try reader.isOn(Catalog.noNotify) {
-            let readyAfter = try reader.duration(Catalog.readyAfter) ?? .seconds(2)
+            let readyAfter = try reader.duration(Catalog.readyAfter) ?? .seconds(5)
             if readyAfter >= arbiter.bootTimeout {
                 // Named by whichever of the two was given (a flag makes it a usage error, exit 64).
                 let given = reader.found(Catalog.readyAfter) ?? reader.found(Catalog.bootTimeout)
-                let readyName = reader.found(Catalog.readyAfter)?.source ?? "--ready-after (default 2 s)"
+                let readyName = reader.found(Catalog.readyAfter)?.source ?? "--ready-after (default 5 s)"
                 let bootName = reader.found(Catalog.bootTimeout)?.source ?? "--boot-timeout (default 60 s)"
                 throw SettingError("\(readyName) must be shorter than \(bootName), or no worker could ever be ready: "
                                    + "got \(readyAfter) and \(arbiter.bootTimeout)", fromFlag: given?.fromFlag ?? false)

@@ -156,7 +156,7 @@ struct SettingsTests {
                                          "SOCKET_MODE": "0660", "LOG_LEVEL": "Warn", "LOG_FORMAT": "JSON"])
         #expect(settings.backlog == 100)
         #expect(settings.arbiter.bootTimeout == .seconds(120))
-        #expect(settings.arbiter.readiness == .alive(for: .seconds(2)) && settings.arbiter.heartbeatTimeout == nil)
+        #expect(settings.arbiter.readiness == .alive(for: .seconds(5)) && settings.arbiter.heartbeatTimeout == nil)
         #expect(settings.socketMode == 0o660)
         #expect(settings.logLevel == .warning && settings.logFormatIsJSON)
         // Variables reach the workers as they are; flags are passed on as their variables.
@@ -168,7 +168,7 @@ struct SettingsTests {
 
     @Test func noNotifyMeansReadyAfterAnUptimeAndNoHeartbeat() throws {
         let settings = try settings(["--no-notify", "--timeout", "5"])
-        #expect(settings.arbiter.readiness == .alive(for: .seconds(2)))
+        #expect(settings.arbiter.readiness == .alive(for: .seconds(5)))
         #expect(settings.arbiter.heartbeatTimeout == nil)
         #expect(try self.settings(["--no-notify", "--ready-after", "0"]).arbiter.readiness == .onSpawn)
         #expect(try self.settings([], ["NO_NOTIFY": "1", "READY_AFTER": "500ms"]).arbiter.readiness == .alive(for: .milliseconds(500)))

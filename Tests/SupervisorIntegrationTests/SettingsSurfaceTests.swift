@@ -39,7 +39,7 @@ struct SettingsSurfaceTests {
         ([], ["NO_NOTIFY": "perhaps"], 78, "NO_NOTIFY: expected true or false"),
         (["--ready-after", "2s"], [:], 64, "--ready-after applies only with --no-notify"),
         (["--no-notify", "--ready-after", "60"], [:], 64, "--ready-after must be shorter than --boot-timeout (default 60 s)"),
-        (["--no-notify", "--boot-timeout", "1"], [:], 64, "--ready-after (default 2 s) must be shorter than --boot-timeout"),
+        (["--no-notify", "--boot-timeout", "1"], [:], 64, "--ready-after (default 5 s) must be shorter than --boot-timeout"),
         ([], ["NO_NOTIFY": "1", "READY_AFTER": "2 s"], 78, "READY_AFTER: expected a duration"),
         (["--log-level", "verbose"], [:], 64, "--log-level: expected trace"),
         ([], ["LOG_FORMAT": "yaml"], 78, "LOG_FORMAT: expected text or json"),
