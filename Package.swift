@@ -234,7 +234,7 @@ let package = Package(
 /// `-sanitize=fuzzer` (their `main` hands over to libFuzzer's driver).
 if Context.environment["PREFORK_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
-        ("FuzzHTTP", ["PreforkWorker", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
+        ("FuzzHTTP", ["API", "PreforkWorker", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         ("FuzzNotify", ["Arbiter"]),
         ("FuzzCron", ["Schedule"]),

@@ -1,8 +1,9 @@
-import PreforkWorker
+import API
 import FuzzDriver
 import HTTPDifferential
 import NIOCore
 import NIOHTTP1
+import PreforkWorker
 
 /// Any bytes a client can send, through the worker's HTTP parser and SwiftNIO's decoder (llhttp) side by
 /// side: the same bytes must give the same requests or the same refusal, or the fuzzer stops with both
@@ -30,7 +31,7 @@ func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .end:
             guard let head else { return 0 }
             let request = Request(head: head, body: body.isEmpty ? nil : ByteBuffer(bytes: body))
-            _ = request.route.label
+            _ = Route(method: request.method, path: request.path).label
             _ = request.queryValue("cursor")
             _ = request.queryValue("limit")
             if let token = request.bearerToken { _ = token.utf8.count }
