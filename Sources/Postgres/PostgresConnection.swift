@@ -1,4 +1,5 @@
 import CLibpq
+import ConnectionPool
 import FoundationEssentials
 import Glibc
 
@@ -7,6 +8,8 @@ import Glibc
 package final class PostgresConnection: @unchecked Sendable {
     /// nil once closed.
     private var handle: OpaquePointer?
+    /// This connection to the reactor, which keeps its socket watched from one reply to the next.
+    package let readiness = Reactor.Source()
 
     private init(handle: OpaquePointer) {
         self.handle = handle

@@ -115,7 +115,13 @@ public struct PostgresSession: Sendable {
             return try await pool.runBlocking { try connection.receive() }
         }
         return try await withCheckedThrowingContinuation { continuation in
-            Reactor.shared.whenReadable(connection.socket) { _ in
+            Reactor.shared.whenReadable(connection.socket, source: connection.readiness) { timedOut in
+                // Without a deadline, only a socket that epoll refused (ENOMEM, max_user_watches) ends here.
+                if timedOut {
+                    continuation.resume(throwing: PostgresError(
+                        kind: .connection, message: "cannot wait for the reply: epoll refused the socket", isDisconnect: true))
+                    return true
+                }
                 switch connection.consume() {
                 case .pending: return false
                 case .finished(let outcome):
