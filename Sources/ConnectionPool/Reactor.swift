@@ -2,7 +2,6 @@ import TimeUnits
 import CShims
 import Glibc
 import NIOConcurrencyHelpers
-import Synchronization
 
 /// One thread that waits, with epoll, for the replies of every connection of the process, and finishes each
 /// reply there, without blocking.
@@ -13,14 +12,9 @@ import Synchronization
 /// non-blocking use), and the reactor's one thread picks up many replies per wake-up, reads them with
 /// non-blocking calls, and resumes their callers. Nothing blocks on an event loop, and nothing blocks here.
 ///
-/// A connection's socket stays in the epoll set from its first reply to its close, level-triggered, and a
-/// registration only stores the callback for the next reply: no `epoll_ctl` per round trip (it was two per
-/// request, one for Redis and one for Postgres, with `EPOLLONESHOT`). The callback says whether the reply is
-/// complete; until then it stays. A socket that turns readable with no reply awaited (the server closed an idle
-/// connection, or sent something unasked) leaves the set, so that a level-triggered socket cannot spin the
-/// loop, and comes back at its next registration. Each connection has its own `Source`: a descriptor number
-/// that comes back for a new connection after a close (which takes the old one out of the set by itself) is so
-/// added anew. A registration may carry a deadline (Redis' socket timeout); deadlines are checked every 50 ms.
+/// Registrations are one-shot (`EPOLLONESHOT`): the callback says whether the reply is complete, and if not,
+/// the descriptor is armed again. A registration may carry a deadline (Redis' socket timeout); deadlines are
+/// checked every 50 ms.
 ///
 /// The reactor is also a `TaskExecutor`: a task that prefers it (the worker runs each request that needs
 /// Postgres or Redis that way) continues on the reactor's thread right where its reply was read, instead of
@@ -39,22 +33,8 @@ public final class Reactor: TaskExecutor, Sendable {
         var deadline: Int64?
     }
 
-    /// Who reads a descriptor: one per connection, for its whole life, so that the reactor tells a new
-    /// connection on a reused descriptor number from the one it watched before.
-    public struct Source: Sendable, Hashable {
-        fileprivate let id: UInt64
-        public init() { id = Reactor.sourceCounter.add(1, ordering: .relaxed).newValue }
-    }
-    private static let sourceCounter = Atomic<UInt64>(0)
-
-    /// A descriptor in the epoll set for reply registrations, and the reply awaited on it, if any.
-    private struct Interest {
-        var source: Source
-        var awaiting: Registration?
-    }
-
     /// A descriptor watched for as long as its owner wants (the worker's HTTP connections and listener),
-    /// level-triggered, like a connection's socket but with no reply to await. Only touched on the reactor's thread.
+    /// level-triggered, as opposed to the one-shot reply registrations. Only touched on the reactor's thread.
     public protocol Watcher: AnyObject {
         /// Called on the reactor's thread with the epoll events that fired.
         func ready(_ events: UInt32)
@@ -71,15 +51,13 @@ public final class Reactor: TaskExecutor, Sendable {
     private let epoll: Int32
     /// An eventfd in the epoll set, written to wake the thread for new jobs.
     private let wakeFD: Int32
-    private let interests = NIOLockedValueBox<[Int32: Interest]>([:])
+    private let registrations = NIOLockedValueBox<[Int32: Registration]>([:])
     private let jobs = NIOLockedValueBox(Jobs())
     /// Watchers and tickers, only read and written on the reactor's thread.
     private nonisolated(unsafe) var watchers: [Int32: any Watcher] = [:]
     private nonisolated(unsafe) var tickers: [@Sendable () -> Void] = []
     private nonisolated(unsafe) var thread = pthread_t()
-    /// Tags a watcher's descriptor in `epoll_event.data`, apart from a connection's, whose upper bits hold its
-    /// source: an event fetched for a connection that was closed before the loop reached it must not act on
-    /// whatever took its number since.
+    /// Tags a watcher's descriptor in `epoll_event.data`, apart from a one-shot registration's.
     private static let watcherTag: UInt64 = 1 << 32
 
     private init() {
@@ -155,54 +133,23 @@ public final class Reactor: TaskExecutor, Sendable {
     }
 
     /// Calls `callback` on the reactor's thread once `fd` is readable (at once if it already is).
-    /// - Parameters:
-    ///   - source: the connection that owns `fd`, the same for each of its replies.
-    ///   - timeout: after this, the callback is called with `timedOut: true` instead.
-    public func whenReadable(_ fd: Int32, source: Source, timeout: Duration? = nil, _ callback: @escaping Callback) {
+    /// - Parameter timeout: after this, the callback is called with `timedOut: true` instead.
+    public func whenReadable(_ fd: Int32, timeout: Duration? = nil, _ callback: @escaping Callback) {
         let deadline = timeout.map { Self.now() + $0.inNanoseconds }
-        arm(fd, source, Registration(callback: callback, deadline: deadline))
+        arm(fd, Registration(callback: callback, deadline: deadline))
     }
 
-    private func arm(_ fd: Int32, _ source: Source, _ registration: Registration) {
-        let watched = interests.withLockedValue { interests in
-            defer { interests[fd] = Interest(source: source, awaiting: registration) }
-            return interests[fd]?.source == source
-        }
-        if watched { return }
+    private func arm(_ fd: Int32, _ registration: Registration) {
+        registrations.withLockedValue { $0[fd] = registration }
         var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
-        event.data.u64 = Self.tag(fd, source)
-        // Not in the set, or in it for the connection that had this number before and is closed: its close took
-        // it out, unless a duplicate of that descriptor is still open somewhere (then MOD).
-        if epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0, errno != EEXIST || epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) != 0 {
-            let interest = interests.withLockedValue { $0.removeValue(forKey: fd) }
-            _ = interest?.awaiting?.callback(true)
-        }
-    }
-
-    private static func tag(_ fd: Int32, _ source: Source) -> UInt64 {
-        (source.id & 0x7FFF_FFFF) << 33 | UInt64(UInt32(bitPattern: fd))
-    }
-
-    /// A readable descriptor: its awaited reply's callback, or, with none awaited, out of the set.
-    private func readable(_ fd: Int32, tag: UInt64) {
-        let registration: Registration? = interests.withLockedValue { interests in
-            // An event of a connection that is closed by now: its number may be a new connection's, or an HTTP
-            // connection's (a watcher), which a DEL here would silence.
-            guard let interest = interests[fd], Self.tag(fd, interest.source) == tag, watchers[fd] == nil else { return nil }
-            guard let awaiting = interest.awaiting else {
-                interests[fd] = nil
-                _ = epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
-                return nil
-            }
-            interests[fd]?.awaiting = nil
-            return awaiting
-        }
-        guard let registration else { return }
-        if !registration.callback(false) {
-            interests.withLockedValue { interests in
-                // Still the same connection (a callback never closes its own): wait for the rest of the reply.
-                if interests[fd] != nil, interests[fd]?.awaiting == nil { interests[fd]?.awaiting = registration }
+        event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue | EPOLLRDHUP.rawValue
+        event.data.fd = fd
+        // A descriptor stays in the set, disarmed, after it fired; a closed one leaves it by itself, and its
+        // number may come back for a new connection: try MOD, then ADD.
+        if epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) != 0 {
+            if epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0 {
+                let registration = registrations.withLockedValue { $0.removeValue(forKey: fd) }
+                _ = registration?.callback(true)
             }
         }
     }
@@ -254,26 +201,25 @@ public final class Reactor: TaskExecutor, Sendable {
                         watchers[Int32(bitPattern: UInt32(truncatingIfNeeded: data))]?.ready(events[index].events)
                         continue
                     }
-                    let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
+                    let fd = events[index].data.fd
                     if fd == wakeFD {
                         var value: eventfd_t = 0
                         _ = eventfd_read(wakeFD, &value)
                         continue
                     }
-                    readable(fd, tag: data)
+                    guard let registration = registrations.withLockedValue({ $0.removeValue(forKey: fd) }) else { continue }
+                    if !registration.callback(false) {
+                        arm(fd, registration)
+                    }
                 }
             }
             let now = Self.now()
             if now >= nextScan {
                 nextScan = now + 50_000_000
-                let expired: [Registration] = interests.withLockedValue { interests in
-                    var overdue: [Registration] = []
-                    for (fd, interest) in interests {
-                        guard let awaiting = interest.awaiting, let deadline = awaiting.deadline, deadline <= now else { continue }
-                        overdue.append(awaiting)
-                        interests[fd]?.awaiting = nil
-                    }
-                    return overdue
+                let expired: [Registration] = registrations.withLockedValue { registrations in
+                    let overdue = registrations.filter { $0.value.deadline.map { $0 <= now } ?? false }
+                    for fd in overdue.keys { registrations[fd] = nil }
+                    return Array(overdue.values)
                 }
                 for registration in expired { _ = registration.callback(true) }
                 for ticker in tickers { ticker() }

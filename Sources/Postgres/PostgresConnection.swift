@@ -1,5 +1,4 @@
 import CLibpq
-import ConnectionPool
 import FoundationEssentials
 import Glibc
 
@@ -8,8 +7,6 @@ import Glibc
 package final class PostgresConnection: @unchecked Sendable {
     /// nil once closed.
     private var handle: OpaquePointer?
-    /// This connection to the reactor, which keeps its socket watched from one reply to the next.
-    package let readiness = Reactor.Source()
 
     private init(handle: OpaquePointer) {
         self.handle = handle

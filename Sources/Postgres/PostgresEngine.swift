@@ -115,11 +115,12 @@ public struct PostgresSession: Sendable {
             return try await pool.runBlocking { try connection.receive() }
         }
         return try await withCheckedThrowingContinuation { continuation in
-            Reactor.shared.whenReadable(connection.socket, source: connection.readiness) { timedOut in
-                // Without a deadline, only a socket that epoll refused (ENOMEM, max_user_watches) ends here.
+            Reactor.shared.whenReadable(connection.socket) { timedOut in
+                // Without a deadline, only a socket that could not be watched (closed by libpq, or refused by epoll:
+                // ENOMEM, max_user_watches) ends here: fail the statement rather than wait for ever.
                 if timedOut {
                     continuation.resume(throwing: PostgresError(
-                        kind: .connection, message: "cannot wait for the reply: epoll refused the socket", isDisconnect: true))
+                        kind: .connection, message: "cannot wait for the reply: the socket cannot be watched", isDisconnect: true))
                     return true
                 }
                 switch connection.consume() {

@@ -34,7 +34,7 @@ public final class RedisClient: Sendable {
             // Written from here; the replies are read by the reactor's thread as they arrive.
             try connection.send(commands)
             let replies: [RedisValue] = try await withCheckedThrowingContinuation { continuation in
-                Reactor.shared.whenReadable(connection.fileDescriptor, source: connection.readiness, timeout: configuration.socketTimeout) { timedOut in
+                Reactor.shared.whenReadable(connection.fileDescriptor, timeout: configuration.socketTimeout) { timedOut in
                     if timedOut {
                         continuation.resume(throwing: connection.timedOut())
                         return true

@@ -1,6 +1,5 @@
 import TimeUnits
 import CHiredis
-import ConnectionPool
 import Glibc
 
 /// One hiredis context in blocking mode. Every call blocks (bounded by the socket timeout), so the client only
@@ -13,8 +12,6 @@ import Glibc
 package final class RedisConnection: @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
     package private(set) var isBroken = false
-    /// This connection to the reactor, which keeps its socket watched from one reply to the next.
-    package let readiness = Reactor.Source()
 
     private init(context: UnsafeMutablePointer<redisContext>) {
         self.context = context
