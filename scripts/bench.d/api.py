@@ -124,7 +124,10 @@ class Stack:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # the whole group ended between the TERM and now
             self.proc.wait()
 
 

@@ -17,7 +17,6 @@ context switches, per request or per round trip."""
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from api import cpu_and_switches, pids_named, spent_between  # noqa: E402
+from api import Stack, cpu_and_switches, spent_between  # noqa: E402
 from stacks import descendants, free_port, http_ok  # noqa: E402
 
 NGINX_CONF = """worker_processes {workers};
@@ -132,20 +131,21 @@ def main():
                 "FROM notes WHERE id = :id AND user_id = :user AND deleted_at IS NULL;\n")
     nginx = ours = None
     try:
-        nginx = subprocess.Popen(["nginx", "-c", f"{scratch}/nginx.conf"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        ours = subprocess.Popen([f"{args.bin}/supervisor", "--workers", str(args.workers), "--bind",
-                                 f"127.0.0.1:{our_port}", "--", f"{args.bin}/worker"],
-                                env=dict(os.environ, RATE_LIMIT_PER_MINUTE="100000000"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        nginx = Stack("nginx", ["nginx", "-c", f"{scratch}/nginx.conf"], None, os.environ, args.workers,
+                      r"^nginx: worker")
+        ours = Stack("swift", [f"{args.bin}/supervisor", "--workers", str(args.workers), "--bind",
+                               f"127.0.0.1:{our_port}", "--", f"{args.bin}/worker"], None,
+                     dict(os.environ, RATE_LIMIT_PER_MINUTE="100000000"), args.workers, r"/worker$|/worker ")
         deadline = time.monotonic() + 60
         while not (http_ok(our_port) and http_ok(nginx_port, "/")):
             if time.monotonic() > deadline:
                 sys.exit("nginx or the supervisor did not start")
             time.sleep(0.1)
         time.sleep(1)
-        nginx_workers = descendants(nginx.pid)
-        our_workers = [pid for pid in descendants(ours.pid) if pid in pids_named("worker")]
+        nginx_workers = nginx.worker_pids()
+        our_workers = ours.worker_pids()
+        if len(nginx_workers) != args.workers or len(our_workers) != args.workers:
+            sys.exit(f"expected {args.workers} workers each, found nginx {nginx_workers}, ours {our_workers}")
         master = postmaster(args.pg_data)
         backends = lambda: descendants(master)  # noqa: E731
         redis = [args.redis_pid]
@@ -176,17 +176,9 @@ def main():
                 f"{name} {figures[name]['server' if 'server' in figures[name] else 'client'][0]:.1f} us"
                 for name in runs), flush=True)
     finally:
-        for proc in (nginx, ours):
-            if proc is None:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        for stack in (nginx, ours):
+            if stack is not None:
+                stack.stop()
         subprocess.run(["rm", "-rf", scratch])
 
     def median(name, kind, index=0):
