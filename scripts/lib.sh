@@ -77,16 +77,17 @@ as_test_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u "$TEST_USER" -- "$@"; else "$@"; fi
 }
 
-# A Python with plain uvicorn (default signal handlers, no uvloop) in .build/test-venv, from PyPI: the foreign
-# worker of the integration tests (`uvicorn --fd 3`). Exports PREFORK_TEST_PYTHON.
+# A Python with plain uvicorn (default signal handlers, no uvloop) and gunicorn in .build/test-venv, from PyPI: the
+# foreign workers of the integration tests (`uvicorn --fd 3`, gunicorn's master and workers). Exports PREFORK_TEST_PYTHON.
 test_python() {
     local venv="$ROOT/.build/test-venv"
     # Debian's python3, not a pyenv one under /root: the non-root pass must be able to run it too.
     grep -qx "home = /usr/bin" "$venv/pyvenv.cfg" 2>/dev/null || { rm -rf "$venv"; /usr/bin/python3 -m venv "$venv"; }
     # uvicorn for the foreign-worker tests, and the seed's Python stack (benchmarks/python/app.py) they run under it.
-    "$venv/bin/python" -c "import uvicorn, fastapi, sqlalchemy, asyncpg, redis" 2>/dev/null \
+    # gunicorn with uvicorn's worker class: the master-and-workers tree of the process-tree tests.
+    "$venv/bin/python" -c "import uvicorn, fastapi, sqlalchemy, asyncpg, redis, gunicorn" 2>/dev/null \
         || "$venv/bin/pip" install -q 'uvicorn==0.34.*' 'fastapi==0.115.*' 'sqlalchemy[asyncio]==2.0.*' 'asyncpg==0.30.*' \
-            'redis==5.2.*' >&2
+            'redis==5.2.*' 'gunicorn==23.*' >&2
     # The Kubernetes manifests' schemas (scripts/test.d/kubernetes.py).
     "$venv/bin/python" -c "import kubernetes_validate" 2>/dev/null || "$venv/bin/pip" install -q 'kubernetes-validate==1.37.*' >&2
     export PREFORK_TEST_PYTHON="$venv/bin/python"

@@ -11,7 +11,8 @@ extension Arbiter {
         /// Stop the cleanup job: with the graceful timeout to finish its batch, or at once (`fast`: QUIT, or a
         /// second TERM, even once every worker is gone).
         case stopJob(fast: Bool)
-        /// Send `signal` to the worker. `.kill` goes to the worker's whole process group.
+        /// Send `signal` to the worker, or to the orphan: to the whole process group it leads (a worker always
+        /// leads one), so that a worker's own children go with it.
         case signal(pid: Int32, WorkerSignal)
         /// A message for the supervisor's own manager (systemd), in sd_notify's `KEY=VALUE` lines.
         case notifyUpstream(String)
@@ -58,6 +59,9 @@ extension Arbiter {
         case workerRefusedConfiguration(slot: Int, pid: Int32)
         case strangerNotify(pid: Int32)
         case orphanReaped(pid: Int32, status: ExitStatus)
+        /// A process of a gone worker's tree was found re-parented to the supervisor and sent SIGTERM (or SIGKILL,
+        /// `killing`, when a stop's deadline had passed).
+        case orphanSignalled(pid: Int32, killing: Bool)
         /// TTIN or `scale` past the connection budget, or at a moment it cannot be done.
         case refused(String)
         /// A restart or recycle whose surge the budget cannot afford: the old worker goes first.

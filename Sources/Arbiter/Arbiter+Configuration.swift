@@ -24,7 +24,14 @@ extension Arbiter {
 
         /// A ready worker that sends no `WATCHDOG=1` for this long is aborted and replaced; nil disables it.
         /// Workers are told half of it through `WATCHDOG_USEC`'s convention (they ping at half the interval).
+        /// It applies to a worker from its first `WATCHDOG=1` on (unless `requireHeartbeat`): gunicorn, like most
+        /// `Type=notify` daemons, says READY=1 and never pings, and holding it to a heartbeat it never promised
+        /// aborted a healthy gunicorn every 30 s.
         public var heartbeatTimeout: Duration? = .seconds(30)
+
+        /// Every worker must ping from READY=1 on, as systemd's `WatchdogSec=` requires of a service
+        /// (`--require-heartbeat`): a worker that never sends WATCHDOG=1 is aborted one heartbeat timeout after READY.
+        public var requireHeartbeat = false
 
         /// A worker that is not ready this long after it was started is killed and counts as a failed boot.
         public var bootTimeout: Duration = .seconds(60)
@@ -70,6 +77,9 @@ extension Arbiter {
             guard gracefulTimeout >= .zero else { throw ConfigurationError("graceful timeout must not be negative") }
             if let heartbeatTimeout, heartbeatTimeout <= .zero {
                 throw ConfigurationError("heartbeat timeout must be positive (use none to disable it)")
+            }
+            if requireHeartbeat, heartbeatTimeout == nil || readiness != .notify {
+                throw ConfigurationError("require-heartbeat needs sd_notify and a heartbeat timeout above 0")
             }
             guard bootTimeout > .zero else { throw ConfigurationError("boot timeout must be positive") }
             if case .alive(let uptime) = readiness {

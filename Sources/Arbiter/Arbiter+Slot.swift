@@ -6,7 +6,8 @@ extension Arbiter {
         public var startedAt: Instant
         /// nil until `READY=1` (without sd_notify: until it has lived `ready-after`).
         public var readyAt: Instant?
-        /// The last `WATCHDOG=1`, or the moment it became ready.
+        /// The last `WATCHDOG=1` (reset to the moment it became ready); nil while no heartbeat is expected of it:
+        /// before its first WATCHDOG=1, unless heartbeats are required from READY on.
         public var lastHeartbeat: Instant?
         /// The worker said `STOPPING=1` on its own.
         public var draining = false

@@ -25,8 +25,9 @@ extension Arbiter {
         configuration.readiness == .notify ? configuration.heartbeatTimeout : nil
     }
 
+    /// How long a ready worker whose heartbeat is armed has been silent, once that reaches the timeout.
     func heartbeatSilence(of worker: Worker, now: Instant) -> Duration? {
-        guard let timeout = heartbeatTimeout, let last = worker.lastHeartbeat else { return nil }
+        guard worker.isReady, let timeout = heartbeatTimeout, let last = worker.lastHeartbeat else { return nil }
         let silence = last.duration(to: now)
         return silence >= timeout ? silence : nil
     }
@@ -39,7 +40,9 @@ extension Arbiter {
         }
         guard !worker.isReady else { return [] }
         worker.readyAt = now
-        worker.lastHeartbeat = now
+        // The heartbeat is judged from READY on when it is armed (a WATCHDOG=1 came during the boot) or required
+        // (`--require-heartbeat`, systemd's WatchdogSec=); otherwise the first WATCHDOG=1 arms it.
+        if worker.lastHeartbeat != nil || configuration.requireHeartbeat { worker.lastHeartbeat = now }
         slots[slot].restartAt = nil
         var actions: [Action] = [.report(.ready(slot: slot, pid: worker.pid, after: worker.startedAt.duration(to: now)))]
         if role == .replacement, let old = slots[slot].worker {
@@ -121,7 +124,7 @@ extension Arbiter {
                 retirees[index].killAt = nil
                 actions.append(.signal(pid: retirees[index].pid, .kill))
             }
-            return actions
+            return actions + bringOrphans(toDeadline: now, fast: true)
         }
         // Every worker is gone and the cleanup job is what the supervisor still waits for: a second stop
         // signal is a fast stop for it.
@@ -156,7 +159,7 @@ extension Arbiter {
                 retirees[index].killAt = deadline
             }
         }
-        return actions
+        return actions + bringOrphans(toDeadline: deadline, fast: fast)
     }
 
     mutating func beginReload(now: Instant, resize: Bool = false) -> [Action] {
@@ -232,7 +235,8 @@ extension Arbiter {
         case .stopped:
             return []
         case .stopping(_, _, let exitCode):
-            if childCount == 0 {
+            // Nothing the supervisor started may outlive it: orphans are waited for like workers.
+            if childCount == 0, orphans.isEmpty {
                 phase = .stopped
                 return [.exit(code: exitCode)]
             }

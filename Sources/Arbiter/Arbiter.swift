@@ -12,6 +12,10 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     var phase: Phase
     var slots: [Slot]
     var retirees: [Retiree] = []
+    /// Processes of gone workers' trees, signalled and not yet reaped.
+    var orphans: [Orphan] = []
+    /// Orphans found and signalled since start, for `status`, the log and `/metrics`.
+    public internal(set) var orphansSignalled = 0
     /// The generation new workers get; a HUP makes a new one.
     public internal(set) var generation = 1
     var reload: RollingRestart?
@@ -80,6 +84,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         var actions: [Action] = []
         switch locate(pid) {
         case nil:
+            // An orphan the shell found (and signalled), or a zombie that was re-parented and reaped at once.
+            orphans.removeAll { $0.pid == pid }
             actions.append(.report(.orphanReaped(pid: pid, status: status)))
         case .retiree(let index):
             let retiree = retirees.remove(at: index)
@@ -106,10 +112,21 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// A datagram arrived on the notify socket from `pid` (as `SCM_CREDENTIALS` tells).
-    public mutating func notified(pid: Int32, message: NotifyMessage, now: Instant) -> [Action] {
+    ///
+    /// - Parameter processGroup: the sender's process group. A process in a worker's group speaks for that worker,
+    ///   as systemd's `NotifyAccess=all` accepts any process of the service: the server behind a shell wrapper
+    ///   that did not `exec`, or a worker of a master process that sends `WATCHDOG=1` from its own event loop.
+    public mutating func notified(pid: Int32, processGroup: Int32? = nil, message: NotifyMessage, now: Instant) -> [Action] {
         let role: Slot.Role
         let slot: Int
-        switch locate(pid) {
+        var location = locate(pid)
+        if location == nil, let processGroup, processGroup > 1, processGroup != pid {
+            switch locate(processGroup) {
+            case .worker?, .replacement?: location = locate(processGroup)
+            case .retiree?, nil: break
+            }
+        }
+        switch location {
         case nil:
             guard !strangers.contains(pid) else { return [] }
             // Bounded: a flood from many pids must not grow this forever; forgetting only means logging again.
@@ -130,7 +147,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         modify(slot: slot, role: role) { worker in
             if let status = message.status { worker.status = status }
             if message.stopping { worker.draining = true }
-            if message.watchdog, worker.isReady { worker.lastHeartbeat = now }
+            // The first WATCHDOG=1 arms the heartbeat timeout (from READY on, if it came before): a worker that
+            // never sends one is held to its exit and its readiness, as under systemd without WatchdogSec=.
+            if message.watchdog { worker.lastHeartbeat = now }
         }
         if message.ready, configuration.readiness == .notify {
             actions += becameReady(slot: slot, role: role, now: now)
@@ -173,7 +192,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         for slot in slots.indices {
             for role in [Slot.Role.worker, .replacement] {
                 modify(slot: slot, role: role) { worker in
-                    if worker.isReady { worker.lastHeartbeat = now }
+                    if worker.isReady, worker.lastHeartbeat != nil { worker.lastHeartbeat = now }
                 }
             }
         }
@@ -284,12 +303,13 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
                 actions.append(.signal(pid: retirees[index].pid, .kill))
             }
         }
+        actions += killOverdueOrphans(now: now)
         return actions + reconcile(now: now)
     }
 
     /// The earliest moment `tick` has something to do; the shell sleeps until then at most.
     public var nextDeadline: Instant? {
-        var deadlines: [Instant] = retirees.compactMap(\.killAt)
+        var deadlines: [Instant] = retirees.compactMap(\.killAt) + orphans.compactMap(\.killAt)
         for slot in slots {
             if slot.worker == nil, slot.pendingSpawn == nil, let restartAt = slot.restartAt {
                 deadlines.append(restartAt)
@@ -427,7 +447,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     public var statusLine: String {
         switch phase {
         case .booting: return "booting: \(readyCount)/\(slots.count) workers ready"
-        case .stopping: return "stopping: \(childCount) workers left"
+        case .stopping:
+            return "stopping: \(childCount) workers left" + (orphans.isEmpty ? "" : ", \(orphans.count) orphans")
         case .stopped: return "stopped"
         case .running:
             if let reload {

@@ -45,6 +45,16 @@ static void child(const prefork_spawn_request *request, int pipe_fd) {
     if (request->listen_pid_digits) write_pid(request->listen_pid_digits, self);
     if (request->watchdog_pid_digits) write_pid(request->watchdog_pid_digits, self);
 
+    // Into its own cgroup first, so that everything it ever starts is there too. "0" is the writer itself. A
+    // failure is not fatal: the parent sees where the child ended up and falls back to the process group.
+    if (request->cgroup_procs) {
+        int cgroup = open(request->cgroup_procs, O_WRONLY | O_CLOEXEC);
+        if (cgroup >= 0) {
+            ssize_t ignored = write(cgroup, "0", 1);
+            (void)ignored;
+            close(cgroup);
+        }
+    }
     if (request->new_process_group && setpgid(0, 0) != 0) report_and_exit(pipe_fd, errno);
     if (request->death_signal != 0) {
         if (prctl(PR_SET_PDEATHSIG, request->death_signal) != 0) report_and_exit(pipe_fd, errno);

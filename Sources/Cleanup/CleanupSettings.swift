@@ -20,6 +20,12 @@ struct CleanupSettings {
     /// `LOG_LEVEL` and `LOG_FORMAT`, read as the supervisor and the worker read them.
     var logLevel: LogLevel = .info
     var logFormat: LogOutput = .text
+    /// What it has after SIGTERM before the SIGKILL (`GRACEFUL_TIMEOUT`, which the supervisor sets): a batch
+    /// still running a second before that is cancelled in Postgres.
+    var gracefulTimeout: Duration = .seconds(8)
+
+    /// When a batch still running after SIGTERM is cancelled: a second before the SIGKILL (half the time when short).
+    var cancelAfter: Duration { gracefulTimeout > .seconds(2) ? gracefulTimeout - .seconds(1) : gracefulTimeout / 2 }
 
     static func fromEnvironment(_ environment: [String: String]) throws(CleanupSettingsError) -> CleanupSettings {
         if let problem = EnvironmentContract.problem(of: .cleanup, in: environment) {
@@ -38,6 +44,7 @@ struct CleanupSettings {
             settings.statementTimeout = try reader.duration(Catalog.cleanupStatementTimeout) ?? .seconds(30)
             settings.logLevel = try reader.logLevel()
             settings.logFormat = try reader.choice(Catalog.logFormat) == "json" ? .json : .text
+            settings.gracefulTimeout = try reader.duration(Catalog.gracefulTimeout) ?? .seconds(8)
         } catch {
             throw CleanupSettingsError(description: error.description)
         }

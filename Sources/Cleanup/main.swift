@@ -13,13 +13,14 @@ import Synchronization
 import WorkerRuntime
 
 /// `cleanup [--if-due DURATION]`: the nightly job. Exit codes: 0 done, skipped or interrupted by SIGTERM;
-/// 1 failed; 64 bad flag; 78 bad setting.
+/// 1 failed (or cut: its batch was cancelled at the end of the grace after SIGTERM); 64 bad flag; 78 bad setting.
 struct CleanupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleanup",
         abstract: "Delete notes soft-deleted longer ago than CLEANUP_RETENTION_DAYS (30), and expired tokens, in batches.",
         discussion: "One run at a time across replicas (an advisory lock; the others log \"skipped\" and exit 0). SIGTERM: "
-            + "the current batch finishes, the run is recorded as interrupted, the lock is released. Settings, from the "
+            + "the current batch finishes, the run is recorded as interrupted, the lock is released; a batch still running a "
+            + "second before GRACEFUL_TIMEOUT ends is cancelled in Postgres and rolled back (exit 1). Settings, from the "
             + "environment (the supervisor sets DB_POOL_SIZE and DB_MAX_OVERFLOW from CLEANUP_DB_POOL_SIZE and "
             + "CLEANUP_DB_MAX_OVERFLOW):\n" + SettingsHelp.environment(of: .cleanup, wrapped: false)
             + "\nExit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.",
@@ -52,12 +53,21 @@ struct CleanupCommand: ParsableCommand {
         let logger = Logger(label: "cleanup")
         let ifDue = self.ifDue.flatMap(Self.duration)
         let stop = StopFlag()
+        let engine = PostgresEngine(settings.postgres)
         let termination = TerminationSignal.handle {
             stop.set()
             logger.notice("SIGTERM: finishing the current batch")
+            // A batch that would outlast the grace (a lock it waits for) is cancelled in Postgres before the
+            // SIGKILL, and rolled back: no statement of the job runs on once the job is gone.
+            Task {
+                try? await Task.sleep(for: settings.cancelAfter)
+                logger.warning("the batch did not finish in time: cancelling it", metadata: [
+                    "after": "\(settings.cancelAfter.inMilliseconds)ms"])
+                await engine.dispose(timeout: (settings.gracefulTimeout - settings.cancelAfter) * 3 / 4)
+                Glibc.exit(1)
+            }
         }
         Task {
-            let engine = PostgresEngine(settings.postgres)
             let job = CleanupJob(engine: engine, settings: settings, logger: logger, stopRequested: stop)
             let started = ContinuousClock.now
             var code: Int32 = 0

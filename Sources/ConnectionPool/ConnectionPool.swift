@@ -187,10 +187,17 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
 
     /// Closes idle connections at once and leased ones when they come back; refuses new checkouts. Returns
     /// true when every connection was closed within `timeout`.
+    ///
+    /// What a leased connection is still running is cancelled on the server, again every 200 ms while it is out
+    /// (a cancel travels on a connection of its own and can overtake its statement): the worker exits after
+    /// this, and a statement left behind would run on, and commit, for a client that was already told it failed.
+    /// Its holder then sees the error, gives the connection back, and it is closed.
     @discardableResult
     public func dispose(timeout: Duration = .seconds(10)) async -> Bool {
         event { machine, _ in machine.dispose() }
         state.withLockedValue { $0.sweeper }?.cancel()
+        let canceller = Task { await cancelWhileLeased() }
+        defer { canceller.cancel() }
         let closed = await first(within: timeout) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = self.state.withLockedValue { state in
@@ -215,6 +222,18 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     }
 
     public var status: PoolStatus { state.withLockedValue { $0.machine.status } }
+
+    /// Cancels what every leased connection runs, on a thread of its own each round: a cancel connects to the
+    /// server, and one that cannot (a stopped postmaster) must hold up neither the pool's threads nor the exit.
+    private func cancelWhileLeased() async {
+        while !Task.isCancelled {
+            let leased = state.withLockedValue { state in state.machine.leased.compactMap { state.connections[$0] } }
+            if leased.isEmpty { return }
+            let driver = self.driver
+            DetachedThread.start { for connection in leased { driver.cancel(connection) } }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
 
     // MARK: Transitions and their effects
 

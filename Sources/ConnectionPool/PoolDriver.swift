@@ -14,4 +14,12 @@ public protocol PoolDriver: Sendable {
     /// Whether `reset` has I/O to do; when false the connection goes back without a thread hop.
     func needsReset(_ connection: Connection) -> Bool
     func close(_ connection: Connection)
+    /// Asks the server to stop what the connection is running, from another thread than its holder's (libpq's
+    /// `PQcancel` is made for that). It may block on a connect of its own; the pool never waits for it.
+    func cancel(_ connection: Connection)
+}
+
+extension PoolDriver {
+    /// Nothing to cancel: a Redis command is bounded by its socket timeout.
+    public func cancel(_ connection: Connection) {}
 }

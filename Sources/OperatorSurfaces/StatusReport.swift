@@ -63,6 +63,12 @@ public struct StatusReport: Sendable, Equatable {
     public var listenerStop: ListenSocket.StopMechanism
     /// Where it listens (`127.0.0.1:8080`, `unix:/run/api.sock`): with `--log-level warn` no log line says so.
     public var listening = ""
+    /// Processes of gone workers' trees found re-parented to the supervisor and signalled since start, and those
+    /// of them still running.
+    public var orphansSignalled = 0
+    public var orphansRunning = 0
+    /// How the supervisor owns each worker's tree: `cgroup` (one per worker, `cgroup.kill`) or `process group`.
+    public var trees = "process group"
 
     public init(supervisorPID: Int32, summary: String, workers: Int, ready: Int, generation: Int, retiring: Int,
                 slots: [SlotRow], cleanup: Job?, budget: String?, connectionsHeld: Int, connectionsPeak: Int?,
@@ -103,6 +109,8 @@ public struct StatusReport: Sendable, Equatable {
         }
         lines.append("budget: \(budget ?? "not counted (--budget off)")")
         lines.append("listening on \(listening); at a stop: \(listenerStop.explanation)")
+        lines.append("worker trees: \(trees); orphans signalled: \(orphansSignalled)"
+            + (orphansRunning > 0 ? ", \(orphansRunning) still running" : ""))
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -130,7 +138,8 @@ public struct StatusReport: Sendable, Equatable {
             + "\"ready\":\(ready),\"generation\":\(generation),\"retiring\":\(retiring),"
             + "\"slots\":[\(rows.joined(separator: ","))],\"cleanup\":\(job),\"budget\":\(string(budget)),"
             + "\"connections_held\":\(connectionsHeld),\"connections_peak\":\(optional(connectionsPeak)),"
-            + "\"listener_stop\":\(JSONText.quoted(listenerStop.rawValue))}\n"
+            + "\"listener_stop\":\(JSONText.quoted(listenerStop.rawValue)),\"worker_trees\":\(JSONText.quoted(trees)),"
+            + "\"orphans_signalled\":\(orphansSignalled),\"orphans_running\":\(orphansRunning)}\n"
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -14,6 +14,9 @@ public struct SupervisorMetrics: Sendable, Equatable {
     /// Recycles started, by reason (`max-requests`, `memory`).
     public var recycles: [String: Int] = [:]
     public var reloads = 0
+    /// Processes of gone workers' trees found re-parented to the supervisor and signalled, and those still running.
+    public var orphansSignalled = 0
+    public var orphansRunning = 0
     public var connectionsHeld = 0
     public var connectionsSteadyLimit: Int?
     public var connectionsPeakLimit: Int?
@@ -47,6 +50,10 @@ public struct SupervisorMetrics: Sendable, Equatable {
         family("prefork_heartbeat_kills_total", "counter", "Workers aborted for a missed heartbeat.", one(heartbeatKills))
         family("prefork_worker_recycles_total", "counter", "Workers replaced on request, by reason.", labelled(recycles, "reason"))
         family("prefork_reloads_total", "counter", "Rolling restarts started.", one(reloads))
+        family("prefork_orphans_signalled_total", "counter",
+               "Processes of gone workers' trees found re-parented to the supervisor and sent SIGTERM (or SIGKILL).",
+               one(orphansSignalled))
+        family("prefork_orphans", "gauge", "Orphans signalled and still running.", one(orphansRunning))
         family("prefork_db_connections_allotted", "gauge",
                "Database connections the live workers may hold at their pools' ceilings.", one(connectionsHeld))
         if let connectionsSteadyLimit {

@@ -203,6 +203,14 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     // MARK: Queries
 
+    /// The connections handed out and not back yet: what their holders run is still running.
+    @inlinable
+    public var leased: [ConnectionID] {
+        connections.compactMap { entry in
+            if case .leased = entry.value.state { entry.key } else { nil }
+        }
+    }
+
     /// Disposed and every connection closed.
     @inlinable
     public var isDisposed: Bool { disposing && connections.isEmpty }

@@ -7,9 +7,19 @@ import Glibc
 package final class PostgresConnection: @unchecked Sendable {
     /// nil once closed.
     private var handle: OpaquePointer?
+    /// This connection's cancel request, made once at connect so that another thread can send it while the holder
+    /// uses the connection: libpq makes `PQcancel` safe for that, not `PQgetCancel` on a connection in use.
+    private let cancelRequest: CancelRequest?
 
     private init(handle: OpaquePointer) {
         self.handle = handle
+        cancelRequest = PQgetCancel(handle).map(CancelRequest.init)
+    }
+
+    /// Asks the server to cancel what this connection runs (safe from any thread; it connects to the server, so
+    /// it can block while the server does not answer). A cancel that arrives between statements does nothing.
+    package func cancelRunningStatement() {
+        cancelRequest?.send()
     }
 
     deinit { close() }
@@ -268,6 +278,21 @@ package final class PostgresConnection: @unchecked Sendable {
         while text.first?.isWhitespace == true { text.removeFirst() }
         // One log line per message: libpq's "...failed: Connection refused\n\tIs the server running...".
         return text.split(whereSeparator: \.isNewline).map { $0.drop(while: \.isWhitespace) }.joined(separator: "; ")
+    }
+}
+
+/// libpq's `PGcancel`: freed when the last holder lets go, so a cancel in flight on another thread outlives a
+/// `close` of its connection.
+private final class CancelRequest: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { PQfreeCancel(pointer) }
+
+    func send() {
+        var message = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &message, Int32(message.count))
     }
 }
 

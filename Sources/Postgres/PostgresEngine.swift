@@ -16,6 +16,7 @@ package struct PostgresDriver: PoolDriver {
     package func reset(_ connection: PostgresConnection) -> Bool { connection.resetForReuse() }
     package func needsReset(_ connection: PostgresConnection) -> Bool { connection.needsReset }
     package func close(_ connection: PostgresConnection) { connection.close() }
+    package func cancel(_ connection: PostgresConnection) { connection.cancelRunningStatement() }
 }
 
 /// The database engine every worker and the cleanup job use: SQLAlchemy's QueuePool contract over libpq,
@@ -65,7 +66,9 @@ public final class PostgresEngine: Sendable {
     }
 
     /// Closes every connection (leased ones when they come back) and refuses new checkouts; true when all
-    /// were closed within `timeout`. The seed's shutdown step: dispose the engine before exit.
+    /// were closed within `timeout`. The seed's shutdown step: dispose the engine before exit. A statement still
+    /// running on a leased connection is cancelled on the server (`PQcancel`): nothing it started outlives
+    /// the process, and a statement cut this way is rolled back, not committed later.
     @discardableResult
     public func dispose(timeout: Duration = .seconds(10)) async -> Bool {
         await pool.dispose(timeout: timeout)

@@ -14,11 +14,13 @@ final class JobRunner {
     private var scheduler: JobScheduler
     private let configuration: CleanupConfiguration
     private let spawner: Spawner
+    private let cgroups: WorkerCgroups?
     private let logger: Logger
 
-    init(configuration: CleanupConfiguration, spawner: Spawner, logger: Logger) {
+    init(configuration: CleanupConfiguration, spawner: Spawner, cgroups: WorkerCgroups?, logger: Logger) {
         self.configuration = configuration
         self.spawner = spawner
+        self.cgroups = cgroups
         self.logger = logger
         scheduler = configuration.scheduler(now: Self.wallNow())
     }
@@ -95,15 +97,20 @@ final class JobRunner {
         for action in actions {
             switch action {
             case .start:
+                let cgroup = cgroups?.make("cleanup")
                 do {
-                    let pid = try spawner.spawnJob(configuration.command, extraEnvironment: configuration.environment)
+                    let pid = try spawner.spawnJob(configuration.command, extraEnvironment: configuration.environment,
+                                                   cgroup: cgroup)
+                    if let cgroup { cgroups?.started(pid, in: cgroup) }
                     perform(scheduler.started(pid: pid, now: Self.wallNow()))
                 } catch {
+                    if let cgroup { cgroups?.discard(cgroup) }
                     perform(scheduler.startFailed("\(error)", now: Self.wallNow()))
                 }
             case .signal(let pid, let signal):
                 let number = signal == .terminate ? SIGTERM : SIGKILL
-                // The whole group: a job's own children go with it.
+                // The whole tree: the job's process group, and for KILL its cgroup, which setsid cannot leave.
+                if number == SIGKILL { cgroups?.kill(treeOf: pid) }
                 if kill(-pid, number) != 0 { kill(pid, number) }
             case .report(let report):
                 log(report)

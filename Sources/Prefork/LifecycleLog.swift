@@ -62,6 +62,10 @@ struct LifecycleLog {
             logger.warning("ignoring notify datagrams from pid \(pid): not a worker of ours")
         case .orphanReaped(let pid, let status):
             logger.info("reaped orphan (\(status))", metadata: ["pid": "\(pid)"])
+        case .orphanSignalled(let pid, let killing):
+            let name = ProcessTree.name(of: pid).map { " (\($0))" } ?? ""
+            logger.warning("orphan of a gone worker\(name): \(killing ? "SIGKILL, the stop's deadline has passed" : "SIGTERM, SIGKILL after the graceful timeout")",
+                           metadata: ["pid": "\(pid)"])
         case .refused(let why):
             logger.warning("refused: \(why)")
         case .retireFirst(let slot, let pid, let needed, let held, let peak):

@@ -90,6 +90,9 @@ extension SupervisorLoop {
             budget: budgetLine, connectionsHeld: arbiter.connectionsHeld,
             connectionsPeak: arbiter.configuration.connections?.peak, listenerStop: listenerStop)
         report.listening = self.socket.description
+        report.orphansSignalled = arbiter.orphansSignalled
+        report.orphansRunning = arbiter.orphanCount
+        report.trees = cgroups.map { "cgroup per worker under \($0.base)" } ?? "process group per worker"
         return report
     }
 
@@ -135,6 +138,8 @@ extension SupervisorLoop {
             metrics.recycles[reason.kind, default: 0] += 1
         case .reloadStarted:
             metrics.reloads += 1
+        case .orphanSignalled:
+            metrics.orphansSignalled += 1
         default:
             break
         }
@@ -148,6 +153,7 @@ extension SupervisorLoop {
         metrics.retiring = arbiter.retiringCount
         metrics.generation = arbiter.generation
         metrics.connectionsHeld = arbiter.connectionsHeld
+        metrics.orphansRunning = arbiter.orphanCount
         metrics.connectionsSteadyLimit = arbiter.configuration.connections?.steady
         metrics.connectionsPeakLimit = arbiter.configuration.connections?.peak
         metrics.connectionsPerWorker = arbiter.allotment

@@ -51,6 +51,10 @@ public final class SupervisorLoop {
     var nextMemoryCheck: ContinuousClock.Instant?
     /// Senders already warned about malformed datagrams: a buggy worker must not flood the log.
     private var warnedMalformed = Set<Int32>()
+    /// One cgroup per worker and cleanup run, when the supervisor may make them; else process groups alone.
+    let cgroups: WorkerCgroups?
+    /// The next look for orphans among the supervisor's children (besides the one after every reap).
+    private var nextOrphanSweep: ContinuousClock.Instant?
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
@@ -61,9 +65,11 @@ public final class SupervisorLoop {
         self.logger = logger
         self.log = LifecycleLog(logger: logger)
         if getpid() != 1 {
-            // Orphans of our workers become our children, and we reap them as PID 1 would.
+            // Orphans of our workers become our children: we signal them, and reap them as PID 1 would.
             _ = prefork_set_child_subreaper()
         }
+        let trees = WorkerCgroups.detect()
+        cgroups = trees
         signals = try SignalChannel()
         if let inherited {
             socket = inherited
@@ -118,7 +124,7 @@ public final class SupervisorLoop {
         runner = ActionRunner(arbiter: Machine(configuration: settings.arbiter, now: clock.now)) { connections in
             budget?.poolEnvironment(connections: connections) ?? []
         }
-        jobs = settings.cleanup.map { JobRunner(configuration: $0, spawner: spawner, logger: logger) }
+        jobs = settings.cleanup.map { JobRunner(configuration: $0, spawner: spawner, cgroups: trees, logger: logger) }
         try watch(signals.fd)
         if let notify { try watch(notify.fd) }
         if let control { try watch(control.fd) }
@@ -138,6 +144,7 @@ public final class SupervisorLoop {
             "command": "\(settings.command.arguments.joined(separator: " "))",
             "notify": "\(notify != nil)",
             "stop": "\(listenerStop.rawValue)",
+            "trees": "\(cgroups.map { "cgroup \($0.base)" } ?? "process group")",
         ])
         if listenerStop == .backlog {
             logger.notice("at a stop, \(listenerStop.explanation); grant CAP_NET_ADMIN for a stop that resets no connection")
@@ -150,12 +157,13 @@ public final class SupervisorLoop {
             logger.notice("metrics of the supervisor and every worker on http://\(admin.description)/metrics")
         }
         if settings.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
+        nextOrphanSweep = clock.now + .seconds(1)
         jobs?.announce()
         perform(arbiter.start(now: clock.now))
 
         var events = [epoll_event](repeating: epoll_event(), count: 8)
-        // Until the workers are gone, and a cleanup still running has finished too.
-        while exitCode == nil || !(jobs?.isIdle ?? true) {
+        // Until the workers and the orphans are gone, and a cleanup still running has finished too.
+        while exitCode == nil || !(jobs?.isIdle ?? true) || arbiter.orphanCount > 0 {
             let timeout = waitMilliseconds()
             let waitStarted = clock.now
             let ready = epoll_wait(epoll, &events, Int32(events.count), timeout)
@@ -189,6 +197,11 @@ public final class SupervisorLoop {
             jobs?.tick()
             control?.expire(now: clock.now)
             checkMemory()
+            if let due = nextOrphanSweep, clock.now >= due {
+                nextOrphanSweep = clock.now + .seconds(1)
+                sweepOrphans()
+                cgroups?.removeEmpty()
+            }
             feedUpstreamWatchdog()
             publishMetrics()
         }
@@ -202,7 +215,12 @@ public final class SupervisorLoop {
             case .control(let signal):
                 perform(arbiter.received(signal, now: clock.now))
             case .childExited:
-                for (pid, status) in SignalChannel.reap() {
+                let reaped = SignalChannel.reap()
+                for (pid, _) in reaped { cgroups?.reaped(pid) }
+                // Before the exits reach the arbiter: a gone worker's children were re-parented to us before its
+                // SIGCHLD was sent, and the last worker's exit must not end the supervisor while they run.
+                sweepOrphans(reaped: Set(reaped.map(\.pid)))
+                for (pid, status) in reaped {
                     if jobs?.exited(pid: pid, status: status) == true { continue }
                     if let socket = metricsSockets.removeValue(forKey: pid) { unlink(socket.path) }
                     perform(arbiter.exited(pid: pid, status: status, now: clock.now))
@@ -221,7 +239,8 @@ public final class SupervisorLoop {
                 logger.warning("malformed notify datagram (reported once per sender)", metadata: ["pid": "\(sender)"])
             }
             guard sender > 0 else { return }
-            perform(arbiter.notified(pid: sender, message: message, now: clock.now))
+            let group = getpgid(sender)
+            perform(arbiter.notified(pid: sender, processGroup: group > 0 ? group : nil, message: message, now: clock.now))
         }
     }
 
@@ -260,7 +279,8 @@ public final class SupervisorLoop {
 
     /// Milliseconds until the earliest deadline, rounded up so the tick never comes a little early and spins.
     private func waitMilliseconds() -> Int32 {
-        let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog, control?.nextDeadline, nextMemoryCheck].compactMap { $0 }
+        let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog, control?.nextDeadline, nextMemoryCheck,
+                         exitCode == nil ? nextOrphanSweep : nil].compactMap { $0 }
         let job = jobs?.waitMilliseconds.map { Int32(clamping: min($0, 60_000)) }
         guard let next = deadlines.min() else { return job ?? -1 }
         let milliseconds = clock.now.duration(to: next).inMillisecondsRoundedUp
@@ -274,7 +294,41 @@ public final class SupervisorLoop {
         nextUpstreamWatchdog = clock.now + interval
     }
 
+    /// Every child that is neither a worker, an orphan already signalled, nor the cleanup job is an orphan of a
+    /// gone worker's tree, and the arbiter has it signalled. In a cgroup of a worker that is still alive (a
+    /// helper it double-forked), a child is that worker's, and is left alone until the worker is gone.
+    ///
+    /// - Parameter reaped: pids reaped just now whose exits the arbiter has not heard yet: gone already.
+    func sweepOrphans(reaped: Set<Int32> = []) {
+        var live = Set(arbiter.workerPIDs)
+        if let job = jobs?.runningPID { live.insert(job) }
+        live.subtract(reaped)
+        let known = live.union(arbiter.orphanPIDs).union(reaped)
+        for child in ProcessTree.children() where !known.contains(child) {
+            if let cgroups, let tree = cgroups.cgroup(of: child), let owner = cgroups.owner(of: tree), live.contains(owner) {
+                continue
+            }
+            cgroups?.found(child)
+            perform(arbiter.adopted(pid: child, now: clock.now))
+        }
+    }
+
+    /// Nothing the supervisor started outlives it. The arbiter waited for every orphan it knew of; whatever is
+    /// still a child now (re-parented in the last instant) is killed and reaped, for a second at most.
+    private func killLeftovers() {
+        cgroups?.killEverything()
+        let deadline = clock.now + .seconds(1)
+        var left = ProcessTree.children()
+        for child in left { signalTree(child, SIGKILL) }
+        while !left.isEmpty, clock.now < deadline {
+            for (pid, _) in SignalChannel.reap() { left.removeAll { $0 == pid } }
+            left = left.filter { kill($0, 0) == 0 }
+            if !left.isEmpty { usleep(10_000) }
+        }
+    }
+
     private func shutdown() {
+        killLeftovers()
         notify?.close()
         control?.close()
         if let metricsDirectory {
@@ -288,6 +342,7 @@ public final class SupervisorLoop {
 
 extension SupervisorLoop: SupervisorWorld {
     func spawnWorker(slot: Int, generation: Int, extraEnvironment: [String]) -> Result<Int32, SystemError> {
+        let cgroup = cgroups?.make("worker")
         var extra = extraEnvironment
         var metricsSocket: String?
         if let metricsDirectory {
@@ -296,24 +351,36 @@ extension SupervisorLoop: SupervisorWorld {
             extra.append("PREFORK_METRICS_SOCKET=\(metricsSocket!)")
         }
         do {
-            let pid = try spawner.spawn(slot: slot, generation: generation, extraEnvironment: extra)
+            let pid = try spawner.spawn(slot: slot, generation: generation, extraEnvironment: extra, cgroup: cgroup)
             if let metricsSocket { metricsSockets[pid] = (slot, metricsSocket) }
+            if let cgroup, cgroups?.started(pid, in: cgroup) == false {
+                logger.warning("worker pid \(pid) could not join its cgroup \(cgroup): owned by its process group alone")
+            }
             return .success(pid)
         } catch {
+            if let cgroup { cgroups?.discard(cgroup) }
             return .failure(error)
         }
     }
 
+    /// TERM, ABRT and KILL go to the whole tree: the process group the worker (or orphan) leads, and for KILL its
+    /// cgroup too, which also holds what left the group with setsid. USR1/USR2 are for the worker alone.
     func send(_ signal: Machine.WorkerSignal, to pid: Int32) {
         switch signal {
-        case .terminate: kill(pid, SIGTERM)
-        case .abort: kill(pid, SIGABRT)
+        case .terminate: signalTree(pid, SIGTERM)
+        case .abort: signalTree(pid, SIGABRT)
         case .kill:
-            // The worker leads its own process group: take its children along, unless it left the group.
-            if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
+            cgroups?.kill(treeOf: pid)
+            signalTree(pid, SIGKILL)
         case .user(.usr1): kill(pid, SIGUSR1)
         case .user(.usr2): kill(pid, SIGUSR2)
         }
+    }
+
+    /// To the process group `pid` leads, else to `pid` alone. A group's id is its leader's pid, and Linux does not
+    /// give a pid to a new process while a group of that number exists: so a group numbered `pid` is this one's.
+    func signalTree(_ pid: Int32, _ signal: Int32) {
+        if kill(-pid, signal) != 0 { kill(pid, signal) }
     }
 
     func stopAccepting() { closeListener() }

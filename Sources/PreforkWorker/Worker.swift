@@ -15,7 +15,7 @@ import WorkerRuntime
 ///     }
 ///
 /// It serves HTTP/1.1 on the socket from `LISTEN_FDS` (fd 3), or on `PORT` when run alone; calls the
-/// application's `boot` and only then sends `READY=1`; sends `WATCHDOG=1` from the thread that serves the
+/// application's `boot` and only then accepts its first connection and sends `READY=1`; sends `WATCHDOG=1` from the thread that serves the
 /// requests; on SIGTERM sends `STOPPING=1`, stops accepting, finishes the requests in flight within the graceful
 /// timeout, calls `dispose` and exits 0. USR1 and USR2 are logged, never fatal. It counts the requests it answers
 /// (`MAX_REQUESTS`: it asks the supervisor for a replacement at the limit) and serves them with the application's

@@ -4,7 +4,8 @@ import WorkerRuntime
 /// it knows how to handle. Everything else (the socket, READY=1, the heartbeat, SIGTERM, the drain, the request
 /// limit) is the runtime's, so every worker gets it the same way under our supervisor and under systemd.
 public protocol WorkerApplication: Responder {
-    /// Before READY=1, with the listener already open: warm the pools, check what must answer. Throwing ends
+    /// Before READY=1, with the listener open but nothing accepted yet (connections wait for this worker's
+    /// siblings, or in the backlog when it runs alone): warm the pools, check what must answer. Throwing ends
     /// the process with exit 1, which the supervisor counts as a failed boot (a rolling restart to this
     /// version then stops with the old workers serving); throwing a `ConfigurationError` ends it with exit 78,
     /// which stops a first boot at once (retrying a wrong password cannot help). The text returned, if any, goes into the

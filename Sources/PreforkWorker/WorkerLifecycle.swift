@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import Synchronization
+import TimeUnits
 import WorkerRuntime
 
 /// Boot, serve, drain, dispose: the order the seed asks for, and the sd_notify messages that tell the
@@ -29,12 +30,13 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
         self.logger = logger
     }
 
-    /// READY=1 only once the listener is up and the application's boot succeeded.
+    /// The listener first (a port in use fails before the boot), then the application's boot, and only then
+    /// accepting and READY=1: a worker whose boot waits on the database takes no request it cannot answer.
     func start() async {
         let target = configuration.listen
         let server: HTTPServer
         do {
-            server = try await HTTPServer.start(on: target, responder: responder,
+            server = try await HTTPServer.open(on: target, responder: responder,
                                                 maxBodySize: configuration.maxBodySize,
                                                 headerTimeout: configuration.headerTimeout,
                                                 bodyTimeout: configuration.bodyTimeout,
@@ -86,6 +88,11 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
                 logger.warning("cannot serve metrics to the supervisor", metadata: ["path": "\(path)", "error": "\(error)"])
             }
         }
+        do { try await server.startAccepting() } catch {
+            logger.critical("cannot accept", metadata: ["on": "\(target)", "error": "\(error)"])
+            await application.dispose()
+            exit(1)
+        }
         startHeartbeat()
         notifier.ready(status: "serving on \(target)" + (status.map { ", \($0)" } ?? ""))
         logger.info("ready", metadata: ["on": "\(server.port.map { "port \($0)" } ?? "\(target)")"])
@@ -128,15 +135,21 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
         Task { await shutdown(server: server) }
     }
 
-    /// STOPPING=1, the application told, stop accepting, finish in-flight requests within the graceful timeout,
-    /// close idle keep-alive connections, let the application dispose its pools, exit 0.
+    /// STOPPING=1, the application told, stop accepting, finish in-flight requests within the drain's time,
+    /// close idle keep-alive connections, let the application dispose its pools (which cancels what the cut
+    /// requests still run in Postgres), exit 0: all before the supervisor's SIGKILL.
     private func shutdown(server: HTTPServer) async {
         notifier.stopping(status: "draining")
         application.beginDraining()
         logger.info("draining", metadata: ["connections": "\(server.openConnections)"])
         let drained = await server.drain(timeout: configuration.drainLimit)
-        if !drained { logger.warning("graceful timeout: closed the connections still open") }
-        await application.dispose()
+        if !drained {
+            logger.warning("graceful timeout: closed the connections still open, cancelling their statements")
+        }
+        let application = self.application
+        if await first(within: configuration.disposeLimit, { await application.dispose() }) == nil {
+            logger.warning("the pools were not disposed in time: exiting before the supervisor's SIGKILL")
+        }
         exit(0)
     }
 }

@@ -34,11 +34,18 @@ public enum Catalog {
         help: "kernel accept queue of the listening socket", readers: [.supervisor])
     public static let gracefulTimeout = Setting(
         ["--graceful-timeout"], variables: ["GRACEFUL_TIMEOUT"], default: "8", kind: .duration(minimum: .milliseconds(1), never: false),
-        help: "how long a stopping worker may drain before SIGKILL; passed to the workers", readers: [.supervisor, .worker],
+        help: "how long a stopping worker may drain before SIGKILL; passed to the workers, which cancel what they still run "
+            + "in Postgres a second before it", readers: [.supervisor, .worker, .cleanup],
         flagReaders: [.supervisor])
     public static let heartbeatTimeout = Setting(
         ["--timeout", "-t"], variables: ["HEARTBEAT_TIMEOUT"], default: "30", kind: .duration(minimum: .zero, never: false),
-        help: "heartbeat timeout: a ready worker silent this long gets SIGABRT, then SIGKILL, and is replaced; 0 disables it",
+        help: "heartbeat timeout: a ready worker silent this long after its last WATCHDOG=1 gets SIGABRT, then SIGKILL, and is "
+            + "replaced; it applies from a worker's first WATCHDOG=1 on (gunicorn never sends one); 0 disables it",
+        readers: [.supervisor])
+    public static let requireHeartbeat = Setting(
+        ["--require-heartbeat"], variables: ["REQUIRE_HEARTBEAT"], defaultHelp: "off", kind: .boolean,
+        help: "hold every worker to WATCHDOG=1 from READY=1 on, as systemd's WatchdogSec= does: one that never pings is "
+            + "aborted one heartbeat timeout after READY",
         readers: [.supervisor])
     public static let bootTimeout = Setting(
         ["--boot-timeout"], variables: ["BOOT_TIMEOUT"], default: "60", kind: .duration(minimum: .milliseconds(1), never: false),
@@ -248,7 +255,7 @@ public enum Catalog {
         help: "each batch's statement_timeout", readers: [.cleanup])
 
     public static let all: [Setting] = [
-        workers, bind, port, socketMode, socketGroup, backlog, gracefulTimeout, heartbeatTimeout, bootTimeout, noNotify, readyAfter,
+        workers, bind, port, socketMode, socketGroup, backlog, gracefulTimeout, heartbeatTimeout, requireHeartbeat, bootTimeout, noNotify, readyAfter,
         logLevel, logFormat, cleanupSchedule, cleanupTimezone, cleanupCommand, cleanupTimeout, cleanupJitter,
         cleanupOnStart, noCleanup, budgetMode, replicas, maxRequests, maxRequestsJitter, maxWorkerMemory, controlSocket,
         metricsBind, relaySignals,

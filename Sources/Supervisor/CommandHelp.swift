@@ -45,10 +45,12 @@ enum CommandHelp {
             """
         case "healthcheck":
             """
-            USAGE: supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2]
+            USAGE: supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2] [--control-socket PATH]
 
-            GET the path on the supervisor's address (BIND, or PORT): exit 0 on a 200, 1 otherwise. For a
-            container's HEALTHCHECK, which has no curl.
+            Exit 0 when the supervisor has a ready worker and GET of the path answers 200, 1 otherwise, with one
+            line saying why. The supervisor is asked first over its control socket: no ready worker is unhealthy
+            at once, and it says where it listens (PORT=0, a socket from systemd). Without an answer there, the
+            GET goes to BIND, or PORT. For a container's HEALTHCHECK, which has no curl.
             """
         case "schedule":
             """

@@ -28,7 +28,7 @@ enum Commands {
         "scale": (["--control-socket"], []),
         "reload": (["--control-socket"], []),
         "stop": (["--control-socket"], []),
-        "healthcheck": (["--bind", "--path", "--timeout"], []),
+        "healthcheck": (["--bind", "--path", "--timeout", "--control-socket"], []),
         "schedule": (["--timezone", "--count", "--after"], ["--batch"]),
     ]
 

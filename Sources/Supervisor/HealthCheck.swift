@@ -1,4 +1,5 @@
 import Glibc
+import OperatorSurfaces
 import Settings
 import SupervisorSystem
 import TimeUnits
@@ -7,21 +8,13 @@ import TimeUnits
 /// runs inside the container and needs no curl in a slim image. Exit 0 on a 200 within the timeout, else 1
 /// with one line saying what happened.
 enum HealthCheck {
+    /// Asks the supervisor first, over its control socket: no ready worker is unhealthy at once (a worker
+    /// accepts only once it has booted, so a GET would only wait for the timeout), and the supervisor says where
+    /// it listens, which BIND and PORT cannot when the port was 0 or the socket came from systemd. Its answer is
+    /// taken only when it listens where `--bind`, BIND or PORT say, if they say anything: on a host where several
+    /// supervisors run, the default control socket may be another one's. Without such an answer
+    /// (`--control-socket none`, another user's socket), the GET alone decides, at BIND or PORT.
     static func run(options: [String: String], environment: [String: String]) -> Int32 {
-        // The supervisor's own reading of BIND and PORT, so the check asks where the supervisor listens.
-        let reader = SettingsReader(flags: options["--bind"].map { ["bind": $0] } ?? [:], environment: environment)
-        let address: BindAddress
-        if let bind = reader.found(Catalog.bind) {
-            do { address = try BindAddress(parsing: bind.text) } catch {
-                Commands.report("healthcheck: \(bind.source): \(error)")
-                return bind.fromFlag ? Commands.Code.usage : Commands.Code.configuration
-            }
-        } else {
-            do { address = .tcp(host: "127.0.0.1", port: UInt16(try reader.count(Catalog.port) ?? 8080)) } catch {
-                Commands.report("healthcheck: \(error)")
-                return Commands.Code.configuration
-            }
-        }
         let path = options["--path"] ?? "/healthz"
         var timeout: Duration = .seconds(2)
         if let text = options["--timeout"] {
@@ -29,6 +22,34 @@ enum HealthCheck {
                 return Commands.usage("healthcheck: --timeout: expected a duration of more than 0 such as 2, 500ms or 10s, got '\(text)'")
             }
             timeout = parsed
+        }
+        // The supervisor's own reading of BIND and PORT, so the check asks where the supervisor listens.
+        let reader = SettingsReader(flags: options["--bind"].map { ["bind": $0] } ?? [:], environment: environment)
+        var configured: BindAddress?
+        if let bind = reader.found(Catalog.bind) {
+            do { configured = try BindAddress(parsing: bind.text) } catch {
+                Commands.report("healthcheck: \(bind.source): \(error)")
+                return bind.fromFlag ? Commands.Code.usage : Commands.Code.configuration
+            }
+        } else if reader.isGiven(Catalog.port) {
+            do { configured = .tcp(host: "127.0.0.1", port: UInt16(try reader.count(Catalog.port) ?? 8080)) } catch {
+                Commands.report("healthcheck: \(error)")
+                return Commands.Code.configuration
+            }
+        }
+        let supervisor = askSupervisor(options: options, environment: environment, timeout: timeout)
+            .flatMap { view in view.listens(where: configured) ? view : nil }
+        if let supervisor, supervisor.ready == 0 {
+            Commands.report("healthcheck: no worker is ready (\(supervisor.summary))")
+            return Commands.Code.refused
+        }
+        let address: BindAddress
+        if let configured, case .tcp(_, let port) = configured, port != 0 {
+            address = configured
+        } else if case .unix? = configured {
+            address = configured!
+        } else {
+            address = supervisor?.listening ?? configured ?? .tcp(host: "127.0.0.1", port: 8080)
         }
         switch get(address, path: path, timeout: timeout) {
         case .success(let status) where status == 200:
@@ -40,6 +61,69 @@ enum HealthCheck {
             Commands.report("healthcheck: \(error)")
             return Commands.Code.refused
         }
+    }
+
+    /// What the supervisor's `status json` says of readiness and its address; nil when none answers.
+    struct SupervisorView {
+        var ready: Int
+        var summary: String
+        var listening: BindAddress?
+
+        /// Whether this supervisor listens at `configured` (any port when it is 0); true when nothing is configured.
+        func listens(where configured: BindAddress?) -> Bool {
+            guard let configured else { return true }
+            switch (configured, listening) {
+            case (.tcp(_, let wanted), .tcp(_, let actual)?): return wanted == 0 || wanted == actual
+            case (.unix(let wanted), .unix(let actual)?): return wanted == actual
+            default: return false
+            }
+        }
+    }
+
+    static func askSupervisor(options: [String: String], environment: [String: String], timeout: Duration) -> SupervisorView? {
+        let configured = options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+        if configured == "none" { return nil }
+        let socketPath = configured ?? ControlSocket.defaultPath(environment: environment)
+        guard ControlSocket.untrustedReason(path: socketPath) == nil,
+            case .success(let response) = ControlSocket.request("status json", path: socketPath,
+                                                                timeoutSeconds: max(1, Int(timeout.inSeconds.rounded(.up)))),
+            case .ok(let json) = ControlSocket.parse(response),
+            let ready = jsonValue("ready", in: json).flatMap({ Int($0) })
+        else { return nil }
+        var listening: BindAddress?
+        if let text = jsonValue("listening", in: json) {
+            // "0.0.0.0:41234", "[::]:8080", "unix:/run/api.sock", "127.0.0.1:8080 (from systemd)".
+            let address = text.split(separator: " ").first.map(String.init) ?? text
+            listening = try? BindAddress(parsing: address)
+        }
+        return SupervisorView(ready: ready, summary: jsonValue("summary", in: json) ?? "", listening: listening)
+    }
+
+    /// A top-level number or string of the status JSON (whose strings `JSONText.quoted` wrote: only `\"`, `\\`
+    /// and `\u` escapes), without a JSON library in the smallest command of the image.
+    static func jsonValue(_ key: String, in json: String) -> String? {
+        guard let start = json.firstRange(of: "\"\(key)\":") else { return nil }
+        var rest = json[start.upperBound...]
+        if rest.first == "\"" {
+            rest = rest.dropFirst()
+            var value = ""
+            var escaped = false
+            for character in rest {
+                if escaped {
+                    value.append(character)
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    return value
+                } else {
+                    value.append(character)
+                }
+            }
+            return nil
+        }
+        let number = rest.prefix { $0.isNumber || $0 == "-" }
+        return number.isEmpty ? nil : String(number)
     }
 
     /// The status code of one `GET`, or why there was none.
@@ -60,8 +144,9 @@ enum HealthCheck {
             }
             connectError = errno
         case .tcp(let host, let port):
-            // A wildcard listener is reached on loopback.
-            let target = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host == "::" ? "::1" : host
+            // A wildcard listener is reached on loopback; `[::]` accepts IPv4 too (the supervisor binds it dual-stack),
+            // and 127.0.0.1 also works where a container has no IPv6 loopback.
+            let target = host == "0.0.0.0" || host.isEmpty || host == "::" ? "127.0.0.1" : host
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             hints.ai_flags = AI_NUMERICSERV

@@ -17,9 +17,18 @@ public struct CleanupConfiguration: Sendable {
     public var poolSize = 1
     public var maxOverflow = 1
 
-    /// `DB_POOL_SIZE` and `DB_MAX_OVERFLOW` for the job's environment.
+    /// The workers' graceful timeout: what a stop of the supervisor gives the job too.
+    public var gracefulTimeout: Duration = .seconds(8)
+
+    /// After SIGTERM (at its timeout), SIGKILL follows after 10 s, or after the timeout itself when that is shorter.
+    var killGrace: Duration { min(.seconds(10), timeout) }
+
+    /// `DB_POOL_SIZE` and `DB_MAX_OVERFLOW` for the job's environment, and `GRACEFUL_TIMEOUT` as the shorter of the
+    /// two graces it may get after SIGTERM (its timeout's, the supervisor's stop), so that it cancels a statement
+    /// that would outlast either before the SIGKILL.
     public var environment: [String] {
-        ["DB_POOL_SIZE=\(poolSize)", "DB_MAX_OVERFLOW=\(maxOverflow)"]
+        ["DB_POOL_SIZE=\(poolSize)", "DB_MAX_OVERFLOW=\(maxOverflow)",
+         "GRACEFUL_TIMEOUT=\(min(killGrace, gracefulTimeout).inSeconds)"]
     }
 
     public func scheduler(now milliseconds: Int64) -> JobScheduler {
@@ -28,8 +37,7 @@ public struct CleanupConfiguration: Sendable {
             ?? .every(seconds: 86400, anchor: milliseconds / 1000)
         var configuration = JobScheduler.Configuration(schedule: schedule)
         configuration.timeoutMilliseconds = timeout.inMilliseconds
-        // SIGKILL follows SIGTERM after 10 s, or after the timeout itself when that is shorter.
-        configuration.killGraceMilliseconds = min(10_000, configuration.timeoutMilliseconds)
+        configuration.killGraceMilliseconds = killGrace.inMilliseconds
         configuration.jitterMilliseconds = jitter.inMilliseconds
         configuration.runOnStart = runOnStart
         return JobScheduler(configuration: configuration, now: milliseconds)

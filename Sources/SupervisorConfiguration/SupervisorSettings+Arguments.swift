@@ -25,6 +25,7 @@ extension SupervisorSettings {
                                           defaultWorkerDirectory: defaultWorkerDirectory)
         let workerIsOurs = Self.isSameFile(command.path, defaultWorkerDirectory + "/worker")
         cleanup = try Self.cleanup(reader: reader, defaultDirectory: defaultWorkerDirectory, workerIsOurs: workerIsOurs)
+        cleanup?.gracefulTimeout = arbiter.gracefulTimeout
         let cleanupPool = cleanup.map { PoolSize(size: $0.poolSize, overflow: $0.maxOverflow) }
         let budget = try BudgetConfiguration.read(workers: arbiter.workers, cleanup: cleanupPool, reader: reader)
         self.budget = budget
@@ -54,6 +55,14 @@ extension SupervisorSettings {
         arbiter.gracefulTimeout = try reader.duration(Catalog.gracefulTimeout) ?? .seconds(8)
         let heartbeat = try reader.duration(Catalog.heartbeatTimeout) ?? .seconds(30)
         arbiter.heartbeatTimeout = heartbeat == .zero ? nil : heartbeat
+        if let required = reader.found(Catalog.requireHeartbeat), try reader.isOn(Catalog.requireHeartbeat) {
+            let withoutNotify = try reader.isOn(Catalog.noNotify)
+            if arbiter.heartbeatTimeout == nil || withoutNotify {
+                throw SettingError("\(required.source) needs heartbeats: sd_notify (not --no-notify) and a heartbeat timeout above 0",
+                                   fromFlag: required.fromFlag)
+            }
+            arbiter.requireHeartbeat = true
+        }
         arbiter.bootTimeout = try reader.duration(Catalog.bootTimeout) ?? .seconds(60)
         if let relayed = reader.found(Catalog.relaySignals) {
             do { arbiter.relayedSignals = try Self.relayedSignals(relayed.text, name: relayed.source) } catch {

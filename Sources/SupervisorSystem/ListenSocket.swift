@@ -60,8 +60,10 @@ public struct ListenSocket: Sendable {
             var one: Int32 = 1
             _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             if info.pointee.ai_family == AF_INET6 {
-                // [::] means IPv6 only, as written; bind 0.0.0.0 for IPv4.
-                _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+                // [::] takes IPv4 connections too, as uvicorn's and gunicorn's do on Linux (whatever the host's
+                // net.ipv6.bindv6only says): `--bind [::]:8000` must not leave IPv4 clients and the healthcheck out.
+                var zero: Int32 = 0
+                _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
             }
             guard Glibc.bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
                 lastError = SystemError("bind \(BindAddress.tcp(host: host, port: port))")

@@ -74,23 +74,25 @@ public struct Spawner {
     ///
     /// - Parameter extraEnvironment: variables for this worker alone (its automatic pool size, its private
     ///   metrics socket); they replace the supervisor's own values of the same names.
-    public func spawn(slot: Int, generation: Int, extraEnvironment: [String] = []) throws(SystemError) -> Int32 {
+    /// - Parameter cgroup: a cgroup directory (`WorkerCgroups.make`) the worker joins before exec.
+    public func spawn(slot: Int, generation: Int, extraEnvironment: [String] = [], cgroup: String? = nil) throws(SystemError) -> Int32 {
         let overridden = Set(extraEnvironment.map { $0.split(separator: "=", maxSplits: 1)[0] })
         let base = overridden.isEmpty ? baseEnvironment
             : baseEnvironment.filter { !overridden.contains($0.split(separator: "=", maxSplits: 1)[0]) }
         return try Self.launch(command, environment: base + workerVariables(slot: slot, generation: generation) + extraEnvironment,
-                               listenFD: listenFD)
+                               listenFD: listenFD, cgroup: cgroup)
     }
 
-    /// Starts the cleanup job: no socket, no notify variables; its own process group, and it dies with the
-    /// supervisor like a worker.
-    public func spawnJob(_ job: Command, extraEnvironment: [String]) throws(SystemError) -> Int32 {
+    /// Starts the cleanup job: no socket, no notify variables; its own process group (and cgroup, when given),
+    /// and it dies with the supervisor like a worker.
+    public func spawnJob(_ job: Command, extraEnvironment: [String], cgroup: String? = nil) throws(SystemError) -> Int32 {
         let overridden = Set(extraEnvironment.map { $0.split(separator: "=", maxSplits: 1)[0] })
         let base = baseEnvironment.filter { !overridden.contains($0.split(separator: "=", maxSplits: 1)[0]) }
-        return try Self.launch(job, environment: base + extraEnvironment, listenFD: -1)
+        return try Self.launch(job, environment: base + extraEnvironment, listenFD: -1, cgroup: cgroup)
     }
 
-    private static func launch(_ command: Command, environment: [String], listenFD: Int32) throws(SystemError) -> Int32 {
+    private static func launch(_ command: Command, environment: [String], listenFD: Int32,
+                               cgroup: String?) throws(SystemError) -> Int32 {
         var owned: [UnsafeMutablePointer<CChar>] = []
         defer { owned.forEach { free($0) } }
         func duplicate(_ text: String) -> UnsafeMutablePointer<CChar> {
@@ -110,6 +112,7 @@ public struct Spawner {
         }
         envp.append(nil)
         let path = duplicate(command.path)
+        let cgroupProcs = cgroup.map { UnsafePointer(duplicate($0 + "/cgroup.procs")) }
 
         var error: Int32 = 0
         let pid = argv.withUnsafeMutableBufferPointer { argvBuffer in
@@ -123,7 +126,8 @@ public struct Spawner {
                     watchdog_pid_digits: watchdogPIDDigits,
                     death_signal: SIGKILL,
                     new_process_group: 1,
-                    parent_pid: getpid()
+                    parent_pid: getpid(),
+                    cgroup_procs: cgroupProcs
                 )
                 return prefork_spawn(&request, &error)
             }

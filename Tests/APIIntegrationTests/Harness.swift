@@ -167,3 +167,73 @@ func jsonField(_ body: String, _ key: String) -> String? {
     if value is NSNull { return "null" }
     return "\(value)"
 }
+
+/// A Postgres cluster of a test's own (initdb in a temp folder, its own port), migrated, so that it can be
+/// stopped with SIGSTOP without disturbing the other tests. As root the server runs as the postgres user (it
+/// refuses root); as anyone else, as that user.
+final class PrivatePostgres: @unchecked Sendable {
+    let root: String
+    let port: Int
+    let bin: String
+    var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+    private var data: String { root + "/data" }
+
+    init() throws {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
+            throw TestFailure("no Postgres under /usr/lib/postgresql")
+        }
+        bin = "/usr/lib/postgresql/\(version)/bin"
+        root = NSTemporaryDirectory() + Services.uniqueName("prefork-pg")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        port = try PrivatePostgres.freePort()
+        if getuid() == 0 { _ = Services.shell("chown postgres: '\(root)'") }
+        try run("'\(bin)/initdb' -D '\(data)' -U postgres --auth=trust -E UTF8 >'\(root)/initdb.log' 2>&1")
+        try run("'\(bin)/pg_ctl' -D '\(data)' -l '\(root)/server.log' -w -o '-p \(port) -k \(root) "
+            + "-c listen_addresses=127.0.0.1 -c fsync=off' start >/dev/null")
+        let migrate = Services.shell("DATABASE_URL='\(url)' '\(try Binaries.path("worker"))' migrate 2>&1")
+        guard migrate.status == 0 else { throw TestFailure("migrate: \(migrate.output)") }
+    }
+
+    /// As the postgres user when root.
+    private func run(_ command: String) throws {
+        let line = getuid() == 0 ? "runuser -u postgres -- sh -c \"\(command.replacingOccurrences(of: "\"", with: "\\\""))\"" : command
+        let (status, output) = Services.shell(line + " 2>&1")
+        guard status == 0 else { throw TestFailure("\(command): \(output)") }
+    }
+
+    /// The postmaster, from the first line of its pid file.
+    var postmaster: Int32? {
+        (try? String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8))?
+            .split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
+    /// A token for a new user of this database.
+    func token() throws -> String {
+        let (status, output) = Services.shell("DATABASE_URL='\(url)' '\(try Binaries.path("worker"))' create-token "
+            + "--user '\(Services.uniqueName("private"))' --ttl 1h 2>/dev/null")
+        let token = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0, token.hasPrefix("nt_") else { throw TestFailure("create-token: \(output)") }
+        return token
+    }
+
+    static func freePort() throws -> Int {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        if let postmaster { kill(postmaster, SIGCONT) }
+        try? run("'\(bin)/pg_ctl' -D '\(data)' -m immediate stop >/dev/null")
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}

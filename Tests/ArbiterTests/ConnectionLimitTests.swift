@@ -101,6 +101,7 @@ struct ConnectionLimitTests {
 
     @Test func aHungWorkersSlotWaitsForItsConnectionsBeforeRespawning() {
         var harness = running(Self.seed)
+        for pid: Int32 in 100...103 { _ = harness.notify(pid, "WATCHDOG=1") }  // armed, then silent
         let hung = harness.advance(.seconds(31))  // no heartbeats: every worker is abandoned
         #expect(hung.signals(.abort).count == 4)
         #expect(hung.spawns.isEmpty)

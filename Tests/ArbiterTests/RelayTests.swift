@@ -17,7 +17,10 @@ struct RelayTests {
     /// Found by review: `kill -STOP` then `kill -CONT` of the supervisor aborted every worker, whose heartbeats
     /// had waited unread (or unsent) in the notify queue meanwhile.
     @Test func aStallOfTheSupervisorItselfIsNotHeldAgainstTheWorkers() {
-        var harness = Harness.running(workers: 2) { $0.heartbeatTimeout = .seconds(4) }
+        var harness = Harness.running(workers: 2) {
+            $0.heartbeatTimeout = .seconds(4)
+            $0.requireHeartbeat = true
+        }
         let stall = Duration.seconds(7)
         harness.now = harness.now.advanced(by: stall)
         #expect(harness.run(harness.arbiter.resumed(afterStall: stall, now: harness.now)) == [.report(.stalled(stall))])

@@ -74,6 +74,8 @@ struct RestartTests {
             $0.heartbeatTimeout = .seconds(30)
             $0.abortGrace = .seconds(2)
         }
+        _ = harness.notify(100, "WATCHDOG=1")  // both arm their heartbeats
+        _ = harness.notify(101, "WATCHDOG=1")
         _ = harness.advance(.seconds(20))
         _ = harness.notify(101, "WATCHDOG=1")  // 101 keeps beating, 100 does not
         let missed = harness.advance(.seconds(10))

@@ -73,6 +73,7 @@ struct StopTests {
     @Test func anAbortedWorkerKeepsItsShorterKillDeadlineDuringAStop() {
         var harness = Harness {
             $0.workers = 1
+            $0.requireHeartbeat = true
             $0.heartbeatTimeout = .seconds(1)
             $0.abortGrace = .seconds(2)
         }

@@ -134,14 +134,15 @@ public final class SupervisorProcess: @unchecked Sendable {
 
     /// The port, from `supervisor status --json` once every worker is ready: for a supervisor whose log level
     /// hides the "listening on" line.
-    public func portFromStatus(workers: Int, timeout: Double = 10) throws -> UInt16 {
+    public func portFromStatus(workers: Int, host: String = "127.0.0.1", timeout: Double = 10) throws -> UInt16 {
         guard let controlSocket else { throw TestFailure("no control socket") }
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
             last = runShell("'\(try Binaries.path("supervisor"))' status --json --control-socket '\(controlSocket)'").output
-            if last.contains("\"ready\":\(workers),"), let range = last.range(of: #""listening":"127\.0\.0\.1:(\d+)""#, options: .regularExpression),
-               let port = UInt16(last[range].dropFirst("\"listening\":\"127.0.0.1:".count).dropLast()) {
+            let prefix = "\"listening\":\"\(host):"
+            if last.contains("\"ready\":\(workers),"), let start = last.range(of: prefix),
+               let port = UInt16(last[start.upperBound...].prefix(while: \.isNumber)) {
                 return port
             }
             usleep(50_000)
@@ -205,6 +206,41 @@ public enum ProcessTable {
     }
 
     public static func exists(_ pid: Int32) -> Bool { stat(pid) != nil }
+
+    /// A process as the kernel knows it: its pid and its start time, so that a later process given the same pid is
+    /// not taken for it.
+    public struct Identity: Hashable, Sendable, CustomStringConvertible {
+        public var pid: Int32
+        public var startTime: String
+        public var description: String { "\(pid)" }
+    }
+
+    public static func identity(_ pid: Int32) -> Identity? {
+        guard let fields = stat(pid), fields.count > 19 else { return nil }
+        return Identity(pid: pid, startTime: fields[19])
+    }
+
+    /// Every live process below `root` (children, their children, ...), whatever group or session they are in.
+    public static func descendants(of root: Int32) -> [Identity] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var parents: [Int32: Int32] = [:]
+        for pid in entries.compactMap(Int32.init) {
+            if let fields = stat(pid), fields[0] != "Z", let parent = Int32(fields[1]) { parents[pid] = parent }
+        }
+        var found: [Int32] = []
+        var frontier: Set<Int32> = [root]
+        while !frontier.isEmpty {
+            let next = parents.filter { frontier.contains($0.value) }.map(\.key)
+            found += next
+            frontier = Set(next)
+        }
+        return found.compactMap(identity)
+    }
+
+    /// Those of `processes` still running (zombies are not).
+    public static func running(_ processes: [Identity]) -> [Identity] {
+        processes.filter { process in identity(process.pid) == process && isAlive(process.pid) }
+    }
 
     public static func environment(_ pid: Int32) -> [String: String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }

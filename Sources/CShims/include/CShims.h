@@ -20,8 +20,10 @@ typedef struct prefork_spawn_request {
     char *listen_pid_digits;   ///< 21 writable bytes inside an envp entry, filled with the child's pid; may be NULL
     char *watchdog_pid_digits; ///< same for WATCHDOG_PID; may be NULL
     int death_signal;          ///< PR_SET_PDEATHSIG signal; 0 for none
-    int new_process_group;     ///< 1: setpgid(0, 0), so a terminal's Ctrl-C reaches only the supervisor
+    int new_process_group;     ///< 1: setpgid(0, 0): the child leads a group that its own children join, so a
+                               ///< signal to the group reaches its whole tree (and a terminal's Ctrl-C only the supervisor)
     pid_t parent_pid;          ///< the supervisor's pid, to close the PDEATHSIG race
+    const char *cgroup_procs;  ///< a cgroup's cgroup.procs the child writes itself into before exec; may be NULL
 } prefork_spawn_request;
 
 /// fork + execve. Returns the child's pid, or -1 with `*error` set to the errno of fork or of execve

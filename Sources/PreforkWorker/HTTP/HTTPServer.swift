@@ -31,7 +31,11 @@ package final class HTTPServer: Sendable {
         self.core = core
     }
 
-    package static func start(on target: ListenTarget, responder: any Responder, maxBodySize: Int,
+    /// The listener, ready but not yet accepting (`startAccepting`): a worker takes no connection off the shared
+    /// queue before its application has booted, so one that cannot reach its database never holds a request it
+    /// cannot answer. A socket of its own (`PORT`) is bound here, so a port in use fails at once; connections
+    /// wait in its backlog until the boot is done.
+    package static func open(on target: ListenTarget, responder: any Responder, maxBodySize: Int,
                              headerTimeout: Duration, bodyTimeout: Duration = .seconds(30),
                              bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
         let fd: Int32
@@ -50,11 +54,16 @@ package final class HTTPServer: Sendable {
         let owned: Bool
         if case .address = target { owned = true } else { owned = false }
         let core = HTTPServerCore(listener: fd, ownsSocket: owned, responder: responder, limits: limits)
+        return HTTPServer(core: core)
+    }
+
+    /// Accepting begins (unless a drain has begun meanwhile).
+    package func startAccepting() async throws {
+        let core = self.core
         let started: Bool = await withCheckedContinuation { continuation in
             Reactor.shared.execute { continuation.resume(returning: core.start()) }
         }
         guard started else { throw ListeningSocket.Failure(description: "epoll refused the listening socket") }
-        return HTTPServer(core: core)
     }
 
     /// The port actually bound (for `--bind host:0`).
@@ -115,6 +124,8 @@ final class HTTPServerCore: Reactor.Watcher, @unchecked Sendable {
     let openConnections = Atomic<Int>(0)
     private var connections: [Int32: HTTPConnection] = [:]
     private var listening = false
+    /// Accepting has begun once: only then (or on a socket of its own) does a drain take what is queued.
+    private var started = false
     private var draining = false
     private var whenEmpty: (() -> Void)?
     /// Accepting paused for a tick after the process ran out of descriptors.
@@ -128,8 +139,10 @@ final class HTTPServerCore: Reactor.Watcher, @unchecked Sendable {
     }
 
     func start() -> Bool {
+        guard !draining, !started else { return true }
         guard Reactor.shared.watch(listener, events: EPOLLIN.rawValue, self) else { return false }
         listening = true
+        started = true
         Reactor.shared.everyTick { [self] in tick() }
         return true
     }
@@ -211,7 +224,10 @@ final class HTTPServerCore: Reactor.Watcher, @unchecked Sendable {
             if ownsSocket { _ = prefork_refuse_new_connections(listener) }
             if listening { Reactor.shared.unwatch(listener) }
             listening = false
-            while let connection = acceptOne() { adopt(connection) }
+            // A worker that never accepted (stopped while it booted) leaves the shared queue to the others.
+            if started || ownsSocket {
+                while let connection = acceptOne() { adopt(connection) }
+            }
             close(listener)
             for connection in Array(connections.values) { connection.drain() }
         }

@@ -1,0 +1,160 @@
+import Glibc
+
+/// One cgroup (v2) per worker and per cleanup run, under the supervisor's own, when the supervisor may make them:
+/// systemd's `Delegate=yes`, or root on a writable cgroup2 mount.
+///
+/// A process group is the portable way to own a worker's tree, and the supervisor uses it everywhere; but a
+/// process that calls `setsid` leaves it, and is found only once it is re-parented to the supervisor. A cgroup
+/// cannot be left: `cgroup.kill` (Linux 5.14) ends everything in it at once, and a child re-parented to the
+/// supervisor while still in a live worker's cgroup (a double-forked helper of a running gunicorn master) is
+/// known to be that worker's, not an orphan. The cgroups carry no controller and no limit: they only name trees.
+public final class WorkerCgroups {
+    /// The supervisor's own cgroup directory; every cgroup made here is a child of it.
+    public let base: String
+    private let prefix: String
+    private var serial = 0
+    /// The cgroup of each child started in one (a worker, a cleanup run), until it is reaped.
+    private var trees: [Int32: String] = [:]
+    /// The cgroup of each orphan found in one of ours (a gone worker's), until it is reaped.
+    private var orphans: [Int32: String] = [:]
+    /// Every cgroup made and not yet removed.
+    private var made: Set<String> = []
+
+    private init(base: String) {
+        self.base = base
+        prefix = "prefork-\(getpid())-"
+    }
+
+    /// The supervisor's cgroup if it can make children there and `cgroup.kill` exists; nil means process groups
+    /// alone. Empty cgroups left by a supervisor that was killed (its pid is gone) are removed on the way.
+    public static func detect() -> WorkerCgroups? {
+        guard let own = ownCgroupDirectory(),
+            // Moving a child out of our cgroup needs write access to the common ancestor's cgroup.procs: ours.
+            access(own + "/cgroup.procs", W_OK) == 0
+        else { return nil }
+        let probe = own + "/prefork-\(getpid())-probe"
+        guard mkdir(probe, 0o755) == 0 else { return nil }
+        defer { rmdir(probe) }
+        // cgroup.kill exists from Linux 5.14 on, in every cgroup but the root.
+        guard access(probe + "/cgroup.procs", W_OK) == 0, access(probe + "/cgroup.kill", W_OK) == 0 else { return nil }
+        for name in ProcessTree.directoryEntries(own) where name.hasPrefix("prefork-") {
+            let fields = name.split(separator: "-")
+            if fields.count >= 3, let pid = Int32(fields[1]), Glibc.kill(pid, 0) != 0, errno == ESRCH {
+                rmdir(own + "/" + name)
+            }
+        }
+        return WorkerCgroups(base: own)
+    }
+
+    /// `0::/path` of /proc/self/cgroup under the cgroup2 mount of /proc/self/mountinfo.
+    static func ownCgroupDirectory() -> String? {
+        guard let lines = ProcessTree.readSmallFile("/proc/self/cgroup")?.split(separator: "\n"),
+            let line = lines.first(where: { $0.hasPrefix("0::") }),
+            let mounts = ProcessTree.readSmallFile("/proc/self/mountinfo")?.split(separator: "\n")
+        else { return nil }
+        let path = String(line.dropFirst(3))
+        for mount in mounts {
+            // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+            let halves = mount.split(separator: " - ", maxSplits: 1)
+            guard halves.count == 2, halves[1].hasPrefix("cgroup2 ") else { continue }
+            let fields = halves[0].split(separator: " ")
+            guard fields.count >= 5 else { continue }
+            let root = String(fields[3])
+            let point = String(fields[4])
+            guard !point.contains("\\"), path.hasPrefix(root) else { continue }
+            let relative = root == "/" ? path : String(path.dropFirst(root.count))
+            let directory = relative == "/" ? point : point + relative
+            return directory
+        }
+        return nil
+    }
+
+    /// A new, empty cgroup for the next child; nil when it could not be made (the child then runs without one).
+    public func make(_ kind: String) -> String? {
+        serial += 1
+        let path = "\(base)/\(prefix)\(kind)\(serial)"
+        guard mkdir(path, 0o755) == 0 else { return nil }
+        made.insert(path)
+        return path
+    }
+
+    /// The child meant for `path` could not be started.
+    public func discard(_ path: String) { remove(path) }
+
+    /// The child `pid` was started to join `path`: true when it did (it writes its own cgroup.procs before exec);
+    /// otherwise the cgroup is removed and the child is owned by its process group alone.
+    @discardableResult
+    public func started(_ pid: Int32, in path: String) -> Bool {
+        guard cgroup(of: pid) == path else {
+            remove(path)
+            return false
+        }
+        trees[pid] = path
+        return true
+    }
+
+    /// Records the cgroup an orphan was found in (a gone worker's), so that its KILL reaches what is left there.
+    public func found(_ pid: Int32) {
+        if let path = cgroup(of: pid) { orphans[pid] = path }
+    }
+
+    /// The cgroup of ours that `pid` is in, if any.
+    public func cgroup(of pid: Int32) -> String? {
+        guard let text = ProcessTree.readSmallFile("/proc/\(pid)/cgroup"),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        else { return nil }
+        let name = line.split(separator: "/").last.map(String.init) ?? ""
+        let path = base + "/" + name
+        return name.hasPrefix(prefix) && made.contains(path) ? path : nil
+    }
+
+    /// The child whose cgroup `path` is (a worker, or a cleanup run), until it is reaped.
+    public func owner(of path: String) -> Int32? {
+        trees.first { $0.value == path }?.key
+    }
+
+    /// SIGKILL to everything in the cgroup of `pid` at once; false when `pid` has none.
+    @discardableResult
+    public func kill(treeOf pid: Int32) -> Bool {
+        guard let path = trees[pid] ?? orphans[pid] else { return false }
+        return write(path + "/cgroup.kill", "1")
+    }
+
+    /// `pid` was reaped: its cgroup stays until it is empty.
+    public func reaped(_ pid: Int32) {
+        trees[pid] = nil
+        orphans[pid] = nil
+        removeEmpty()
+    }
+
+    /// Removes the cgroups that nothing recorded owns and that are empty (rmdir fails on a populated one).
+    public func removeEmpty() {
+        let owned = Set(trees.values)
+        for path in made where !owned.contains(path) && !isPopulated(path) { remove(path) }
+    }
+
+    /// At exit: SIGKILL whatever is left in any cgroup of ours, and remove them all once empty (a second).
+    public func killEverything() {
+        for path in made where isPopulated(path) { _ = write(path + "/cgroup.kill", "1") }
+        for _ in 0..<100 {
+            for path in made where !isPopulated(path) { remove(path) }
+            if made.isEmpty { return }
+            usleep(10_000)
+        }
+    }
+
+    public func isPopulated(_ path: String) -> Bool {
+        ProcessTree.readSmallFile(path + "/cgroup.events")?.contains("populated 1") ?? false
+    }
+
+    private func remove(_ path: String) {
+        if rmdir(path) == 0 || errno == ENOENT { made.remove(path) }
+    }
+
+    private func write(_ path: String, _ text: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return text.withCString { Glibc.write(fd, $0, strlen($0)) } > 0
+    }
+}
