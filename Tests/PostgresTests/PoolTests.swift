@@ -164,15 +164,43 @@ struct PoolTests {
         await #expect(throws: PoolError.disposed) { try await engine.query("SELECT 1") }
     }
 
-    @Test func disposeWaitsForLeasedConnections() async throws {
+    /// Disposing is the last thing a worker does: a statement still running on a leased connection is cancelled in
+    /// Postgres, its holder gets the error, and the connection is closed when it comes back. Nothing it started
+    /// runs on, or commits, after the process is gone.
+    @Test func disposeCancelsWhatLeasedConnectionsRun() async throws {
         let engine = try TestDatabase.engine("dispose-leased")
         let name = engine.configuration.applicationName
-        let slow = Task { try await engine.query("SELECT pg_sleep(0.3)") }
+        let slow = Task { try await engine.query("SELECT pg_sleep(30)") }
+        try await until { engine.status.checkedOut == 1 }
+        let admin = try TestDatabase.admin()
+        // The statement has reached the server (a cancel that comes before it is ignored, and sent again).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while try admin.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+                                [name]).rows[0]["n"].int != 1, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let started = ContinuousClock.now
+        #expect(await engine.dispose(timeout: .seconds(5)))
+        #expect(started.duration(to: .now) < .seconds(2))
+        await #expect(throws: PostgresError.self) { _ = try await slow.value }
+        #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: admin) == 0)
+    }
+
+    /// A statement sent between two cancels, or before the first reached the server, is cancelled too.
+    @Test func disposeCancelsAStatementSentAfterItBegan() async throws {
+        let engine = try TestDatabase.engine("dispose-late")
+        let name = engine.configuration.applicationName
+        let holder = Task {
+            try await engine.withSession { session in
+                try await Task.sleep(for: .milliseconds(300))  // leased, nothing running yet when dispose begins
+                return try await session.query("SELECT pg_sleep(30)")
+            }
+        }
         try await until { engine.status.checkedOut == 1 }
         let started = ContinuousClock.now
         #expect(await engine.dispose(timeout: .seconds(5)))
-        #expect(started.duration(to: .now) >= .milliseconds(150))
-        _ = try await slow.value  // the in-flight query finished normally
+        #expect(started.duration(to: .now) < .seconds(2))
+        await #expect(throws: PostgresError.self) { _ = try await holder.value }
         #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: try TestDatabase.admin()) == 0)
     }
 

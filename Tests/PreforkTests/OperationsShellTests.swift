@@ -153,6 +153,9 @@ struct OperationsShellTests {
                            lastResult: "exit code 0", lastExitCode: 0, lastDurationSeconds: 16.2, lastFinished: "2026-11-27T03:00:16Z"),
             budget: "80 of 80", connectionsHeld: 40, connectionsPeak: 98, listenerStop: .backlog)
         report.listening = "127.0.0.1:8080"
+        report.orphansSignalled = 3
+        report.orphansRunning = 1
+        report.trees = "cgroup per worker under /sys/fs/cgroup/x"
         #expect(report.text == """
             supervisor pid 42: 2/2 workers ready, generation 1
             SLOT  PID  GEN  STATE       UPTIME  RESTARTS  HEARTBEAT  RSS      CONNS  STATUS
@@ -162,6 +165,7 @@ struct OperationsShellTests {
             cleanup: 0 3 * * * (UTC), next 2026-11-28T03:00:00Z; last run 2026-11-27T03:00:16Z: exit code 0 after 16s
             budget: 80 of 80
             listening on 127.0.0.1:8080; at a stop: the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)
+            worker trees: cgroup per worker under /sys/fs/cgroup/x; orphans signalled: 3, 1 still running
 
             """)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any])
@@ -172,6 +176,8 @@ struct OperationsShellTests {
         #expect(object["connections_peak"] as? Int == 98)
         #expect(object["listener_stop"] as? String == "backlog")
         #expect(object["listening"] as? String == "127.0.0.1:8080")
+        #expect(object["orphans_signalled"] as? Int == 3 && object["orphans_running"] as? Int == 1)
+        #expect(object["worker_trees"] as? String == "cgroup per worker under /sys/fs/cgroup/x")
     }
 }
 
