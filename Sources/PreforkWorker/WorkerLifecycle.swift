@@ -93,6 +93,12 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
             await application.dispose()
             exit(1)
         }
+        // A SIGTERM since the boot returned has begun the drain: no READY=1 after its STOPPING=1.
+        let draining: Bool = phase.withLockedValue { phase in
+            if case .stopping = phase { return true }
+            return false
+        }
+        if draining { return }
         startHeartbeat()
         notifier.ready(status: "serving on \(target)" + (status.map { ", \($0)" } ?? ""))
         logger.info("ready", metadata: ["on": "\(server.port.map { "port \($0)" } ?? "\(target)")"])
