@@ -146,6 +146,9 @@ public final class SupervisorLoop {
             "stop": "\(listenerStop.rawValue)",
             "trees": "\(cgroups.map { "cgroup \($0.base)" } ?? "process group")",
         ])
+        for leftover in cgroups?.leftoverCgroups ?? [] {
+            logger.warning("killed what a supervisor that was killed left running in \(leftover)")
+        }
         if listenerStop == .backlog {
             logger.notice("at a stop, \(listenerStop.explanation); grant CAP_NET_ADMIN for a stop that resets no connection")
         }

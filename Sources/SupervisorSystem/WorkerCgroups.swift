@@ -37,13 +37,32 @@ public final class WorkerCgroups {
         defer { rmdir(probe) }
         // cgroup.kill exists from Linux 5.14 on, in every cgroup but the root.
         guard access(probe + "/cgroup.procs", W_OK) == 0, access(probe + "/cgroup.kill", W_OK) == 0 else { return nil }
-        for name in ProcessTree.directoryEntries(own) where name.hasPrefix("prefork-") {
+        let cgroups = WorkerCgroups(base: own)
+        cgroups.endLeftovers()
+        return cgroups
+    }
+
+    /// Processes left in the cgroups of a supervisor that was killed (its pid is gone): a SIGKILLed supervisor's
+    /// workers die with it (`PR_SET_PDEATHSIG`), their children do not, and they may still hold the old listening
+    /// socket. They get `cgroup.kill`; the cgroups are removed once empty.
+    public private(set) var leftoverCgroups: [String] = []
+
+    private func endLeftovers() {
+        for name in ProcessTree.directoryEntries(base) where name.hasPrefix("prefork-") {
             let fields = name.split(separator: "-")
-            if fields.count >= 3, let pid = Int32(fields[1]), Glibc.kill(pid, 0) != 0, errno == ESRCH {
-                rmdir(own + "/" + name)
+            guard fields.count >= 3, let pid = Int32(fields[1]), pid != getpid(), Glibc.kill(pid, 0) != 0, errno == ESRCH else {
+                continue
             }
+            let path = base + "/" + name
+            if isPopulated(path) {
+                _ = write(path + "/cgroup.kill", "1")
+                leftoverCgroups.append(path)
+            }
+            made.insert(path)
         }
-        return WorkerCgroups(base: own)
+        // They may hold the port this supervisor is about to bind: a second at most for them to be gone.
+        for _ in 0..<100 where leftoverCgroups.contains(where: isPopulated) { usleep(10_000) }
+        removeEmpty()
     }
 
     /// `0::/path` of /proc/self/cgroup under the cgroup2 mount of /proc/self/mountinfo.

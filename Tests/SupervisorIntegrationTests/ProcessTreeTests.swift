@@ -146,6 +146,37 @@ struct ProcessTreeTests {
         }
     }
 
+    /// A supervisor killed with SIGKILL cannot stop anything: its worker dies with it (`PR_SET_PDEATHSIG`), but the
+    /// worker's own children live on, holding the listening socket. With a cgroup per worker the next supervisor
+    /// finds them in the dead one's cgroups, kills them, and binds the same port; with process groups alone they
+    /// are out of its reach (documented), and the port stays taken.
+    @Test func theNextSupervisorEndsWhatAKilledOneLeft() throws {
+        let first = try SupervisorProcess(["--workers", "1", "--", try Self.python(), Self.fixtures + "/tree_worker.py", "setsid-child"])
+        try first.waitForLog("all 1 workers ready", timeout: 30)
+        let port = try first.port()
+        try Self.waitUntilServing(first, port: port)
+        let cgroups = runShell("'\(try Binaries.path("supervisor"))' status --control-socket '\(first.controlSocket!)'").output
+            .contains("worker trees: cgroup")
+        let tree = ProcessTable.descendants(of: first.pid)
+        first.signal(SIGKILL)
+        _ = try? first.waitForExit(timeout: 5)
+        usleep(300_000)
+        let left = ProcessTable.running(tree)
+        #expect(!left.isEmpty, "the setsid'd server outlives a SIGKILLed supervisor")
+        let second = try SupervisorProcess(["--workers", "1", "--bind", "127.0.0.1:\(port)", "--", try Binaries.path("test-worker")],
+                                           bindEphemeral: false)
+        defer { for process in ProcessTable.running(tree) { kill(process.pid, SIGKILL) } }
+        if cgroups {
+            try second.waitForLog("killed what a supervisor that was killed left running", timeout: 10)
+            try second.waitForLog("all 1 workers ready", timeout: 10)
+            #expect(ProcessTable.running(tree).isEmpty, "\(ProcessTable.running(tree))")
+            second.signal(SIGTERM)
+            #expect(try second.waitForExit() == 0)
+        } else {
+            #expect(try second.waitForExit(timeout: 10) == 71, "the port is still held by the leftovers:\n\(second.log)")
+        }
+    }
+
     /// Every process of the tree ignores TERM: the graceful timeout ends with SIGKILL for all of them.
     @Test func aTreeThatIgnoresTerm() throws {
         let supervisor = try holdsItsTrees([try Self.python(), Self.fixtures + "/tree_worker.py", "ignore-term"], graceful: 2)
