@@ -14,10 +14,14 @@ extension Arbiter {
     /// knows). Unless it is a worker already counted, it is an orphan: TERM at once (to its process group when it
     /// leads one), KILL after the graceful timeout, as a worker would get, and no later than a stop's deadline.
     /// Found after that deadline (a worker's children re-parented when its KILL came), it is killed at once.
-    public mutating func adopted(pid: Int32, now: Instant) -> [Action] {
+    ///
+    /// - Parameter deadline: the KILL deadline of the tree it was part of when that tree was told to go (the
+    ///   shell saw it below a worker or orphan that got TERM): a chain of processes that each ignore TERM and
+    ///   are re-parented one after another is given one graceful timeout in all, not one each.
+    public mutating func adopted(pid: Int32, deadline: Instant? = nil, now: Instant) -> [Action] {
         guard locate(pid) == nil, !orphans.contains(where: { $0.pid == pid }) else { return [] }
         orphansSignalled += 1
-        var killAt = now + configuration.gracefulTimeout
+        var killAt = min(now + configuration.gracefulTimeout, deadline ?? now + configuration.gracefulTimeout)
         switch phase {
         case .stopping(let deadline, _, _): killAt = min(killAt, deadline)
         case .stopped: killAt = now
@@ -56,6 +60,14 @@ extension Arbiter {
             }
         }
         return actions
+    }
+
+    /// When `pid`, a worker told to go or an orphan, gets SIGKILL; `now` once it was sent, nil for a worker that
+    /// was not told to go (or a pid that is none of these). What was below it when it got TERM inherits this.
+    public func killDeadline(of pid: Int32, now: Instant) -> Instant? {
+        if let retiree = retirees.first(where: { $0.pid == pid }) { return retiree.killAt ?? now }
+        if let orphan = orphans.first(where: { $0.pid == pid }) { return orphan.killAt ?? now }
+        return nil
     }
 
     /// Orphans signalled and not yet reaped; the supervisor exits only once there are none.

@@ -1,6 +1,7 @@
 import SupervisorSystem
 import CShims
 import Glibc
+import TimeUnits
 
 /// Where `supervisor status|scale|reload|stop` find a running supervisor, and how they talk to it.
 ///
@@ -60,11 +61,12 @@ public enum ControlSocket {
     }
 
     /// Sends one request and reads the whole response; the failure says why nobody answered.
-    public static func request(_ line: String, path: String, timeoutSeconds: Int = 10) -> Result<String, SystemError> {
+    public static func request(_ line: String, path: String, timeout limit: Duration = .seconds(10)) -> Result<String, SystemError> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(SystemError("socket")) }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        let microseconds = max(1000, limit.inMicroseconds)
+        var timeout = timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard withUnixSocketAddress(path, { connect(fd, $0, $1) }) == 0 else {
@@ -106,9 +108,12 @@ public final class ControlServer {
         var answered = false
     }
     private var connections: [Int32: Connection] = [:]
+    /// The socket file this server made, so that `close` removes it and not one that replaced it since.
+    private var file: (device: UInt, inode: UInt) = (0, 0)
 
-    /// Binds `path`. A socket file left by a supervisor that died is replaced; one a live supervisor answers
-    /// on is not (two supervisors must not fight over one name).
+    /// Binds `path`. A socket file nobody listens on (left by a supervisor that died) is replaced; one that
+    /// something listens on is not, whoever it is: another supervisor, stopped or not, or another program's
+    /// socket given by mistake (a Postgres socket in /tmp).
     public init(path: String) throws(SystemError) {
         self.path = path
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
@@ -130,8 +135,9 @@ public final class ControlServer {
             guard info.st_mode & S_IFMT == S_IFSOCK else {
                 throw SystemError("\(path) exists and is not a socket", errno: EEXIST)
             }
-            if case .success = ControlSocket.request("ping", path: path, timeoutSeconds: 1) {
-                throw SystemError("control socket \(path) is in use by another supervisor", errno: EADDRINUSE)
+            if Self.somethingListens(path) {
+                throw SystemError("control socket \(path) is in use: a process listens on it (another supervisor?)",
+                                  errno: EADDRINUSE)
             }
             unlink(path)
         }
@@ -146,6 +152,17 @@ public final class ControlServer {
             Glibc.close(fd)
             throw error
         }
+        if lstat(path, &info) == 0 { file = (UInt(info.st_dev), UInt(info.st_ino)) }
+    }
+
+    /// A connect that succeeds, or finds the queue full, means a listener; only a refused one means a stale file.
+    /// Anything else (no permission to connect) is taken as a listener too: never remove what cannot be checked.
+    static func somethingListens(_ path: String) -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard probe >= 0 else { return true }
+        defer { Glibc.close(probe) }
+        if withUnixSocketAddress(path, { connect(probe, $0, $1) }) == 0 { return true }
+        return errno != ECONNREFUSED && errno != ENOENT
     }
 
     public func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
@@ -232,6 +249,7 @@ public final class ControlServer {
         for descriptor in connections.keys { Glibc.close(descriptor) }
         connections = [:]
         Glibc.close(fd)
-        unlink(path)
+        var info = stat()
+        if lstat(path, &info) == 0, UInt(info.st_dev) == file.device, UInt(info.st_ino) == file.inode { unlink(path) }
     }
 }

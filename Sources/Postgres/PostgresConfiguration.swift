@@ -20,6 +20,10 @@ public struct PostgresConfiguration: Sendable {
     public var behindPgBouncer = false
     /// libpq's `connect_timeout`: a dead host fails a checkout within this instead of the kernel's minutes.
     public var connectTimeout: Duration = .seconds(10)
+    /// `client_connection_check_interval` of every connection (Postgres 14 and later; not behind PgBouncer, whose
+    /// server connections outlive their clients): a backend whose worker is gone (a fast stop, a SIGKILL) notices
+    /// within this while its statement runs, and aborts it, so it is rolled back rather than committed later.
+    public var clientCheckInterval: Duration? = .seconds(1)
 
     public init(url: PostgresURL) {
         self.url = url
@@ -49,6 +53,7 @@ public struct PostgresConfiguration: Sendable {
             if try reader.isOn(Catalog.pgbouncer) {
                 configuration.behindPgBouncer = true
                 configuration.preparedStatements = false
+                configuration.clientCheckInterval = nil
                 if configuration.statementTimeout != nil {
                     throw SettingError("DB_STATEMENT_TIMEOUT: PgBouncer refuses it as a startup option (DB_PGBOUNCER=1); set it "
                         + "on the role instead: ALTER ROLE ... SET statement_timeout", fromFlag: false)

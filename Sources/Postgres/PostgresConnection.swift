@@ -267,6 +267,9 @@ package final class PostgresConnection: @unchecked Sendable {
         return !isBroken && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
+    /// The server's version as libpq reports it (150018 for 15.18); 0 when closed.
+    package var serverVersion: Int32 { handle.map { PQserverVersion($0) } ?? 0 }
+
     /// The backend's pid, as `pg_stat_activity.pid` shows it.
     package var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
 

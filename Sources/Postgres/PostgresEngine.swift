@@ -10,6 +10,10 @@ package struct PostgresDriver: PoolDriver {
     package func connect() throws -> PostgresConnection {
         let connection = try PostgresConnection.connect(url: configuration.url, defaults: configuration.connectionDefaults)
         connection.preparesStatements = configuration.preparedStatements
+        // A SET, not a startup option: a server before 14 would refuse the unknown option, and the connection.
+        if let interval = configuration.clientCheckInterval, connection.serverVersion >= 140_000 {
+            _ = try connection.execute("SET client_connection_check_interval = \(max(1, interval.inMilliseconds))")
+        }
         return connection
     }
     package func ping(_ connection: PostgresConnection) -> Bool { connection.ping() }

@@ -68,12 +68,13 @@ extension SupervisorLoop {
 
     func statusReport() -> StatusReport {
         let now = clock.now
+        let processes = procIsOurs ? ProcessTree.Snapshot() : nil
         let rows = arbiter.slotStatuses(now: now).map { slot in
             StatusReport.SlotRow(
                 slot: slot.slot, pid: slot.pid, generation: slot.generation, state: slot.state.rawValue,
                 uptimeSeconds: slot.uptime.map(\.inSeconds), restarts: slot.restarts,
                 heartbeatAgeSeconds: slot.heartbeatAge.map(\.inSeconds),
-                rssBytes: slot.pid.flatMap { ProcessMemory.residentBytes(of: $0) },
+                rssBytes: slot.pid.flatMap { processes?.residentBytes(ofTree: $0) },
                 connections: slot.connections, status: slot.status)
         }
         var job: StatusReport.Job?
@@ -113,12 +114,16 @@ extension SupervisorLoop {
             + "; " + (surge ? "surge fits: new worker first" : "surge does not fit: retire-first")
     }
 
-    /// `--max-worker-memory`: once a second, each ready worker's RSS against the limit.
+    /// `--max-worker-memory`: once a second, each ready worker's RSS (its whole tree's) against the limit.
     func checkMemory() {
         guard let due = nextMemoryCheck, clock.now >= due else { return }
         nextMemoryCheck = clock.now + .seconds(1)
-        for pid in arbiter.memoryTargets {
-            guard let rss = ProcessMemory.residentBytes(of: pid) else { continue }
+        let targets = arbiter.memoryTargets
+        guard !targets.isEmpty, procIsOurs else { return }
+        // One read of /proc for all of them: a worker's memory is its whole tree's.
+        let processes = ProcessTree.Snapshot()
+        for pid in targets {
+            guard let rss = processes.residentBytes(ofTree: pid) else { continue }
             perform(arbiter.measured(pid: pid, residentBytes: rss, now: clock.now))
         }
     }

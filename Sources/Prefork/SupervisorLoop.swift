@@ -54,7 +54,16 @@ public final class SupervisorLoop {
     /// One cgroup per worker and cleanup run, when the supervisor may make them; else process groups alone.
     let cgroups: WorkerCgroups?
     /// The next look for orphans among the supervisor's children (besides the one after every reap).
-    private var nextOrphanSweep: ContinuousClock.Instant?
+    var nextOrphanSweep: ContinuousClock.Instant?
+    /// /proc shows this PID namespace (`ProcessTree.procIsOurs`): without it no process tree can be read.
+    let procIsOurs: Bool
+    /// Children the supervisor had before it started anything (`sidecar & exec supervisor`): not ours to stop.
+    var inheritedChildren: Set<Int32> = []
+    /// Processes that were below a worker or orphan when it got TERM, with that tree's KILL deadline, until they
+    /// are gone: re-parented later, they inherit it (`Arbiter.adopted(pid:deadline:now:)`).
+    var treeDeadlines: [ProcessTree.Identity: ContinuousClock.Instant] = [:]
+    /// Workers and orphans sent TERM or ABRT by the actions being run, whose trees `rememberSignalledTrees` records.
+    var signalledTrees: [Int32] = []
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
@@ -68,8 +77,10 @@ public final class SupervisorLoop {
             // Orphans of our workers become our children: we signal them, and reap them as PID 1 would.
             _ = prefork_set_child_subreaper()
         }
-        let trees = WorkerCgroups.detect()
+        procIsOurs = ProcessTree.procIsOurs
+        let trees = procIsOurs ? WorkerCgroups.detect() : nil
         cgroups = trees
+        if procIsOurs { inheritedChildren = Set(ProcessTree.children()) }
         signals = try SignalChannel()
         if let inherited {
             socket = inherited
@@ -146,6 +157,15 @@ public final class SupervisorLoop {
             "stop": "\(listenerStop.rawValue)",
             "trees": "\(cgroups.map { "cgroup \($0.base)" } ?? "process group")",
         ])
+        if !procIsOurs {
+            let message = "/proc is not this PID namespace's (mount one, as unshare --mount-proc does): "
+                + "orphans of workers are reaped but not stopped, and memory is not measured"
+            logger.warning("\(message)")
+        }
+        if !inheritedChildren.isEmpty {
+            logger.notice("children started before the supervisor are left alone", metadata: [
+                "pids": "\(inheritedChildren.sorted().map(String.init).joined(separator: ","))"])
+        }
         for leftover in cgroups?.leftoverCgroups ?? [] {
             logger.warning("killed what a supervisor that was killed left running in \(leftover)")
         }
@@ -160,7 +180,7 @@ public final class SupervisorLoop {
             logger.notice("metrics of the supervisor and every worker on http://\(admin.description)/metrics")
         }
         if settings.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
-        nextOrphanSweep = clock.now + .seconds(1)
+        nextOrphanSweep = procIsOurs ? clock.now + .seconds(1) : nil
         jobs?.announce()
         perform(arbiter.start(now: clock.now))
 
@@ -201,8 +221,9 @@ public final class SupervisorLoop {
             control?.expire(now: clock.now)
             checkMemory()
             if let due = nextOrphanSweep, clock.now >= due {
-                nextOrphanSweep = clock.now + .seconds(1)
+                nextOrphanSweep = procIsOurs ? clock.now + .seconds(1) : nil
                 sweepOrphans()
+                forgetGoneTrees()
                 cgroups?.removeEmpty()
             }
             feedUpstreamWatchdog()
@@ -219,7 +240,10 @@ public final class SupervisorLoop {
                 perform(arbiter.received(signal, now: clock.now))
             case .childExited:
                 let reaped = SignalChannel.reap()
-                for (pid, _) in reaped { cgroups?.reaped(pid) }
+                for (pid, _) in reaped {
+                    cgroups?.reaped(pid)
+                    inheritedChildren.remove(pid)
+                }
                 // Before the exits reach the arbiter: a gone worker's children were re-parented to us before its
                 // SIGCHLD was sent, and the last worker's exit must not end the supervisor while they run.
                 sweepOrphans(reaped: Set(reaped.map(\.pid)))
@@ -250,6 +274,8 @@ public final class SupervisorLoop {
     /// Runs the arbiter's actions in order; the decisions are all in them.
     func perform(_ actions: [Machine.Action]) {
         runner.perform(actions, now: clock.now, on: self)
+        // After the runner is done with the arbiter: the deadlines the signals were sent with are its to say.
+        rememberSignalledTrees()
     }
 
     /// Once stopping, nobody will accept again: when the workers have closed their copies too, the kernel
@@ -297,39 +323,6 @@ public final class SupervisorLoop {
         nextUpstreamWatchdog = clock.now + interval
     }
 
-    /// Every child that is neither a worker, an orphan already signalled, nor the cleanup job is an orphan of a
-    /// gone worker's tree, and the arbiter has it signalled. In a cgroup of a worker that is still alive (a
-    /// helper it double-forked), a child is that worker's, and is left alone until the worker is gone.
-    ///
-    /// - Parameter reaped: pids reaped just now whose exits the arbiter has not heard yet: gone already.
-    func sweepOrphans(reaped: Set<Int32> = []) {
-        var live = Set(arbiter.workerPIDs)
-        if let job = jobs?.runningPID { live.insert(job) }
-        live.subtract(reaped)
-        let known = live.union(arbiter.orphanPIDs).union(reaped)
-        for child in ProcessTree.children() where !known.contains(child) {
-            if let cgroups, let tree = cgroups.cgroup(of: child), let owner = cgroups.owner(of: tree), live.contains(owner) {
-                continue
-            }
-            cgroups?.found(child)
-            perform(arbiter.adopted(pid: child, now: clock.now))
-        }
-    }
-
-    /// Nothing the supervisor started outlives it. The arbiter waited for every orphan it knew of; whatever is
-    /// still a child now (re-parented in the last instant) is killed and reaped, for a second at most.
-    private func killLeftovers() {
-        cgroups?.killEverything()
-        let deadline = clock.now + .seconds(1)
-        var left = ProcessTree.children()
-        for child in left { signalTree(child, SIGKILL) }
-        while !left.isEmpty, clock.now < deadline {
-            for (pid, _) in SignalChannel.reap() { left.removeAll { $0 == pid } }
-            left = left.filter { kill($0, 0) == 0 }
-            if !left.isEmpty { usleep(10_000) }
-        }
-    }
-
     private func shutdown() {
         killLeftovers()
         notify?.close()
@@ -346,6 +339,9 @@ public final class SupervisorLoop {
 extension SupervisorLoop: SupervisorWorld {
     func spawnWorker(slot: Int, generation: Int, extraEnvironment: [String]) -> Result<Int32, SystemError> {
         let cgroup = cgroups?.make("worker")
+        if cgroups != nil, cgroup == nil {
+            logger.warning("no cgroup for the next worker of slot \(slot) (\(String(cString: strerror(errno)))): owned by its process group alone")
+        }
         var extra = extraEnvironment
         var metricsSocket: String?
         if let metricsDirectory {
@@ -364,26 +360,6 @@ extension SupervisorLoop: SupervisorWorld {
             if let cgroup { cgroups?.discard(cgroup) }
             return .failure(error)
         }
-    }
-
-    /// TERM, ABRT and KILL go to the whole tree: the process group the worker (or orphan) leads, and for KILL its
-    /// cgroup too, which also holds what left the group with setsid. USR1/USR2 are for the worker alone.
-    func send(_ signal: Machine.WorkerSignal, to pid: Int32) {
-        switch signal {
-        case .terminate: signalTree(pid, SIGTERM)
-        case .abort: signalTree(pid, SIGABRT)
-        case .kill:
-            cgroups?.kill(treeOf: pid)
-            signalTree(pid, SIGKILL)
-        case .user(.usr1): kill(pid, SIGUSR1)
-        case .user(.usr2): kill(pid, SIGUSR2)
-        }
-    }
-
-    /// To the process group `pid` leads, else to `pid` alone. A group's id is its leader's pid, and Linux does not
-    /// give a pid to a new process while a group of that number exists: so a group numbered `pid` is this one's.
-    func signalTree(_ pid: Int32, _ signal: Int32) {
-        if kill(-pid, signal) != 0 { kill(pid, signal) }
     }
 
     func stopAccepting() { closeListener() }

@@ -112,7 +112,7 @@ public enum Catalog {
         readers: [.supervisor, .worker], flagReaders: [.supervisor])
     public static let maxWorkerMemory = Setting(
         ["--max-worker-memory"], variables: ["MAX_WORKER_MEMORY"], defaultHelp: "off", kind: .size,
-        help: "replace a worker whose resident memory passes this (512M, 1.5G); checked every second",
+        help: "replace a worker whose resident memory (its whole process tree's) passes this (512M, 1.5G); checked every second",
         readers: [.supervisor])
     public static let controlSocket = Setting(
         ["--control-socket"], variables: ["CONTROL_SOCKET"],

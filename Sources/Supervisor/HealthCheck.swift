@@ -32,13 +32,18 @@ enum HealthCheck {
                 return bind.fromFlag ? Commands.Code.usage : Commands.Code.configuration
             }
         } else if reader.isGiven(Catalog.port) {
-            do { configured = .tcp(host: "127.0.0.1", port: UInt16(try reader.count(Catalog.port) ?? 8080)) } catch {
+            // Where the supervisor binds for PORT alone.
+            do { configured = .tcp(host: "0.0.0.0", port: UInt16(try reader.count(Catalog.port) ?? 8080)) } catch {
                 Commands.report("healthcheck: \(error)")
                 return Commands.Code.configuration
             }
         }
-        let supervisor = askSupervisor(options: options, environment: environment, timeout: timeout)
+        // Half the time for the supervisor, the rest for the GET: a supervisor that does not answer (stopped, hung)
+        // must not make the check take twice its timeout.
+        let started = ContinuousClock.now
+        let supervisor = askSupervisor(options: options, environment: environment, timeout: timeout / 2)
             .flatMap { view in view.listens(where: configured) ? view : nil }
+        let remaining = max(timeout - started.duration(to: .now), .milliseconds(100))
         if let supervisor, supervisor.ready == 0 {
             Commands.report("healthcheck: no worker is ready (\(supervisor.summary))")
             return Commands.Code.refused
@@ -51,7 +56,7 @@ enum HealthCheck {
         } else {
             address = supervisor?.listening ?? configured ?? .tcp(host: "127.0.0.1", port: 8080)
         }
-        switch get(address, path: path, timeout: timeout) {
+        switch get(address, path: path, timeout: remaining) {
         case .success(let status) where status == 200:
             return Commands.Code.ok
         case .success(let status):
@@ -69,11 +74,14 @@ enum HealthCheck {
         var summary: String
         var listening: BindAddress?
 
-        /// Whether this supervisor listens at `configured` (any port when it is 0); true when nothing is configured.
+        /// Whether this supervisor listens at `configured` (the same host, and the same port unless it is 0); true
+        /// when nothing is configured. With port 0 (or nothing) only the control socket tells supervisors apart:
+        /// give each its own (`--control-socket`, `RUNTIME_DIRECTORY`).
         func listens(where configured: BindAddress?) -> Bool {
             guard let configured else { return true }
             switch (configured, listening) {
-            case (.tcp(_, let wanted), .tcp(_, let actual)?): return wanted == 0 || wanted == actual
+            case (.tcp(let host, let wanted), .tcp(let actualHost, let actual)?):
+                return host == actualHost && (wanted == 0 || wanted == actual)
             case (.unix(let wanted), .unix(let actual)?): return wanted == actual
             default: return false
             }
@@ -85,8 +93,7 @@ enum HealthCheck {
         if configured == "none" { return nil }
         let socketPath = configured ?? ControlSocket.defaultPath(environment: environment)
         guard ControlSocket.untrustedReason(path: socketPath) == nil,
-            case .success(let response) = ControlSocket.request("status json", path: socketPath,
-                                                                timeoutSeconds: max(1, Int(timeout.inSeconds.rounded(.up)))),
+            case .success(let response) = ControlSocket.request("status json", path: socketPath, timeout: timeout),
             case .ok(let json) = ControlSocket.parse(response),
             let ready = jsonValue("ready", in: json).flatMap({ Int($0) })
         else { return nil }

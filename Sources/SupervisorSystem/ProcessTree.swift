@@ -22,11 +22,82 @@ public enum ProcessTree {
         return directoryEntries("/proc").compactMap(Int32.init).filter { parent(of: $0) == me }
     }
 
-    /// The parent's pid, from `/proc/PID/stat` (after the command name, which may hold spaces and parentheses).
-    public static func parent(of pid: Int32) -> Int32? {
+    /// Whether /proc shows this process's PID namespace. Under `unshare --pid --fork` without a /proc of its own
+    /// it shows the host's: every pid read there is another namespace's number, and a worker would be taken for a
+    /// stranger. The supervisor then reads no process tree at all.
+    public static var procIsOurs: Bool {
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = readlink("/proc/self", &buffer, buffer.count - 1)
+        guard count > 0 else { return false }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) == String(getpid())
+    }
+
+    /// A process as the kernel knows it: its pid, and its start time (clock ticks after boot), so that a later
+    /// process given the same pid is not taken for it.
+    public struct Identity: Hashable, Sendable {
+        public var pid: Int32
+        public var startTime: UInt64
+    }
+
+    /// `/proc/PID/stat`'s fields after the command name (which may hold spaces and parentheses): [0] is the state,
+    /// [1] the parent, [2] the process group, [19] the start time, [21] the resident pages.
+    static func statFields(_ pid: Int32) -> [Substring]? {
         guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
+        return fields.count > 21 ? fields : nil
+    }
+
+    /// The parent's pid.
+    public static func parent(of pid: Int32) -> Int32? {
+        statFields(pid).flatMap { Int32($0[1]) }
+    }
+
+    public static func identity(of pid: Int32) -> Identity? {
+        statFields(pid).flatMap { UInt64($0[19]) }.map { Identity(pid: pid, startTime: $0) }
+    }
+
+    /// Every live process below `root`, whatever group or session it moved to: what a signal to `root`'s process
+    /// group misses (a child that called setsid).
+    public static func descendants(of root: Int32) -> [Identity] { Snapshot().descendants(of: root) }
+
+    /// Every process at one moment, from one read of /proc: who is whose parent, and how much each holds.
+    public struct Snapshot {
+        struct Entry {
+            var identity: Identity
+            var residentPages: Int
+        }
+        private var entries: [Int32: Entry] = [:]
+        private var children: [Int32: [Int32]] = [:]
+        private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+        public init() {
+            for pid in ProcessTree.directoryEntries("/proc").compactMap(Int32.init) {
+                guard let fields = ProcessTree.statFields(pid), fields[0] != "Z", let parent = Int32(fields[1]),
+                    let start = UInt64(fields[19]) else { continue }
+                entries[pid] = Entry(identity: Identity(pid: pid, startTime: start), residentPages: Int(fields[21]) ?? 0)
+                children[parent, default: []].append(pid)
+            }
+        }
+
+        public func descendants(of root: Int32) -> [Identity] {
+            var found: [Identity] = []
+            var frontier = [root]
+            while let next = frontier.popLast(), found.count < 100_000 {
+                for pid in children[next] ?? [] {
+                    guard let entry = entries[pid] else { continue }
+                    found.append(entry.identity)
+                    frontier.append(pid)
+                }
+            }
+            return found
+        }
+
+        /// Resident memory of `root` and every process below it: a worker is its whole tree (gunicorn's master and
+        /// its workers). Shared pages count in each process that maps them, as `ps` shows them. nil when `root` is gone.
+        public func residentBytes(ofTree root: Int32) -> Int? {
+            guard let own = entries[root] else { return nil }
+            return descendants(of: root).reduce(own.residentPages) { $0 + (entries[$1.pid]?.residentPages ?? 0) } * Self.pageSize
+        }
     }
 
     /// The command name (`/proc/PID/comm`), for the log line that says what was signalled.

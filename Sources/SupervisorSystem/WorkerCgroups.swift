@@ -22,7 +22,9 @@ public final class WorkerCgroups {
 
     private init(base: String) {
         self.base = base
-        prefix = "prefork-\(getpid())-"
+        // The pid says whose they are (a dead supervisor's are ended at the next start); the random part keeps two
+        // supervisors apart that have the same pid in PID namespaces of their own (each PID 1 of a container).
+        prefix = "prefork-\(getpid())-\(String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16))-"
     }
 
     /// The supervisor's cgroup if it can make children there and `cgroup.kill` exists; nil means process groups
@@ -166,7 +168,14 @@ public final class WorkerCgroups {
         ProcessTree.readSmallFile(path + "/cgroup.events")?.contains("populated 1") ?? false
     }
 
+    /// rmdir, children first: a supervisor that ran as a worker of ours and was killed leaves its own cgroups
+    /// inside that worker's, and a cgroup with children cannot be removed.
     private func remove(_ path: String) {
+        for name in ProcessTree.directoryEntries(path) {
+            var info = stat()
+            let child = path + "/" + name
+            if lstat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, !isPopulated(child) { remove(child) }
+        }
         if rmdir(path) == 0 || errno == ENOENT { made.remove(path) }
     }
 

@@ -116,6 +116,47 @@ struct BootAndDrainTests {
         #expect(title == "before", "the cut PATCH was committed after all")
     }
 
+    /// A fast stop (QUIT) kills the worker at once, with no drain to cancel anything: its backend sees its client
+    /// gone within a second (`client_connection_check_interval`, which the engine sets) and aborts the statement,
+    /// so the PATCH is not committed once the lock goes. Before, the backend waited on, and committed it.
+    @Test func aFastStopLeavesNoStatementToCommitEither() throws {
+        try Services.migrated.get()
+        let token = try Services.token(user: Services.uniqueName("row-lock-quit"))
+        let application = Services.uniqueName("api-quit")
+        let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("worker")],
+                                               environment: ["DB_APPLICATION_NAME": application])
+        try supervisor.waitForLog("all 1 workers ready", timeout: 30)
+        let port = try supervisor.port()
+        let auth = ["Authorization": "Bearer \(token)"]
+        let created = try HTTPClient.request(port: port, method: "POST", path: "/v1/notes", headers: auth,
+                                             body: #"{"title":"before","body":"x"}"#).get()
+        let id = try #require(jsonField(created.body, "id"), "\(created.body)")
+        let holder = try Services.admin()
+        defer { holder.close() }
+        _ = try holder.execute("BEGIN")
+        _ = try holder.execute("SELECT id FROM notes WHERE id = $1 FOR UPDATE", [id])
+        Thread.detachNewThread {
+            _ = HTTPClient.request(port: port, method: "PATCH", path: "/v1/notes/\(id)", headers: auth,
+                                   body: #"{"title":"after"}"#, timeout: 20)
+        }
+        let watcher = try Services.admin()
+        defer { watcher.close() }
+        let deadline = Date().addingTimeInterval(10)
+        while try watcher.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                                  [application]).rows[0]["n"].int != 1 {
+            guard Date() < deadline else { throw TestFailure("the PATCH never waited for the lock:\n\(supervisor.log)") }
+            usleep(20_000)
+        }
+        supervisor.signal(SIGQUIT)
+        #expect(try supervisor.waitForExit(timeout: 10) == 0)
+        usleep(1_500_000)  // the backend's next check of its client
+        #expect(try Services.backends(application, settleTo: 0) == 0, "a backend of the killed worker waits on")
+        _ = try holder.execute("COMMIT")
+        usleep(200_000)
+        let title = try watcher.execute("SELECT title FROM notes WHERE id = $1", [id]).rows[0]["title"].string
+        #expect(title == "before", "the killed worker's PATCH was committed after all")
+    }
+
     /// The cleanup job at its timeout: SIGTERM, then its batch, stuck behind a lock, is cancelled in Postgres a
     /// second before the SIGKILL would come, and the job exits by itself with no backend left.
     @Test func aCleanupBatchStuckPastItsTimeoutIsCancelled() throws {

@@ -177,6 +177,59 @@ struct ProcessTreeTests {
         }
     }
 
+    /// Four levels below the worker, each in a session of its own and ignoring TERM, re-parented one at a time as
+    /// the one above dies: the whole chain gets one graceful timeout, not one per level (the last level kept
+    /// serving next to the replacement for four of them).
+    @Test func aChainOfTermIgnoringProcessesGetsOneGraceInAll() throws {
+        let supervisor = try SupervisorProcess(["--workers", "1", "--graceful-timeout", "2", "--", try Self.python(),
+                                                Self.fixtures + "/tree_worker.py", "chain", "4"])
+        try supervisor.waitForLog("all 1 workers ready", timeout: 30)
+        let port = try supervisor.port()
+        try Self.waitUntilServing(supervisor, port: port)
+        let old = ProcessTable.descendants(of: supervisor.pid)
+        #expect(old.count == 5, "\(old)")
+        let hup = Date()
+        supervisor.signal(SIGHUP)
+        Self.waitUntilGone(old, within: 10, "after a HUP, the chain", log: supervisor.log)
+        #expect(Date().timeIntervalSince(hup) < 3.5, "the chain took \(Date().timeIntervalSince(hup)) s to go")
+
+        try Self.waitUntilServing(supervisor, port: port)
+        let worker = try Self.workerPID(supervisor)
+        let tree = ProcessTable.descendants(of: supervisor.pid)
+        let killed = Date()
+        kill(worker, SIGKILL)
+        Self.waitUntilGone(tree, within: 10, "after kill -9 of the worker, the chain", log: supervisor.log)
+        #expect(Date().timeIntervalSince(killed) < 3.5, "the chain took \(Date().timeIntervalSince(killed)) s to go")
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit(timeout: 15) == 0)
+    }
+
+    /// `sidecar & exec supervisor`, a common entrypoint: the sidecar is the supervisor's child from its first
+    /// instant, and no worker's orphan. It is left alone, and the supervisor's stop does not wait for it.
+    @Test func aChildStartedBeforeTheSupervisorIsLeftAlone() throws {
+        let control = "/tmp/prefork-test-sidecar-\(getpid()).sock"
+        let script = "sleep 60 & exec '\(try Binaries.path("supervisor"))' --workers 1 --bind 127.0.0.1:0 --no-cleanup "
+            + "--control-socket \(control) -- '\(try Binaries.path("test-worker"))'"
+        let supervisor = try SupervisorProcess(["-c", script], bindEphemeral: false, executable: "/bin/sh")
+        try supervisor.waitForLog("all 1 workers ready", timeout: 30)
+        let sidecar = try #require(ProcessTable.children(of: supervisor.pid).first { ProcessTable.environment($0)["LISTEN_FDS"] == nil })
+        defer { kill(sidecar, SIGKILL) }
+        try supervisor.waitForLog("children started before the supervisor are left alone")
+        usleep(2_500_000)  // two sweeps
+        #expect(ProcessTable.isAlive(sidecar), "\(supervisor.log)")
+        #expect(!supervisor.log.contains("orphan of a gone worker"), "\(supervisor.log)")
+        supervisor.signal(SIGTERM)
+        // Foundation's Process sees its child end only once every inherited descriptor is closed, the sleep's
+        // too: watch the process table instead.
+        let deadline = Date().addingTimeInterval(15)
+        while ProcessTable.isAlive(supervisor.pid), Date() < deadline { usleep(20_000) }
+        #expect(!ProcessTable.isAlive(supervisor.pid), "\(supervisor.log)")
+        #expect(supervisor.log.contains("stopped exit=0"), "\(supervisor.log)")
+        #expect(ProcessTable.isAlive(sidecar), "not the supervisor's to stop")
+        kill(sidecar, SIGKILL)
+        _ = try supervisor.waitForExit(timeout: 15)
+    }
+
     /// Every process of the tree ignores TERM: the graceful timeout ends with SIGKILL for all of them.
     @Test func aTreeThatIgnoresTerm() throws {
         let supervisor = try holdsItsTrees([try Self.python(), Self.fixtures + "/tree_worker.py", "ignore-term"], graceful: 2)

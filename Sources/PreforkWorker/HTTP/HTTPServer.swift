@@ -238,9 +238,13 @@ final class HTTPServerCore: Reactor.Watcher, @unchecked Sendable {
         }
     }
 
-    /// The graceful timeout passed: close whatever is still open.
+    /// The graceful timeout passed: close whatever is still open. The drain's waiter is answered (by the last
+    /// `remove`, or here), never dropped: a continuation left unresumed is a leak the runtime reports.
     func closeAll() {
-        whenEmpty = nil
         for connection in Array(connections.values) { connection.close() }
+        if let whenEmpty {
+            self.whenEmpty = nil
+            whenEmpty()
+        }
     }
 }

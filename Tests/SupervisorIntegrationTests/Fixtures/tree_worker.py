@@ -5,6 +5,8 @@
   daemon-helper  the worker serves, and double-forks a helper daemon (setsid, the middle process exits at once):
                  the helper is re-parented to the supervisor while the worker still runs.
   ignore-term    the worker and the child that serves both ignore SIGTERM: only SIGKILL ends them.
+  chain N        N levels below the worker, each in a session of its own and ignoring SIGTERM, the last serving:
+                 re-parented one level at a time as each dies.
 
 Every process here says READY=1 from the worker (the supervisor's child), serves HTTP on the inherited fd 3, and
 answers with its pid."""
@@ -85,5 +87,14 @@ elif mode == "ignore-term":
         serve()
     notify("READY=1")
     wait_forever()
+elif mode == "chain":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for level in range(int(sys.argv[2])):
+        if os.fork() != 0:
+            if level == 0:
+                notify("READY=1")
+            wait_forever()
+        os.setsid()
+    serve()
 else:
     sys.exit(f"tree_worker.py: unknown mode {mode}")
