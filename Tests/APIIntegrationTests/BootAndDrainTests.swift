@@ -103,6 +103,7 @@ struct BootAndDrainTests {
         #expect(try supervisor.waitForExit(timeout: 10) == 0)
         #expect(Date().timeIntervalSince(stopped) < 4, "the stop took \(Date().timeIntervalSince(stopped)) s")
         #expect(!supervisor.log.contains("sending SIGKILL"), "the worker was killed, not drained:\n\(supervisor.log)")
+        #expect(!supervisor.log.contains("CONTINUATION MISUSE"), "the drain dropped its waiter:\n\(supervisor.log)")
         // With the lock still held: the worker's backend is gone, not left waiting to commit.
         #expect(try Services.backends(application, settleTo: 0) == 0, "\(supervisor.log)")
         let deadlineForClient = Date().addingTimeInterval(5)

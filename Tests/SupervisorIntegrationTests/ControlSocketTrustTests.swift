@@ -103,6 +103,32 @@ struct ExitCodeTests {
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "data\n")
     }
 
+    /// Found by review: another program's live socket given as `--control-socket` (a Postgres socket in /tmp)
+    /// was taken for a dead supervisor's, removed and replaced; and a supervisor stopped with SIGSTOP lost its
+    /// socket to a second one. A socket anything listens on is never replaced.
+    @Test func aSocketAnotherProgramListensOnIsKept() throws {
+        let path = "/tmp/prefork-other-\(getpid()).sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0 && listen(listener, 4) == 0)
+        var before = stat()
+        #expect(lstat(path, &before) == 0)
+        defer {
+            close(listener)
+            unlink(path)
+        }
+        let (status, output) = runShell("\(try Binaries.path("supervisor")) --no-cleanup --control-socket \(path) -- sleep 5")
+        #expect(status == 71, "\(output)")
+        #expect(output.contains("is in use: a process listens on it"), "\(output)")
+        var after = stat()
+        #expect(lstat(path, &after) == 0 && after.st_ino == before.st_ino, "the other program's socket was replaced")
+    }
+
     @Test func scheduleRefusesInstantsOutsideTheCalendar() throws {
         let supervisor = try Binaries.path("supervisor")
         let (status, output) = runShell("\(supervisor) schedule --after 9223372036854775807 '0 0 * * *'")
