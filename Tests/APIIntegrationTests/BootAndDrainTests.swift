@@ -62,42 +62,72 @@ struct BootAndDrainTests {
         #expect(try supervisor.waitForExit(timeout: 20) == 0)
     }
 
+    /// One API worker under a supervisor, a note, a transaction that holds the note's row (`FOR UPDATE`) and a
+    /// PATCH of that note waiting for it inside Postgres.
+    final class BlockedPatch {
+        let supervisor: SupervisorProcess
+        let application = Services.uniqueName("api-rowlock")
+        let id: String
+        let holder: PostgresConnection
+        let watcher: PostgresConnection
+        private let answer = Locked<Result<HTTPClient.Response, TestFailure>?>(nil)
+
+        init(_ flags: [String]) throws {
+            try Services.migrated.get()
+            let token = try Services.token(user: Services.uniqueName("row-lock"))
+            supervisor = try SupervisorProcess(["--workers", "1"] + flags + ["--", try Binaries.path("worker")],
+                                               environment: ["DB_APPLICATION_NAME": application])
+            try supervisor.waitForLog("all 1 workers ready", timeout: 30)
+            let port = try supervisor.port()
+            let auth = ["Authorization": "Bearer \(token)"]
+            let created = try HTTPClient.request(port: port, method: "POST", path: "/v1/notes", headers: auth,
+                                                 body: #"{"title":"before","body":"x"}"#).get()
+            id = try #require(jsonField(created.body, "id"), "\(created.body)")
+            holder = try Services.admin()
+            watcher = try Services.admin()
+            _ = try holder.execute("BEGIN")
+            _ = try holder.execute("SELECT id FROM notes WHERE id = $1 FOR UPDATE", [id])
+            let (id, answer) = (id, answer)
+            Thread.detachNewThread {
+                let result = HTTPClient.request(port: port, method: "PATCH", path: "/v1/notes/\(id)", headers: auth,
+                                                body: #"{"title":"after"}"#, timeout: 20)
+                answer.withLock { $0 = result }
+            }
+            let deadline = Date().addingTimeInterval(10)
+            while try watcher.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                                      [application]).rows[0]["n"].int != 1 {
+                guard Date() < deadline else { throw TestFailure("the PATCH never waited for the lock:\n\(supervisor.log)") }
+                usleep(20_000)
+            }
+        }
+
+        /// What the PATCH's client got, once it got something (5 s at most).
+        var response: Result<HTTPClient.Response, TestFailure>? {
+            let deadline = Date().addingTimeInterval(5)
+            while answer.withLock({ $0 }) == nil, Date() < deadline { usleep(20_000) }
+            return answer.withLock { $0 }
+        }
+
+        /// The lock goes (a PATCH still waiting in a backend would commit now); the note's title after that.
+        func releaseAndReadTitle() throws -> String? {
+            _ = try holder.execute("COMMIT")
+            usleep(200_000)
+            return try watcher.execute("SELECT title FROM notes WHERE id = $1", [id]).rows[0]["title"].string
+        }
+
+        deinit {
+            holder.close()
+            watcher.close()
+        }
+    }
+
     /// A PATCH blocked on a row lock past the graceful timeout: the worker cancels it in Postgres before its
     /// exit, the client is told it failed, the update is not committed when the lock goes, and no backend of the
     /// worker is left. Before, the worker was killed, and its statement committed later from a backend that
     /// stayed `active` after the worker was gone.
     @Test func aStatementBlockedPastTheGracefulTimeoutIsCancelledNotCommitted() throws {
-        try Services.migrated.get()
-        let token = try Services.token(user: Services.uniqueName("row-lock"))
-        let application = Services.uniqueName("api-rowlock")
-        let supervisor = try SupervisorProcess(["--workers", "1", "--graceful-timeout", "2", "--", try Binaries.path("worker")],
-                                               environment: ["DB_APPLICATION_NAME": application])
-        try supervisor.waitForLog("all 1 workers ready", timeout: 30)
-        let port = try supervisor.port()
-        let auth = ["Authorization": "Bearer \(token)"]
-        let created = try HTTPClient.request(port: port, method: "POST", path: "/v1/notes", headers: auth,
-                                             body: #"{"title":"before","body":"x"}"#).get()
-        let id = try #require(jsonField(created.body, "id"), "\(created.body)")
-
-        let holder = try Services.admin()
-        defer { holder.close() }
-        _ = try holder.execute("BEGIN")
-        _ = try holder.execute("SELECT id FROM notes WHERE id = $1 FOR UPDATE", [id])
-        let patched = Locked<Result<HTTPClient.Response, TestFailure>?>(nil)
-        Thread.detachNewThread {
-            let result = HTTPClient.request(port: port, method: "PATCH", path: "/v1/notes/\(id)", headers: auth,
-                                            body: #"{"title":"after"}"#, timeout: 20)
-            patched.withLock { $0 = result }
-        }
-        let watcher = try Services.admin()
-        defer { watcher.close() }
-        let deadline = Date().addingTimeInterval(10)
-        while try watcher.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                                  [application]).rows[0]["n"].int != 1 {
-            guard Date() < deadline else { throw TestFailure("the PATCH never waited for the lock:\n\(supervisor.log)") }
-            usleep(20_000)
-        }
-
+        let blocked = try BlockedPatch(["--graceful-timeout", "2"])
+        let supervisor = blocked.supervisor
         let stopped = Date()
         supervisor.signal(SIGTERM)
         #expect(try supervisor.waitForExit(timeout: 10) == 0)
@@ -105,57 +135,23 @@ struct BootAndDrainTests {
         #expect(!supervisor.log.contains("sending SIGKILL"), "the worker was killed, not drained:\n\(supervisor.log)")
         #expect(!supervisor.log.contains("CONTINUATION MISUSE"), "the drain dropped its waiter:\n\(supervisor.log)")
         // With the lock still held: the worker's backend is gone, not left waiting to commit.
-        #expect(try Services.backends(application, settleTo: 0) == 0, "\(supervisor.log)")
-        let deadlineForClient = Date().addingTimeInterval(5)
-        while patched.withLock({ $0 }) == nil, Date() < deadlineForClient { usleep(20_000) }
-        if case .success(let response)? = patched.withLock({ $0 }) {
+        #expect(try Services.backends(blocked.application, settleTo: 0) == 0, "\(supervisor.log)")
+        if case .success(let response)? = blocked.response {
             #expect(response.status != 200, "the client was told the PATCH succeeded: \(response.status)")
         }
-        _ = try holder.execute("COMMIT")
-        usleep(200_000)
-        let title = try watcher.execute("SELECT title FROM notes WHERE id = $1", [id]).rows[0]["title"].string
-        #expect(title == "before", "the cut PATCH was committed after all")
+        #expect(try blocked.releaseAndReadTitle() == "before", "the cut PATCH was committed after all")
     }
 
     /// A fast stop (QUIT) kills the worker at once, with no drain to cancel anything: its backend sees its client
     /// gone within a second (`client_connection_check_interval`, which the engine sets) and aborts the statement,
     /// so the PATCH is not committed once the lock goes. Before, the backend waited on, and committed it.
     @Test func aFastStopLeavesNoStatementToCommitEither() throws {
-        try Services.migrated.get()
-        let token = try Services.token(user: Services.uniqueName("row-lock-quit"))
-        let application = Services.uniqueName("api-quit")
-        let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("worker")],
-                                               environment: ["DB_APPLICATION_NAME": application])
-        try supervisor.waitForLog("all 1 workers ready", timeout: 30)
-        let port = try supervisor.port()
-        let auth = ["Authorization": "Bearer \(token)"]
-        let created = try HTTPClient.request(port: port, method: "POST", path: "/v1/notes", headers: auth,
-                                             body: #"{"title":"before","body":"x"}"#).get()
-        let id = try #require(jsonField(created.body, "id"), "\(created.body)")
-        let holder = try Services.admin()
-        defer { holder.close() }
-        _ = try holder.execute("BEGIN")
-        _ = try holder.execute("SELECT id FROM notes WHERE id = $1 FOR UPDATE", [id])
-        Thread.detachNewThread {
-            _ = HTTPClient.request(port: port, method: "PATCH", path: "/v1/notes/\(id)", headers: auth,
-                                   body: #"{"title":"after"}"#, timeout: 20)
-        }
-        let watcher = try Services.admin()
-        defer { watcher.close() }
-        let deadline = Date().addingTimeInterval(10)
-        while try watcher.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                                  [application]).rows[0]["n"].int != 1 {
-            guard Date() < deadline else { throw TestFailure("the PATCH never waited for the lock:\n\(supervisor.log)") }
-            usleep(20_000)
-        }
-        supervisor.signal(SIGQUIT)
-        #expect(try supervisor.waitForExit(timeout: 10) == 0)
+        let blocked = try BlockedPatch([])
+        blocked.supervisor.signal(SIGQUIT)
+        #expect(try blocked.supervisor.waitForExit(timeout: 10) == 0)
         usleep(1_500_000)  // the backend's next check of its client
-        #expect(try Services.backends(application, settleTo: 0) == 0, "a backend of the killed worker waits on")
-        _ = try holder.execute("COMMIT")
-        usleep(200_000)
-        let title = try watcher.execute("SELECT title FROM notes WHERE id = $1", [id]).rows[0]["title"].string
-        #expect(title == "before", "the killed worker's PATCH was committed after all")
+        #expect(try Services.backends(blocked.application, settleTo: 0) == 0, "a backend of the killed worker waits on")
+        #expect(try blocked.releaseAndReadTitle() == "before", "the killed worker's PATCH was committed after all")
     }
 
     /// The cleanup job at its timeout: SIGTERM, then its batch, stuck behind a lock, is cancelled in Postgres a

@@ -88,6 +88,24 @@ struct OrphanTests {
         #expect(harness.arbiter.orphanCount == 0)
     }
 
+    /// What was below a worker when it got TERM keeps that worker's KILL deadline when it is re-parented later.
+    @Test func anOrphanInheritsTheDeadlineOfTheTreeItWasIn() {
+        var harness = running()
+        _ = harness.signal(.hangup)  // slot 0's replacement (102) boots
+        _ = harness.ready(102)       // 100 gets TERM, KILL at 8 s
+        let deadline = harness.arbiter.killDeadline(of: 100, now: harness.now)
+        #expect(deadline == harness.now.advanced(by: .seconds(8)))
+        _ = harness.advance(.seconds(5))
+        _ = harness.exit(100, .exited(0))
+        // 100's setsid'd child, re-parented 5 s in: KILL at 8 s, not at 13 s.
+        #expect(harness.run(harness.arbiter.adopted(pid: 900, deadline: deadline, now: harness.now)).signals(.terminate) == [900])
+        #expect(harness.advance(.seconds(3)).signals(.kill) == [900])
+        // Found after its tree's deadline: KILL at once.
+        #expect(harness.run(harness.arbiter.adopted(pid: 901, deadline: deadline, now: harness.now)).signals(.kill) == [901])
+        #expect(harness.arbiter.killDeadline(of: 901, now: harness.now) == harness.now, "its KILL went out")
+        #expect(harness.arbiter.killDeadline(of: 101, now: harness.now) == nil, "a serving worker has none")
+    }
+
     @Test func anOrphansExitRestartsNothing() {
         var harness = running()
         _ = harness.arbiter.adopted(pid: 900, now: harness.now)

@@ -24,8 +24,14 @@ class InheritedServer(HTTPServer):
         pass
 
 
-assert os.environ.get("LISTEN_PID") == str(os.getpid()), "LISTEN_PID is not our pid"
-sock = socket.socket(fileno=3)
-server = InheritedServer(sock.getsockname(), Handler, bind_and_activate=False)
-server.socket = sock
-server.serve_forever()
+def serve():
+    """HTTP on the inherited fd 3 until killed (also what tree_worker.py's servers run)."""
+    sock = socket.socket(fileno=3)
+    server = InheritedServer(sock.getsockname(), Handler, bind_and_activate=False)
+    server.socket = sock
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    assert os.environ.get("LISTEN_PID") == str(os.getpid()), "LISTEN_PID is not our pid"
+    serve()

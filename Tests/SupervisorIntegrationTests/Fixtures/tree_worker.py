@@ -15,34 +15,8 @@ import signal
 import socket
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"pid {os.getpid()}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class InheritedServer(HTTPServer):
-    def server_bind(self):
-        pass
-
-    def server_activate(self):
-        pass
-
-
-def serve():
-    sock = socket.socket(fileno=3)
-    server = InheritedServer(sock.getsockname(), Handler, bind_and_activate=False)
-    server.socket = sock
-    server.serve_forever()
+from fd3_server import serve  # beside this file: HTTP on the inherited fd 3
 
 
 def notify(message):
