@@ -28,7 +28,7 @@ public final class WorkerCgroups {
     }
 
     /// The supervisor's cgroup if it can make children there and `cgroup.kill` exists; nil means process groups
-    /// alone. Empty cgroups left by a supervisor that was killed (its pid is gone) are removed on the way.
+    /// alone. What a supervisor that was killed (its pid is gone) left in its cgroups is ended on the way.
     public static func detect() -> WorkerCgroups? {
         guard let own = ownCgroupDirectory(),
             // Moving a child out of our cgroup needs write access to the common ancestor's cgroup.procs: ours.
