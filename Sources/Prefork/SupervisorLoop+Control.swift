@@ -74,7 +74,7 @@ extension SupervisorLoop {
                 slot: slot.slot, pid: slot.pid, generation: slot.generation, state: slot.state.rawValue,
                 uptimeSeconds: slot.uptime.map(\.inSeconds), restarts: slot.restarts,
                 heartbeatAgeSeconds: slot.heartbeatAge.map(\.inSeconds),
-                rssBytes: slot.pid.flatMap { processes?.residentBytes(ofTree: $0) },
+                rssBytes: slot.pid.flatMap { pid in processes?.residentBytes(ofTree: pid, also: cgroups?.members(ofTree: pid) ?? []) },
                 connections: slot.connections, status: slot.status)
         }
         var job: StatusReport.Job?
@@ -123,7 +123,7 @@ extension SupervisorLoop {
         // One read of /proc for all of them: a worker's memory is its whole tree's.
         let processes = ProcessTree.Snapshot()
         for pid in targets {
-            guard let rss = processes.residentBytes(ofTree: pid) else { continue }
+            guard let rss = processes.residentBytes(ofTree: pid, also: cgroups?.members(ofTree: pid) ?? []) else { continue }
             perform(arbiter.measured(pid: pid, residentBytes: rss, now: clock.now))
         }
     }

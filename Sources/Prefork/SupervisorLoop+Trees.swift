@@ -56,10 +56,33 @@ extension SupervisorLoop {
         treeDeadlines = treeDeadlines.filter { ProcessTree.identity(of: $0.key.pid) == $0.key }
     }
 
-    /// Every child that is neither a worker, an orphan already signalled, the cleanup job, nor a child the
-    /// supervisor had before it started anything, is an orphan of a gone worker's tree: the arbiter has it
-    /// signalled. In the cgroup of a worker that is still alive (a helper it double-forked), a child is that
-    /// worker's, and is left alone until the worker is gone.
+    /// Where a child of the supervisor that is neither a worker, a known orphan nor the job came from.
+    enum Origin {
+        /// A worker's or the job's tree, and that worker is alive (a helper it double-forked, in its cgroup).
+        case liveTree
+        /// A tree whose worker is gone: an orphan.
+        case goneTree
+        /// Not from any tree the supervisor started: a child it had before it started anything, or what such a
+        /// child left behind. Never signalled.
+        case elsewhere
+    }
+
+    /// With a cgroup per worker the cgroup says it, exactly. With process groups alone: a child the supervisor had
+    /// at start, or one in the supervisor's own process group (which no worker's tree shares: every worker leads a
+    /// group of its own), is from elsewhere; anything else is taken for an orphan, as it cannot be told apart.
+    func origin(of child: Int32, live: Set<Int32>) -> Origin {
+        if let cgroups {
+            if let tree = cgroups.cgroup(of: child) {
+                if let owner = cgroups.owner(of: tree), live.contains(owner) { return .liveTree }
+                return .goneTree
+            }
+            if cgroups.complete { return .elsewhere }
+        }
+        if inheritedChildren.contains(child) || getpgid(child) == getpgrp() { return .elsewhere }
+        return .goneTree
+    }
+
+    /// Every child that came out of a gone worker's tree is an orphan: the arbiter has it signalled.
     ///
     /// - Parameter reaped: pids reaped just now whose exits the arbiter has not heard yet: gone already.
     func sweepOrphans(reaped: Set<Int32> = []) {
@@ -67,11 +90,8 @@ extension SupervisorLoop {
         var live = Set(arbiter.workerPIDs)
         if let job = jobs?.runningPID { live.insert(job) }
         live.subtract(reaped)
-        let known = live.union(arbiter.orphanPIDs).union(reaped).union(inheritedChildren)
-        for child in ProcessTree.children() where !known.contains(child) {
-            if let cgroups, let tree = cgroups.cgroup(of: child), let owner = cgroups.owner(of: tree), live.contains(owner) {
-                continue
-            }
+        let known = live.union(arbiter.orphanPIDs).union(reaped)
+        for child in ProcessTree.children() where !known.contains(child) && origin(of: child, live: live) == .goneTree {
             cgroups?.found(child)
             let deadline = ProcessTree.identity(of: child).flatMap { treeDeadlines[$0] }
             // Its TERM records its own tree's deadline: a chain re-parented level by level gets one grace in all.
@@ -79,14 +99,14 @@ extension SupervisorLoop {
         }
     }
 
-    /// Nothing the supervisor started outlives it. The arbiter waited for every orphan it knew of; whatever is
-    /// still a child now (re-parented in the last instant), but for the children it had before it started
-    /// anything, is killed and reaped, for a second at most.
+    /// Nothing the supervisor started outlives it. The arbiter waited for every orphan it knew of; whatever of
+    /// a worker's tree is still a child now (re-parented in the last instant) is killed and reaped, for a second
+    /// at most. What came from elsewhere is left alone.
     func killLeftovers() {
         cgroups?.killEverything()
         guard procIsOurs else { return }
         let deadline = clock.now + .seconds(1)
-        var left = ProcessTree.children().filter { !inheritedChildren.contains($0) }
+        var left = ProcessTree.children().filter { origin(of: $0, live: []) == .goneTree }
         for child in left { signalTree(child, SIGKILL) }
         while !left.isEmpty, clock.now < deadline {
             for (pid, _) in SignalChannel.reap() { left.removeAll { $0 == pid } }

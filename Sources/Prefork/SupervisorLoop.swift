@@ -240,15 +240,16 @@ public final class SupervisorLoop {
                 perform(arbiter.received(signal, now: clock.now))
             case .childExited:
                 let reaped = SignalChannel.reap()
-                for (pid, _) in reaped {
-                    cgroups?.reaped(pid)
-                    inheritedChildren.remove(pid)
-                }
+                for (pid, _) in reaped { cgroups?.reaped(pid) }
                 // Before the exits reach the arbiter: a gone worker's children were re-parented to us before its
                 // SIGCHLD was sent, and the last worker's exit must not end the supervisor while they run.
                 sweepOrphans(reaped: Set(reaped.map(\.pid)))
                 for (pid, status) in reaped {
                     if jobs?.exited(pid: pid, status: status) == true { continue }
+                    if inheritedChildren.remove(pid) != nil {
+                        logger.info("reaped a child started before the supervisor (\(status))", metadata: ["pid": "\(pid)"])
+                        continue
+                    }
                     if let socket = metricsSockets.removeValue(forKey: pid) { unlink(socket.path) }
                     perform(arbiter.exited(pid: pid, status: status, now: clock.now))
                 }

@@ -92,11 +92,13 @@ public enum ProcessTree {
             return found
         }
 
-        /// Resident memory of `root` and every process below it: a worker is its whole tree (gunicorn's master and
-        /// its workers). Shared pages count in each process that maps them, as `ps` shows them. nil when `root` is gone.
-        public func residentBytes(ofTree root: Int32) -> Int? {
-            guard let own = entries[root] else { return nil }
-            return descendants(of: root).reduce(own.residentPages) { $0 + (entries[$1.pid]?.residentPages ?? 0) } * Self.pageSize
+        /// Resident memory of `root`, every process below it, and `also` (what its cgroup holds besides: a helper it
+        /// double-forked): a worker is its whole tree (gunicorn's master and its workers). Shared pages count in each
+        /// process that maps them, as `ps` shows them. nil when `root` is gone.
+        public func residentBytes(ofTree root: Int32, also: [Int32] = []) -> Int? {
+            guard entries[root] != nil else { return nil }
+            let tree = Set([root] + descendants(of: root).map(\.pid) + also)
+            return tree.reduce(0) { $0 + (entries[$1]?.residentPages ?? 0) } * Self.pageSize
         }
     }
 

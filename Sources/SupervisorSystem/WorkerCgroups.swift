@@ -20,11 +20,24 @@ public final class WorkerCgroups {
     /// Every cgroup made and not yet removed.
     private var made: Set<String> = []
 
+    /// Whether every child started here joined its cgroup: then a child outside them is none of the workers'.
+    public private(set) var complete = true
+
     private init(base: String) {
         self.base = base
-        // The pid says whose they are (a dead supervisor's are ended at the next start); the random part keeps two
-        // supervisors apart that have the same pid in PID namespaces of their own (each PID 1 of a container).
-        prefix = "prefork-\(getpid())-\(String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16))-"
+        // The PID namespace and the pid say whose they are: a dead supervisor's are ended at the next start, but only
+        // by one that sees the same pids (the pid of a supervisor in another namespace means nothing here). The
+        // random part keeps apart two supervisors with the same pid in namespaces of their own.
+        prefix = "prefork-\(Self.pidNamespace)-\(getpid())-\(String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16))-"
+    }
+
+    /// This process's PID namespace, the inode in `/proc/self/ns/pid` (`pid:[4026531836]`).
+    static var pidNamespace: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = readlink("/proc/self/ns/pid", &buffer, buffer.count - 1)
+        guard count > 0 else { return "0" }
+        let text = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(text.filter(\.isNumber))
     }
 
     /// The supervisor's cgroup if it can make children there and `cgroup.kill` exists; nil means process groups
@@ -34,7 +47,7 @@ public final class WorkerCgroups {
             // Moving a child out of our cgroup needs write access to the common ancestor's cgroup.procs: ours.
             access(own + "/cgroup.procs", W_OK) == 0
         else { return nil }
-        let probe = own + "/prefork-\(getpid())-probe"
+        let probe = own + "/prefork-\(pidNamespace)-\(getpid())-probe"
         guard mkdir(probe, 0o755) == 0 else { return nil }
         defer { rmdir(probe) }
         // cgroup.kill exists from Linux 5.14 on, in every cgroup but the root.
@@ -50,9 +63,10 @@ public final class WorkerCgroups {
     public private(set) var leftoverCgroups: [String] = []
 
     private func endLeftovers() {
-        for name in ProcessTree.directoryEntries(base) where name.hasPrefix("prefork-") {
+        let namespace = Self.pidNamespace
+        for name in ProcessTree.directoryEntries(base) where name.hasPrefix("prefork-\(namespace)-") {
             let fields = name.split(separator: "-")
-            guard fields.count >= 3, let pid = Int32(fields[1]), pid != getpid(), Glibc.kill(pid, 0) != 0, errno == ESRCH else {
+            guard fields.count >= 4, let pid = Int32(fields[2]), pid != getpid(), Glibc.kill(pid, 0) != 0, errno == ESRCH else {
                 continue
             }
             let path = base + "/" + name
@@ -108,6 +122,7 @@ public final class WorkerCgroups {
     public func started(_ pid: Int32, in path: String) -> Bool {
         guard cgroup(of: pid) == path else {
             remove(path)
+            complete = false
             return false
         }
         trees[pid] = path
@@ -127,6 +142,12 @@ public final class WorkerCgroups {
         let name = line.split(separator: "/").last.map(String.init) ?? ""
         let path = base + "/" + name
         return name.hasPrefix(prefix) && made.contains(path) ? path : nil
+    }
+
+    /// The processes in the cgroup of `pid` (a worker), as this PID namespace numbers them.
+    public func members(ofTree pid: Int32) -> [Int32] {
+        guard let path = trees[pid], let text = ProcessTree.readSmallFile(path + "/cgroup.procs") else { return [] }
+        return text.split(separator: "\n").compactMap { Int32($0) }.filter { $0 > 0 }
     }
 
     /// The child whose cgroup `path` is (a worker, or a cleanup run), until it is reaped.

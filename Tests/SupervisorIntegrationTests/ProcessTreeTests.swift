@@ -207,28 +207,35 @@ struct ProcessTreeTests {
     }
 
     /// `sidecar & exec supervisor`, a common entrypoint: the sidecar is the supervisor's child from its first
-    /// instant, and no worker's orphan. It is left alone, and the supervisor's stop does not wait for it.
+    /// instant, and no worker's orphan; nor is what it leaves behind later in its (and the supervisor's) process
+    /// group. Both are left alone, and the supervisor's stop does not wait for them.
     @Test func aChildStartedBeforeTheSupervisorIsLeftAlone() throws {
         let control = "/tmp/prefork-test-sidecar-\(getpid()).sock"
-        let script = "sleep 60 & exec '\(try Binaries.path("supervisor"))' --workers 1 --bind 127.0.0.1:0 --no-cleanup "
-            + "--control-socket \(control) -- '\(try Binaries.path("test-worker"))'"
+        // The first sleep is the supervisor's child at once; the second is re-parented to it a second later.
+        let script = "sleep 61 & (sleep 1; sleep 62 &) & exec '\(try Binaries.path("supervisor"))' --workers 1 "
+            + "--bind 127.0.0.1:0 --no-cleanup --control-socket \(control) -- '\(try Binaries.path("test-worker"))'"
         let supervisor = try SupervisorProcess(["-c", script], bindEphemeral: false, executable: "/bin/sh")
         try supervisor.waitForLog("all 1 workers ready", timeout: 30)
-        let sidecar = try #require(ProcessTable.children(of: supervisor.pid).first { ProcessTable.environment($0)["LISTEN_FDS"] == nil })
-        defer { kill(sidecar, SIGKILL) }
         try supervisor.waitForLog("children started before the supervisor are left alone")
-        usleep(2_500_000)  // two sweeps
-        #expect(ProcessTable.isAlive(sidecar), "\(supervisor.log)")
+        func sleeps() -> [Int32] {
+            ProcessTable.children(of: supervisor.pid).filter {
+                ((try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? "").hasPrefix("sleep\u{0}6")
+            }
+        }
+        usleep(3_000_000)  // the second sleep re-parented, and two sweeps
+        let found = sleeps()
+        defer { for pid in found { kill(pid, SIGKILL) } }
+        #expect(found.count == 2, "both sleeps are the supervisor's children and alive: \(found)\n\(supervisor.log)")
         #expect(!supervisor.log.contains("orphan of a gone worker"), "\(supervisor.log)")
         supervisor.signal(SIGTERM)
-        // Foundation's Process sees its child end only once every inherited descriptor is closed, the sleep's
-        // too: watch the process table instead.
+        // Foundation's Process sees its child end only once every inherited descriptor is closed, the sleeps' too:
+        // watch the process table instead.
         let deadline = Date().addingTimeInterval(15)
         while ProcessTable.isAlive(supervisor.pid), Date() < deadline { usleep(20_000) }
         #expect(!ProcessTable.isAlive(supervisor.pid), "\(supervisor.log)")
         #expect(supervisor.log.contains("stopped exit=0"), "\(supervisor.log)")
-        #expect(ProcessTable.isAlive(sidecar), "not the supervisor's to stop")
-        kill(sidecar, SIGKILL)
+        #expect(found.allSatisfy(ProcessTable.isAlive), "not the supervisor's to stop")
+        for pid in found { kill(pid, SIGKILL) }
         _ = try supervisor.waitForExit(timeout: 15)
     }
 
