@@ -19,6 +19,9 @@ extension Arbiter {
         public var recycle: RecycleReason?
         /// A recycle whose new worker failed is not tried again before this moment.
         public var recycleNotBefore: Instant?
+        /// It was measured under `maxWorkerMemory` at least once: over it later, it grew; over it at its first
+        /// measurement, a fresh worker is already too big for the limit.
+        public var measuredUnderLimit = false
 
         var isReady: Bool { readyAt != nil }
     }
@@ -44,6 +47,8 @@ extension Arbiter {
         public var pendingConnections = 0
         /// Workers of this slot that ended or were given up on unplanned (crash, boot timeout, missed heartbeat).
         public var restarts = 0
+        /// Workers of this slot in a row that were over the memory limit at their first measurement.
+        public var overLimitFromStart = 0
         /// The slot is empty and waits for connections to be released before it can spawn (reported once).
         var waitingForConnections = false
 
@@ -60,6 +65,20 @@ extension Arbiter {
         public var reason: String
         /// Still held until the process is reaped.
         public var connections = 0
+    }
+
+    /// The last rolling restart and how it ended: `status` shows it, and `supervisor reload` waits for it.
+    public struct ReloadRecord: Sendable, Equatable {
+        public enum Outcome: Sendable, Equatable {
+            case rolling
+            case finished
+            /// The old workers keep serving; the reason says why (a new worker failed, a newer HUP, a stop).
+            case aborted(String)
+        }
+        public var generation: Int
+        public var startedAt: Instant
+        public var endedAt: Instant?
+        public var outcome: Outcome
     }
 
     /// A rolling restart (HUP) in progress: slots below `slot` are done.

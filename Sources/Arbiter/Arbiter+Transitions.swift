@@ -45,11 +45,16 @@ extension Arbiter {
         if worker.lastHeartbeat != nil || configuration.requireHeartbeat { worker.lastHeartbeat = now }
         slots[slot].restartAt = nil
         var actions: [Action] = [.report(.ready(slot: slot, pid: worker.pid, after: worker.startedAt.duration(to: now)))]
-        if role == .replacement, let old = slots[slot].worker {
-            // Capacity never drops: the old worker drains only now that its successor accepts connections.
-            let reason = "replaced by generation \(worker.generation)"
-            actions += retire(pid: old.pid, slot: slot, signal: .terminate, reason: reason, connections: old.connections, now: now)
+        if role == .replacement {
+            // The successor moves into the slot whether or not its predecessor is still there: one that crashed
+            // (or was killed) while the successor booted is already reaped, and left in `replacement` the new
+            // worker was counted twice, signalled twice at the stop, and the stop never ended.
             slots[slot].replacement = nil
+            if let old = slots[slot].worker {
+                // Capacity never drops: the old worker drains only now that its successor accepts connections.
+                let reason = "replaced by generation \(worker.generation)"
+                actions += retire(pid: old.pid, slot: slot, signal: .terminate, reason: reason, connections: old.connections, now: now)
+            }
         }
         slots[slot].worker = worker
         return actions
@@ -109,7 +114,7 @@ extension Arbiter {
         if reload?.slot == slot {
             // A retire-first restart's new worker failed: the old one is gone already, so this slot retries
             // with backoff, and the other slots keep their old workers rather than meet the same fate.
-            actions += abortReload(slot: slot, reason: "the new worker of slot \(slot) failed before it was ready")
+            actions += abortReload(slot: slot, reason: "the new worker of slot \(slot) failed before it was ready", now: now)
         }
         return actions
     }
@@ -131,6 +136,7 @@ extension Arbiter {
         guard phase != .stopped else { return fast ? [.stopJob(fast: true)] : [] }
         let deadline = fast ? now : now + configuration.gracefulTimeout
         phase = .stopping(deadline: deadline, fast: fast, exitCode: exitCode)
+        if reload != nil { endReload(.aborted("the supervisor is stopping"), now: now) }
         reload = nil
         recycling = nil
         // The one stop rule: the listener closes before any worker hears of it (from then on the kernel queues
@@ -175,6 +181,7 @@ extension Arbiter {
                 }
             }
             actions.append(.report(.reloadAborted(slot: reload.slot, reason: "superseded by a newer HUP")))
+            endReload(.aborted("superseded by generation \(generation + 1)"), now: now)
         }
         if let recycling {
             // The reload replaces every worker, this one too.
@@ -187,14 +194,23 @@ extension Arbiter {
         }
         generation += 1
         reload = RollingRestart(generation: generation, slot: 0, startedAt: now, resize: resize)
+        lastReload = ReloadRecord(generation: generation, startedAt: now, outcome: .rolling)
         actions.append(.report(.reloadStarted(generation: generation)))
         actions.append(.notifyUpstream("RELOADING=1"))
         return actions
     }
 
-    mutating func abortReload(slot: Int, reason: String) -> [Action] {
+    /// Records how the running reload ended.
+    mutating func endReload(_ outcome: ReloadRecord.Outcome, now: Instant) {
+        guard lastReload?.outcome == .rolling else { return }
+        lastReload?.outcome = outcome
+        lastReload?.endedAt = now
+    }
+
+    mutating func abortReload(slot: Int, reason: String, now: Instant) -> [Action] {
         guard reload != nil else { return [] }
         reload = nil
+        endReload(.aborted(reason), now: now)
         return [.report(.reloadAborted(slot: slot, reason: reason)), .notifyUpstream("READY=1")]
     }
 
@@ -207,7 +223,7 @@ extension Arbiter {
             modify(slot: slot, role: .worker) { $0.recycleNotBefore = retryAt }
             return [.report(.recycleAborted(slot: slot, reason: reason))]
         }
-        return abortReload(slot: slot, reason: reason)
+        return abortReload(slot: slot, reason: reason, now: now)
     }
 
     /// Marks a worker for replacement; the first reason is kept and reported once.
@@ -236,7 +252,9 @@ extension Arbiter {
             return []
         case .stopping(_, _, let exitCode):
             // Nothing the supervisor started may outlive it: orphans are waited for like workers.
-            if childCount == 0, orphans.isEmpty {
+            // A spawn still out counts too: a stop that began while the shell ran a list of spawns (the first
+            // failed the boot) is answered for the rest, and the worker each one started is stopped in turn.
+            if childCount == 0, orphans.isEmpty, slots.allSatisfy({ $0.pendingSpawn == nil }) {
                 phase = .stopped
                 return [.exit(code: exitCode)]
             }
@@ -302,6 +320,7 @@ extension Arbiter {
         }
         if reload.slot >= slots.count {
             self.reload = nil
+            endReload(.finished, now: now)
             actions.append(.report(.reloadFinished(generation: reload.generation)))
             actions.append(.notifyUpstream("READY=1"))
         } else {

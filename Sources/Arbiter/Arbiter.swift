@@ -19,11 +19,16 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// The generation new workers get; a HUP makes a new one.
     public internal(set) var generation = 1
     var reload: RollingRestart?
+    /// The last rolling restart, running or ended.
+    public internal(set) var lastReload: ReloadRecord?
     var recycling: Recycle?
     /// Each worker's pool ceiling as last computed (`DB_POOL_SIZE=auto` changes it with the worker count).
     public internal(set) var allotment = 0
     /// Senders of notify datagrams that are not our workers; each is reported once.
     var strangers: Set<Int32> = []
+    /// The last workers reaped: their final datagrams (STOPPING=1, a STATUS) can be read after their exit, and
+    /// they are no strangers.
+    var recentlyReaped: [Int32] = []
     var upstreamStatus: String?
 
     public init(configuration: Configuration, now: Instant) {
@@ -72,6 +77,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         slots[slot].pendingSpawn = nil
         slots[slot].pendingConnections = 0
         var actions: [Action] = [.report(.spawnFailed(slot: slot, error: error))]
+        guard !isStopping else { return actions + reconcile(now: now) }
         switch role {
         case .worker: actions += failure(slot: slot, now: now)
         case .replacement: actions += abortReplacement(slot: slot, reason: "spawn failed: \(error)", now: now)
@@ -82,6 +88,10 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// `waitpid` reaped `pid`. Unknown pids are orphans re-parented to us (PID 1 or subreaper duty).
     public mutating func exited(pid: Int32, status: ExitStatus, now: Instant) -> [Action] {
         var actions: [Action] = []
+        if locate(pid) != nil {
+            if recentlyReaped.count >= 64 { recentlyReaped.removeFirst() }
+            recentlyReaped.append(pid)
+        }
         switch locate(pid) {
         case nil:
             // An orphan the shell found (and signalled), or a zombie that was re-parented and reaped at once.
@@ -94,7 +104,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
             let worker = slots[slot].worker!
             slots[slot].worker = nil
             actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
-            slots[slot].restarts += 1
+            // A worker that chose to end (exit 0) is replaced like any other, but it did not fail.
+            if status != .exited(0) { slots[slot].restarts += 1 }
             if worker.isReady, worker.startedAt.duration(to: now) >= configuration.minimumUptime {
                 slots[slot].failures = 0  // it served for a while: replace it at once
             } else if !worker.isReady, case .booting = phase, status == .exited(BootFailure.configurationExitCode) {
@@ -128,7 +139,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         }
         switch location {
         case nil:
-            guard !strangers.contains(pid) else { return [] }
+            guard !strangers.contains(pid), !recentlyReaped.contains(pid) else { return [] }
             // Bounded: a flood from many pids must not grow this forever; forgetting only means logging again.
             if strangers.count >= 1024 { strangers.removeAll() }
             strangers.insert(pid)
@@ -242,12 +253,32 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
 
     /// The shell measured a worker's resident memory (`memoryTargets`, once a second): over
     /// `maxWorkerMemory` it is replaced like a worker that asked to be recycled.
+    ///
+    /// A worker over the limit at its first measurement says the limit is below what a fresh worker needs:
+    /// replacing it at once would only start another one over it (the probes saw 44 recycles in 20 s, each
+    /// warming new pools). Such recycles back off, from `recycleRetryDelay` doubling up to 5 minutes, with a
+    /// warning each time; a worker measured under the limit ends the backoff.
     public mutating func measured(pid: Int32, residentBytes: Int, now: Instant) -> [Action] {
-        guard let limit = configuration.maxWorkerMemory, residentBytes > limit, case .worker(let slot) = locate(pid),
+        guard let limit = configuration.maxWorkerMemory, case .worker(let slot) = locate(pid),
             let worker = slots[slot].worker, worker.isReady, worker.recycle == nil
         else { return [] }
-        return requestRecycle(slot: slot, role: .worker, reason: .memory(residentBytes: residentBytes, limitBytes: limit))
-            + reconcile(now: now)
+        guard residentBytes > limit else {
+            if !worker.measuredUnderLimit {
+                modify(slot: slot, role: .worker) { $0.measuredUnderLimit = true }
+                slots[slot].overLimitFromStart = 0
+            }
+            return []
+        }
+        var actions = requestRecycle(slot: slot, role: .worker, reason: .memory(residentBytes: residentBytes, limitBytes: limit))
+        if !worker.measuredUnderLimit {
+            slots[slot].overLimitFromStart += 1
+            let doublings = min(slots[slot].overLimitFromStart - 1, 10)
+            let delay = min(configuration.recycleRetryDelay * (1 << doublings), .seconds(300))
+            modify(slot: slot, role: .worker) { $0.recycleNotBefore = now + delay }
+            actions.append(.report(.overLimitFromStart(slot: slot, pid: pid, residentBytes: residentBytes, limitBytes: limit,
+                                                       retryAfter: delay)))
+        }
+        return actions + reconcile(now: now)
     }
 
     /// An operator's command, with what it came to: refused (and why), or accepted.
@@ -372,6 +403,12 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
 
     public var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }
 
+    /// The generations of the ready workers, lowest first: what serves, which is not the newest generation
+    /// when a rolling restart is under way or was aborted.
+    public var servingGenerations: [Int] {
+        Set(slots.compactMap { $0.worker?.isReady == true ? $0.worker?.generation : nil }).sorted()
+    }
+
     public var slotCount: Int { slots.count }
 
     /// Workers told to go and not yet reaped.
@@ -457,7 +494,13 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
                 }
                 return "reloading to generation \(reload.generation): \(reload.slot)/\(slots.count) slots replaced"
             }
-            return "\(readyCount)/\(slots.count) workers ready, generation \(generation)"
+            let serving = servingGenerations
+            let generations = serving.isEmpty ? "\(generation)" : serving.map(String.init).joined(separator: " and ")
+            var line = "\(readyCount)/\(slots.count) workers ready, generation \(generations)"
+            if case .aborted? = lastReload?.outcome, let failed = lastReload?.generation, !serving.contains(failed) {
+                line += " (the rolling restart to generation \(failed) was aborted)"
+            }
+            return line
         }
     }
 

@@ -5,6 +5,8 @@ typealias TestInstant = ManualInstant
 
 typealias Machine = Arbiter<TestInstant>
 typealias Action = Machine.Action
+/// How a process ended (Swift Testing has an `ExitStatus` of its own).
+typealias ProcessEnd = ExitStatus
 
 /// Plays the shell: answers each `.spawn` with a new pid (or a failure, when asked) the way the real loop
 /// does, before the next action, and returns every action in the order the shell would see them.

@@ -158,4 +158,41 @@ struct ReloadTests {
         _ = harness.signal(.terminate)
         #expect(harness.arbiter.statusLine == "stopping: 3 workers left")
     }
+
+    /// The probes' D1: the old worker ends (crash, `kill -9`, OOM, even exit 0) while its successor boots. The
+    /// successor then took the slot but stayed counted as its replacement too: the stop waited for a second,
+    /// phantom worker, sent SIGKILL to a reaped pid, and never ended.
+    @Test(arguments: [ProcessEnd.signaled(9), .exited(0)])
+    func anOldWorkerThatEndsWhileItsSuccessorBootsLeavesNoPhantom(end: ProcessEnd) {
+        var harness = running(workers: 2)  // 100, 101
+        _ = harness.advance(.seconds(5))
+        _ = harness.signal(.hangup)  // 102 boots for slot 0
+        _ = harness.exit(100, end)
+        _ = harness.ready(102)
+        #expect(harness.arbiter.slots[0].worker?.pid == 102)
+        #expect(harness.arbiter.slots[0].replacement == nil)
+        #expect(harness.arbiter.slots[0].restarts == (end == .exited(0) ? 0 : 1))
+        _ = harness.ready(103)  // slot 1's successor; 101 is retired
+        #expect(harness.arbiter.workerPIDs.sorted() == [101, 102, 103])
+        let stop = harness.signal(.terminate)
+        #expect(stop.signals(.terminate).sorted() == [102, 103])
+        _ = harness.exit(101, .exited(0))
+        _ = harness.exit(102, .exited(0))
+        let last = harness.exit(103, .exited(0))
+        #expect(last.exitCode == 0)
+        #expect(harness.advance(.seconds(30)).signals(.kill).isEmpty)
+    }
+
+    @Test func aRecycledWorkerThatEndsWhileItsSuccessorBootsLeavesNoPhantom() {
+        var harness = running(workers: 1)  // 100
+        _ = harness.advance(.seconds(5))
+        let recycle = harness.notify(100, "X_PREFORK_RECYCLE=requests")
+        #expect(recycle.spawns == [0])  // 101 boots
+        _ = harness.exit(100, .exited(0))
+        let ready = harness.ready(101)
+        #expect(ready.reports.contains { if case .recycled(slot: 0, pid: 101, _) = $0 { true } else { false } })
+        #expect(harness.arbiter.workerPIDs == [101])
+        _ = harness.signal(.terminate)
+        #expect(harness.exit(101, .exited(0)).exitCode == 0)
+    }
 }
