@@ -1,4 +1,5 @@
 import TimeUnits
+import LogFormat
 import Metrics
 import NIOConcurrencyHelpers
 import Prometheus
@@ -26,6 +27,8 @@ public final class APIMetrics: Sendable {
     /// 1 while the last call to Redis (a request, the boot check, /readyz) failed: the worker is degraded,
     /// serving through Postgres alone, and still ready.
     let redisDown: Metrics.Gauge
+    /// The worker's log lines dropped because stderr was not read fast enough (`LogSink`), as of the last scrape.
+    let logLinesDropped: Metrics.Gauge
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -44,6 +47,7 @@ public final class APIMetrics: Sendable {
         rateLimited = Metrics.Counter(label: "rate_limited_total", factory: factory)
         authMissesShed = Metrics.Counter(label: "auth_misses_shed_total", factory: factory)
         redisDown = Metrics.Gauge(label: "redis_down", factory: factory)
+        logLinesDropped = Metrics.Gauge(label: "log_lines_dropped_total", factory: factory)
     }
 
     /// One finished request. Counters and timers are made once per label set and kept: looking them up in the
@@ -70,6 +74,8 @@ public final class APIMetrics: Sendable {
 
     /// The Prometheus text exposition of everything.
     public func exposition() -> [UInt8] {
-        registry.emitToBuffer()
+        // A counter kept by the sink; a gauge here only carries it (it never goes down).
+        logLinesDropped.record(LogSink.shared.dropped)
+        return registry.emitToBuffer()
     }
 }

@@ -1,5 +1,6 @@
 import TimeUnits
 import Logging
+import LogFormat
 import NIOConcurrencyHelpers
 import NIOHTTP1
 import PoolCore
@@ -16,6 +17,8 @@ public final class Application: WorkerApplication {
     public let metrics: APIMetrics
     let settings: APISettings
     let logger: Logger
+    /// Failures that repeat per request are logged once per kind and window, then summarised.
+    let failures = LogThrottle()
     let authenticator: Authenticator
     let notes: NoteStore
     private let draining = Atomic<Bool>(false)
@@ -71,6 +74,37 @@ public final class Application: WorkerApplication {
         var description: String
     }
 
+    /// The first Postgres round trip, said while it waits and bounded: a server that accepts connections and
+    /// never answers (a hung host, a proxy in front of a dead one) left the worker silent until the boot
+    /// timeout, five times over: about 5 minutes of `not ready` lines and not one that named Postgres.
+    func checkPostgres() async throws {
+        let limit = max(settings.postgres.connectTimeout * 2, .seconds(10))
+        let target = settings.postgres.url.description
+        let waiting = Task { [logger] in
+            var waited = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                guard !Task.isCancelled else { return }
+                waited += 5
+                logger.warning("boot: waiting for Postgres at \(target): no answer after \(waited) s (giving up after \(Int(limit.inSeconds)) s)")
+            }
+        }
+        defer { waiting.cancel() }
+        let outcome: Result<Void, any Error>? = await first(within: limit) { [engine] in
+            do {
+                _ = try await engine.query("SELECT 1")
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .success?: return
+        case .failure(let error)?: throw error
+        case nil: throw BootFailure(description: "Postgres at \(target) did not answer within \(Int(limit.inSeconds)) s")
+        }
+    }
+
     /// The boot check before READY=1: a Postgres round trip, which must succeed, and a Redis one, which may not.
     /// Requests fall back to Postgres without Redis (the authentication cache and the rate limit are Redis'),
     /// so a Redis outage must not keep a worker from starting: every worker of a restarting deployment would
@@ -80,7 +114,7 @@ public final class Application: WorkerApplication {
     /// Redis that answers with an error (NOAUTH, WRONGPASS, an invalid database) is not down but refusing this
     /// configuration: that is a `ConfigurationError` (exit 78), not a degraded start that would hide it.
     public func checkDependencies() async throws -> String? {
-        _ = try await engine.query("SELECT 1")
+        try await checkPostgres()
         // One connection of its own, outside the pool, whose error keeps its kind (the pool's says only why it
         // could not connect). Blocking, bounded by the connect and socket timeouts: nothing is served yet.
         let outcome: Result<Void, RedisError>? = await first(within: .seconds(5)) { [configuration = redis.configuration] in
@@ -172,7 +206,8 @@ public final class Application: WorkerApplication {
             return .error(.serviceUnavailable, "busy", "too many unknown tokens are being checked on this worker; retry",
                           headers: [("retry-after", "1")])
         case .unavailable(let reason):
-            logger.error("authentication failed: database unavailable", metadata: ["error": "\(reason)"])
+            failures.log("database_unavailable", level: .error, "database unavailable: answering 503",
+                         metadata: ["error": "\(reason)"], to: logger)
             return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])
         }
     }
@@ -242,14 +277,20 @@ public final class Application: WorkerApplication {
     private func databaseFailure(_ error: any Error) -> Response {
         switch error {
         case PoolError.timedOut:
+            failures.log("database_busy", level: .warning, "no database connection free within the pool timeout: answering 503",
+                         to: logger)
             return .error(.serviceUnavailable, "database_busy", "no database connection free within the pool timeout",
                           headers: [("retry-after", "1")])
         case PoolError.connectFailed, PoolError.disposed:
+            failures.log("database_unavailable", level: .error, "database unavailable: answering 503",
+                         metadata: ["error": "\(error)"], to: logger)
             return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])
         case let error as PostgresError where error.kind == .connection:
+            failures.log("database_unavailable", level: .error, "database unavailable: answering 503",
+                         metadata: ["error": "\(error)"], to: logger)
             return .error(.serviceUnavailable, "database_unavailable", "the database is unavailable", headers: [("retry-after", "1")])
         default:
-            logger.error("request failed", metadata: ["error": "\(error)"])
+            failures.log("internal", level: .error, "request failed: answering 500", metadata: ["error": "\(error)"], to: logger)
             return .error(.internalServerError, "internal", "internal error")
         }
     }

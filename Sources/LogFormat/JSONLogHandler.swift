@@ -15,6 +15,11 @@ public struct JSONLogHandler: StderrLogHandler {
     public init(label: String, level: Logger.Level) {
         self.logLevel = level
         self.label = label
+        let pid = pid
+        LogSink.shared.setDropNotice { count in
+            "{\"ts\":\"\(LineLogHandler.timestamp())\",\"level\":\"warning\",\"logger\":" + JSONText.quoted(label)
+                + ",\"pid\":\(pid),\"msg\":\"\(count) log lines dropped: stderr was not read fast enough\",\"dropped\":\"\(count)\"}\n"
+        }
     }
 
     public func log(event: LogEvent) {

@@ -4,8 +4,8 @@ import Logging
 /// One log line per event on stderr: `2026-11-27T17:50:20.123Z supervisor[41] info: ready slot=0 pid=7202`.
 ///
 /// The message comes first and the metadata after it, sorted, so the lifecycle reads down the left edge and
-/// `grep pid=7202` finds a worker's whole life. Each line is one `write(2)` below PIPE_BUF, so lines from
-/// the supervisor and its workers sharing stderr never interleave mid-line.
+/// `grep pid=7202` finds a worker's whole life. Lines go out through `LogSink`, in writes of whole lines below
+/// PIPE_BUF, so lines from the supervisor and its workers sharing stderr never interleave mid-line.
 public struct LineLogHandler: StderrLogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -13,7 +13,11 @@ public struct LineLogHandler: StderrLogHandler {
 
     public init(label: String, level: Logger.Level) {
         self.logLevel = level
-        self.prefix = "\(label)[\(getpid())]"
+        let prefix = "\(label)[\(getpid())]"
+        self.prefix = prefix
+        LogSink.shared.setDropNotice { count in
+            "\(LineLogHandler.timestamp()) \(prefix) warning: \(count) log lines dropped: stderr was not read fast enough\n"
+        }
     }
 
     public func log(event: LogEvent) {
@@ -43,16 +47,7 @@ public struct LineLogHandler: StderrLogHandler {
     }
 }
 
-/// Writes a whole line with one `write(2)` (retrying a partial one): below PIPE_BUF, lines of several
-/// processes sharing a pipe never interleave.
+/// Every handler's output: queued for the sink's writer thread, never a blocking write on the caller's thread.
 func writeLine(_ line: String) {
-    var line = line
-    line.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 { if errno == EINTR { continue } else { return } }
-            offset += written
-        }
-    }
+    LogSink.shared.write(line)
 }

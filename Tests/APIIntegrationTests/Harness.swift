@@ -202,6 +202,11 @@ final class PrivatePostgres: @unchecked Sendable {
         guard status == 0 else { throw TestFailure("\(command): \(output)") }
     }
 
+    /// Stops the server at once (`pg_ctl stop -m immediate`): an outage, for the rest of the test.
+    func stop() throws {
+        try run("'\(bin)/pg_ctl' -D '\(data)' -m immediate stop >/dev/null")
+    }
+
     /// The postmaster, from the first line of its pid file.
     var postmaster: Int32? {
         (try? String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8))?
