@@ -34,6 +34,8 @@ let package = Package(
     targets: [
         // System calls Swift cannot import (variadic prctl, signalfd, CMSG macros) and the fork/exec shim.
         .target(name: "CShims"),
+        // SIGPIPE and the open-files limit, set up first by each of our programs.
+        .target(name: "ProcessDefaults", dependencies: ["CShims"]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -121,7 +123,7 @@ let package = Package(
         .target(
             name: "PreforkWorker",
             dependencies: [
-                "WorkerRuntime", "ConnectionPool", "CShims", "TimeUnits", "LogFormat", "Settings",
+                "WorkerRuntime", "ConnectionPool", "CShims", "TimeUnits", "LogFormat", "Settings", "ProcessDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -160,14 +162,14 @@ let package = Package(
             name: "Supervisor",
             dependencies: [
                 "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget",
-                "LogFormat", "Schedule", "ConnectionURL", "Settings", "TimeUnits",
+                "LogFormat", "Schedule", "ConnectionURL", "Settings", "TimeUnits", "ProcessDefaults",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "TestWorker",
             dependencies: [
-                "WorkerRuntime",
+                "WorkerRuntime", "ProcessDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -178,6 +180,7 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "API", "PreforkWorker", "ConnectionPool", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
+                "ProcessDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -188,7 +191,7 @@ let package = Package(
         .executableTarget(
             name: "Cleanup",
             dependencies: [
-                "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings", "TimeUnits",
+                "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings", "TimeUnits", "ProcessDefaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

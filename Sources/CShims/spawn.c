@@ -40,6 +40,18 @@ static void report_and_exit(int pipe_fd, int error) {
     _exit(error == ENOENT ? 127 : 126);
 }
 
+/// Set once at start, before any child exists (`prefork_ignore_sigpipe`).
+static int inherited_sigpipe_ignored = 0;
+
+int prefork_ignore_sigpipe(void) {
+    struct sigaction ignore = {0}, previous = {0};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    if (sigaction(SIGPIPE, &ignore, &previous) != 0) return 0;
+    inherited_sigpipe_ignored = previous.sa_handler == SIG_IGN;
+    return inherited_sigpipe_ignored;
+}
+
 static void child(const prefork_spawn_request *request, int pipe_fd) {
     pid_t self = getpid();
     if (request->listen_pid_digits) write_pid(request->listen_pid_digits, self);
@@ -62,11 +74,14 @@ static void child(const prefork_spawn_request *request, int pipe_fd) {
         if (getppid() != request->parent_pid) _exit(1);
     }
 
-    // The supervisor blocks the signals it reads through signalfd and ignores SIGPIPE; a worker starts clean.
+    // The supervisor blocks the signals it reads through signalfd and ignores SIGPIPE; a worker starts clean,
+    // except that SIGPIPE is what the supervisor inherited: reset to its default, it undid systemd's
+    // IgnoreSIGPIPE=yes, and a worker whose log reader went away died at its next log line.
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
+        if (sig == SIGPIPE && inherited_sigpipe_ignored) continue;
         sigaction(sig, &dfl, NULL);
     }
     sigset_t empty;

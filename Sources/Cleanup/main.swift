@@ -1,3 +1,4 @@
+import ProcessDefaults
 import ArgumentParser
 import Dispatch
 import FoundationEssentials
@@ -44,6 +45,7 @@ struct CleanupCommand: ParsableCommand {
     }
 
     func run() throws {
+        let fileLimit = ProcessDefaults.apply()
         let environment = ProcessInfo.processInfo.environment
         let settings: CleanupSettings
         do { settings = try CleanupSettings.fromEnvironment(environment) } catch {
@@ -51,6 +53,7 @@ struct CleanupCommand: ParsableCommand {
         }
         LoggingSystem.bootstrap { settings.logFormat.handler(label: $0, level: settings.logLevel) }
         let logger = Logger(label: "cleanup")
+        if let fileLimit { logger.info("\(fileLimit)") }
         let ifDue = self.ifDue.flatMap(Self.duration)
         let stop = StopFlag()
         let engine = PostgresEngine(settings.postgres)

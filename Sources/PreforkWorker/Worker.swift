@@ -1,3 +1,4 @@
+import ProcessDefaults
 import Dispatch
 import FoundationEssentials
 import Glibc
@@ -33,6 +34,7 @@ public enum Worker {
     ) -> Never {
         // Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
         TerminationSignal.holdUntilHandled()
+        let fileLimit = ProcessDefaults.apply()
         let environment = ProcessInfo.processInfo.environment
         let resolved: WorkerConfiguration
         let application: Application
@@ -53,6 +55,7 @@ public enum Worker {
         var logger = logger ?? Logger(label: name)
         if let slot = environment["WORKER_SLOT"] { logger[metadataKey: "slot"] = "\(slot)" }
         if let generation = environment["WORKER_GENERATION"] { logger[metadataKey: "generation"] = "\(generation)" }
+        if let fileLimit { logger.info("\(fileLimit)") }
         // Swift Concurrency's jobs run on one event loop, beside the reactor that serves the requests.
         NIOSingletons.groupLoopCountSuggestion = 1
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

@@ -1,3 +1,4 @@
+import ProcessDefaults
 import Glibc
 import LogFormat
 import Logging
@@ -61,6 +62,7 @@ do {
 
 LoggingSystem.bootstrap { label in (settings.logFormatIsJSON ? LogOutput.json : .text).handler(label: label, level: settings.logLevel) }
 let logger = Logger(label: "supervisor")
+if let fileLimit = ProcessDefaults.raiseFileLimit() { logger.info("\(fileLimit)") }
 
 let inherited: ListenSocket?
 do {

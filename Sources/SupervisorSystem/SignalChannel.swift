@@ -17,18 +17,25 @@ public struct SignalChannel {
     /// supervisor lives on. A synchronous fault (SEGV, a real trap) is delivered whatever the mask says.
     static let dropped: [Int32] = [SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGXCPU, SIGXFSZ, SIGSYS, SIGTRAP]
 
+    /// SIGRTMIN to SIGRTMAX (34 to 64 with glibc, which keeps 32 and 33 for itself): their default action ends
+    /// the process, and nothing here uses them; a stray `kill -40` is logged and dropped like the others.
+    static var realTime: [Int32] {
+        Array(__libc_current_sigrtmin()...__libc_current_sigrtmax())
+    }
+
     public init() throws(SystemError) {
         var mask = sigset_t()
         sigemptyset(&mask)
-        for handled in Self.handled + Self.dropped {
+        for handled in Self.handled + Self.dropped + Self.realTime {
             // An ignored signal is discarded even while blocked, and SIG_IGN survives exec: under `nohup`, or
             // a parent that ignores SIGCHLD (children then reap themselves behind waitpid), we would be deaf.
             signal(handled, SIG_DFL)
             sigaddset(&mask, handled)
         }
         guard sigprocmask(SIG_BLOCK, &mask, nil) == 0 else { throw SystemError("sigprocmask") }
-        // A worker that dies while we write to its pipe must not kill the supervisor.
-        signal(SIGPIPE, SIG_IGN)
+        // A worker that dies while we write to its pipe, or a log reader that goes away, must not kill the
+        // supervisor. Workers get SIGPIPE back as the supervisor inherited it.
+        _ = prefork_ignore_sigpipe()
         fd = signalfd(-1, &mask, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
         guard fd >= 0 else { throw SystemError("signalfd") }
     }

@@ -39,8 +39,8 @@ final class WorkerState: @unchecked Sendable {
     }
 
     /// SIGTERM: stop accepting (the other workers keep taking connections from the shared queue), let
-    /// in-flight requests finish and answer them with `Connection: close`, close idle keep-alive
-    /// connections, then exit 0. A connection that never sends a request is cut by the supervisor's
+    /// in-flight requests finish and answer them with `Connection: close`, close keep-alive connections still
+    /// idle 250 ms later, then exit 0. A connection that never sends a request is cut by the supervisor's
     /// graceful timeout.
     func beginDrain() {
         eventLoop.assertInEventLoop()
@@ -60,8 +60,13 @@ final class WorkerState: @unchecked Sendable {
         } else {
             listenerClosed = true
         }
-        for (_, connection) in connections where connection.idle() {
-            connection.channel.close(promise: nil)
+        // Idle keep-alive connections close after a grace, not at once: a busy client's next request may be on
+        // its way already, and a close with it unread is a reset (40 failed requests over 5 HUPs). One that
+        // comes within the grace is answered with `Connection: close`, as the API worker does.
+        eventLoop.scheduleTask(in: .milliseconds(250)) {
+            for (_, connection) in self.connections where connection.idle() {
+                connection.channel.close(promise: nil)
+            }
         }
         finishIfDrained()
     }

@@ -1,3 +1,4 @@
+import ProcessDefaults
 import Dispatch
 import Glibc
 import NIOCore
@@ -22,6 +23,7 @@ typealias WorkerNotifier = Notifier
 
 // Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
 TerminationSignal.holdUntilHandled()
+_ = ProcessDefaults.apply()
 
 let environment: (String) -> String? = { name in getenv(name).map { String(cString: $0) } }
 let milliseconds: (String) -> Int64 = { name in environment(name).flatMap { Int64($0) } ?? 0 }

@@ -1,3 +1,4 @@
+import ProcessDefaults
 import API
 import ArgumentParser
 import Dispatch
@@ -43,12 +44,14 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        let fileLimit = ProcessDefaults.apply()
         let settings = loadSettings()
         let environment = processEnvironment()
         LoggingSystem.bootstrap { label in settings.logFormat.handler(label: label, level: settings.logLevel) }
         var logger = Logger(label: "worker")
         if let slot = environment["WORKER_SLOT"] { logger[metadataKey: "slot"] = "\(slot)" }
         if let generation = environment["WORKER_GENERATION"] { logger[metadataKey: "generation"] = "\(generation)" }
+        if let fileLimit { logger.info("\(fileLimit)") }
 
         let target: ListenTarget
         if let fd = InheritedSocket.take() {

@@ -30,6 +30,11 @@ typedef struct prefork_spawn_request {
 /// (in that case the child has already been reaped, so no CHLD event reports it).
 pid_t prefork_spawn(const prefork_spawn_request *request, int *error);
 
+/// Ignores SIGPIPE in the calling process and remembers how it was inherited: a worker gets it back as it was
+/// (ignored under systemd's IgnoreSIGPIPE=yes, default elsewhere), rather than always reset to its default.
+/// Returns 1 when it was ignored already.
+int prefork_ignore_sigpipe(void);
+
 /// Turns on SO_PASSCRED so every datagram carries the sender's pid, even from senders that do not attach it.
 int prefork_enable_passcred(int fd);
 
@@ -73,5 +78,12 @@ int prefork_set_thread_name(const char *name);
 
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC in one call (accept4 is a GNU extension Swift's Glibc hides).
 int prefork_accept_nonblocking(int fd);
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit. The soft limit stays low (1024 under systemd) only for
+/// programs that use select(); systemd expects a program that needs more to raise it itself, as nginx and Go's
+/// runtime do. A soft limit of 64 starved the pools of descriptors under 200 clients.
+/// Returns 1 when it was raised (`*from` and `*to` say from what to what), 0 when it already was at the hard
+/// limit, -1 on failure (errno).
+int prefork_raise_file_limit(unsigned long long *from, unsigned long long *to);
 
 #endif
