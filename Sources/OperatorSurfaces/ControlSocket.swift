@@ -167,6 +167,14 @@ public final class ControlServer {
 
     public func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
 
+    /// The socket file is gone or is no longer this server's (tmpfiles ageing /tmp removed it, or someone did):
+    /// nobody can reach this server any more, and a new one should be bound (`SupervisorLoop` does at HUP).
+    public var isUnreachable: Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return true }
+        return UInt(info.st_dev) != file.device || UInt(info.st_ino) != file.inode
+    }
+
     /// New connections, for the loop to watch.
     public func accept(now: ContinuousClock.Instant) -> [Int32] {
         var accepted: [Int32] = []

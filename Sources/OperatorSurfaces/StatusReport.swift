@@ -67,6 +67,12 @@ public struct StatusReport: Sendable, Equatable {
     /// of them still running.
     public var orphansSignalled = 0
     public var orphansRunning = 0
+    /// The generations the ready workers run (`generation` is the newest one started).
+    public var servingGenerations: [Int] = []
+    /// The last rolling restart: `2 aborted 3.0s ago: why`.
+    public var lastReload: LastReload?
+    /// Log lines the supervisor dropped because stderr was not read fast enough.
+    public var logLinesDropped = 0
     /// How the supervisor owns each worker's tree: `cgroup` (one per worker, `cgroup.kill`) or `process group`.
     public var trees = "process group"
 
@@ -111,6 +117,8 @@ public struct StatusReport: Sendable, Equatable {
         lines.append("listening on \(listening); at a stop: \(listenerStop.explanation)")
         lines.append("worker trees: \(trees); orphans signalled: \(orphansSignalled)"
             + (orphansRunning > 0 ? ", \(orphansRunning) still running" : ""))
+        if let lastReload { lines.append("last reload: generation \(lastReload.line)") }
+        if logLinesDropped > 0 { lines.append("log lines dropped: \(logLinesDropped) (stderr was not read fast enough)") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -139,7 +147,34 @@ public struct StatusReport: Sendable, Equatable {
             + "\"slots\":[\(rows.joined(separator: ","))],\"cleanup\":\(job),\"budget\":\(string(budget)),"
             + "\"connections_held\":\(connectionsHeld),\"connections_peak\":\(optional(connectionsPeak)),"
             + "\"listener_stop\":\(JSONText.quoted(listenerStop.rawValue)),\"worker_trees\":\(JSONText.quoted(trees)),"
-            + "\"orphans_signalled\":\(orphansSignalled),\"orphans_running\":\(orphansRunning)}\n"
+            + "\"orphans_signalled\":\(orphansSignalled),\"orphans_running\":\(orphansRunning),"
+            + "\"serving_generations\":[\(servingGenerations.map(String.init).joined(separator: ","))],"
+            + "\"last_reload\":\(lastReload?.json ?? "null"),\"log_lines_dropped\":\(logLinesDropped)}\n"
+    }
+
+    /// The last rolling restart: what `status` shows and `supervisor reload` polls (`last-reload`).
+    public struct LastReload: Sendable, Equatable {
+        public var generation: Int
+        /// `rolling`, `finished` or `aborted`.
+        public var outcome: String
+        public var endedSecondsAgo: Double?
+        public var reason: String?
+
+        public init(generation: Int, outcome: String, endedSecondsAgo: Double?, reason: String?) {
+            (self.generation, self.outcome, self.endedSecondsAgo, self.reason) = (generation, outcome, endedSecondsAgo, reason)
+        }
+
+        /// `2 aborted 3.0s ago: why`: the generation first, so that a client tells its own reload from a newer one.
+        public var line: String {
+            "\(generation) \(outcome)" + (endedSecondsAgo.map { " \(StatusReport.duration($0)) ago" } ?? "")
+                + (reason.map { ": \($0)" } ?? "")
+        }
+
+        var json: String {
+            "{\"generation\":\(generation),\"outcome\":\(JSONText.quoted(outcome)),"
+                + "\"ended_seconds_ago\":\(endedSecondsAgo.map { "\(($0 * 1000).rounded() / 1000)" } ?? "null"),"
+                + "\"reason\":\(reason.map(JSONText.quoted) ?? "null")}"
+        }
     }
 
     static func duration(_ seconds: Double) -> String {

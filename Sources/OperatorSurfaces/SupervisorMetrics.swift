@@ -14,6 +14,10 @@ public struct SupervisorMetrics: Sendable, Equatable {
     /// Recycles started, by reason (`max-requests`, `memory`).
     public var recycles: [String: Int] = [:]
     public var reloads = 0
+    /// Rolling restarts that ended keeping the old workers (a new worker failed, or a newer HUP came).
+    public var reloadsAborted = 0
+    /// The supervisor's log lines dropped because stderr was not read fast enough (or was closed).
+    public var logLinesDropped = 0
     /// Processes of gone workers' trees found re-parented to the supervisor and signalled, and those still running.
     public var orphansSignalled = 0
     public var orphansRunning = 0
@@ -50,6 +54,10 @@ public struct SupervisorMetrics: Sendable, Equatable {
         family("prefork_heartbeat_kills_total", "counter", "Workers aborted for a missed heartbeat.", one(heartbeatKills))
         family("prefork_worker_recycles_total", "counter", "Workers replaced on request, by reason.", labelled(recycles, "reason"))
         family("prefork_reloads_total", "counter", "Rolling restarts started.", one(reloads))
+        family("prefork_reloads_aborted_total", "counter", "Rolling restarts that ended keeping the old workers.",
+               one(reloadsAborted))
+        family("prefork_log_lines_dropped_total", "counter",
+               "Supervisor log lines dropped because stderr was not read fast enough, or was closed.", one(logLinesDropped))
         family("prefork_orphans_signalled_total", "counter",
                "Processes of gone workers' trees found re-parented to the supervisor and sent SIGTERM (or SIGKILL).",
                one(orphansSignalled))

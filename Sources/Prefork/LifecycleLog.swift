@@ -41,12 +41,14 @@ struct LifecycleLog {
             logger.notice("rolling restart", metadata: ["generation": "\(generation)"])
         case .reloadFinished(let generation):
             logger.notice("rolling restart done", metadata: ["generation": "\(generation)"])
+        case .reloadAborted(let slot, let reason) where reason.hasPrefix("superseded"):
+            logger.notice("rolling restart \(reason); starting over with the newest code", metadata: meta(slot, nil))
         case .reloadAborted(let slot, let reason):
             logger.error("rolling restart aborted, keeping the old workers: \(reason)", metadata: meta(slot, nil))
         case .ignored(let what):
             logger.info("ignored: \(what)")
         case .stalled(let duration):
-            logger.warning("the supervisor did not run for \(duration) (stopped, traced or starved): heartbeat deadlines start over")
+            logger.warning("the supervisor did not run for up to \(milliseconds(duration)) (stopped, traced or starved): heartbeat deadlines start over")
         case .relayed(let signal, let workers, let spared):
             let sparedText = spared > 0 ? " (\(spared) booting or draining spared)" : ""
             logger.info("relayed SIG\(signal.rawValue) to \(workers) ready worker\(workers == 1 ? "" : "s")\(sparedText)")
@@ -82,6 +84,9 @@ struct LifecycleLog {
             logger.notice("recycled", metadata: meta(slot, pid, ["took": "\(milliseconds(after))"]))
         case .recycleAborted(let slot, let reason):
             logger.error("recycle aborted, keeping the old worker for now: \(reason)", metadata: meta(slot, nil))
+        case .overLimitFromStart(let slot, let pid, let resident, let limit, let delay):
+            logger.warning("a fresh worker is already over --max-worker-memory (\(RecycleReason.megabytes(resident)) > \(RecycleReason.megabytes(limit))): the limit is too low for this worker; recycling it in \(Int(delay.inSeconds.rounded())) s, not at once",
+                           metadata: meta(slot, pid))
         case .resizing(let workers, let connections):
             logger.notice("DB_POOL_SIZE=auto: \(connections) connections per worker for \(workers) workers; replacing every worker",
                           metadata: ["workers": "\(workers)"])

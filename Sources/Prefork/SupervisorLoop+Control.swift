@@ -6,6 +6,7 @@ import Arbiter
 import Budget
 import Glibc
 import Logging
+import LogFormat
 
 /// The loop's operator side: the control socket's commands, `supervisor status`, the memory limit, the admin
 /// endpoint's counters, and the budget at start.
@@ -47,10 +48,13 @@ extension SupervisorLoop {
             return respond(to: .scale(workers: workers), now: now)
         case "reload":
             return respond(to: .reload, now: now)
+        case "last-reload":
+            // What `supervisor reload` polls until its rolling restart has an outcome.
+            return ("ok\n" + (lastReload(now: now)?.line ?? "none") + "\n", [])
         case "stop":
             return respond(to: .stop, now: now)
         default:
-            return ("error: unknown command '\(line.prefix(40))' (status [json], scale N, reload, stop)\n", [])
+            return ("error: unknown command '\(line.prefix(40))' (status [json], scale N, reload, last-reload, stop)\n", [])
         }
     }
 
@@ -63,6 +67,16 @@ extension SupervisorLoop {
         case .accepted(let what):
             logger.notice("\(what), as asked over the control socket")
             return ("ok\n\(what)\n", actions)
+        }
+    }
+
+    func lastReload(now: ContinuousClock.Instant) -> StatusReport.LastReload? {
+        guard let record = arbiter.lastReload else { return nil }
+        let ago = record.endedAt.map { $0.duration(to: now).inSeconds }
+        switch record.outcome {
+        case .rolling: return .init(generation: record.generation, outcome: "rolling", endedSecondsAgo: nil, reason: nil)
+        case .finished: return .init(generation: record.generation, outcome: "finished", endedSecondsAgo: ago, reason: nil)
+        case .aborted(let why): return .init(generation: record.generation, outcome: "aborted", endedSecondsAgo: ago, reason: why)
         }
     }
 
@@ -91,6 +105,9 @@ extension SupervisorLoop {
             budget: budgetLine, connectionsHeld: arbiter.connectionsHeld,
             connectionsPeak: arbiter.configuration.connections?.peak, listenerStop: listenerStop)
         report.listening = self.socket.description
+        report.servingGenerations = arbiter.servingGenerations
+        report.lastReload = lastReload(now: now)
+        report.logLinesDropped = LogSink.shared.dropped
         report.orphansSignalled = arbiter.orphansSignalled
         report.orphansRunning = arbiter.orphanCount
         report.trees = cgroups.map { "cgroup per worker under \($0.base)" } ?? "process group per worker"
@@ -143,6 +160,8 @@ extension SupervisorLoop {
             metrics.recycles[reason.kind, default: 0] += 1
         case .reloadStarted:
             metrics.reloads += 1
+        case .reloadAborted:
+            metrics.reloadsAborted += 1
         case .orphanSignalled:
             metrics.orphansSignalled += 1
         default:
@@ -159,6 +178,7 @@ extension SupervisorLoop {
         metrics.generation = arbiter.generation
         metrics.connectionsHeld = arbiter.connectionsHeld
         metrics.orphansRunning = arbiter.orphanCount
+        metrics.logLinesDropped = LogSink.shared.dropped
         metrics.connectionsSteadyLimit = arbiter.configuration.connections?.steady
         metrics.connectionsPeakLimit = arbiter.configuration.connections?.peak
         metrics.connectionsPerWorker = arbiter.allotment

@@ -64,6 +64,8 @@ public final class SupervisorLoop {
     var treeDeadlines: [ProcessTree.Identity: ContinuousClock.Instant] = [:]
     /// Workers and orphans sent TERM or ABRT by the actions being run, whose trees `rememberSignalledTrees` records.
     var signalledTrees: [Int32] = []
+    /// Says when a worker that died of a trap may have hit the limit on threads.
+    var taskLimit = TaskLimit()
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
@@ -199,7 +201,8 @@ public final class SupervisorLoop {
             let overslept = waitStarted.duration(to: clock.now) - .milliseconds(max(timeout, 0))
             if timeout >= 0, overslept > .milliseconds(500), exitCode == nil {
                 if let notify { handleNotify(notify) }
-                perform(arbiter.resumed(afterStall: overslept, now: clock.now))
+                // The whole wait, not the part past its timeout: when the stall began within it is unknown.
+                perform(arbiter.resumed(afterStall: waitStarted.duration(to: clock.now), now: clock.now))
             }
             // An interrupted wait (SIGCONT ends it with EINTR) has no events: wait again before any tick.
             if ready < 0 { continue }
@@ -237,6 +240,7 @@ public final class SupervisorLoop {
         for received in signals.drain() {
             switch received {
             case .control(let signal):
+                if signal == .hangup { restoreControlSocket() }
                 perform(arbiter.received(signal, now: clock.now))
             case .childExited:
                 let reaped = SignalChannel.reap()
@@ -256,6 +260,21 @@ public final class SupervisorLoop {
             case .dropped(let signal):
                 logger.info("ignored: signal \(signal) (\(String(cString: strsignal(signal)))) means nothing to the supervisor")
             }
+        }
+    }
+
+    /// HUP brings back a control socket whose file was removed: without it `supervisor status|reload|stop`
+    /// could not reach this supervisor until its restart.
+    private func restoreControlSocket() {
+        guard let old = control, old.isUnreachable else { return }
+        do {
+            let fresh = try ControlServer(path: old.path)
+            old.close()
+            control = fresh
+            try watch(fresh.fd)
+            logger.notice("control socket \(fresh.path) was gone: bound it again")
+        } catch {
+            logger.warning("control socket \(old.path) is gone and could not be bound again: \(error)")
         }
     }
 
@@ -381,6 +400,10 @@ extension SupervisorLoop: SupervisorWorld {
     func record(_ report: Machine.Report) {
         log.record(report)
         count(report)
+        if case .exited(let slot, let pid, .signaled(let signal), false) = report, [SIGILL, SIGTRAP, SIGABRT, SIGSEGV].contains(signal),
+            let explanation = taskLimit.explanation() {
+            logger.warning("\(explanation)", metadata: ["pid": "\(pid)", "slot": "\(slot.map(String.init) ?? "-")"])
+        }
     }
 }
 

@@ -33,15 +33,21 @@ enum CommandHelp {
             """
         case "reload":
             """
-            USAGE: supervisor reload [--control-socket PATH]
+            USAGE: supervisor reload [--no-wait] [--timeout 10m] [--control-socket PATH]
 
             A rolling restart, as SIGHUP: each slot's new worker starts and is ready before the old one stops.
+            It waits for the outcome: exit 0 once every slot runs the new generation, 1 when the restart was
+            aborted (a new worker failed or was not ready in time; the old workers keep serving), with the
+            reason, and 75 when it is still rolling after --timeout. A newer reload meanwhile is followed to
+            its own outcome. --no-wait returns once the supervisor has accepted the request.
             """
         case "stop":
             """
-            USAGE: supervisor stop [--control-socket PATH]
+            USAGE: supervisor stop [--no-wait] [--timeout 2m] [--control-socket PATH]
 
             A graceful stop, as SIGTERM: the workers drain within the graceful timeout, then the supervisor exits 0.
+            It waits until the supervisor is gone (exit 0), or 75 when it is still stopping after --timeout.
+            --no-wait returns once the supervisor has accepted the request.
             """
         case "healthcheck":
             """

@@ -5,6 +5,7 @@ import OperatorSurfaces
 import SupervisorConfiguration
 import SupervisorSystem
 import Settings
+import TimeUnits
 
 /// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as
 /// the first argument; a worker command of the same name is run with `supervisor -- status`.
@@ -19,6 +20,8 @@ enum Commands {
         static let usage: Int32 = 64
         /// No supervisor answers on the control socket, or no database for --check-db.
         static let unavailable: Int32 = 69
+        /// `reload` or `stop` did not come to an end within --timeout (EX_TEMPFAIL: ask again later).
+        static let timedOut: Int32 = 75
         static let configuration: Int32 = 78
     }
 
@@ -26,8 +29,8 @@ enum Commands {
     static let options: [String: (valued: Set<String>, switches: Set<String>)] = [
         "status": (["--control-socket"], ["--json"]),
         "scale": (["--control-socket"], []),
-        "reload": (["--control-socket"], []),
-        "stop": (["--control-socket"], []),
+        "reload": (["--control-socket", "--timeout"], ["--no-wait"]),
+        "stop": (["--control-socket", "--timeout"], ["--no-wait"]),
         "healthcheck": (["--bind", "--path", "--timeout", "--control-socket"], []),
         "schedule": (["--timezone", "--count", "--after"], ["--batch"]),
     ]
@@ -78,6 +81,18 @@ enum Commands {
                 return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
             }
             return control("scale \(workers)", options: options, environment: environment)
+        case "reload", "stop":
+            guard positional.isEmpty else { return usage("\(name) takes no arguments") }
+            var timeout: Duration = name == "reload" ? .seconds(600) : .seconds(120)
+            if let text = options["--timeout"] {
+                guard let parsed = DurationSyntax.parse(text), parsed > .zero else {
+                    return usage("\(name): --timeout: expected a duration of more than 0 such as 90, 500ms or 10m, got '\(text)'")
+                }
+                timeout = parsed
+            }
+            let wait = switches.contains("--no-wait") ? nil : timeout
+            return name == "reload" ? OutcomeWait.reload(options: options, environment: environment, wait: wait)
+                : OutcomeWait.stop(options: options, environment: environment, wait: wait)
         default:
             guard positional.isEmpty else { return usage("\(name) takes no arguments") }
             return control(name, options: options, environment: environment)
@@ -110,9 +125,15 @@ enum Commands {
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 
-    static func control(_ request: String, options: [String: String], environment: [String: String]) -> Int32 {
-        let path = options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+    static func controlPath(options: [String: String], environment: [String: String]) -> String {
+        options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ControlSocket.defaultPath(environment: environment)
+    }
+
+    /// Sends one request and prints the body of an `ok`; `body` gets it instead when given.
+    static func control(_ request: String, options: [String: String], environment: [String: String],
+                        body: ((String) -> Void)? = nil) -> Int32 {
+        let path = controlPath(options: options, environment: environment)
         if let reason = ControlSocket.untrustedReason(path: path) {
             report("refusing to use the control socket \(path): \(reason); another user could answer in the supervisor's name")
             return Code.unavailable
@@ -126,8 +147,8 @@ enum Commands {
             return Code.unavailable
         case .success(let response):
             switch ControlSocket.parse(response) {
-            case .ok(let body):
-                print(body, terminator: "")
+            case .ok(let text):
+                if let body { body(text) } else { print(text, terminator: "") }
                 return Code.ok
             case .refused(let why):
                 report("refused: \(why)")

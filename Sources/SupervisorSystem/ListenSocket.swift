@@ -85,8 +85,13 @@ public struct ListenSocket: Sendable {
         guard fd >= 0 else { throw SystemError("socket") }
         // A socket file left by a crashed run blocks bind; remove it only if it is a socket nobody answers on.
         var info = stat()
-        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK, !unixSocketAnswers(path) {
-            unlink(path)
+        if lstat(path, &info) == 0 {
+            // EADDRINUSE would blame a listener that does not exist: say what is there instead.
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                close(fd)
+                throw SystemError("bind unix:\(path): the path exists and is not a socket (it is never replaced)", errno: EEXIST)
+            }
+            if !unixSocketAnswers(path) { unlink(path) }
         }
         let result = withUnixSocketAddress(path) { Glibc.bind(fd, $0, $1) }
         guard result == 0 else {

@@ -30,7 +30,8 @@ struct OperatorSignalTests {
     @Test func byDefaultUsr1AndUsr2AndStraySignalsReachNoWorker() throws {
         let supervisor = try SupervisorProcess(["--workers", "2", "--", try Binaries.path("test-worker")])
         try supervisor.waitForLog("all 2 workers ready")
-        try sendWithoutLoss([SIGUSR1, SIGUSR2, SIGALRM, SIGPWR, SIGIO, SIGXCPU, SIGXFSZ, SIGSYS, SIGTRAP], to: supervisor,
+        // 34 and 64 are SIGRTMIN and SIGRTMAX: real-time signals used to end the supervisor and every worker.
+        try sendWithoutLoss([SIGUSR1, SIGUSR2, SIGALRM, SIGPWR, SIGIO, SIGXCPU, SIGXFSZ, SIGSYS, SIGTRAP, 34, 40, 64], to: supervisor,
                             workers: 2) { signal in
             switch signal {
             case SIGUSR1: try supervisor.waitForLog("ignored: SIGUSR1 is not relayed to the workers (start with --relay-signal USR1")

@@ -4,13 +4,15 @@ bounded in time, prints what a client lost, and checks what must hold; the exit 
 failed. Load comes from loadgen.c, which records every request with its start, latency and outcome.
 
 Usage (scripts/chaos does the setup): chaos.py --bin DIR --loadgen PATH --token T --note-id N --scratch DIR
-    [--only kill,postgres,redis,supervisor,crashloop,overload] [--kill-seconds 60]
+    [--only kill,postgres,redis,supervisor,crashloop,overload,stalledlog,closedlog] [--kill-seconds 60]
 """
 import argparse
+import fcntl
 import json
 import os
 import random
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -57,7 +59,7 @@ def client_backends():
 
 
 class Supervisor:
-    def __init__(self, args, extra=(), env=None, command=None, name="supervisor"):
+    def __init__(self, args, extra=(), env=None, command=None, name="supervisor", stderr=None):
         self.control = os.path.join(args.scratch, f"{name}.sock")
         self.port = free_port()
         self.metrics_port = free_port()
@@ -70,7 +72,8 @@ class Supervisor:
         environment = dict(os.environ, RATE_LIMIT_PER_MINUTE="100000000", **(env or {}))
         # --user: the supervisor and its workers run as that user, as the image runs them (non-root, no
         # capabilities); this script keeps root's rights to stop Postgres, SIGSTOP workers and read their sockets.
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=environment, user=args.user)
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log if stderr is None else stderr,
+                                     env=environment, user=args.user)
 
     def status(self):
         # As the supervisor's own user: the command refuses a socket whose listener runs as someone else.
@@ -445,8 +448,106 @@ def scenario_overload(args, checks):
         sup.stop()
 
 
+def last_reload(sup, generation, timeout=30):
+    """The outcome of the rolling restart to `generation`, once it has one (None if it never does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = sup.status() or {}
+        record = status.get("last_reload") or {}
+        if record.get("generation") == generation and record.get("outcome") != "rolling":
+            return record["outcome"]
+        time.sleep(0.05)
+    return None
+
+
+def log_pipe():
+    """A pipe for the supervisor's stderr, its buffer at the minimum (one page), so that it is full at once."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ
+    return read_end, write_end
+
+
+def scenario_stalledlog(args, checks):
+    seconds = 60
+    print(f"\n## A log pipe nobody reads for {seconds} s: access logs on, 32 keep-alive clients, a rolling restart "
+          "and a status every 5 s meanwhile", flush=True)
+    read_end, write_end = log_pipe()
+    sup = Supervisor(args, name="stalledlog", env={"ACCESS_LOG": "1"}, stderr=write_end)
+    os.close(write_end)
+    try:
+        sup.wait_ready()
+        run = load(args, sup.port, 32, seconds, "stalledlog")
+        status_times, hup_outcome = [], None
+        for at in range(5, seconds, 5):
+            run.sleep_until(at)
+            started = time.monotonic()
+            status = sup.status()
+            status_times.append(time.monotonic() - started if status else float("inf"))
+            if at == 20:
+                before = status["generation"]
+                sup.proc.send_signal(signal.SIGHUP)
+                run.event("hup")
+                hup_outcome = last_reload(sup, before + 1)
+        queued = len(os.read(read_end, 1 << 20)) if select.select([read_end], [], [], 0)[0] else 0
+        rows = run.finish()
+        total = summarize(rows)
+        dropped = metric_sum(sup.scrape(), "log_lines_dropped_total")
+        print(f"  {total['requests']:,} requests, {total['requests'] - total['ok']} failed "
+              f"({ {k: v for k, v in total['outcomes'].items() if k != '2xx'} or 'none'}); slowest status "
+              f"{max(status_times) * 1000:.0f} ms; rolling restart {hup_outcome}; {dropped:.0f} worker log lines "
+              f"dropped; {queued} bytes were waiting in the pipe")
+        checks.expect(total["ok"] == total["requests"] > 0, "no request lost while nobody read the log")
+        checks.expect(max(status_times) < 1, "supervisor status answered within 1 s every time")
+        checks.expect(hup_outcome == "finished", "a rolling restart finished while nobody read the log")
+        checks.expect(dropped > 0, "the workers counted the log lines they dropped (log_lines_dropped_total)")
+        sup.wait_ready(timeout=5)
+        checks.expect(True, "every worker serving at the end")
+    finally:
+        sup.stop()
+        os.close(read_end)
+
+
+def scenario_closedlog(args, checks):
+    print("\n## The log reader goes away: stderr's pipe closed after the boot, access logs on, 32 keep-alive "
+          "clients for 20 s, a rolling restart (new workers start with a closed stderr) and a graceful stop",
+          flush=True)
+    read_end, write_end = log_pipe()
+    sup = Supervisor(args, name="closedlog", env={"ACCESS_LOG": "1"}, stderr=write_end)
+    os.close(write_end)
+    try:
+        sup.wait_ready()
+        os.close(read_end)
+        run = load(args, sup.port, 32, 20, "closedlog")
+        run.sleep_until(5)
+        before = sup.status()["generation"]
+        sup.proc.send_signal(signal.SIGHUP)
+        run.event("hup")
+        outcome = last_reload(sup, before + 1)
+        rows = run.finish()
+        total = summarize(rows)
+        restarts = sum(slot["restarts"] for slot in (sup.status() or {}).get("slots", []))
+        print(f"  {total['requests']:,} requests, {total['requests'] - total['ok']} failed "
+              f"({ {k: v for k, v in total['outcomes'].items() if k != '2xx'} or 'none'}); rolling restart {outcome}; "
+              f"{restarts} unplanned restarts")
+        checks.expect(total["ok"] == total["requests"] > 0, "no request lost after the log reader went away")
+        checks.expect(outcome == "finished", "a rolling restart finished: new workers live with a closed stderr")
+        checks.expect(restarts == 0 and len(sup.ready_pids()) == WORKERS, "no worker died (of SIGPIPE), all 4 ready")
+        # A stop under load with a closed stderr: every worker drains (and logs into the void) without dying.
+        run = load(args, sup.port, 32, 3, "closedlog-stop")
+        run.sleep_until(1)
+        sup.proc.send_signal(signal.SIGTERM)
+        code = sup.proc.wait(20)
+        # Connections refused once the listener is closed are the stop working; a reset is a lost request.
+        resets = [r for r in run.finish() if r[2] == -2]
+        checks.expect(code == 0, f"the supervisor exited 0 (got {code})")
+        checks.expect(not resets, f"no request reset by a worker dying at its draining line ({len(resets)} were)")
+    finally:
+        sup.stop()
+
+
 SCENARIOS = {"kill": scenario_kill, "postgres": scenario_postgres, "redis": scenario_redis,
-             "supervisor": scenario_supervisor, "crashloop": scenario_crashloop, "overload": scenario_overload}
+             "supervisor": scenario_supervisor, "crashloop": scenario_crashloop, "overload": scenario_overload,
+             "stalledlog": scenario_stalledlog, "closedlog": scenario_closedlog}
 
 
 def main():

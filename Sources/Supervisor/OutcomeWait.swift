@@ -1,0 +1,88 @@
+import Glibc
+import OperatorSurfaces
+import SupervisorSystem
+
+/// `supervisor reload` and `stop` wait for what they started, so that a deploy script learns the outcome:
+/// a reload that returned at once said nothing of a new build that could not boot, and `reload && status`
+/// reported a deploy that never happened. Both poll the control socket rather than hold a connection open,
+/// so the supervisor's loop keeps nothing per waiting client.
+enum OutcomeWait {
+    typealias Code = Commands.Code
+
+    static func reload(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
+        var accepted = ""
+        let code = Commands.control("reload", options: options, environment: environment) { accepted = $0 }
+        guard code == Code.ok else { return code }
+        print(accepted, terminator: "")
+        guard let wait else { return Code.ok }
+        // "rolling restart to generation 4"
+        guard var target = accepted.split(whereSeparator: { $0 == " " || $0 == "\n" }).last.flatMap({ Int($0) }) else {
+            Commands.report("unexpected answer to reload: \(accepted.prefix(80))")
+            return Code.usage
+        }
+        let path = Commands.controlPath(options: options, environment: environment)
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        while clock.now < deadline {
+            usleep(200_000)
+            switch ControlSocket.request("last-reload", path: path, timeout: .seconds(5)) {
+            case .failure(let error) where gone(error):
+                Commands.report("the supervisor went away during the rolling restart to generation \(target)")
+                return Code.refused
+            case .failure:
+                continue  // busy, or a moment between accept queues: ask again
+            case .success(let response):
+                guard case .ok(let body) = ControlSocket.parse(response) else {
+                    Commands.report("unexpected answer to last-reload: \(response.prefix(80))")
+                    return Code.usage
+                }
+                let line = body.split(separator: "\n").first.map(String.init) ?? ""
+                let words = line.split(separator: " ", maxSplits: 1)
+                guard let generation = words.first.flatMap({ Int($0) }), words.count == 2 else { continue }
+                if generation > target {
+                    print("superseded by a newer reload to generation \(generation); waiting for that one")
+                    target = generation
+                    continue
+                }
+                guard generation == target else { continue }
+                if words[1].hasPrefix("finished") {
+                    print("generation \(target) serves in every slot")
+                    return Code.ok
+                }
+                if words[1].hasPrefix("aborted") {
+                    let reason = words[1].split(separator: ":", maxSplits: 1).dropFirst().first.map { $0.drop { $0 == " " } } ?? ""
+                    Commands.report("the rolling restart to generation \(target) was aborted, the old workers keep serving: \(reason)")
+                    return Code.refused
+                }
+            }
+        }
+        Commands.report("still rolling to generation \(target) after \(wait) (see supervisor status)")
+        return Code.timedOut
+    }
+
+    static func stop(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
+        var accepted = ""
+        let code = Commands.control("stop", options: options, environment: environment) { accepted = $0 }
+        guard code == Code.ok else { return code }
+        print(accepted, terminator: "")
+        guard let wait else { return Code.ok }
+        let path = Commands.controlPath(options: options, environment: environment)
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        while clock.now < deadline {
+            usleep(100_000)
+            // The supervisor removes its socket as it exits: nobody answering is the stop's end.
+            if case .failure(let error) = ControlSocket.request("ping", path: path, timeout: .seconds(2)), gone(error) {
+                print("stopped")
+                return Code.ok
+            }
+        }
+        Commands.report("still stopping after \(wait) (see supervisor status)")
+        return Code.timedOut
+    }
+
+    /// Nobody listens at the path any more: the socket was removed, or its listener closed.
+    static func gone(_ error: SystemError) -> Bool {
+        error.errno == ENOENT || error.errno == ECONNREFUSED
+    }
+}
