@@ -72,9 +72,9 @@ extension Arbiter {
         case recycling(slot: Int, pid: Int32, reason: RecycleReason, surge: Bool)
         case recycled(slot: Int, pid: Int32, after: Duration)
         case recycleAborted(slot: Int, reason: String)
-        /// A worker was over `--max-worker-memory` at its first measurement: the limit is below what a fresh
-        /// worker needs, so its recycle waits `retryAfter` instead of looping.
-        case overLimitFromStart(slot: Int, pid: Int32, residentBytes: Int, limitBytes: Int, retryAfter: Duration)
+        /// A recycle due as soon as the worker was up (over `--max-worker-memory` at its first measurement, or
+        /// asked for right after READY) waits `retryAfter` instead of looping.
+        case recycleDeferred(slot: Int, pid: Int32, why: String, retryAfter: Duration)
         /// `DB_POOL_SIZE=auto`: the worker count changed and every worker is replaced with its new pool.
         case resizing(workers: Int, connectionsPerWorker: Int)
         /// USR1/USR2 went to the ready workers; booting and draining ones were spared (their handlers may not

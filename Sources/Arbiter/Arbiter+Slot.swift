@@ -47,8 +47,9 @@ extension Arbiter {
         public var pendingConnections = 0
         /// Workers of this slot that ended or were given up on unplanned (crash, boot timeout, missed heartbeat).
         public var restarts = 0
-        /// Workers of this slot in a row that were over the memory limit at their first measurement.
-        public var overLimitFromStart = 0
+        /// Workers of this slot in a row whose recycle was due as soon as they were up: over the memory limit at
+        /// their first measurement, or asking for it within the minimum uptime of READY.
+        public var earlyRecycles = 0
         /// The slot is empty and waits for connections to be released before it can spawn (reported once).
         var waitingForConnections = false
 

@@ -226,6 +226,16 @@ extension Arbiter {
         return abortReload(slot: slot, reason: reason, now: now)
     }
 
+    /// A recycle that was due as soon as the worker was up waits, the wait doubling for each such worker of the
+    /// slot in a row: replacing it at once would start a successor due just as soon, in a loop of boots (44
+    /// memory recycles in 20 s, each warming new pools). `backoff` says from what to what.
+    mutating func deferEarlyRecycle(slot: Int, pid: Int32, why: String, backoff: Backoff, now: Instant) -> [Action] {
+        slots[slot].earlyRecycles += 1
+        let delay = backoff.delay(afterFailures: slots[slot].earlyRecycles)
+        modify(slot: slot, role: .worker) { $0.recycleNotBefore = now + delay }
+        return [.report(.recycleDeferred(slot: slot, pid: pid, why: why, retryAfter: delay))]
+    }
+
     /// Marks a worker for replacement; the first reason is kept and reported once.
     mutating func requestRecycle(slot: Int, role: Slot.Role, reason: RecycleReason) -> [Action] {
         var report: Action?

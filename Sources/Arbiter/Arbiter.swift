@@ -153,7 +153,19 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         }
         var actions: [Action] = []
         if let reason = message.recycle {
-            actions += requestRecycle(slot: slot, role: role, reason: RecycleReason(notified: reason))
+            let requested = requestRecycle(slot: slot, role: role, reason: RecycleReason(notified: reason))
+            actions += requested
+            if !requested.isEmpty, role == .worker, let worker = slots[slot].worker {
+                if let readyAt = worker.readyAt, readyAt.duration(to: now) >= configuration.minimumUptime {
+                    slots[slot].earlyRecycles = 0
+                } else {
+                    // Replaced at once, its successor would ask again as soon as it is up: a loop of boots. The
+                    // restart backoff (100 ms doubling to 30 s): a `--max-requests` reached within a second under
+                    // heavy load is legitimate, and is then honoured at most every 30 s per slot.
+                    let why = "the worker asked to be recycled (\(reason)) within \(configuration.minimumUptime) of READY"
+                    actions += deferEarlyRecycle(slot: slot, pid: pid, why: why, backoff: configuration.backoff, now: now)
+                }
+            }
         }
         modify(slot: slot, role: role) { worker in
             if let status = message.status { worker.status = status }
@@ -265,18 +277,18 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
         guard residentBytes > limit else {
             if !worker.measuredUnderLimit {
                 modify(slot: slot, role: .worker) { $0.measuredUnderLimit = true }
-                slots[slot].overLimitFromStart = 0
+                slots[slot].earlyRecycles = 0
             }
             return []
         }
-        var actions = requestRecycle(slot: slot, role: .worker, reason: .memory(residentBytes: residentBytes, limitBytes: limit))
+        let reason = RecycleReason.memory(residentBytes: residentBytes, limitBytes: limit)
+        var actions = requestRecycle(slot: slot, role: .worker, reason: reason)
         if !worker.measuredUnderLimit {
-            slots[slot].overLimitFromStart += 1
-            let doublings = min(slots[slot].overLimitFromStart - 1, 10)
-            let delay = min(configuration.recycleRetryDelay * (1 << doublings), .seconds(300))
-            modify(slot: slot, role: .worker) { $0.recycleNotBefore = now + delay }
-            actions.append(.report(.overLimitFromStart(slot: slot, pid: pid, residentBytes: residentBytes, limitBytes: limit,
-                                                       retryAfter: delay)))
+            let why = "a fresh worker is already over --max-worker-memory (\(RecycleReason.megabytes(residentBytes)) > "
+                + "\(RecycleReason.megabytes(limit))): the limit is too low for this worker"
+            // A fresh worker's memory will not shrink by replacing it: 10 s, doubling up to 5 minutes.
+            let backoff = Backoff(base: configuration.recycleRetryDelay, cap: .seconds(300))
+            actions += deferEarlyRecycle(slot: slot, pid: pid, why: why, backoff: backoff, now: now)
         }
         return actions + reconcile(now: now)
     }
@@ -436,6 +448,8 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     public struct SlotStatus: Sendable, Equatable {
         public enum State: String, Sendable {
             case spawning, booting, ready, draining, replacing, recycling, restarting, waiting
+            /// The supervisor is stopping and the slot's worker was told to go (it drains, or is gone).
+            case stopping
         }
         public var slot: Int
         public var state: State
@@ -451,6 +465,13 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     public func slotStatuses(now: Instant) -> [SlotStatus] {
         slots.indices.map { index in
             let slot = slots[index]
+            if isStopping {
+                // A stop moved every worker to the retirees: the slot shows the one still draining, if any.
+                let retiree = retirees.first { $0.slot == index }
+                return SlotStatus(slot: index, state: .stopping, pid: retiree?.pid, generation: nil, uptime: nil,
+                                  restarts: slot.restarts, heartbeatAge: nil, connections: retiree?.connections ?? 0,
+                                  status: retiree == nil ? "stopped" : "draining")
+            }
             let worker = slot.worker ?? slot.replacement
             let state: SlotStatus.State
             if let worker {

@@ -84,9 +84,8 @@ struct LifecycleLog {
             logger.notice("recycled", metadata: meta(slot, pid, ["took": "\(milliseconds(after))"]))
         case .recycleAborted(let slot, let reason):
             logger.error("recycle aborted, keeping the old worker for now: \(reason)", metadata: meta(slot, nil))
-        case .overLimitFromStart(let slot, let pid, let resident, let limit, let delay):
-            logger.warning("a fresh worker is already over --max-worker-memory (\(RecycleReason.megabytes(resident)) > \(RecycleReason.megabytes(limit))): the limit is too low for this worker; recycling it in \(Int(delay.inSeconds.rounded())) s, not at once",
-                           metadata: meta(slot, pid))
+        case .recycleDeferred(let slot, let pid, let why, let delay):
+            logger.warning("\(why); recycling it in \(Int(delay.inSeconds.rounded())) s, not at once", metadata: meta(slot, pid))
         case .resizing(let workers, let connections):
             logger.notice("DB_POOL_SIZE=auto: \(connections) connections per worker for \(workers) workers; replacing every worker",
                           metadata: ["workers": "\(workers)"])

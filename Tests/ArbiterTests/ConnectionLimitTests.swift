@@ -8,8 +8,11 @@ struct ConnectionLimitTests {
     static let roomy = ConnectionLimits(steady: 80, peak: 120, perWorker: 20)
     static let auto = ConnectionLimits(steady: 80, peak: 98, perWorker: nil)
 
+    /// Ready for 2 s: a recycle asked for sooner after READY is deferred (`earlyRecyclesAreDeferred`).
     func running(_ limits: ConnectionLimits, workers: Int = 4) -> Harness {
-        Harness.running(workers: workers) { $0.connections = limits }
+        var harness = Harness.running(workers: workers) { $0.connections = limits }
+        _ = harness.advance(.seconds(2))
+        return harness
     }
 
     /// Plays the workers until nothing moves: every new worker gets ready, every TERM'd one exits. After every
@@ -234,6 +237,7 @@ struct SurgeWaitTests {
 
     @Test func aRecycleWaitsForTheLastRecycledWorkerToDrain() {
         var harness = Harness.running(workers: 4) { $0.connections = Self.exact }
+        _ = harness.advance(.seconds(2))
         _ = harness.notify(100, "X_PREFORK_RECYCLE=max-requests")
         _ = harness.notify(101, "X_PREFORK_RECYCLE=max-requests")
         let ready = harness.ready(104)

@@ -79,6 +79,7 @@ struct DecisionTests {
         #expect(states == [.ready, .draining, .restarting])
         let first = harness.arbiter.slotStatuses(now: harness.now)[0]
         #expect(first.pid == 100 && first.generation == 1 && first.restarts == 0)
+        _ = harness.advance(.seconds(2))
         _ = harness.notify(100, "X_PREFORK_RECYCLE=max-requests")
         #expect(harness.arbiter.slotStatuses(now: harness.now)[0].state == .recycling)
         #expect(harness.arbiter.servingWorkers.map(\.pid).contains(100))
