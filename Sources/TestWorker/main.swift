@@ -17,6 +17,7 @@ import WorkerRuntime
 ///   TEST_WORKER_DRAIN_DELAY=ms        after the last connection closed on SIGTERM, wait this long to exit
 ///   TEST_WORKER_IGNORE_TERM=1         ignore SIGTERM (only SIGKILL ends it)
 ///   TEST_WORKER_ALLOCATE_MB=n         hold n MiB more resident memory once ready (a leak, for --max-worker-memory)
+///   TEST_WORKER_ALLOCATE_AFTER=ms     ... only this long after READY: a worker that grew, not one born too big
 /// It also honours MAX_REQUESTS/MAX_REQUESTS_JITTER and serves `test_worker_requests_total` on
 /// PREFORK_METRICS_SOCKET, as the API worker does.
 typealias WorkerNotifier = Notifier
@@ -117,12 +118,17 @@ if let path = environment("PREFORK_METRICS_SOCKET") {
     }.wait()
 }
 let allocate = Int(milliseconds("TEST_WORKER_ALLOCATE_MB"))
-if allocate > 0 {
-    // Touched, so it is resident, and kept for the life of the process.
+/// Touched, so it is resident, and kept for the life of the process.
+func leak() {
     let leak = UnsafeMutableRawPointer.allocate(byteCount: allocate << 20, alignment: 4096)
     leak.initializeMemory(as: UInt8.self, repeating: 1, count: allocate << 20)
     leaked = leak
 }
+let allocateAfter = milliseconds("TEST_WORKER_ALLOCATE_AFTER")
+if allocate > 0, allocateAfter == 0 { leak() }
 notifier.ready(status: "serving")
+if allocate > 0, allocateAfter > 0 {
+    loop.scheduleTask(in: .milliseconds(allocateAfter)) { leak() }
+}
 // The process ends in WorkerState, once a drain has closed the last connection.
 withExtendedLifetime(userSignals) { dispatchMain() }

@@ -223,8 +223,10 @@ struct BudgetAndControlTests {
     }
 
     @Test func aWorkerOverItsMemoryLimitIsRecycled() throws {
+        // It grows 2 s after READY: measured under the limit first, then over it (one born over it is deferred,
+        // OperatorFaultTests.aMemoryLimitBelowAFreshWorkerBacksOff).
         let supervisor = try SupervisorProcess(["--workers", "2", "--max-worker-memory", "60M", "--", worker],
-                                               environment: ["TEST_WORKER_ALLOCATE_MB": "64"])
+                                               environment: ["TEST_WORKER_ALLOCATE_MB": "64", "TEST_WORKER_ALLOCATE_AFTER": "2000"])
         try supervisor.waitForLog("all 2 workers ready")
         try supervisor.waitForLog("recycling (memory: ", timeout: 10)
         try supervisor.waitForLog("notice: recycled ", timeout: 10)
