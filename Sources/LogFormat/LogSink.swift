@@ -84,7 +84,7 @@ public final class LogSink: @unchecked Sendable {
 
     /// Waits until the queue is written, at most `timeout`: at exit, so the last lines (the exit's reason) are
     /// not lost to a reader that is only slow, while one that is stuck cannot hold the exit up for long.
-    public func flush(timeout: Duration = .seconds(2)) {
+    public func flush(timeout: Duration = .seconds(1)) {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         guard started, !threadless else { return }
@@ -104,10 +104,18 @@ public final class LogSink: @unchecked Sendable {
         started = true
         var thread = pthread_t()
         let this = Unmanaged.passUnretained(self).toOpaque()
-        guard pthread_create(&thread, nil, { argument in
+        // Born with every signal blocked, not blocking them once it runs: the supervisor reads its signals through
+        // signalfd, and a SIGTERM delivered to this thread in between would end the process by default.
+        var all = sigset_t()
+        var previous = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, &previous)
+        let created = pthread_create(&thread, nil, { argument in
             Unmanaged<LogSink>.fromOpaque(argument!).takeUnretainedValue().run()
             return nil
-        }, this) == 0 else {
+        }, this)
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        guard created == 0 else {
             threadless = true
             return
         }
@@ -117,10 +125,6 @@ public final class LogSink: @unchecked Sendable {
     }
 
     private func run() {
-        var signals = sigset_t()
-        sigfillset(&signals)
-        // The supervisor reads its signals through signalfd; this thread must not take one in its place.
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
         pthread_mutex_lock(mutex)
         while true {
             while head == queue.count, droppedSinceReport == 0 {

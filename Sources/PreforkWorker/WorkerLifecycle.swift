@@ -1,6 +1,7 @@
 import ConnectionPool
 import Glibc
 import Logging
+import LogFormat
 import NIOConcurrencyHelpers
 import NIOPosix
 import Synchronization
@@ -100,8 +101,11 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
         }
         if draining { return }
         startHeartbeat()
-        notifier.ready(status: "serving on \(target)" + (status.map { ", \($0)" } ?? ""))
+        // Logged (and its line written, unless stderr is stalled) before READY=1: the supervisor's "all ready"
+        // comes after every worker's own "ready" in a log they share.
         logger.info("ready", metadata: ["on": "\(server.port.map { "port \($0)" } ?? "\(target)")"])
+        LogSink.shared.flush(timeout: .milliseconds(100))
+        notifier.ready(status: "serving on \(target)" + (status.map { ", \($0)" } ?? ""))
     }
 
     /// `WATCHDOG=1` from the reactor's thread, the one that serves every request: if a handler blocks it, the

@@ -9,11 +9,26 @@ import SupervisorSystem
 enum OutcomeWait {
     typealias Code = Commands.Code
 
-    static func reload(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
+    /// Sends `request` and prints what the supervisor said it will do; the exit code when it refused or is not
+    /// there.
+    static func send(_ request: String, options: [String: String], environment: [String: String]) -> Result<String, Failure> {
         var accepted = ""
-        let code = Commands.control("reload", options: options, environment: environment) { accepted = $0 }
-        guard code == Code.ok else { return code }
+        let code = Commands.control(request, options: options, environment: environment) { accepted = $0 }
+        guard code == Code.ok else { return .failure(Failure(code: code)) }
         print(accepted, terminator: "")
+        return .success(accepted)
+    }
+
+    struct Failure: Error {
+        var code: Int32
+    }
+
+    static func reload(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
+        let accepted: String
+        switch send("reload", options: options, environment: environment) {
+        case .success(let text): accepted = text
+        case .failure(let failure): return failure.code
+        }
         guard let wait else { return Code.ok }
         // "rolling restart to generation 4"
         guard var target = accepted.split(whereSeparator: { $0 == " " || $0 == "\n" }).last.flatMap({ Int($0) }) else {
@@ -61,10 +76,7 @@ enum OutcomeWait {
     }
 
     static func stop(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
-        var accepted = ""
-        let code = Commands.control("stop", options: options, environment: environment) { accepted = $0 }
-        guard code == Code.ok else { return code }
-        print(accepted, terminator: "")
+        if case .failure(let failure) = send("stop", options: options, environment: environment) { return failure.code }
         guard let wait else { return Code.ok }
         let path = Commands.controlPath(options: options, environment: environment)
         let clock = ContinuousClock()

@@ -67,6 +67,7 @@ struct OperationsTests {
         let supervisor = try SupervisorProcess(["--workers", "1", "--", try Binaries.path("worker")],
                                                environment: ["LOG_FORMAT": "json"])
         _ = try supervisor.waitForLog("all 1 workers ready")
+        _ = try supervisor.waitForLog(#""msg":"ready","generation""#)  // the worker's own line
         let line = try #require(supervisor.log.split(separator: "\n").first {
             $0.contains(#""msg":"ready""#) && $0.contains(#""logger":"worker""#)
         })
