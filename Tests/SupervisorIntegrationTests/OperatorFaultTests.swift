@@ -307,4 +307,36 @@ struct OperatorFaultTests {
         #expect(result.output.contains("the path exists and is not a socket"), "\(result.output)")
         #expect((try? String(contentsOfFile: path, encoding: .utf8)) == "keep me")
     }
+
+    // MARK: D11
+
+    static var pidsControllerIsOurs: Bool {
+        getuid() == 0 && access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0
+    }
+
+    /// Workers that cannot create a thread die of a trap (SIGILL) with no word of why: the supervisor names the
+    /// cgroup's pids limit that refused them. Root, with a cgroup v1 pids hierarchy (the unit test of `TaskLimit`
+    /// covers the reading everywhere).
+    @Test(.enabled(if: pidsControllerIsOurs, "needs root and a writable cgroup v1 pids hierarchy"))
+    func aWorkerThatCannotCreateAThreadIsExplained() throws {
+        let group = "/sys/fs/cgroup/pids/prefork-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdir(group, 0o755) == 0 else { throw TestFailure("mkdir \(group): \(String(cString: strerror(errno)))") }
+        defer { rmdir(group) }
+        try "10".write(toFile: group + "/pids.max", atomically: false, encoding: .utf8)
+        let logPath = NSTemporaryDirectory() + "prefork-d11-\(getpid()).log"
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { unlink(logPath) }
+        let (process, _) = try launch(["--workers", "4", "--", worker], stderr: fd, prefix: "echo $$ > '\(group)/cgroup.procs';")
+        close(fd)
+        let deadline = Date().addingTimeInterval(10)
+        var log = ""
+        while Date() < deadline, !log.contains("refused") {
+            usleep(100_000)
+            log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        }
+        kill(process.processIdentifier, SIGTERM)
+        #expect(waitExit(process, timeout: 10) != nil)
+        #expect(log.contains("the cgroup's pids.max (10 in \(group)) refused"), "\(log)")
+        #expect(log.contains("a worker that cannot create a thread dies of a trap"))
+    }
 }
