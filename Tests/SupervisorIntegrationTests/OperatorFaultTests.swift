@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import IntegrationSupport
 import Testing
 
@@ -12,6 +13,17 @@ struct OperatorFaultTests {
     init() throws {
         worker = try Binaries.path("test-worker")
         supervisorPath = try Binaries.path("supervisor")
+    }
+
+    /// Supervisors started by `launch`: a test that fails half-way must not leave one running (`reap`).
+    static let launched = Mutex<[Process]>([])
+
+    /// SIGKILL for every launched supervisor still running (its workers follow through PDEATHSIG).
+    func reap() {
+        for process in Self.launched.withLock({ list in defer { list = [] }; return list }) where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 
     /// `supervisor status --json` parsed, or nil when nobody answers.
@@ -55,6 +67,7 @@ struct OperatorFaultTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(fileDescriptor: stderr, closeOnDealloc: false)
         try process.run()
+        Self.launched.withLock { $0.append(process) }
         return (process, socket)
     }
 
@@ -122,6 +135,7 @@ struct OperatorFaultTests {
         let pipe = try smallPipe()
         defer { close(pipe.read) }
         // Each recycle is a handful of lifecycle lines: the page fills within a second of load.
+        defer { reap() }
         let (process, socket) = try launch(["--workers", "2", "--timeout", "3", "--max-requests", "3", "--", worker],
                                            stderr: pipe.write)
         close(pipe.write)
@@ -152,6 +166,7 @@ struct OperatorFaultTests {
     /// reset it to its default.
     @Test func aClosedLogPipeEndsNoProcess() throws {
         let pipe = try smallPipe()
+        defer { reap() }
         let (process, socket) = try launch(["--workers", "2", "--timeout", "3", "--", worker], stderr: pipe.write)
         close(pipe.write)
         let first = try waitReady(socket, count: 2)
@@ -171,6 +186,7 @@ struct OperatorFaultTests {
     @Test(arguments: [true, false])
     func aForeignWorkerGetsSIGPIPEAsTheSupervisorInheritedIt(ignored: Bool) throws {
         let log = Pipe()
+        defer { reap() }
         let (process, socket) = try launch(["--workers", "1", "--no-notify", "--ready-after", "0.2", "--", "/bin/sleep", "60"],
                                            stderr: log.fileHandleForWriting.fileDescriptor,
                                            prefix: ignored ? "trap '' PIPE;" : "trap - PIPE;")
@@ -244,6 +260,7 @@ struct OperatorFaultTests {
     /// A low soft limit on open files is raised to the hard limit, for the supervisor and so for its workers.
     @Test func theSoftOpenFilesLimitIsRaisedToTheHardLimit() throws {
         let log = Pipe()
+        defer { reap() }
         let (process, socket) = try launch(["--workers", "1", "--", worker], stderr: log.fileHandleForWriting.fileDescriptor,
                                            prefix: "ulimit -Sn 256;")
         try? log.fileHandleForWriting.close()
@@ -326,6 +343,7 @@ struct OperatorFaultTests {
         let logPath = NSTemporaryDirectory() + "prefork-d11-\(getpid()).log"
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { unlink(logPath) }
+        defer { reap() }
         let (process, _) = try launch(["--workers", "4", "--", worker], stderr: fd, prefix: "echo $$ > '\(group)/cgroup.procs';")
         close(fd)
         let deadline = Date().addingTimeInterval(10)
