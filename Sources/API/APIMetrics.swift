@@ -27,8 +27,10 @@ public final class APIMetrics: Sendable {
     /// 1 while the last call to Redis (a request, the boot check, /readyz) failed: the worker is degraded,
     /// serving through Postgres alone, and still ready.
     let redisDown: Metrics.Gauge
-    /// The worker's log lines dropped because stderr was not read fast enough (`LogSink`), as of the last scrape.
-    let logLinesDropped: Metrics.Gauge
+    /// The worker's log lines dropped because stderr was not read fast enough or was closed (`LogSink`), brought
+    /// up to the sink's count at each scrape.
+    let logLinesDropped: Metrics.Counter
+    private let logLinesDroppedPublished = NIOLockedValueBox(0)
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -47,7 +49,7 @@ public final class APIMetrics: Sendable {
         rateLimited = Metrics.Counter(label: "rate_limited_total", factory: factory)
         authMissesShed = Metrics.Counter(label: "auth_misses_shed_total", factory: factory)
         redisDown = Metrics.Gauge(label: "redis_down", factory: factory)
-        logLinesDropped = Metrics.Gauge(label: "log_lines_dropped_total", factory: factory)
+        logLinesDropped = Metrics.Counter(label: "log_lines_dropped_total", factory: factory)
     }
 
     /// One finished request. Counters and timers are made once per label set and kept: looking them up in the
@@ -74,8 +76,12 @@ public final class APIMetrics: Sendable {
 
     /// The Prometheus text exposition of everything.
     public func exposition() -> [UInt8] {
-        // A counter kept by the sink; a gauge here only carries it (it never goes down).
-        logLinesDropped.record(LogSink.shared.dropped)
+        let dropped = LogSink.shared.dropped
+        let delta = logLinesDroppedPublished.withLockedValue { published in
+            defer { published = max(published, dropped) }
+            return dropped - published
+        }
+        if delta > 0 { logLinesDropped.increment(by: delta) }
         return registry.emitToBuffer()
     }
 }

@@ -81,6 +81,14 @@ int prefork_can_filter_connections(int fd) {
     return 1;
 }
 
+int prefork_peer_pid(int fd, pid_t *pid) {
+    struct ucred cred;
+    socklen_t length = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) return -1;
+    *pid = cred.pid;
+    return 0;
+}
+
 int prefork_peer_uid(int fd, uid_t *uid) {
     struct ucred cred;
     socklen_t length = sizeof(cred);

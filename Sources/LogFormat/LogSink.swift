@@ -84,7 +84,7 @@ public final class LogSink: @unchecked Sendable {
 
     /// Waits until the queue is written, at most `timeout`: at exit, so the last lines (the exit's reason) are
     /// not lost to a reader that is only slow, while one that is stuck cannot hold the exit up for long.
-    public func flush(timeout: Duration = .seconds(1)) {
+    public func flush(timeout: Duration = .milliseconds(500)) {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         guard started, !threadless else { return }

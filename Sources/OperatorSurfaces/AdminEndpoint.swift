@@ -36,6 +36,7 @@ public final class AdminEndpoint: Sendable {
     public let description: String
     private let snapshot = Mutex(Snapshot(metrics: SupervisorMetrics(), endpoints: []))
     private let answering = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
 
     public init(address: BindAddress) throws(SystemError) {
         let socket = try ListenSocket.bind(address, backlog: 64)
@@ -46,6 +47,14 @@ public final class AdminEndpoint: Sendable {
     }
 
     public func publish(_ update: Snapshot) { snapshot.withLock { $0 = update } }
+
+    /// Releases the port at the stop, before the process's last moments (the last log lines may take a while to
+    /// be written): the next supervisor can bind it as soon as `supervisor stop` returns. `shutdown` wakes the
+    /// accepting thread's poll, which then closes the socket.
+    public func stopServing() {
+        closed.store(true, ordering: .releasing)
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
 
     /// Starts the accepting thread. The supervisor's signal mask (everything it handles blocked) is inherited,
     /// so signals still arrive only through the loop's signalfd.
@@ -72,6 +81,11 @@ public final class AdminEndpoint: Sendable {
             if poll(&polled, nfds_t(polled.count), timeout) < 0, errno != EINTR {
                 usleep(10_000)
                 continue
+            }
+            if closed.load(ordering: .acquiring) {
+                for connection in pending { Glibc.close(connection.fd) }
+                Glibc.close(fd)
+                return
             }
             let after = Self.monotonicMilliseconds()
             var still: [Pending] = []

@@ -62,6 +62,14 @@ public enum ControlSocket {
 
     /// Sends one request and reads the whole response; the failure says why nobody answered.
     public static func request(_ line: String, path: String, timeout limit: Duration = .seconds(10)) -> Result<String, SystemError> {
+        exchange(line, path: path, timeout: limit).map(\.response)
+    }
+
+    /// The same, with the pid of the process that answered (`SO_PEERCRED`, in this PID namespace's numbers):
+    /// `supervisor stop` waits for that process to end.
+    public static func exchange(_ line: String, path: String, timeout limit: Duration = .seconds(10))
+        -> Result<(response: String, peer: Int32), SystemError>
+    {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(SystemError("socket")) }
         defer { close(fd) }
@@ -79,6 +87,8 @@ public enum ControlSocket {
             return .failure(SystemError("the process listening on \(path) runs as uid \(peer), not as you (uid \(geteuid())) or root",
                                         errno: EPERM))
         }
+        var peerPID: pid_t = 0
+        _ = prefork_peer_pid(fd, &peerPID)
         var request = Array((line + "\n").utf8)
         guard request.withUnsafeMutableBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             return .failure(SystemError("send to \(path)"))
@@ -92,7 +102,7 @@ public enum ControlSocket {
             if count == 0 { break }
             response += buffer[..<count]
         }
-        return .success(String(decoding: response, as: UTF8.self))
+        return .success((String(decoding: response, as: UTF8.self), peerPID))
     }
 }
 

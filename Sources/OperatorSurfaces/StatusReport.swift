@@ -118,7 +118,7 @@ public struct StatusReport: Sendable, Equatable {
         lines.append("worker trees: \(trees); orphans signalled: \(orphansSignalled)"
             + (orphansRunning > 0 ? ", \(orphansRunning) still running" : ""))
         if let lastReload { lines.append("last reload: generation \(lastReload.line)") }
-        if logLinesDropped > 0 { lines.append("log lines dropped: \(logLinesDropped) (stderr was not read fast enough)") }
+        if logLinesDropped > 0 { lines.append("log lines dropped: \(logLinesDropped) (stderr was not read fast enough, or was closed)") }
         return lines.joined(separator: "\n") + "\n"
     }
 

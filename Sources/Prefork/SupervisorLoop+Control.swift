@@ -37,6 +37,14 @@ extension SupervisorLoop {
     func answer(_ line: String) -> (String, [Machine.Action]) {
         let words = line.split(separator: " ")
         let now = clock.now
+        // Exactly the words each command takes: `stop extra` is a mistake to point out, not a stop.
+        let takesNoArguments: Set<Substring> = ["ping", "reload", "last-reload", "stop"]
+        if let command = words.first, takesNoArguments.contains(command), words.count > 1 {
+            return ("error: usage: \(command) takes no arguments\n", [])
+        }
+        if words.first == "status", words.count > 2 || (words.count == 2 && words[1] != "json") {
+            return ("error: usage: status [json]\n", [])
+        }
         switch words.first {
         case "ping":
             return ("ok\npong\n", [])

@@ -346,6 +346,7 @@ public final class SupervisorLoop {
     private func shutdown() {
         killLeftovers()
         notify?.close()
+        admin?.stopServing()
         control?.close()
         if let metricsDirectory {
             for socket in metricsSockets.values { unlink(socket.path) }

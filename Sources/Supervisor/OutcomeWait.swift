@@ -76,21 +76,45 @@ enum OutcomeWait {
     }
 
     static func stop(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
+        let path = Commands.controlPath(options: options, environment: environment)
+        // Which process to wait for: the one that answers now. Its socket goes away before its last log line is
+        // written and its listeners are closed, so the socket alone says too early that it is gone.
+        var supervisor: Int32?
+        if wait != nil, case .success(let answer) = ControlSocket.exchange("ping", path: path, timeout: .seconds(5)),
+            answer.peer > 0 {
+            supervisor = answer.peer
+        }
         if case .failure(let failure) = send("stop", options: options, environment: environment) { return failure.code }
         guard let wait else { return Code.ok }
-        let path = Commands.controlPath(options: options, environment: environment)
         let clock = ContinuousClock()
         let deadline = clock.now + wait
         while clock.now < deadline {
-            usleep(100_000)
-            // The supervisor removes its socket as it exits: nobody answering is the stop's end.
-            if case .failure(let error) = ControlSocket.request("ping", path: path, timeout: .seconds(2)), gone(error) {
+            usleep(50_000)
+            if let supervisor {
+                if !running(supervisor) {
+                    print("stopped")
+                    return Code.ok
+                }
+            } else if case .failure(let error) = ControlSocket.request("ping", path: path, timeout: .seconds(2)), gone(error) {
+                // No pid (a peer in another PID namespace): the socket removed at exit is the sign.
                 print("stopped")
                 return Code.ok
             }
         }
         Commands.report("still stopping after \(wait) (see supervisor status)")
         return Code.timedOut
+    }
+
+    /// Alive and not a zombie (a zombie has closed everything; only its parent's `wait` is missing).
+    static func running(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0, let paren = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), paren + 2 < count else { return true }
+        return buffer[paren + 2] != UInt8(ascii: "Z")
     }
 
     /// Nobody listens at the path any more: the socket was removed, or its listener closed.

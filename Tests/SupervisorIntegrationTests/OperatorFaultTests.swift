@@ -357,4 +357,72 @@ struct OperatorFaultTests {
         #expect(log.contains("the cgroup's pids.max (10 in \(group)) refused"), "\(log)")
         #expect(log.contains("a worker that cannot create a thread dies of a trap"))
     }
+
+    // MARK: Found by the break-it probe
+
+    /// `stop extra` was a stop: every command takes exactly its words.
+    @Test func controlCommandsTakeExactlyTheirWords() throws {
+        let supervisor = try SupervisorProcess(["--workers", "1", "--", worker])
+        try supervisor.waitForLog("all 1 workers ready")
+        let socket = try #require(supervisor.controlSocket)
+        for line in ["stop extra", "reload reload", "status garbage", "status json x", "ping pong", "last-reload 2"] {
+            let response = ControlClient.request(line, path: socket) ?? ""
+            #expect(response.hasPrefix("error: usage: "), "\(line): \(response)")
+        }
+        #expect(ControlClient.request("status json", path: socket)?.hasPrefix("ok\n{") == true)
+        #expect(supervisor.process.isRunning)
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.waitForExit() == 0)
+    }
+
+    /// `supervisor stop` returns once the process is gone, not once its control socket is: with a stalled log the
+    /// last moments (the last lines' bounded flush) held the metrics port, and a restart at once got exit 71.
+    @Test func stopReturnsOnceThePortsAreFreeEvenWithAStalledLog() throws {
+        let pipe = try smallPipe()
+        defer { close(pipe.read) }
+        let metricsPort = try freePort()
+        defer { reap() }
+        let (process, socket) = try launch(["--workers", "2", "--timeout", "3", "--max-requests", "3",
+                                            "--metrics-bind", "127.0.0.1:\(metricsPort)", "--", worker], stderr: pipe.write)
+        close(pipe.write)
+        _ = try waitReady(socket, count: 2)
+        let port = try #require((status(socket)?["listening"] as? String)?.split(separator: ":").last.flatMap { UInt16($0) })
+        let load = RequestLoop(port: port, concurrency: 4)
+        let deadline = Date().addingTimeInterval(10)
+        while queuedBytes(pipe.read) < 3800, Date() < deadline { usleep(50_000) }
+        _ = load.stop()
+        let stop = runShell("'\(supervisorPath)' stop --control-socket '\(socket)'")
+        #expect(stop.status == 0 && stop.output.contains("stopped"), "\(stop.output)")
+        let state = ProcessTable.stat(process.processIdentifier)?[2]
+        #expect(state == nil || state == "Z", "still \(state ?? "?") after stop returned")
+        #expect(canBind(metricsPort), "the metrics port is still taken after stop returned")
+    }
+
+    func freePort() throws -> UInt16 {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    func canBind(_ port: UInt16) -> Bool {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var one: Int32 = 1
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
 }

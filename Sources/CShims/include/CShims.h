@@ -48,6 +48,8 @@ int prefork_set_child_subreaper(void);
 
 /// The uid of the process at the other end of a connected AF_UNIX socket (SO_PEERCRED). 0 or -1 with errno.
 int prefork_peer_uid(int fd, uid_t *uid);
+/// The pid of the process at the other end of a connected unix socket, as this process's PID namespace sees it.
+int prefork_peer_pid(int fd, pid_t *pid);
 
 /// prctl(PR_SET_PDEATHSIG, signal) for the calling thread's future death.
 int prefork_set_parent_death_signal(int signal);
