@@ -186,7 +186,7 @@ final class PrivatePostgres: @unchecked Sendable {
         bin = "/usr/lib/postgresql/\(version)/bin"
         root = NSTemporaryDirectory() + Services.uniqueName("prefork-pg")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        port = try PrivatePostgres.freePort()
+        port = Int(try Loopback.freePort())
         if getuid() == 0 { _ = Services.shell("chown postgres: '\(root)'") }
         try run("'\(bin)/initdb' -D '\(data)' -U postgres --auth=trust -E UTF8 >'\(root)/initdb.log' 2>&1")
         try run("'\(bin)/pg_ctl' -D '\(data)' -l '\(root)/server.log' -w -o '-p \(port) -k \(root) "
@@ -220,20 +220,6 @@ final class PrivatePostgres: @unchecked Sendable {
         let token = output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard status == 0, token.hasPrefix("nt_") else { throw TestFailure("create-token: \(output)") }
         return token
-    }
-
-    static func freePort() throws -> Int {
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(probe) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     deinit {

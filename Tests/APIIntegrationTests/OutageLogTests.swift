@@ -31,19 +31,8 @@ struct OutageLogTests {
     /// password, instead of nothing until the supervisor's boot timeout.
     @Test func aBootThatWaitsOnASilentDatabaseSaysSo() throws {
         // A listening socket nobody accepts on: the kernel completes the handshake, nothing ever answers.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = try Loopback.listener()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && listen(listener, 64) == 0 && getsockname(listener, $0, &length) == 0
-            }
-        }
-        #expect(bound)
-        let port = UInt16(bigEndian: address.sin_port)
         let worker = try WorkerProcess(environment: ["DATABASE_URL": "postgresql://app:s3cret-pw@127.0.0.1:\(port)/db"],
                                        waitForReady: false)
         let line = try #require(try worker.process.waitForLog("boot: waiting for Postgres at", timeout: 9).first)

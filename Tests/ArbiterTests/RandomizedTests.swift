@@ -41,19 +41,6 @@ enum Environment {
 }
 
 
-/// SplitMix64: small, seedable, and the same on every machine, so a failing seed replays anywhere.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The processes as the kernel would have them, and the shell's part: spawns answered before the next action,
 /// signals delivered (TERM drains or is ignored, KILL always ends a process soon), exits reaped and fed back.
 struct SimulatedWorld {
@@ -66,7 +53,7 @@ struct SimulatedWorld {
         var exitStatus: ProcessEnd = .exited(0)
     }
 
-    var random: SeededGenerator
+    var random: SplitMix64
     var arbiter: Machine
     var now = TestInstant.zero
     var nextPID: Int32 = 100
@@ -79,7 +66,7 @@ struct SimulatedWorld {
     let configuration: Machine.Configuration
 
     init(seed: UInt64) {
-        random = SeededGenerator(seed: seed)
+        random = SplitMix64(state: seed &* 0x9E37_79B9_7F4A_7C15)
         var configuration = Machine.Configuration()
         configuration.workers = Int.random(in: 1...4, using: &random)
         configuration.gracefulTimeout = .milliseconds(Int64.random(in: 0...8000, using: &random))

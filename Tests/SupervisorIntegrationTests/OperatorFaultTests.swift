@@ -131,12 +131,11 @@ struct OperatorFaultTests {
 
     /// stderr is a pipe nobody reads, full: the loop still answers `status`, replaces a killed worker and stops
     /// on TERM. Before, the first blocked log write froze all of it until someone read the pipe.
-    @Test func aLogPipeNobodyReadsStopsNeitherTheLoopNorAStop() throws {
+    /// Two test workers recycled every few requests under load, with stderr a one-page pipe nobody reads, once
+    /// the pipe is full: each recycle is a handful of lifecycle lines, and the page fills within a second.
+    func supervisorWithAFullLogPipe(_ extra: [String] = []) throws -> (process: Process, socket: String, load: RequestLoop, log: Int32) {
         let pipe = try smallPipe()
-        defer { close(pipe.read) }
-        // Each recycle is a handful of lifecycle lines: the page fills within a second of load.
-        defer { reap() }
-        let (process, socket) = try launch(["--workers", "2", "--timeout", "3", "--max-requests", "3", "--", worker],
+        let (process, socket) = try launch(["--workers", "2", "--timeout", "3", "--max-requests", "3"] + extra + ["--", worker],
                                            stderr: pipe.write)
         close(pipe.write)
         _ = try waitReady(socket, count: 2)
@@ -146,6 +145,13 @@ struct OperatorFaultTests {
         // Full: the next line (about 150 bytes, written whole or not at all) would block.
         while queuedBytes(pipe.read) < 3800, Date() < deadline { usleep(50_000) }
         #expect(queuedBytes(pipe.read) >= 3800, "the pipe never filled")
+        return (process, socket, load, pipe.read)
+    }
+
+    @Test func aLogPipeNobodyReadsStopsNeitherTheLoopNorAStop() throws {
+        defer { reap() }
+        let (process, socket, load, log) = try supervisorWithAFullLogPipe()
+        defer { close(log) }
         usleep(500_000)  // more lines are dropped meanwhile
         let started = Date()
         #expect(status(socket) != nil, "status did not answer with a full log pipe")
@@ -378,51 +384,15 @@ struct OperatorFaultTests {
     /// `supervisor stop` returns once the process is gone, not once its control socket is: with a stalled log the
     /// last moments (the last lines' bounded flush) held the metrics port, and a restart at once got exit 71.
     @Test func stopReturnsOnceThePortsAreFreeEvenWithAStalledLog() throws {
-        let pipe = try smallPipe()
-        defer { close(pipe.read) }
-        let metricsPort = try freePort()
+        let metricsPort = try Loopback.freePort()
         defer { reap() }
-        let (process, socket) = try launch(["--workers", "2", "--timeout", "3", "--max-requests", "3",
-                                            "--metrics-bind", "127.0.0.1:\(metricsPort)", "--", worker], stderr: pipe.write)
-        close(pipe.write)
-        _ = try waitReady(socket, count: 2)
-        let port = try #require((status(socket)?["listening"] as? String)?.split(separator: ":").last.flatMap { UInt16($0) })
-        let load = RequestLoop(port: port, concurrency: 4)
-        let deadline = Date().addingTimeInterval(10)
-        while queuedBytes(pipe.read) < 3800, Date() < deadline { usleep(50_000) }
+        let (process, socket, load, log) = try supervisorWithAFullLogPipe(["--metrics-bind", "127.0.0.1:\(metricsPort)"])
+        defer { close(log) }
         _ = load.stop()
         let stop = runShell("'\(supervisorPath)' stop --control-socket '\(socket)'")
         #expect(stop.status == 0 && stop.output.contains("stopped"), "\(stop.output)")
         let state = ProcessTable.stat(process.processIdentifier)?[2]
         #expect(state == nil || state == "Z", "still \(state ?? "?") after stop returned")
-        #expect(canBind(metricsPort), "the metrics port is still taken after stop returned")
-    }
-
-    func freePort() throws -> UInt16 {
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(probe) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("no free port") }
-        return UInt16(bigEndian: address.sin_port)
-    }
-
-    func canBind(_ port: UInt16) -> Bool {
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(probe) }
-        var one: Int32 = 1
-        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = port.bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        #expect(Loopback.canBind(metricsPort), "the metrics port is still taken after stop returned")
     }
 }
