@@ -218,7 +218,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "APITests", dependencies: [
-            "API", "PreforkWorker", "Postgres", "Redis", "LogFormat", "HTTPDifferential",
+            "API", "PreforkWorker", "WorkerRuntime", "Postgres", "Redis", "LogFormat", "HTTPDifferential",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the

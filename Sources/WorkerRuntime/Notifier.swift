@@ -26,33 +26,37 @@ public struct Notifier: Sendable {
     /// datagram queue is full (10 datagrams, `net.unix.max_dgram_qlen`, shared by every worker), which froze
     /// every worker's event loop, and so its requests, while the supervisor was stopped. A heartbeat that does
     /// not fit is dropped (the next follows, and the supervisor forgives its own stalls); other messages are
-    /// retried for up to two seconds.
-    public func send(_ message: String) {
+    /// retried for up to two seconds, or `attempts` times 10 ms. Returns whether the datagram went out (true
+    /// when there is no manager to tell).
+    @discardableResult
+    public func send(_ message: String, attempts: Int? = nil) -> Bool {
         guard let name = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !name.isEmpty,
-              name.hasPrefix("/") || name.hasPrefix("@") else { return }
+              name.hasPrefix("/") || name.hasPrefix("@") else { return true }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let path = Array(name.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
             buffer.copyBytes(from: path)
             if path.first == UInt8(ascii: "@") { buffer[0] = 0 }
         }
         let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + path.count + (path.first == UInt8(ascii: "@") ? 0 : 1))
         let bytes = Array(message.utf8)
-        let attempts = message == "WATCHDOG=1" ? 1 : 200
-        for attempt in 0..<attempts {
+        let attempts = attempts ?? (message == "WATCHDOG=1" ? 1 : 200)
+        for attempt in 0..<max(1, attempts) {
             let sent = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, length)
                 }
             }
-            if sent >= 0 || (errno != EAGAIN && errno != EINTR) { return }
+            if sent >= 0 { return true }
+            if errno != EAGAIN && errno != EINTR { return false }
             if attempt + 1 < attempts { usleep(10_000) }
         }
+        return false
     }
 
     /// Sends `WATCHDOG=1` from `eventLoop` itself, so a loop blocked by a stuck handler stops the heartbeat

@@ -1,4 +1,3 @@
-import CSystemd
 import Synchronization
 
 /// `MAX_REQUESTS` with `MAX_REQUESTS_JITTER`, as gunicorn has them: after its share of requests a worker asks
@@ -10,6 +9,9 @@ import Synchronization
 public final class RequestLimit: Sendable {
     public let limit: Int
     private let served = Atomic<Int>(0)
+    /// The recycle request went out.
+    private let asked = Atomic<Bool>(false)
+    private let notifier = Notifier()
 
     /// nil when `MAX_REQUESTS` is unset or 0; the supervisor validated the values it passes.
     public init?(environment: (String) -> String?) {
@@ -18,11 +20,14 @@ public final class RequestLimit: Sendable {
         limit = maximum + (jitter > 0 ? Int.random(in: 0...jitter) : 0)
     }
 
-    /// Counts one request; on the one that reaches the limit, asks to be recycled.
+    /// Counts one request; from the one that reaches the limit on, asks to be recycled until the request is out.
+    ///
+    /// This runs on the request path: one attempt that never waits (libsystemd's `sd_notify` blocked while the
+    /// supervisor's queue was full, and with it the request). When the queue is full, the next request asks again.
     public func served(_ count: Int = 1) {
         let total = served.add(count, ordering: .relaxed).newValue
-        if total >= limit, total - count < limit {
-            _ = sd_notify(0, "X_PREFORK_RECYCLE=max-requests\nSTATUS=asked to be recycled after \(total) requests")
-        }
+        guard total >= limit, !asked.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let message = "X_PREFORK_RECYCLE=max-requests\nSTATUS=asked to be recycled after \(total) requests"
+        if !notifier.send(message, attempts: 1) { asked.store(false, ordering: .releasing) }
     }
 }
