@@ -370,12 +370,20 @@ extension Arbiter {
             + replace(worker, slot: index, generation: generation, reason: "recycled: \(reason)", now: now)
     }
 
-    enum SurgeDecision { case surge, wait, retireFirst }
+    /// How the next replacement (a reload's, a recycle's) starts: `status` shows this, the decision itself.
+    public enum SurgeDecision: Sendable {
+        /// Its new worker first: the budget affords both at once.
+        case surge
+        /// Not yet: only workers still draining stand in the way; a surge follows once they are gone.
+        case wait
+        /// The old worker first, its successor once its connections are released.
+        case retireFirst
+    }
 
     /// Whether the next replacement may start its new worker first. When only workers still draining stand in
     /// the way, it waits for them: they are gone within the graceful timeout, and a surge then keeps every slot
     /// serving, where retiring first now would give up a slot for nothing.
-    var surgeDecision: SurgeDecision {
+    public var surgeDecision: SurgeDecision {
         if canAfford(allotment) { return .surge }
         guard let limits = configuration.connections else { return .surge }
         let draining = retirees.reduce(0) { $0 + $1.connections }

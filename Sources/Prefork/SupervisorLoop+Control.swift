@@ -132,11 +132,16 @@ extension SupervisorLoop {
         }
         let workers = arbiter.slotCount
         let steady = workers * arbiter.allotment
-        let surge = steady + arbiter.allotment <= limits.peak
+        // The arbiter's own decision for the next replacement, not a formula of this line's.
+        let next = switch arbiter.surgeDecision {
+        case .surge: "surge fits: new worker first"
+        case .wait: "surge waits for a draining worker's connections"
+        case .retireFirst: "surge does not fit: retire-first"
+        }
         return "\(steady) of \(limits.steady) connections for the workers (\(workers) × \(arbiter.allotment)), "
             + "\(arbiter.connectionsHeld) allotted now, peak limit \(limits.peak) of \(budget.budget.maxConnections)"
             + (budget.budget.replicas > 1 ? " over \(budget.budget.replicas) replicas" : "")
-            + "; " + (surge ? "surge fits: new worker first" : "surge does not fit: retire-first")
+            + "; " + next
     }
 
     /// `--max-worker-memory`: once a second, each ready worker's RSS (its whole tree's) against the limit.
