@@ -48,7 +48,7 @@ let package = Package(
         // duration grammar and log-level reading; the environment contract the supervisor checks for its workers.
         .target(
             name: "Settings",
-            dependencies: ["Arbiter", "ConnectionURL", "CBuildInfo", "TimeUnits", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ConnectionURL", "CBuildInfo", "TimeUnits", "LogFormat", .product(name: "Logging", package: "swift-log")]
         ),
 
         // --log-level and --log-format for the worker's and the cleanup's ArgumentParser commands.
@@ -70,7 +70,7 @@ let package = Package(
         // The supervisor's system layer: sockets, spawning, signals, sd_notify, the runtime directory.
         .target(
             name: "SupervisorSystem",
-            dependencies: ["Arbiter", "CShims", "TimeUnits", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Arbiter", "CShims", "Settings", "TimeUnits", .product(name: "Logging", package: "swift-log")]
         ),
         // The supervisor's settings: its flags and variables read through the declarations, the budget, the
         // cleanup job, and the check of the workers' environment.
@@ -169,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "TestWorker",
             dependencies: [
-                "WorkerRuntime", "ProcessDefaults",
+                "WorkerRuntime", "ProcessDefaults", "Settings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

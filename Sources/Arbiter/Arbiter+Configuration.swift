@@ -15,26 +15,28 @@ extension Arbiter {
 
     /// Settings of the arbiter, validated once by `validate()`; every duration is typed.
     public struct Configuration: Sendable, Equatable {
-        /// Worker slots at start (`--workers`, `API_WORKERS`). The seed's default is 1.
-        public var workers: Int = 1
+        /// Worker slots at start (`--workers`, `API_WORKERS`).
+        public var workers: Int
 
-        /// How long a stopping worker may drain before it is killed. 8 s, so that the whole stop, KILL and
-        /// reaping included, fits inside `docker stop`'s 10 s before Docker kills the supervisor itself.
-        public var gracefulTimeout: Duration = .seconds(8)
+        /// The most slots `--workers`, TTIN and `scale` may ask for (the declaration of `--workers` says how many).
+        public var workerRange: ClosedRange<Int>
+
+        /// How long a stopping worker may drain before it is killed (`--graceful-timeout`).
+        public var gracefulTimeout: Duration
 
         /// A ready worker that sends no `WATCHDOG=1` for this long is aborted and replaced; nil disables it.
         /// Workers are told half of it through `WATCHDOG_USEC`'s convention (they ping at half the interval).
         /// It applies to a worker from its first `WATCHDOG=1` on (unless `requireHeartbeat`): gunicorn, like most
         /// `Type=notify` daemons, says READY=1 and never pings, and holding it to a heartbeat it never promised
         /// aborted a healthy gunicorn every 30 s.
-        public var heartbeatTimeout: Duration? = .seconds(30)
+        public var heartbeatTimeout: Duration?
 
         /// Every worker must ping from READY=1 on, as systemd's `WatchdogSec=` requires of a service
         /// (`--require-heartbeat`): a worker that never sends WATCHDOG=1 is aborted one heartbeat timeout after READY.
         public var requireHeartbeat = false
 
         /// A worker that is not ready this long after it was started is killed and counts as a failed boot.
-        public var bootTimeout: Duration = .seconds(60)
+        public var bootTimeout: Duration
 
         public var readiness: Readiness = .notify
 
@@ -67,12 +69,20 @@ extension Arbiter {
         /// is recycled. nil for no limit.
         public var maxWorkerMemory: Int?
 
-        public init() {}
+        /// The values that come from settings have no defaults here: their declarations (`Catalog`) hold them.
+        public init(workers: Int, workerRange: ClosedRange<Int>, gracefulTimeout: Duration, heartbeatTimeout: Duration?,
+                    bootTimeout: Duration) {
+            self.workers = workers
+            self.workerRange = workerRange
+            self.gracefulTimeout = gracefulTimeout
+            self.heartbeatTimeout = heartbeatTimeout
+            self.bootTimeout = bootTimeout
+        }
 
         /// Checks what the types cannot; the message names the setting, for a one-line error.
         public func validate() throws(ConfigurationError) {
-            guard WorkerCount.range.contains(workers) else {
-                throw ConfigurationError("workers must be from \(WorkerCount.range.lowerBound) to \(WorkerCount.range.upperBound), got \(workers)")
+            guard workerRange.contains(workers) else {
+                throw ConfigurationError("workers must be from \(workerRange.lowerBound) to \(workerRange.upperBound), got \(workers)")
             }
             guard gracefulTimeout >= .zero else { throw ConfigurationError("graceful timeout must not be negative") }
             if let heartbeatTimeout, heartbeatTimeout <= .zero {

@@ -379,8 +379,9 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// Why `scale` to `workers` cannot be done now; nil when it can.
     func scaleRefusal(to workers: Int, by source: String) -> String? {
         if isStopping { return "\(source): the supervisor is stopping" }
-        guard WorkerCount.range.contains(workers) else {
-            return "\(source): \(workers) workers is outside \(WorkerCount.range.lowerBound) to \(WorkerCount.range.upperBound)"
+        let range = configuration.workerRange
+        guard range.contains(workers) else {
+            return "\(source): \(workers) workers is outside \(range.lowerBound) to \(range.upperBound)"
         }
         guard workers != slots.count, let connections = configuration.connections else { return nil }
         guard let share = connections.allotment(workers: workers) else {

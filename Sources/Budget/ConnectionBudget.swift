@@ -29,14 +29,14 @@ public struct PoolSize: Sendable, Equatable, CustomStringConvertible {
 /// count against its client slots, and Postgres sees only its server pool.
 public struct PgBouncerPlan: Sendable, Equatable {
     /// `max_client_conn`: client connections one PgBouncer accepts.
-    public var maxClientConnections = 100
+    public var maxClientConnections: Int
     /// `default_pool_size` (+ `reserve_pool_size`): server connections per database and user.
-    public var poolSize = 20
+    public var poolSize: Int
     /// PgBouncers in front of the same Postgres: 1 when the replicas share one, the replica count when each
     /// has its own as a sidecar.
-    public var instances = 1
+    public var instances: Int
 
-    public init(maxClientConnections: Int = 100, poolSize: Int = 20, instances: Int = 1) {
+    public init(maxClientConnections: Int, poolSize: Int, instances: Int) {
         self.maxClientConnections = maxClientConnections
         self.poolSize = poolSize
         self.instances = instances
@@ -59,16 +59,15 @@ public struct ConnectionBudget: Sendable, Equatable {
     public var pool: PoolSize
     /// The cleanup job's pool, one per replica; nil when no job is scheduled.
     public var cleanup: PoolSize?
-    public var maxConnections = 100
+    public var maxConnections: Int
     /// Kept out of the workers' reach: migrations, the cleanup, a surge, an operator's psql.
-    public var reserved = 20
+    public var reserved: Int
     /// Supervisors with the same settings against the same server.
-    public var replicas = 1
+    public var replicas: Int
     /// nil: the workers connect to Postgres directly.
     public var pgbouncer: PgBouncerPlan?
 
-    public init(workers: Int, pool: PoolSize, cleanup: PoolSize? = nil, maxConnections: Int = 100,
-                reserved: Int = 20, replicas: Int = 1) {
+    public init(workers: Int, pool: PoolSize, cleanup: PoolSize? = nil, maxConnections: Int, reserved: Int, replicas: Int) {
         self.workers = workers
         self.pool = pool
         self.cleanup = cleanup

@@ -48,7 +48,7 @@ struct CleanupCommand: ParsableCommand {
         let fileLimit = ProcessDefaults.apply()
         let environment = ProcessInfo.processInfo.environment
         let settings: CleanupSettings
-        do { settings = try CleanupSettings.fromEnvironment(environment) } catch {
+        do { settings = try CleanupSettings.read(flags: [:], environment: environment) } catch {
             fail("\(error)", code: 78)
         }
         LoggingSystem.bootstrap { settings.logFormat.handler(label: $0, level: settings.logLevel) }

@@ -35,7 +35,7 @@ public struct JSONLogHandler: StderrLogHandler {
 }
 
 /// The two formats, as `LOG_FORMAT` names them.
-public enum LogOutput: String, Sendable {
+public enum LogOutput: String, Sendable, CaseIterable {
     case text
     case json
 

@@ -5,7 +5,9 @@ import Settings
 /// The engine's settings, from the environment with the seed's names and defaults.
 public struct PostgresConfiguration: Sendable {
     public var url: PostgresURL
-    public var pool = PoolConfiguration()
+    public var pool = PoolConfiguration(
+        size: Catalog.poolSize.defaultValue.count!, maxOverflow: Catalog.maxOverflow.defaultValue,
+        timeout: Catalog.poolTimeout.defaultValue, recycle: Catalog.poolRecycle.defaultValue, prePing: Catalog.prePing.defaultValue)
     /// Sent as `application_name` unless the URL names one: it is how `pg_stat_activity` tells pools apart.
     public var applicationName = "prefork"
     /// Server-side `statement_timeout` for every statement of the pool's connections; nil leaves the server's.
@@ -29,38 +31,33 @@ public struct PostgresConfiguration: Sendable {
         self.url = url
     }
 
-    /// `DATABASE_URL`, `DB_POOL_SIZE` (10), `DB_MAX_OVERFLOW` (10), `DB_POOL_TIMEOUT` (30 s), `DB_POOL_RECYCLE`
-    /// (3600 s, -1 for never), `DB_POOL_PRE_PING` (true), `DB_STATEMENT_TIMEOUT` (none), `DB_APPLICATION_NAME`,
-    /// `DB_PREPARED_STATEMENTS` (true), `DB_PGBOUNCER` (false; true turns prepared statements off).
+    /// `DATABASE_URL` and the `DB_*` pool variables (`Catalog`); `applicationName` unless `DB_APPLICATION_NAME` is set.
+    /// `DB_PGBOUNCER` turns prepared statements off unless `DB_PREPARED_STATEMENTS` says otherwise.
     /// Errors name the variable, for a one-line message and exit 78.
-    public static func fromEnvironment(_ environment: [String: String]) throws(PostgresError) -> PostgresConfiguration {
-        guard let urlText = environment["DATABASE_URL"], !urlText.isEmpty else {
-            throw PostgresError(kind: .client, message: "DATABASE_URL is not set")
-        }
-        var configuration = PostgresConfiguration(url: try PostgresURL(urlText))
+    public static func fromEnvironment(_ environment: [String: String], applicationName: String = "prefork")
+        throws(PostgresError) -> PostgresConfiguration {
         let reader = SettingsReader(environment: environment)
+        var configuration: PostgresConfiguration
         do throws(SettingError) {
-            guard let size = try reader.countOrAuto(Catalog.poolSize) else {
-                throw SettingError("DB_POOL_SIZE: auto is worked out by the supervisor from the connection budget; "
-                    + "set a number to run alone", fromFlag: false)
+            guard let urlText = try reader[Catalog.databaseURL] else { throw SettingError("DATABASE_URL is not set", fromFlag: false) }
+            if let problem = try EnvironmentContract.poolProblem(of: nil, reader) { throw SettingError(problem, fromFlag: false) }
+            // The kind's check passed; libpq's own reading may still refuse it, with its message.
+            do { configuration = PostgresConfiguration(url: try PostgresURL(urlText)) } catch {
+                throw SettingError(error.message, fromFlag: false)
             }
-            configuration.pool.size = size
-            configuration.pool.maxOverflow = try reader.count(Catalog.maxOverflow) ?? 10
-            configuration.pool.timeout = try reader.duration(Catalog.poolTimeout) ?? .seconds(30)
-            configuration.pool.recycle = try reader.duration(Catalog.poolRecycle)
-            configuration.pool.prePing = try reader.boolean(Catalog.prePing) ?? true
-            configuration.statementTimeout = try reader.duration(Catalog.statementTimeout)
-            if try reader.isOn(Catalog.pgbouncer) {
+            configuration.pool.size = try reader[Catalog.poolSize].count!
+            configuration.pool.maxOverflow = try reader[Catalog.maxOverflow]
+            configuration.pool.timeout = try reader[Catalog.poolTimeout]
+            configuration.pool.recycle = try reader[Catalog.poolRecycle]
+            configuration.pool.prePing = try reader[Catalog.prePing]
+            configuration.statementTimeout = try reader[Catalog.statementTimeout]
+            if try reader[Catalog.pgbouncer] {
                 configuration.behindPgBouncer = true
                 configuration.preparedStatements = false
                 configuration.clientCheckInterval = nil
-                if configuration.statementTimeout != nil {
-                    throw SettingError("DB_STATEMENT_TIMEOUT: PgBouncer refuses it as a startup option (DB_PGBOUNCER=1); set it "
-                        + "on the role instead: ALTER ROLE ... SET statement_timeout", fromFlag: false)
-                }
             }
-            if let prepared = try reader.boolean(Catalog.preparedStatements) { configuration.preparedStatements = prepared }
-            if let name = try reader.text(Catalog.applicationName) { configuration.applicationName = name }
+            if let prepared = try reader[Catalog.preparedStatements] { configuration.preparedStatements = prepared }
+            configuration.applicationName = try reader[Catalog.applicationName] ?? applicationName
         } catch {
             throw PostgresError(kind: .client, message: error.description)
         }

@@ -1,3 +1,4 @@
+import Settings
 import OperatorSurfaces
 import SupervisorConfiguration
 import SupervisorSystem
@@ -181,7 +182,7 @@ public final class SupervisorLoop {
             admin.start()
             logger.notice("metrics of the supervisor and every worker on http://\(admin.description)/metrics")
         }
-        if settings.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
+        if settings.arbiter.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
         nextOrphanSweep = procIsOurs ? clock.now + .seconds(1) : nil
         jobs?.announce()
         perform(arbiter.start(now: clock.now))
@@ -368,7 +369,7 @@ extension SupervisorLoop: SupervisorWorld {
         if let metricsDirectory {
             spawnSerial += 1
             metricsSocket = "\(metricsDirectory)/slot\(slot)-\(spawnSerial).sock"
-            extra.append("PREFORK_METRICS_SOCKET=\(metricsSocket!)")
+            extra.append("\(WorkerContract.metricsSocket)=\(metricsSocket!)")
         }
         do {
             let pid = try spawner.spawn(slot: slot, generation: generation, extraEnvironment: extra, cgroup: cgroup)

@@ -41,8 +41,8 @@ public enum Worker {
         do {
             if logger == nil {
                 let reader = SettingsReader(environment: environment)
-                let level = try reader.logLevel()
-                let output: LogOutput = try reader.choice(Catalog.logFormat) == "json" ? .json : .text
+                let level = try reader[Catalog.logLevel]
+                let output = try reader[Catalog.logFormat]
                 LoggingSystem.bootstrap { label in output.handler(label: label, level: level) }
             }
             resolved = try configuration ?? WorkerConfiguration(environment: environment)
@@ -53,8 +53,8 @@ public enum Worker {
             exit(78)
         }
         var logger = logger ?? Logger(label: name)
-        if let slot = environment["WORKER_SLOT"] { logger[metadataKey: "slot"] = "\(slot)" }
-        if let generation = environment["WORKER_GENERATION"] { logger[metadataKey: "generation"] = "\(generation)" }
+        if let slot = resolved.slot { logger[metadataKey: "slot"] = "\(slot)" }
+        if let generation = resolved.generation { logger[metadataKey: "generation"] = "\(generation)" }
         if let fileLimit { logger.info("\(fileLimit)") }
         // Swift Concurrency's jobs run on one event loop, beside the reactor that serves the requests.
         NIOSingletons.groupLoopCountSuggestion = 1

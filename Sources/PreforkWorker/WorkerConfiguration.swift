@@ -8,40 +8,59 @@ public struct WorkerConfiguration: Sendable {
     /// fd 3 when the manager passed a socket (`LISTEN_FDS`, as the supervisor and systemd do), else an
     /// address of its own (`PORT`, 8080 by default) for running alone.
     public var listen: ListenTarget
-    /// A request body above this gets 413.
-    public var maxBodySize = 1 << 20
-    /// A client that has not sent its whole request head after this long is disconnected.
-    public var headerTimeout: Duration = .seconds(10)
-    /// A body that stalls for this long between reads is cut.
-    public var bodyTimeout: Duration = .seconds(30)
-    /// Request bodies held at once over all connections; past it, 503 instead of memory.
-    public var bodyBufferLimit = 32 << 20
+    /// A request body above this gets 413 (`MAX_BODY_SIZE`).
+    public var maxBodySize = Catalog.maxBodySize.defaultValue
+    /// A client that has not sent its whole request head after this long is disconnected; also the keep-alive
+    /// idle time (`HEADER_TIMEOUT`).
+    public var headerTimeout = Catalog.headerTimeout.defaultValue
+    /// From a request's head to the end of its body, else 408 (`BODY_TIMEOUT`): a client sending a byte every few
+    /// seconds cannot hold a connection and its buffer forever.
+    public var bodyTimeout = Catalog.bodyTimeout.defaultValue
+    /// Request bodies held at once over all connections; past it, 503 instead of memory (`BODY_BUFFER_LIMIT`).
+    public var bodyBufferLimit = Self.bodyBufferLimit(maxBodySize: Catalog.maxBodySize.defaultValue)
     /// The drain's share of the supervisor's graceful timeout (`GRACEFUL_TIMEOUT`, which the supervisor passes):
     /// in-flight requests get up to this, less a second kept for disposing the pools before the KILL.
-    public var gracefulTimeout: Duration = .seconds(8)
+    public var gracefulTimeout = Catalog.gracefulTimeout.defaultValue
+    /// `MAX_REQUESTS` and `MAX_REQUESTS_JITTER`: the worker asks to be recycled after its share (0: never).
+    public var maxRequests = Catalog.maxRequests.defaultValue
+    public var maxRequestsJitter = Catalog.maxRequestsJitter.defaultValue
+    /// Where the supervisor collects the worker's metrics; nil when it does not (`WorkerContract.metricsSocket`).
+    public var metricsSocket: String?
+    /// The slot and generation the supervisor gave the worker, for its log lines; nil when run alone.
+    public var slot: String?
+    public var generation: String?
 
-    /// The socket from `LISTEN_FDS` if there is one, else `PORT`; `GRACEFUL_TIMEOUT` as the supervisor passes
-    /// it. A malformed value is an error naming the variable, for a one-line exit 78.
+    /// The socket from `LISTEN_FDS` if there is one, else `PORT`; the HTTP limits and `GRACEFUL_TIMEOUT` as the
+    /// supervisor passes it. A malformed value is an error naming the variable, for a one-line exit 78.
     public init(environment: [String: String]) throws(ConfigurationError) {
-        if let fd = InheritedSocket.take() {
-            listen = .inherited(fd: fd)
-        } else if let text = environment["PORT"] {
-            guard let port = Int(text), (0...65535).contains(port) else {
-                throw ConfigurationError("PORT: expected a port number, got '\(text)'")
+        let reader = SettingsReader(environment: environment)
+        do throws(SettingError) {
+            if let fd = InheritedSocket.take() {
+                listen = .inherited(fd: fd)
+            } else {
+                listen = .address(host: "0.0.0.0", port: try reader[Catalog.port])
             }
-            listen = .address(host: "0.0.0.0", port: port)
-        } else {
-            listen = .address(host: "0.0.0.0", port: 8080)
-        }
-        do {
-            // The same reading, and the same messages, as the supervisor's and the API worker's.
-            if let timeout = try SettingsReader(environment: environment).duration(Catalog.gracefulTimeout) {
-                gracefulTimeout = timeout
-            }
+            // The same reading, and the same messages, as the supervisor's.
+            gracefulTimeout = try reader[Catalog.gracefulTimeout]
+            maxBodySize = try reader[Catalog.maxBodySize]
+            headerTimeout = try reader[Catalog.headerTimeout]
+            bodyTimeout = try reader[Catalog.bodyTimeout]
+            bodyBufferLimit = try reader[Catalog.bodyBufferLimit] ?? Self.bodyBufferLimit(maxBodySize: maxBodySize)
+            maxRequests = try reader[Catalog.maxRequests]
+            maxRequestsJitter = try reader[Catalog.maxRequestsJitter]
         } catch {
             throw ConfigurationError(error.description)
         }
+        metricsSocket = environment[WorkerContract.metricsSocket].flatMap { $0.isEmpty ? nil : $0 }
+        slot = environment[WorkerContract.slot]
+        generation = environment[WorkerContract.generation]
+        guard bodyBufferLimit >= maxBodySize else {
+            throw ConfigurationError("BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(maxBodySize)), got \(bodyBufferLimit)")
+        }
     }
+
+    /// `BODY_BUFFER_LIMIT` when unset: 32 MiB, or four of the largest bodies if that is more.
+    static func bodyBufferLimit(maxBodySize: Int) -> Int { max(32 << 20, 4 * maxBodySize) }
 
     public init(listen: ListenTarget) {
         self.listen = listen

@@ -27,7 +27,7 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
     init(configuration: WorkerConfiguration, application: Application, logger: Logger) {
         self.configuration = configuration
         self.application = application
-        self.responder = CountingResponder(application, limit: RequestLimit { getenv($0).map { String(cString: $0) } })
+        self.responder = CountingResponder(application, limit: RequestLimit(maximum: configuration.maxRequests, jitter: configuration.maxRequestsJitter))
         self.logger = logger
     }
 
@@ -68,7 +68,7 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
             await shutdown(server: server)
             return
         }
-        if let path = getenv("PREFORK_METRICS_SOCKET").map({ String(cString: $0) }), !path.isEmpty {
+        if let path = configuration.metricsSocket {
             // The supervisor's admin endpoint collects every worker's metrics here (it counts a worker that does
             // not answer as a failed scrape); without it, an application's /metrics still works, for whichever
             // worker answers.

@@ -18,14 +18,26 @@ public enum EnvironmentContract {
         guard program == .worker || program == .cleanup else { return nil }
         if !reader.isGiven(Catalog.databaseURL) { return "DATABASE_URL is not set" }
         if program == .worker, !reader.isGiven(Catalog.redisURL) { return "REDIS_URL is not set" }
-        let size: Int?
-        do { size = try reader.countOrAuto(Catalog.poolSize) } catch { return error.description }
-        guard let size else {
-            return "DB_POOL_SIZE: auto is worked out by the supervisor from the connection budget; set a number to run the \(program) alone"
+        do throws(SettingError) {
+            if let problem = try poolProblem(of: program, reader) { return problem }
+            if program == .worker, let buffer = try reader[Catalog.bodyBufferLimit] {
+                let body = try reader[Catalog.maxBodySize]
+                if buffer < body { return "BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(body)), got \(buffer)" }
+            }
+        } catch {
+            return error.description
         }
-        let overflow = (try? reader.count(Catalog.maxOverflow)) ?? 10
+        return nil
+    }
+
+    /// The rules between the pool variables, shared with the Postgres engine's own reading of them.
+    public static func poolProblem(of program: Program?, _ reader: SettingsReader) throws(SettingError) -> String? {
+        guard let size = try reader[Catalog.poolSize].count else {
+            return "DB_POOL_SIZE: auto is worked out by the supervisor from the connection budget; set a number to run \(program.map { "the \($0) " } ?? "")alone"
+        }
+        let overflow = try reader[Catalog.maxOverflow]
         guard size + overflow >= 1 else { return "DB_POOL_SIZE + DB_MAX_OVERFLOW: must be at least 1, got 0" }
-        let pgbouncer = (try? reader.isOn(Catalog.pgbouncer)) ?? false
+        let pgbouncer = try reader[Catalog.pgbouncer]
         if pgbouncer, reader.isGiven(Catalog.statementTimeout) {
             return "DB_STATEMENT_TIMEOUT: PgBouncer refuses it as a startup option (DB_PGBOUNCER=1); set it on the role "
                 + "instead: ALTER ROLE ... SET statement_timeout"
@@ -33,11 +45,6 @@ public enum EnvironmentContract {
         if program == .cleanup, pgbouncer, size + overflow < 2 {
             return "DB_POOL_SIZE + DB_MAX_OVERFLOW: behind PgBouncer (DB_PGBOUNCER=1) the cleanup needs 2 connections, "
                 + "one to hold its lock's transaction; got \(size + overflow)"
-        }
-        if program == .worker, reader.isGiven(Catalog.bodyBufferLimit) {
-            let body = (try? reader.size(Catalog.maxBodySize)) ?? (1 << 20)
-            let buffer = (try? reader.size(Catalog.bodyBufferLimit)) ?? 0
-            if buffer < body { return "BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(body)), got \(buffer)" }
         }
         return nil
     }

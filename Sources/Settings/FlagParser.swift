@@ -5,14 +5,14 @@ import TimeUnits
 /// Hand-written rather than ArgumentParser for the supervisor: ArgumentParser discovers options by
 /// reflection, which faults about 4 MB of the binary into memory at start, half the supervisor's budget.
 public struct FlagParser: Sendable {
-    public var settings: [Setting]
+    public var settings: [AnySetting]
     /// Switches that are not settings: `--help`, `--version`, `--json`.
     public var switches: [String: String]
     /// Whether the first argument that is not an option ends the options (the supervisor's worker command),
     /// or arguments and options may mix (a subcommand's).
     public var stopsAtFirstArgument: Bool
 
-    public init(settings: [Setting], switches: [String: String] = ["--help": "help", "-h": "help", "--version": "version"],
+    public init(settings: [AnySetting], switches: [String: String] = ["--help": "help", "-h": "help", "--version": "version"],
                 stopsAtFirstArgument: Bool) {
         self.settings = settings
         self.switches = switches
@@ -30,7 +30,7 @@ public struct FlagParser: Sendable {
     /// Errors are usage errors: they name the option, and where to read more.
     public func parse(_ arguments: some Sequence<String>, program: String) throws(SettingError) -> Parsed {
         var parsed = Parsed()
-        var byFlag: [String: Setting] = [:]
+        var byFlag: [String: AnySetting] = [:]
         for setting in settings { for flag in setting.flags { byFlag[flag] = setting } }
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {

@@ -15,9 +15,3 @@ public enum LogLevelSyntax {
         return Logger.Level(rawValue: word)
     }
 }
-
-/// `LOG_FORMAT` / `--log-format`: `text` for people, `json` for collectors; in all three binaries.
-public enum LogFormatChoice: String, Sendable, CaseIterable {
-    case text
-    case json
-}

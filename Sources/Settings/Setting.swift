@@ -1,23 +1,31 @@
 import TimeUnits
 import ConnectionURL
+import LogFormat
 
-/// The programs that read settings.
+/// The programs (and the supervisor's commands) that read settings.
 public enum Program: String, Sendable, CaseIterable, Comparable {
     case supervisor
     /// `supervisor budget`: the connection arithmetic on its own.
     case budget
+    /// The commands that talk to a running supervisor over its control socket.
+    case status, scale, reload, stop, healthcheck
+    /// `supervisor schedule`: a cron expression's next runs.
+    case schedule
     case worker
     case cleanup
+
+    /// The supervisor's subcommands, which take only their own flags.
+    public var isCommand: Bool { ![.supervisor, .worker, .cleanup].contains(self) }
 
     public static func < (lhs: Program, rhs: Program) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 }
 
-/// One setting, declared once: its flags, its variables, its default, what it accepts, its help line and who
-/// reads it. The parsers, `--help`, the README's table and the supervisor's check of its workers' environment
-/// are all made from these declarations, so they cannot disagree.
-public struct Setting: Sendable, Hashable, CustomStringConvertible {
+/// One setting as `--help`, the README's table, the flag parser and the environment check see it: its flags, its
+/// variables, its default as text, what it accepts, its help line and who reads it. `Setting<Value>` pairs it
+/// with the typed default and reading that the code uses.
+public struct AnySetting: Sendable, Hashable, CustomStringConvertible {
     /// What a value may be; the check is the same wherever the value is read.
     public enum Kind: Sendable, Hashable {
         /// A whole number in the range.
@@ -49,7 +57,7 @@ public struct Setting: Sendable, Hashable, CustomStringConvertible {
     public let flags: [String]
     /// Variables in order of precedence: `API_WORKERS` before `WEB_CONCURRENCY`.
     public let variables: [String]
-    /// The default as a value of `kind`, nil when there is none or it is worked out (see `defaultHelp`).
+    /// The typed default written as a value of `kind`; nil when there is none or it is worked out (see `defaultHelp`).
     public let defaultValue: String?
     /// The default as `--help` and the README state it.
     public let defaultHelp: String
@@ -69,21 +77,19 @@ public struct Setting: Sendable, Hashable, CustomStringConvertible {
     /// For `--help`: `<n>`, `<duration>`.
     public let valueName: String
 
-    public init(_ flags: [String] = [], variables: [String] = [], default defaultValue: String? = nil,
-                defaultHelp: String? = nil, kind: Kind, valueName: String? = nil, help: String, readers: Set<Program>,
-                flagReaders: Set<Program>? = nil, repeatable: Bool = false, once: Bool = false) {
-        self.name = flags.first.map { String($0.drop { $0 == "-" }) } ?? variables[0]
-        self.flags = flags
-        self.variables = variables
+    init(_ declared: Declared, default defaultValue: String?, defaultHelp: String?, kind: Kind) {
+        self.name = declared.flags.first.map { String($0.drop { $0 == "-" }) } ?? declared.variables[0]
+        self.flags = declared.flags
+        self.variables = declared.variables
         self.defaultValue = defaultValue
         self.defaultHelp = defaultHelp ?? defaultValue ?? ""
         self.kind = kind
-        self.help = help
-        self.readers = readers
-        self.flagReaders = flags.isEmpty ? [] : (flagReaders ?? readers)
-        self.repeatable = repeatable
-        self.once = once
-        self.valueName = valueName ?? kind.valueName
+        self.help = declared.help
+        self.readers = declared.readers
+        self.flagReaders = declared.flags.isEmpty ? [] : (declared.flagReaders ?? declared.readers)
+        self.repeatable = declared.repeatable
+        self.once = declared.once
+        self.valueName = declared.valueName ?? kind.valueName
     }
 
     public var description: String { flags.first ?? variables[0] }
@@ -91,11 +97,203 @@ public struct Setting: Sendable, Hashable, CustomStringConvertible {
     /// Whether the flag is a switch: `--no-notify`, never `--no-notify=yes`.
     public var isSwitch: Bool { kind == .boolean }
 
-    public static func == (lhs: Setting, rhs: Setting) -> Bool { lhs.name == rhs.name }
+    public static func == (lhs: AnySetting, rhs: AnySetting) -> Bool { lhs.name == rhs.name }
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 }
 
-extension Setting.Kind {
+/// What every declaration has besides its value: the names, the help, the readers.
+struct Declared {
+    var flags: [String]
+    var variables: [String]
+    var valueName: String?
+    var help: String
+    var readers: Set<Program>
+    var flagReaders: Set<Program>?
+    var repeatable = false
+    var once = false
+}
+
+/// One setting, declared once with its typed default: `reader[Catalog.workers]` is an `Int`, the declared default
+/// when nothing is given. The parsers, `--help`, the README's table and the supervisor's check of its workers'
+/// environment are all made from these declarations, so they cannot disagree.
+@dynamicMemberLookup
+public struct Setting<Value: Sendable>: Sendable {
+    public let declaration: AnySetting
+    /// What the program uses when neither a flag nor a variable gives a value.
+    public let defaultValue: Value
+    /// The reading of a text that passed the kind's check.
+    let value: @Sendable (String) -> Value?
+
+    init(_ declared: Declared, kind: AnySetting.Kind, default defaultValue: Value, defaultText: String?, defaultHelp: String?,
+         value: @escaping @Sendable (String) -> Value?) {
+        self.declaration = AnySetting(declared, default: defaultText, defaultHelp: defaultHelp, kind: kind)
+        self.defaultValue = defaultValue
+        self.value = value
+    }
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<AnySetting, T>) -> T { declaration[keyPath: keyPath] }
+}
+
+/// `DB_POOL_SIZE`: a number, or `auto` (the supervisor works it out from the connection budget).
+public enum CountOrAuto: Sendable, Equatable {
+    case auto
+    case count(Int)
+
+    public var count: Int? { if case .count(let value) = self { value } else { nil } }
+}
+
+/// `--budget` / `DB_BUDGET`.
+public enum BudgetMode: String, Sendable, CaseIterable {
+    /// A configuration that can exceed the budget does not start (exit 78); TTIN and scale past it are
+    /// refused; restarts surge only when the surge fits.
+    case enforce
+    /// The same table, as a warning; nothing is refused or held back.
+    case warn
+    /// No accounting: the workers do not use Postgres.
+    case off
+}
+
+// MARK: Declarations by kind
+
+extension Setting where Value == Int {
+    /// The whole numbers it accepts.
+    public var range: ClosedRange<Int> {
+        guard case .count(let range) = declaration.kind else { preconditionFailure("\(declaration) is not a count") }
+        return range
+    }
+
+    static func count(_ flags: [String] = [], variables: [String] = [], default value: Int, in range: ClosedRange<Int>,
+                      valueName: String? = nil, help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
+        Self(Declared(flags: flags, variables: variables, valueName: valueName, help: help, readers: readers, flagReaders: flagReaders),
+             kind: .count(range), default: value, defaultText: "\(value)", defaultHelp: nil) { ValueSyntax.count($0, range: range) }
+    }
+
+    static func size(_ flags: [String] = [], variables: [String] = [], default value: Int, help: String,
+                     readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .size, default: value, defaultText: ValueSyntax.describe(bytes: value), defaultHelp: nil, value: ValueSyntax.size)
+    }
+}
+
+extension Setting where Value == Int? {
+    /// A size with no default (off), or one worked out from other settings (`defaultHelp` says how).
+    static func size(_ flags: [String] = [], variables: [String] = [], defaultHelp: String, help: String,
+                     readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .size, default: nil, defaultText: nil, defaultHelp: defaultHelp, value: ValueSyntax.size)
+    }
+}
+
+extension Setting where Value == CountOrAuto {
+    static func countOrAuto(_ flags: [String] = [], variables: [String] = [], default value: Int, in range: ClosedRange<Int>,
+                            help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers, flagReaders: flagReaders),
+             kind: .countOrAuto(range), default: .count(value), defaultText: "\(value)", defaultHelp: nil) { text in
+            Substring(text).trimmingSpaces.lowercased() == "auto" ? .auto : ValueSyntax.count(text, range: range).map { .count($0) }
+        }
+    }
+}
+
+extension Setting where Value == Duration {
+    static func duration(_ flags: [String] = [], variables: [String] = [], default value: Duration, minimum: Duration,
+                         help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers, flagReaders: flagReaders),
+             kind: .duration(minimum: minimum, never: false), default: value, defaultText: ValueSyntax.describe(value),
+             defaultHelp: nil, value: DurationSyntax.parse)
+    }
+}
+
+extension Setting where Value == Duration? {
+    /// A duration that may be absent: none by default (`defaultHelp` says what then), or `-1` for never.
+    static func duration(_ flags: [String] = [], variables: [String] = [], default value: Duration?, defaultHelp: String? = nil,
+                         minimum: Duration, never: Bool, help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .duration(minimum: minimum, never: never), default: value, defaultText: value.map(ValueSyntax.describe),
+             defaultHelp: defaultHelp) { text in
+            Substring(text).trimmingSpaces == "-1" ? .some(nil) : DurationSyntax.parse(text).map { .some($0) }
+        }
+    }
+}
+
+extension Setting where Value == Bool {
+    /// Off unless given; as a flag, a switch.
+    static func boolean(_ flags: [String] = [], variables: [String] = [], default value: Bool = false, help: String,
+                        readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers, flagReaders: flagReaders),
+             kind: .boolean, default: value, defaultText: value ? "true" : nil, defaultHelp: value ? nil : "off",
+             value: ValueSyntax.boolean)
+    }
+}
+
+extension Setting where Value == Bool? {
+    /// A boolean whose default is worked out from other settings (`defaultHelp` says how).
+    static func boolean(variables: [String], defaultHelp: String, help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: [], variables: variables, help: help, readers: readers),
+             kind: .boolean, default: nil, defaultText: nil, defaultHelp: defaultHelp) { ValueSyntax.boolean($0).map { .some($0) } }
+    }
+}
+
+extension Setting where Value == LogLevel {
+    static func logLevel(_ flags: [String], variables: [String], default value: LogLevel, help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .logLevel, default: value, defaultText: value.rawValue, defaultHelp: nil, value: LogLevelSyntax.parse)
+    }
+}
+
+extension Setting where Value: RawRepresentable & CaseIterable, Value.RawValue == String {
+    static func choice(_ flags: [String], variables: [String], default value: Value, help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .choice(Value.allCases.map(\.rawValue)), default: value, defaultText: value.rawValue, defaultHelp: nil) {
+            Value(rawValue: String(Substring($0).trimmingSpaces.lowercased()))
+        }
+    }
+}
+
+extension Setting {
+    /// A choice whose default is worked out from other settings (`defaultHelp` says how).
+    static func choice<Choice: RawRepresentable & CaseIterable & Sendable>(
+        _ flags: [String], variables: [String], defaultHelp: String, help: String, readers: Set<Program>
+    ) -> Self where Value == Choice?, Choice.RawValue == String {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .choice(Choice.allCases.map(\.rawValue)), default: nil, defaultText: nil, defaultHelp: defaultHelp) {
+            Choice(rawValue: String(Substring($0).trimmingSpaces.lowercased())).map { .some($0) }
+        }
+    }
+}
+
+extension Setting where Value == String {
+    static func text(_ flags: [String] = [], variables: [String] = [], default value: String, valueName: String? = nil,
+                     help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, valueName: valueName, help: help, readers: readers),
+             kind: .text, default: value, defaultText: value, defaultHelp: nil) { $0 }
+    }
+}
+
+extension Setting where Value == String? {
+    /// Text with no default: `defaultHelp` says what is done without it.
+    static func text(_ flags: [String] = [], variables: [String] = [], defaultHelp: String, valueName: String? = nil,
+                     help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil, repeatable: Bool = false,
+                     once: Bool = false) -> Self {
+        Self(Declared(flags: flags, variables: variables, valueName: valueName, help: help, readers: readers,
+                      flagReaders: flagReaders, repeatable: repeatable, once: once),
+             kind: .text, default: nil, defaultText: nil, defaultHelp: defaultHelp) { $0 }
+    }
+
+    /// A URL, checked without echoing it; nil when unset.
+    static func url(variables: [String], kind: AnySetting.Kind, defaultHelp: String, help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: [], variables: variables, help: help, readers: readers),
+             kind: kind, default: nil, defaultText: nil, defaultHelp: defaultHelp) { $0 }
+    }
+}
+
+extension Setting where Value == UInt32 {
+    static func fileMode(_ flags: [String], variables: [String], default value: UInt32, help: String, readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
+             kind: .fileMode, default: value, defaultText: "0" + String(value, radix: 8), defaultHelp: nil, value: ValueSyntax.fileMode)
+    }
+}
+
+extension AnySetting.Kind {
     var valueName: String {
         switch self {
         case .count, .countOrAuto: "n"

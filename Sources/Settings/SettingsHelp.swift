@@ -28,7 +28,7 @@ public enum SettingsHelp {
         }.joined(separator: "\n")
     }
 
-    static func line(_ setting: Setting, withVariables: Bool = true) -> String {
+    static func line(_ setting: AnySetting, withVariables: Bool = true) -> String {
         var text = setting.help
         if withVariables, !setting.variables.isEmpty { text += " [\(setting.variables.joined(separator: ", "))]" }
         if !setting.defaultHelp.isEmpty { text += " (default \(setting.defaultHelp))" }

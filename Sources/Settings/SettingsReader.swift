@@ -13,7 +13,7 @@ public struct SettingError: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// Reads declared settings from flags, then variables in their order, then the declared default.
 public struct SettingsReader: Sendable {
-    /// Flag values by `Setting.name` (see `CommandLine`); a switch given is `"true"`.
+    /// Flag values by `AnySetting.name` (see `FlagParser`); a switch given is `"true"`.
     public var flags: [String: String]
     public var environment: [String: String]
 
@@ -30,7 +30,7 @@ public struct SettingsReader: Sendable {
         public var fromFlag: Bool
     }
 
-    public func found(_ setting: Setting) -> Found? {
+    public func found(_ setting: AnySetting) -> Found? {
         if let text = flags[setting.name] { return Found(text: text, source: setting.flags.first ?? setting.name, fromFlag: true) }
         for variable in setting.variables {
             if let text = environment[variable], !text.isEmpty { return Found(text: text, source: variable, fromFlag: false) }
@@ -38,58 +38,21 @@ public struct SettingsReader: Sendable {
         return nil
     }
 
-    public func isGiven(_ setting: Setting) -> Bool { found(setting) != nil }
+    public func found<Value>(_ setting: Setting<Value>) -> Found? { found(setting.declaration) }
 
-    /// The text given, checked against the setting's kind, or the declared default; nil if neither.
-    public func text(_ setting: Setting) throws(SettingError) -> String? {
-        guard let found = found(setting) else { return setting.defaultValue }
-        if let problem = setting.kind.problem(found.text, name: found.source) {
-            throw SettingError(problem, fromFlag: found.fromFlag)
+    public func isGiven<Value>(_ setting: Setting<Value>) -> Bool { found(setting.declaration) != nil }
+
+    /// The value given, checked against the setting's kind, or the declared default.
+    public subscript<Value>(_ setting: Setting<Value>) -> Value {
+        get throws(SettingError) {
+            guard let found = found(setting.declaration) else { return setting.defaultValue }
+            if let problem = setting.kind.problem(found.text, name: found.source) {
+                throw SettingError(problem, fromFlag: found.fromFlag)
+            }
+            guard let value = setting.value(found.text) else {
+                throw SettingError("\(found.source): cannot read \(ValueSyntax.shown(found.text))", fromFlag: found.fromFlag)
+            }
+            return value
         }
-        return found.text
-    }
-
-    public func count(_ setting: Setting) throws(SettingError) -> Int? {
-        guard let text = try text(setting) else { return nil }
-        guard case .count(let range) = setting.kind else { return ValueSyntax.count(text, range: 0...Int.max) }
-        return ValueSyntax.count(text, range: range)
-    }
-
-    /// nil for `auto`.
-    public func countOrAuto(_ setting: Setting) throws(SettingError) -> Int? {
-        guard let text = try text(setting), Substring(text).trimmingSpaces.lowercased() != "auto" else { return nil }
-        return ValueSyntax.count(text, range: 0...Int.max)
-    }
-
-    /// nil when unset without a default, or `-1` (never) where the setting allows it.
-    public func duration(_ setting: Setting) throws(SettingError) -> Duration? {
-        guard let text = try text(setting), Substring(text).trimmingSpaces != "-1" else { return nil }
-        return DurationSyntax.parse(text)
-    }
-
-    public func size(_ setting: Setting) throws(SettingError) -> Int? {
-        try text(setting).flatMap(ValueSyntax.size)
-    }
-
-    /// A switch or a boolean variable: false unless given.
-    public func isOn(_ setting: Setting) throws(SettingError) -> Bool {
-        try text(setting).flatMap(ValueSyntax.boolean) ?? false
-    }
-
-    public func boolean(_ setting: Setting) throws(SettingError) -> Bool? {
-        try text(setting).flatMap(ValueSyntax.boolean)
-    }
-
-    public func logLevel(_ setting: Setting = Catalog.logLevel) throws(SettingError) -> LogLevel {
-        try text(setting).flatMap(LogLevelSyntax.parse) ?? .info
-    }
-
-    /// One of the kind's words, lowercased.
-    public func choice(_ setting: Setting) throws(SettingError) -> String? {
-        try text(setting).map { String(Substring($0).trimmingSpaces.lowercased()) }
-    }
-
-    public func fileMode(_ setting: Setting) throws(SettingError) -> UInt32? {
-        try text(setting).flatMap(ValueSyntax.fileMode)
     }
 }

@@ -72,6 +72,14 @@ public enum ValueSyntax {
         return words.dropLast().joined(separator: ", ") + " or " + words.last!
     }
 
+    /// `1M`, `512K`, `300000000`: a size as the grammar reads it back.
+    public static func describe(bytes: Int) -> String {
+        for (suffix, scale) in [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] where bytes > 0 && bytes % scale == 0 {
+            return "\(bytes / scale)\(suffix)"
+        }
+        return "\(bytes)"
+    }
+
     /// `250ms`, `8s`, `1.5s`, `2m`, `1h`: a duration as the grammar writes it.
     public static func describe(_ duration: Duration) -> String {
         let milliseconds = duration.inMilliseconds

@@ -77,14 +77,14 @@ enum CommandHelp {
         for program in Program.allCases {
             let title: String = switch program {
             case .supervisor: "SUPERVISOR (flags and variables)"
-            case .budget: "SUPERVISOR BUDGET (flags and variables)"
             case .worker: "WORKER (variables; the supervisor checks them before it starts one)"
-            case .cleanup: "CLEANUP (variables)"
+            case .cleanup: "CLEANUP (flags and variables)"
+            default: "SUPERVISOR \(program.rawValue.uppercased()) (flags and variables)"
             }
             let body = switch program {
             case .supervisor: SettingsHelp.options(of: program) + "\n" + SettingsHelp.environment(of: program)
-            case .budget: SettingsHelp.options(of: program)
-            case .worker, .cleanup: SettingsHelp.environment(of: program)
+            case .worker, .cleanup: SettingsHelp.options(of: program) + "\n" + SettingsHelp.environment(of: program)
+            default: SettingsHelp.options(of: program)
             }
             sections.append(title + "\n" + body)
         }

@@ -76,7 +76,7 @@ enum Commands {
             guard positional.isEmpty else { return usage("status takes no arguments") }
             return control(switches.contains("--json") ? "status json" : "status", options: options, environment: environment)
         case "scale":
-            let range = WorkerCount.range
+            let range = Catalog.workers.range
             guard positional.count == 1, let workers = Int(positional[0]), range.contains(workers) else {
                 return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
             }
@@ -126,8 +126,9 @@ enum Commands {
     }
 
     static func controlPath(options: [String: String], environment: [String: String]) -> String {
-        options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? ControlSocket.defaultPath(environment: environment)
+        let reader = SettingsReader(flags: options["--control-socket"].map { [Catalog.controlSocket.name: $0] } ?? [:],
+                                    environment: environment)
+        return (try? reader[Catalog.controlSocket]) ?? ControlSocket.defaultPath(environment: environment)
     }
 
     /// Sends one request and prints the body of an `ok`; `body` gets it instead when given.
@@ -178,10 +179,9 @@ enum Commands {
             let workers: Int
             var cleanup: PoolSize?
             do throws(SettingError) {
-                workers = try reader.count(Catalog.workers) ?? 1
-                if try !reader.isOn(Catalog.noCleanup) {
-                    cleanup = PoolSize(size: try reader.count(Catalog.cleanupPoolSize) ?? 1,
-                                       overflow: try reader.count(Catalog.cleanupMaxOverflow) ?? 1)
+                workers = try reader[Catalog.workers]
+                if try !reader[Catalog.noCleanup] {
+                    cleanup = PoolSize(size: try reader[Catalog.cleanupPoolSize], overflow: try reader[Catalog.cleanupMaxOverflow])
                 }
             } catch {
                 throw error.fromFlag ? .usage(error.description) : .configuration(error.description)
@@ -202,8 +202,15 @@ enum Commands {
     /// Compares the plan with the real server: its `max_connections`, what only superusers may use, what is
     /// connected now.
     static func checkDatabase(_ budget: ConnectionBudget, environment: [String: String]) -> Int32 {
-        guard let url = environment["DATABASE_URL"], !url.isEmpty else {
-            report("--check-db needs DATABASE_URL")
+        let url: String
+        do {
+            guard let given = try SettingsReader(environment: environment)[Catalog.databaseURL] else {
+                report("--check-db needs DATABASE_URL")
+                return Code.configuration
+            }
+            url = given
+        } catch {
+            report(error.description)
             return Code.configuration
         }
         switch PostgresProbe.facts(url: url) {

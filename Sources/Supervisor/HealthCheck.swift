@@ -33,7 +33,7 @@ enum HealthCheck {
             }
         } else if reader.isGiven(Catalog.port) {
             // Where the supervisor binds for PORT alone.
-            do { configured = .tcp(host: "0.0.0.0", port: UInt16(try reader.count(Catalog.port) ?? 8080)) } catch {
+            do { configured = .tcp(host: "0.0.0.0", port: UInt16(try reader[Catalog.port])) } catch {
                 Commands.report("healthcheck: \(error)")
                 return Commands.Code.configuration
             }
@@ -89,9 +89,8 @@ enum HealthCheck {
     }
 
     static func askSupervisor(options: [String: String], environment: [String: String], timeout: Duration) -> SupervisorView? {
-        let configured = options["--control-socket"] ?? environment["CONTROL_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
-        if configured == "none" { return nil }
-        let socketPath = configured ?? ControlSocket.defaultPath(environment: environment)
+        let socketPath = Commands.controlPath(options: options, environment: environment)
+        if socketPath == "none" { return nil }
         guard ControlSocket.untrustedReason(path: socketPath) == nil,
             case .success(let response) = ControlSocket.request("status json", path: socketPath, timeout: timeout),
             case .ok(let json) = ControlSocket.parse(response),

@@ -1,6 +1,7 @@
 import TimeUnits
 import Glibc
 import Schedule
+import Settings
 
 /// `supervisor schedule EXPR`: when a cleanup schedule would fire, so an operator can check an expression and
 /// its time zone before a deploy, and (`--batch`) the interface the differential test drives against an
@@ -18,7 +19,9 @@ enum ScheduleCommand {
         guard let expression else {
             return Commands.usage("usage: supervisor schedule [--timezone ZONE] [--count N] [--after EPOCH] 'EXPRESSION'")
         }
-        let zoneName = options["--timezone"] ?? environment["CRON_TZ"].flatMap { $0.isEmpty ? nil : $0 } ?? "UTC"
+        // `--timezone` or the cleanup's own zone setting (CRON_TZ), as the supervisor would read it.
+        let zoneName = options["--timezone"] ?? (try? SettingsReader(environment: environment)[Catalog.cleanupTimezone])
+            ?? Catalog.cleanupTimezone.defaultValue
         let zone: TimeZoneRules
         do { zone = try TimeZoneRules.load(zoneName) } catch {
             return Commands.usage("\(options["--timezone"] == nil ? "CRON_TZ" : "--timezone"): \(error)")

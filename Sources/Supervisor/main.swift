@@ -60,7 +60,7 @@ do {
     fail(error.message, code: error.exitCode)
 }
 
-LoggingSystem.bootstrap { label in (settings.logFormatIsJSON ? LogOutput.json : .text).handler(label: label, level: settings.logLevel) }
+LoggingSystem.bootstrap { label in settings.logFormat.handler(label: label, level: settings.logLevel) }
 let logger = Logger(label: "supervisor")
 if let fileLimit = ProcessDefaults.raiseFileLimit() { logger.info("\(fileLimit)") }
 

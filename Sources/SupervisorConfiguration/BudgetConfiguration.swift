@@ -6,16 +6,7 @@ import Settings
 /// The connection budget as the supervisor applies it: read from the same variables the workers read their
 /// pools from, so the arithmetic is about the pools the workers will really have.
 public struct BudgetConfiguration: Sendable {
-    /// `--budget` / `DB_BUDGET`.
-    public enum Mode: String, Sendable {
-        /// A configuration that can exceed the budget does not start (exit 78); TTIN and scale past it are
-        /// refused; restarts surge only when the surge fits.
-        case enforce
-        /// The same table, as a warning; nothing is refused or held back.
-        case warn
-        /// No accounting: the workers do not use Postgres.
-        case off
-    }
+    public typealias Mode = BudgetMode
 
     public var mode: Mode
     public var budget: ConnectionBudget
@@ -60,22 +51,23 @@ public struct BudgetConfiguration: Sendable {
     }
 
     private static func read(workers: Int, cleanup: PoolSize?, settings reader: SettingsReader) throws -> BudgetConfiguration {
-        let size = try reader.countOrAuto(Catalog.poolSize)
-        let poolIsAuto = size == nil
-        let overflow = try reader.count(Catalog.maxOverflow) ?? 10
-        var budget = ConnectionBudget(workers: workers, pool: PoolSize(size: size ?? 10, overflow: overflow), cleanup: cleanup)
-        budget.maxConnections = try reader.count(Catalog.maxConnections) ?? 100
-        budget.reserved = try reader.count(Catalog.reservedConnections) ?? 20
-        budget.replicas = try reader.count(Catalog.replicas) ?? 1
-        if try reader.isOn(Catalog.pgbouncer) {
+        let size = try reader[Catalog.poolSize]
+        let poolIsAuto = size == .auto
+        let overflow = try reader[Catalog.maxOverflow]
+        // With `auto`, the declared size stands in until the budget works out the real one.
+        let pool = PoolSize(size: size.count ?? Catalog.poolSize.defaultValue.count!, overflow: overflow)
+        var budget = ConnectionBudget(workers: workers, pool: pool, cleanup: cleanup,
+                                      maxConnections: try reader[Catalog.maxConnections],
+                                      reserved: try reader[Catalog.reservedConnections], replicas: try reader[Catalog.replicas])
+        if try reader[Catalog.pgbouncer] {
             budget.pgbouncer = PgBouncerPlan(
-                maxClientConnections: try reader.count(Catalog.pgbouncerMaxClientConnections) ?? 100,
-                poolSize: try reader.count(Catalog.pgbouncerPoolSize) ?? 20,
-                instances: try reader.count(Catalog.pgbouncerInstances) ?? 1)
+                maxClientConnections: try reader[Catalog.pgbouncerMaxClientConnections],
+                poolSize: try reader[Catalog.pgbouncerPoolSize],
+                instances: try reader[Catalog.pgbouncerInstances])
         }
         let mode: Mode
-        if let text = try reader.choice(Catalog.budgetMode), let parsed = Mode(rawValue: text) {
-            mode = parsed
+        if let given = try reader[Catalog.budgetMode] {
+            mode = given
         } else {
             let usesPostgres = reader.isGiven(Catalog.databaseURL) || poolIsAuto
             mode = usesPostgres ? .enforce : .off

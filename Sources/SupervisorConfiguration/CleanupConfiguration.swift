@@ -54,17 +54,24 @@ extension SupervisorSettings {
         func failure(_ error: SettingError) -> StartupError {
             error.fromFlag ? .usage(error.description) : .configuration(error.description)
         }
-        do { if try reader.isOn(Catalog.noCleanup) { return nil } } catch { throw failure(error) }
-        let zoneSetting = reader.found(Catalog.cleanupTimezone)
-        let zone: TimeZoneRules
-        do { zone = try TimeZoneRules.load(zoneSetting?.text ?? "UTC") } catch {
-            throw failure(SettingError("\(zoneSetting?.source ?? "CRON_TZ"): \(error)", fromFlag: zoneSetting?.fromFlag ?? false))
+        let zoneName: String
+        let scheduleText: String
+        do throws(SettingError) {
+            if try reader[Catalog.noCleanup] { return nil }
+            zoneName = try reader[Catalog.cleanupTimezone]
+            scheduleText = try reader[Catalog.cleanupSchedule]
+        } catch {
+            throw failure(error)
         }
-        let scheduleSetting = reader.found(Catalog.cleanupSchedule)
-        let scheduleText = scheduleSetting?.text ?? Catalog.cleanupSchedule.defaultValue!
+        let zone: TimeZoneRules
+        do { zone = try TimeZoneRules.load(zoneName) } catch {
+            let given = reader.found(Catalog.cleanupTimezone)
+            throw failure(SettingError("\(given?.source ?? Catalog.cleanupTimezone.variables[0]): \(error)", fromFlag: given?.fromFlag ?? false))
+        }
         do { _ = try Schedule.parse(scheduleText, zone: zone, now: 0) } catch {
-            throw failure(SettingError("\(scheduleSetting?.source ?? "CLEANUP_SCHEDULE"): \(error)",
-                                       fromFlag: scheduleSetting?.fromFlag ?? false))
+            let given = reader.found(Catalog.cleanupSchedule)
+            throw failure(SettingError("\(given?.source ?? Catalog.cleanupSchedule.variables[0]): \(error)",
+                                       fromFlag: given?.fromFlag ?? false))
         }
         let command: Spawner.Command
         if let found = reader.found(Catalog.cleanupCommand) {
@@ -78,18 +85,18 @@ extension SupervisorSettings {
             guard access(path, X_OK) == 0 else { return nil }
             // Our cleanup works on our worker's tables: in front of another program (uvicorn, whose
             // DATABASE_URL may not even be libpq's) it is scheduled only when a cleanup setting asks for it.
-            let asked = [Catalog.cleanupSchedule, Catalog.cleanupTimezone, Catalog.cleanupTimeout, Catalog.cleanupJitter,
-                         Catalog.cleanupOnStart].contains { reader.isGiven($0) }
+            let asked = [Catalog.cleanupSchedule.declaration, Catalog.cleanupTimezone.declaration, Catalog.cleanupTimeout.declaration,
+                         Catalog.cleanupJitter.declaration, Catalog.cleanupOnStart.declaration].contains { reader.found($0) != nil }
             guard workerIsOurs || asked else { return nil }
             command = Spawner.Command(path: path, arguments: [path])
         }
         var configuration = CleanupConfiguration(command: command, scheduleText: scheduleText, zone: zone)
         do throws(SettingError) {
-            configuration.timeout = try reader.duration(Catalog.cleanupTimeout) ?? .seconds(3600)
-            configuration.jitter = try reader.duration(Catalog.cleanupJitter) ?? .zero
-            configuration.runOnStart = try reader.isOn(Catalog.cleanupOnStart)
-            configuration.poolSize = try reader.count(Catalog.cleanupPoolSize) ?? 1
-            configuration.maxOverflow = try reader.count(Catalog.cleanupMaxOverflow) ?? 1
+            configuration.timeout = try reader[Catalog.cleanupTimeout]
+            configuration.jitter = try reader[Catalog.cleanupJitter]
+            configuration.runOnStart = try reader[Catalog.cleanupOnStart]
+            configuration.poolSize = try reader[Catalog.cleanupPoolSize]
+            configuration.maxOverflow = try reader[Catalog.cleanupMaxOverflow]
         } catch {
             throw failure(error)
         }

@@ -36,46 +36,46 @@ extension SupervisorSettings {
     }
 
     private mutating func read(_ reader: SettingsReader) throws(SettingError) {
-        arbiter.workers = try reader.count(Catalog.workers) ?? 1
+        arbiter.workers = try reader[Catalog.workers]
         if let found = reader.found(Catalog.bind) {
             do { bind = try BindAddress(parsing: found.text) } catch {
                 throw SettingError("\(found.source): \(error.description)", fromFlag: found.fromFlag)
             }
-        } else if reader.isGiven(Catalog.port), let port = try reader.count(Catalog.port) {
-            bind = .tcp(host: "0.0.0.0", port: UInt16(port))
+        } else {
+            bind = .tcp(host: "0.0.0.0", port: UInt16(try reader[Catalog.port]))
         }
-        socketMode = try reader.fileMode(Catalog.socketMode) ?? 0o666
+        socketMode = try reader[Catalog.socketMode]
         if let group = reader.found(Catalog.socketGroup) {
             guard let gid = Self.groupID(group.text) else {
                 throw SettingError("\(group.source): no group '\(group.text)' on this system", fromFlag: group.fromFlag)
             }
             socketGroup = gid
         }
-        backlog = Int32(try reader.count(Catalog.backlog) ?? 2048)
-        arbiter.gracefulTimeout = try reader.duration(Catalog.gracefulTimeout) ?? .seconds(8)
-        let heartbeat = try reader.duration(Catalog.heartbeatTimeout) ?? .seconds(30)
+        backlog = Int32(try reader[Catalog.backlog])
+        arbiter.gracefulTimeout = try reader[Catalog.gracefulTimeout]
+        let heartbeat = try reader[Catalog.heartbeatTimeout]
         arbiter.heartbeatTimeout = heartbeat == .zero ? nil : heartbeat
-        if let required = reader.found(Catalog.requireHeartbeat), try reader.isOn(Catalog.requireHeartbeat) {
-            let withoutNotify = try reader.isOn(Catalog.noNotify)
+        if let required = reader.found(Catalog.requireHeartbeat), try reader[Catalog.requireHeartbeat] {
+            let withoutNotify = try reader[Catalog.noNotify]
             if arbiter.heartbeatTimeout == nil || withoutNotify {
                 throw SettingError("\(required.source) needs heartbeats: sd_notify (not --no-notify) and a heartbeat timeout above 0",
                                    fromFlag: required.fromFlag)
             }
             arbiter.requireHeartbeat = true
         }
-        arbiter.bootTimeout = try reader.duration(Catalog.bootTimeout) ?? .seconds(60)
+        arbiter.bootTimeout = try reader[Catalog.bootTimeout]
         if let relayed = reader.found(Catalog.relaySignals) {
             do { arbiter.relayedSignals = try Self.relayedSignals(relayed.text, name: relayed.source) } catch {
                 throw SettingError(error.description, fromFlag: relayed.fromFlag)
             }
         }
-        if try reader.isOn(Catalog.noNotify) {
-            let readyAfter = try reader.duration(Catalog.readyAfter) ?? .seconds(5)
+        if try reader[Catalog.noNotify] {
+            let readyAfter = try reader[Catalog.readyAfter]
             if readyAfter >= arbiter.bootTimeout {
                 // Named by whichever of the two was given (a flag makes it a usage error, exit 64).
                 let given = reader.found(Catalog.readyAfter) ?? reader.found(Catalog.bootTimeout)
-                let readyName = reader.found(Catalog.readyAfter)?.source ?? "--ready-after (default 5 s)"
-                let bootName = reader.found(Catalog.bootTimeout)?.source ?? "--boot-timeout (default 60 s)"
+                let readyName = reader.found(Catalog.readyAfter)?.source ?? "--ready-after (default \(ValueSyntax.describe(Catalog.readyAfter.defaultValue)))"
+                let bootName = reader.found(Catalog.bootTimeout)?.source ?? "--boot-timeout (default \(ValueSyntax.describe(Catalog.bootTimeout.defaultValue)))"
                 throw SettingError("\(readyName) must be shorter than \(bootName), or no worker could ever be ready: "
                                    + "got \(readyAfter) and \(arbiter.bootTimeout)", fromFlag: given?.fromFlag ?? false)
             }
@@ -85,17 +85,16 @@ extension SupervisorSettings {
             throw SettingError("\(readyAfter.source) applies only with --no-notify (NO_NOTIFY=1): a worker that speaks sd_notify is ready when it says READY=1",
                                fromFlag: readyAfter.fromFlag)
         }
-        logLevel = try reader.logLevel()
-        logFormatIsJSON = try reader.choice(Catalog.logFormat) == "json"
+        logLevel = try reader[Catalog.logLevel]
+        logFormat = try reader[Catalog.logFormat]
         // Given as flags, they are the workers' too, as uvicorn's --log-level is.
-        for setting in [Catalog.logLevel, Catalog.logFormat] where reader.found(setting)?.fromFlag == true {
+        for setting in [Catalog.logLevel.declaration, Catalog.logFormat.declaration] where reader.found(setting)?.fromFlag == true {
             workerVariables[setting.variables[0]] = reader.flags[setting.name]
         }
-        let requests = try reader.count(Catalog.maxRequests) ?? 0
+        let requests = try reader[Catalog.maxRequests]
         maxRequests = requests == 0 ? nil : requests
-        maxRequestsJitter = try reader.count(Catalog.maxRequestsJitter) ?? 0
-        maxWorkerMemory = try reader.size(Catalog.maxWorkerMemory)
-        arbiter.maxWorkerMemory = maxWorkerMemory
+        maxRequestsJitter = try reader[Catalog.maxRequestsJitter]
+        arbiter.maxWorkerMemory = try reader[Catalog.maxWorkerMemory]
         if let control = reader.found(Catalog.controlSocket) {
             guard control.text == "none" || (control.text.hasPrefix("/") && control.text.utf8.count < 108) else {
                 throw SettingError("\(control.source): expected an absolute path shorter than 108 bytes, or none, got '\(control.text)'",

@@ -1,4 +1,4 @@
-import SupervisorSystem
+import Settings
 import TimeUnits
 
 extension SupervisorSettings {
@@ -7,17 +7,17 @@ extension SupervisorSettings {
     /// before it.
     public var workerEnvironment: [String] {
         var environment = self.environment.merging(workerVariables) { $1 }
-        environment["GRACEFUL_TIMEOUT"] = String(arbiter.gracefulTimeout.inSeconds)
+        environment[Catalog.gracefulTimeout.variables[0]] = String(arbiter.gracefulTimeout.inSeconds)
         // The supervisor's worker count, not each worker's: uvicorn and gunicorn read it as their own, and a
         // platform's WEB_CONCURRENCY=4 would make each of 4 workers start 4 processes of its own.
-        environment["WEB_CONCURRENCY"] = nil
+        environment[Catalog.workers.variables[1]] = nil
         // The worker counts its own requests and asks to be recycled (X_PREFORK_RECYCLE) when it reaches them.
         if let maxRequests = maxRequests {
-            environment["MAX_REQUESTS"] = "\(maxRequests)"
-            environment["MAX_REQUESTS_JITTER"] = "\(maxRequestsJitter)"
+            environment[Catalog.maxRequests.variables[0]] = "\(maxRequests)"
+            environment[Catalog.maxRequestsJitter.variables[0]] = "\(maxRequestsJitter)"
         } else {
-            environment["MAX_REQUESTS"] = nil
-            environment["MAX_REQUESTS_JITTER"] = nil
+            environment[Catalog.maxRequests.variables[0]] = nil
+            environment[Catalog.maxRequestsJitter.variables[0]] = nil
         }
         return environment.map { "\($0.key)=\($0.value)" }.sorted()
     }

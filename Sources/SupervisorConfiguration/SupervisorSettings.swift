@@ -1,14 +1,18 @@
 import SupervisorSystem
 import Arbiter
 import Settings
+import LogFormat
 import Glibc
 
 /// Everything the supervisor needs to run, validated before anything is bound or spawned.
 public struct SupervisorSettings: Sendable {
-    public var arbiter = Arbiter<ContinuousClock.Instant>.Configuration()
-    public var bind: BindAddress = .tcp(host: "0.0.0.0", port: 8080)
-    /// Kernel accept queue. 2048, as gunicorn: a burst during a rolling restart queues instead of being refused.
-    public var backlog: Int32 = 2048
+    public var arbiter = Arbiter<ContinuousClock.Instant>.Configuration(
+        workers: Catalog.workers.defaultValue, workerRange: Catalog.workers.range,
+        gracefulTimeout: Catalog.gracefulTimeout.defaultValue, heartbeatTimeout: Catalog.heartbeatTimeout.defaultValue,
+        bootTimeout: Catalog.bootTimeout.defaultValue)
+    public var bind: BindAddress = .tcp(host: "0.0.0.0", port: UInt16(Catalog.port.defaultValue))
+    /// Kernel accept queue, as gunicorn's: a burst during a rolling restart queues instead of being refused.
+    public var backlog = Int32(Catalog.backlog.defaultValue)
     public var command: Spawner.Command
     public var environment: [String: String]
     /// The scheduled cleanup job; nil when there is none.
@@ -20,9 +24,7 @@ public struct SupervisorSettings: Sendable {
     /// A worker asks to be replaced after this many requests (`--max-requests`), plus up to the jitter, so
     /// that workers started together do not all recycle together.
     public var maxRequests: Int?
-    public var maxRequestsJitter = 0
-    /// A worker whose resident memory passes this many bytes is recycled (`--max-worker-memory`).
-    public var maxWorkerMemory: Int?
+    public var maxRequestsJitter = Catalog.maxRequestsJitter.defaultValue
     /// The control socket's path (`--control-socket`); nil for none.
     public var controlSocket: String?
     /// The path came from `--control-socket` or `CONTROL_SOCKET`: if it cannot be created the supervisor exits
@@ -32,11 +34,11 @@ public struct SupervisorSettings: Sendable {
     public var metricsBind: BindAddress?
 
     /// Permissions and group of a `unix:` listening socket (`--socket-mode`, `--socket-group`).
-    public var socketMode: UInt32 = 0o666
+    public var socketMode = Catalog.socketMode.defaultValue
     public var socketGroup: gid_t?
     /// `--log-level` / `LOG_LEVEL` and `--log-format` / `LOG_FORMAT`, for the supervisor's own lines.
-    public var logLevel: LogLevel = .info
-    public var logFormatIsJSON = false
+    public var logLevel = Catalog.logLevel.defaultValue
+    public var logFormat = Catalog.logFormat.defaultValue
     /// Variables the supervisor sets for its workers from its own flags (`--log-level` becomes `LOG_LEVEL`).
     public var workerVariables: [String: String] = [:]
 

@@ -1,3 +1,4 @@
+import Settings
 import CShims
 import Glibc
 
@@ -29,7 +30,7 @@ public struct Spawner {
 
     /// Variables the supervisor received from its own manager (systemd) that must not reach a worker.
     static let inheritedOnlyBySupervisor = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
-                                            "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_BACKLOG"]
+                                            "WATCHDOG_USEC", "WATCHDOG_PID", WorkerContract.listenBacklog]
 
     public init(command: Command, listenFD: Int32, backlog: Int32, notifySocket: String?,
                 watchdogMicroseconds: UInt64?, environment: [String]) {
@@ -52,9 +53,9 @@ public struct Spawner {
             "LISTEN_PID=" + Self.pidPlaceholder,
             "LISTEN_FDNAMES=http",
             // Not systemd's: lets a worker whose server library re-listens the socket restore our backlog.
-            "LISTEN_BACKLOG=\(backlog)",
-            "WORKER_SLOT=\(slot)",
-            "WORKER_GENERATION=\(generation)",
+            "\(WorkerContract.listenBacklog)=\(backlog)",
+            "\(WorkerContract.slot)=\(slot)",
+            "\(WorkerContract.generation)=\(generation)",
         ]
         if let notifySocket {
             variables.append("NOTIFY_SOCKET=\(notifySocket)")

@@ -1,3 +1,5 @@
+import FoundationEssentials
+import Settings
 import ProcessDefaults
 import Dispatch
 import Glibc
@@ -36,7 +38,13 @@ func fail(_ message: String) -> Never {
 }
 
 let notifier = Notifier()
-let requestLimit = RequestLimit(environment: environment)
+let requestLimit: RequestLimit?
+do {
+    let reader = SettingsReader(environment: ProcessInfo.processInfo.environment)
+    requestLimit = RequestLimit(maximum: try reader[Catalog.maxRequests], jitter: try reader[Catalog.maxRequestsJitter])
+} catch {
+    fail("\(error)")
+}
 let requestsServed = ServedCounter()
 nonisolated(unsafe) var leaked: UnsafeMutableRawPointer?
 let bootDelay = milliseconds("TEST_WORKER_BOOT_DELAY")
@@ -50,7 +58,7 @@ let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let loop = group.next()
 let state = WorkerState(eventLoop: loop, drainDelay: .milliseconds(milliseconds("TEST_WORKER_DRAIN_DELAY")),
                         notifier: notifier)
-let identity = "pid \(getpid()) slot \(environment("WORKER_SLOT") ?? "-") generation \(environment("WORKER_GENERATION") ?? "-")"
+let identity = "pid \(getpid()) slot \(environment(WorkerContract.slot) ?? "-") generation \(environment(WorkerContract.generation) ?? "-")"
 
 let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
     channel.eventLoop.makeCompletedFuture {
@@ -67,7 +75,7 @@ var inheritedFD: Int32?
 do {
     if let fd = InheritedSocket.take() {
         server = try bootstrap.withBoundSocket(fd).wait()
-        InheritedSocket.restoreBacklog(fd, environment: environment("LISTEN_BACKLOG"))
+        InheritedSocket.restoreBacklog(fd, environment: environment(WorkerContract.listenBacklog))
         inheritedFD = fd
     } else {
         server = try bootstrap.bind(host: "127.0.0.1", port: Int(environment("PORT") ?? "8080") ?? 8080).wait()
@@ -106,13 +114,13 @@ let userSignals = [SIGUSR1, SIGUSR2].map { signal in
 notifier.startHeartbeat(on: loop)
 let hangAfter = milliseconds("TEST_WORKER_HANG_AFTER")
 if hangAfter > 0,
-   environment("TEST_WORKER_HANG_SLOTS").map({ $0.split(separator: ",").contains { $0 == environment("WORKER_SLOT") ?? "" } }) ?? true {
+   environment("TEST_WORKER_HANG_SLOTS").map({ $0.split(separator: ",").contains { $0 == environment(WorkerContract.slot) ?? "" } }) ?? true {
     loop.scheduleTask(in: .milliseconds(hangAfter)) {
         // A handler stuck in a blocking call: the loop stops, and with it the heartbeat.
         while true { sleep(3600) }
     }
 }
-if let path = environment("PREFORK_METRICS_SOCKET") {
+if let path = environment(WorkerContract.metricsSocket) {
     _ = try? PrivateMetrics.bind(path: path, group: group) {
         Array("# HELP test_worker_requests_total Requests answered.\n# TYPE test_worker_requests_total counter\ntest_worker_requests_total \(requestsServed.value)\n".utf8)
     }.wait()

@@ -48,21 +48,15 @@ struct Serve: ParsableCommand {
         let settings = loadSettings()
         let environment = processEnvironment()
         LoggingSystem.bootstrap { label in settings.logFormat.handler(label: label, level: settings.logLevel) }
-        var logger = Logger(label: "worker")
-        if let slot = environment["WORKER_SLOT"] { logger[metadataKey: "slot"] = "\(slot)" }
-        if let generation = environment["WORKER_GENERATION"] { logger[metadataKey: "generation"] = "\(generation)" }
-        if let fileLimit { logger.info("\(fileLimit)") }
-
-        let target: ListenTarget
-        if let fd = InheritedSocket.take() {
-            target = .inherited(fd: fd)
-        } else if let bind, let address = Self.parse(bind) {
-            target = .address(host: address.host, port: address.port)
-        } else {
-            let port = environment["PORT"].flatMap { Int($0) }.flatMap { (0...65535).contains($0) ? $0 : nil }
-            if let text = environment["PORT"], port == nil { failure("PORT: expected a port number, got '\(text)'", code: 78) }
-            target = .address(host: "0.0.0.0", port: port ?? 8080)
+        var configuration: WorkerConfiguration
+        do { configuration = try WorkerConfiguration(environment: environment) } catch { failure("\(error)", code: 78) }
+        if case .address = configuration.listen, let bind, let address = Self.parse(bind) {
+            configuration.listen = .address(host: address.host, port: address.port)
         }
+        var logger = Logger(label: "worker")
+        if let slot = configuration.slot { logger[metadataKey: "slot"] = "\(slot)" }
+        if let generation = configuration.generation { logger[metadataKey: "generation"] = "\(generation)" }
+        if let fileLimit { logger.info("\(fileLimit)") }
 
         // Swift Concurrency's jobs run on the event loop(s): a request's task resumes on the thread that
         // writes its response, with no hop through a second pool. Blocking libpq and hiredis calls still run
@@ -70,12 +64,6 @@ struct Serve: ParsableCommand {
         NIOSingletons.groupLoopCountSuggestion = settings.threads
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 
-        var configuration = WorkerConfiguration(listen: target)
-        configuration.maxBodySize = settings.maxBodySize
-        configuration.headerTimeout = settings.headerTimeout
-        configuration.bodyTimeout = settings.bodyTimeout
-        configuration.bodyBufferLimit = settings.bodyBufferLimit
-        configuration.gracefulTimeout = settings.gracefulTimeout
         let application = Application(settings: settings, logger: logger)
         Worker.serve(application, configuration: configuration, logger: logger)
     }

@@ -13,10 +13,9 @@ public final class RequestLimit: Sendable {
     private let asked = Atomic<Bool>(false)
     private let notifier = Notifier()
 
-    /// nil when `MAX_REQUESTS` is unset or 0; the supervisor validated the values it passes.
-    public init?(environment: (String) -> String?) {
-        guard let text = environment("MAX_REQUESTS"), let maximum = Int(text), maximum > 0 else { return nil }
-        let jitter = environment("MAX_REQUESTS_JITTER").flatMap { Int($0) }.map { max(0, $0) } ?? 0
+    /// nil when `maximum` is 0 (never).
+    public init?(maximum: Int, jitter: Int) {
+        guard maximum > 0 else { return nil }
         limit = maximum + (jitter > 0 ? Int.random(in: 0...jitter) : 0)
     }
 

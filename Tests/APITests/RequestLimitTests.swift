@@ -31,7 +31,7 @@ struct RequestLimitTests {
         #expect(queued > 0 && queued < 10_000, "the queue never filled")
         setenv("NOTIFY_SOCKET", path, 1)
         defer { unsetenv("NOTIFY_SOCKET") }
-        let limit = try #require(RequestLimit { $0 == "MAX_REQUESTS" ? "2" : nil })
+        let limit = try #require(RequestLimit(maximum: 2, jitter: 0))
         limit.served()
         limit.served()  // the limit: the queue is full, so it is not sent, and nothing waits
         func drain() -> [String] {

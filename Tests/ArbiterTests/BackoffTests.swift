@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func configurationValidationNamesTheSetting() {
-        var configuration = Arbiter<TestInstant>.Configuration()
+        var configuration = Arbiter<TestInstant>.Configuration.example
         configuration.workers = 0
         #expect(throws: ConfigurationError("workers must be from 1 to 1024, got 0")) { try configuration.validate() }
     }

@@ -212,7 +212,7 @@ struct ConnectionLimitTests {
     }
 
     @Test func theConfigurationIsInvalidWhenTheWorkersDoNotFit() {
-        var configuration = Machine.Configuration()
+        var configuration = Machine.Configuration.example
         configuration.workers = 6
         configuration.connections = Self.seed
         #expect(throws: ConfigurationError.self) { try configuration.validate() }

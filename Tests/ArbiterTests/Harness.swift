@@ -18,7 +18,7 @@ struct Harness {
     var spawnError: String?
 
     init(_ configure: (inout Machine.Configuration) -> Void = { _ in }) {
-        var configuration = Machine.Configuration()
+        var configuration = Machine.Configuration.example
         configure(&configuration)
         arbiter = Machine(configuration: configuration, now: .zero)
     }
@@ -96,5 +96,12 @@ extension Array where Element == Action {
 
     var exitCode: Int32? {
         compactMap { if case .exit(let code) = $0 { code } else { nil } }.first
+    }
+}
+
+extension Arbiter.Configuration {
+    /// The supervisor's defaults as `Catalog` declares them (one worker; 8 s to drain, 30 s of heartbeat, 60 s to boot).
+    static var example: Self {
+        Self(workers: 1, workerRange: 1...1024, gracefulTimeout: .seconds(8), heartbeatTimeout: .seconds(30), bootTimeout: .seconds(60))
     }
 }

@@ -51,7 +51,7 @@ struct HeartbeatTests {
     }
 
     @Test func requiringHeartbeatsNeedsNotifyAndATimeout() {
-        var configuration = Machine.Configuration()
+        var configuration = Machine.Configuration.example
         configuration.requireHeartbeat = true
         configuration.heartbeatTimeout = nil
         #expect(throws: ConfigurationError.self) { try configuration.validate() }

@@ -67,7 +67,7 @@ struct SimulatedWorld {
 
     init(seed: UInt64) {
         random = SplitMix64(state: seed &* 0x9E37_79B9_7F4A_7C15)
-        var configuration = Machine.Configuration()
+        var configuration = Machine.Configuration.example
         configuration.workers = Int.random(in: 1...4, using: &random)
         configuration.gracefulTimeout = .milliseconds(Int64.random(in: 0...8000, using: &random))
         configuration.bootTimeout = .seconds(Int64.random(in: 2...20, using: &random))

@@ -35,7 +35,7 @@ struct ConnectionBudgetTests {
         Case(workers: 2, replicas: 2, total: 80, fits: true, surgeFits: false),
     ])
     func table(_ example: Case) {
-        let budget = ConnectionBudget(workers: example.workers, pool: example.pool, cleanup: example.cleanup,
+        let budget = ConnectionBudget.seed(workers: example.workers, pool: example.pool, cleanup: example.cleanup,
                                       maxConnections: example.maxConnections, reserved: example.reserved,
                                       replicas: example.replicas)
         #expect(budget.workerConnections == example.total)
@@ -45,7 +45,7 @@ struct ConnectionBudgetTests {
     }
 
     @Test func theSeedsConfigurationInItsOwnTable() {
-        let budget = ConnectionBudget(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup)
+        let budget = ConnectionBudget.seed(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup)
         let table = budget.table()
         #expect(table.contains("| DB_POOL_SIZE           | 10    | 10 persistent | 40 persistent"))
         #expect(table.contains("| **Max DB connections** | —     | 20            | **80**"))
@@ -54,7 +54,7 @@ struct ConnectionBudgetTests {
     }
 
     @Test func aRefusalOffersTheLargestPoolTheMostWorkersAndPgBouncer() {
-        let six = ConnectionBudget(workers: 6, pool: Self.seedPool, cleanup: Self.seedCleanup)
+        let six = ConnectionBudget.seed(workers: 6, pool: Self.seedPool, cleanup: Self.seedCleanup)
         #expect(six.problems == ["6 workers × 20 = 120 connections is more than the 80 Postgres allows the workers (100 max_connections − 20 reserved)"])
         #expect(six.largestPool(workers: 6) == PoolSize(size: 7, overflow: 6))
         #expect(six.mostWorkers == 4)
@@ -64,7 +64,7 @@ struct ConnectionBudgetTests {
         #expect(ways.contains("max_connections ≥ 140"))
         #expect(ways.contains("PgBouncer"))
 
-        let replicas = ConnectionBudget(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
+        let replicas = ConnectionBudget.seed(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
         #expect(replicas.problems.first?.hasPrefix("2 replicas × 4 workers × 20 = 160 connections") == true)
         #expect(replicas.largestPool(workers: 4) == PoolSize(size: 5, overflow: 5))
         #expect(replicas.mostWorkers == 2)
@@ -72,23 +72,23 @@ struct ConnectionBudgetTests {
     }
 
     @Test func aCleanupPoolLargerThanTheReserveIsRefused() {
-        let budget = ConnectionBudget(workers: 2, pool: Self.seedPool, cleanup: PoolSize(size: 15, overflow: 10))
+        let budget = ConnectionBudget.seed(workers: 2, pool: Self.seedPool, cleanup: PoolSize(size: 15, overflow: 10))
         #expect(budget.workersFit)
         #expect(!budget.fits)
         #expect(budget.problems == ["the cleanup's pool (25) is more than the 20 reserved connections"])
     }
 
     @Test func aReserveLargerThanTheServerIsRefused() {
-        let budget = ConnectionBudget(workers: 1, pool: PoolSize(size: 1, overflow: 0), maxConnections: 10, reserved: 20)
+        let budget = ConnectionBudget.seed(workers: 1, pool: PoolSize(size: 1, overflow: 0), maxConnections: 10, reserved: 20)
         #expect(!budget.fits)
         #expect(budget.problems.first?.contains("more than DB_MAX_CONNECTIONS") == true)
     }
 
     @Test func perReplicaLimitsForTheArbiter() {
-        let seed = ConnectionBudget(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup)
+        let seed = ConnectionBudget.seed(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup)
         #expect(seed.steadyLimitPerReplica == 80)
         #expect(seed.peakLimitPerReplica == 98)  // 80 steady + 20 surge = 100 > 98: retire-first
-        let two = ConnectionBudget(workers: 2, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
+        let two = ConnectionBudget.seed(workers: 2, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
         #expect(two.steadyLimitPerReplica == 40)
         #expect(two.peakLimitPerReplica == 48)
     }
@@ -96,12 +96,12 @@ struct ConnectionBudgetTests {
     @Test(arguments: [(1, PoolSize(size: 40, overflow: 40)), (4, PoolSize(size: 10, overflow: 10)),
                       (6, PoolSize(size: 7, overflow: 6)), (80, PoolSize(size: 1, overflow: 0))])
     func automaticPools(workers: Int, expected: PoolSize) {
-        let budget = ConnectionBudget(workers: workers, pool: Self.seedPool, cleanup: Self.seedCleanup)
+        let budget = ConnectionBudget.seed(workers: workers, pool: Self.seedPool, cleanup: Self.seedCleanup)
         #expect(budget.largestPool(workers: workers) == expected)
     }
 
     @Test func automaticPoolsKeepAPinnedOverflowAndStopAtOneConnection() {
-        let budget = ConnectionBudget(workers: 4, pool: Self.seedPool)
+        let budget = ConnectionBudget.seed(workers: 4, pool: Self.seedPool)
         #expect(budget.largestPool(workers: 4, overflow: 2) == PoolSize(size: 18, overflow: 2))
         #expect(budget.largestPool(workers: 80, overflow: 5) == PoolSize(size: 1, overflow: 0))
         #expect(budget.largestPool(workers: 81) == nil)
@@ -109,9 +109,9 @@ struct ConnectionBudgetTests {
     }
 
     @Test func behindPgBouncerTheClientSlotsAndTheServerPoolAreChecked() {
-        var budget = ConnectionBudget(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
+        var budget = ConnectionBudget.seed(workers: 4, pool: Self.seedPool, cleanup: Self.seedCleanup, replicas: 2)
         #expect(!budget.fits)  // 160 straight to Postgres
-        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 200, poolSize: 20)
+        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 200, poolSize: 20, instances: 1)
         #expect(budget.fits)
         #expect(!budget.surgeFits)  // 160 + 40 + 4 > 200
         #expect(budget.steadyLimitPerReplica == 98 && budget.peakLimitPerReplica == 98)
@@ -119,7 +119,7 @@ struct ConnectionBudgetTests {
         #expect(table.contains("| PgBouncer default_pool_size | 20    | —             | **20** (what Postgres sees)"))
         #expect(table.contains("= 164 of PgBouncer's 200 client slots; Postgres sees at most 20 of the 80 it allows"))
 
-        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 100, poolSize: 20)
+        budget.pgbouncer = PgBouncerPlan(maxClientConnections: 100, poolSize: 20, instances: 1)
         #expect(!budget.fits)
         #expect(budget.problems.first?.contains("= 164 client connections is more than PgBouncer's 100") == true)
         #expect(budget.waysOut.contains { $0.contains("max_client_conn ≥ 164") })
@@ -129,5 +129,14 @@ struct ConnectionBudgetTests {
         #expect(budget.workersFit && !budget.serverFits)
         #expect(budget.problems == ["PgBouncer's server pools (2 × 50) are more than the 80 Postgres allows (100 max_connections − 20 reserved)"])
         #expect(budget.waysOut.contains { $0.contains("default_pool_size ≤ 40") })
+    }
+}
+
+extension ConnectionBudget {
+    /// The seed's server: max_connections 100, 20 kept in reserve, one replica.
+    static func seed(workers: Int, pool: PoolSize, cleanup: PoolSize? = nil, maxConnections: Int = 100, reserved: Int = 20,
+                     replicas: Int = 1) -> ConnectionBudget {
+        ConnectionBudget(workers: workers, pool: pool, cleanup: cleanup, maxConnections: maxConnections, reserved: reserved,
+                         replicas: replicas)
     }
 }

@@ -256,7 +256,7 @@ struct PoolScenarioTests {
     }
 
     @Test func configurationIsValidated() {
-        var configuration = PoolConfiguration()
+        var configuration = PoolConfiguration.seed
         configuration.size = 0
         configuration.maxOverflow = 0
         #expect(throws: PoolConfigurationError("pool size + max overflow must be at least 1")) {

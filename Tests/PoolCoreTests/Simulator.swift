@@ -21,7 +21,7 @@ struct Simulator {
     var maximumSeen = 0
 
     init(_ configure: (inout PoolConfiguration) -> Void = { _ in }) {
-        var configuration = PoolConfiguration()
+        var configuration = PoolConfiguration.seed
         configure(&configuration)
         machine = Machine(configuration: configuration)
     }
@@ -101,5 +101,12 @@ struct Simulator {
         while let id = connecting.first ?? pinging.keys.first ?? closing.first {
             if connecting.contains(id) { connect(id) } else if pinging[id] != nil { ping(id) } else { close(id) }
         }
+    }
+}
+
+extension PoolConfiguration {
+    /// The seed's pool: 10 persistent + 10 overflow, 30 s checkout timeout, recycled after an hour, pinged before use.
+    static var seed: PoolConfiguration {
+        PoolConfiguration(size: 10, maxOverflow: 10, timeout: .seconds(30), recycle: .seconds(3600), prePing: true)
     }
 }

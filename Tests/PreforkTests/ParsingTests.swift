@@ -64,7 +64,7 @@ struct ParsingTests {
 
     @Test func countsAreRangeChecked() throws {
         #expect(ValueSyntax.count("4", range: 1...1024) == 4)
-        #expect(Setting.Kind.count(1...1024).problem("0", name: "API_WORKERS")
+        #expect(AnySetting.Kind.count(1...1024).problem("0", name: "API_WORKERS")
             == "API_WORKERS: expected a whole number from 1 to 1024, got '0'")
     }
 }
@@ -158,7 +158,7 @@ struct SettingsTests {
         #expect(settings.arbiter.bootTimeout == .seconds(120))
         #expect(settings.arbiter.readiness == .alive(for: .seconds(5)) && settings.arbiter.heartbeatTimeout == nil)
         #expect(settings.socketMode == 0o660)
-        #expect(settings.logLevel == .warning && settings.logFormatIsJSON)
+        #expect(settings.logLevel == .warning && settings.logFormat == .json)
         // Variables reach the workers as they are; flags are passed on as their variables.
         #expect(settings.workerVariables.isEmpty)
         let flagged = try self.settings(["--log-level", "debug", "--log-format", "json"])

@@ -1,3 +1,4 @@
+import Settings
 import Arbiter
 import enum Arbiter.ExitStatus
 @testable import OperatorSurfaces
@@ -51,8 +52,9 @@ struct ShellTests {
         var now = ContinuousClock.now
 
         init(workers: Int, budget: ConnectionLimits? = nil) {
-            var configuration = Machine.Configuration()
-            configuration.workers = workers
+            var configuration = Machine.Configuration(
+                workers: workers, workerRange: Catalog.workers.range, gracefulTimeout: Catalog.gracefulTimeout.defaultValue,
+                heartbeatTimeout: Catalog.heartbeatTimeout.defaultValue, bootTimeout: Catalog.bootTimeout.defaultValue)
             configuration.connections = budget
             runner = ActionRunner(arbiter: Machine(configuration: configuration, now: now)) { connections in
                 connections == 0 ? [] : ["DB_POOL_SIZE=\(connections - 6)", "DB_MAX_OVERFLOW=6"]

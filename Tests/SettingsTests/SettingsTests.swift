@@ -97,7 +97,7 @@ struct SettingsTests {
 
     @Test func webConcurrencyComesAfterAPIWorkers() throws {
         let reader = { (flags: [String: String], environment: [String: String]) in
-            try SettingsReader(flags: flags, environment: environment).count(Catalog.workers)
+            try SettingsReader(flags: flags, environment: environment)[Catalog.workers]
         }
         #expect(try reader([:], [:]) == 1)
         #expect(try reader([:], ["WEB_CONCURRENCY": "3"]) == 3)
