@@ -19,11 +19,11 @@ public enum Catalog {
         ["--bind", "-b"], variables: ["BIND"], defaultHelp: "0.0.0.0:$PORT, or 0.0.0.0:8080",
         valueName: "address",
         help: "host:port, :port, [v6]:port or unix:/path, one address; ignored when the supervisor is itself socket-activated (LISTEN_FDS)",
-        readers: [.supervisor], once: true)
+        readers: [.supervisor, .healthcheck], once: true)
     public static let port = Setting<Int>.count(
         variables: ["PORT"], default: 8080, in: 0...65535,
         help: "the port when no address is given: the supervisor binds 0.0.0.0:PORT, and so does a worker run alone",
-        readers: [.supervisor, .worker])
+        readers: [.supervisor, .healthcheck, .worker])
     public static let socketMode = Setting<UInt32>.fileMode(
         ["--socket-mode"], variables: ["SOCKET_MODE"], default: 0o666,
         help: "permissions of a unix:/path socket; 0666 as uvicorn, so a proxy under another uid can connect "
@@ -78,7 +78,8 @@ public enum Catalog {
         readers: [.supervisor])
     public static let cleanupTimezone = Setting<String>.text(
         ["--cleanup-timezone"], variables: ["CRON_TZ"], default: "UTC", valueName: "zone",
-        help: "the schedule's time zone, from the system's tz database (Europe/Berlin)", readers: [.supervisor])
+        help: "the schedule's time zone, from the system's tz database (Europe/Berlin)", readers: [.supervisor, .schedule],
+        flagReaders: [.supervisor])
     public static let cleanupCommand = Setting<String?>.text(
         ["--cleanup-command"], variables: ["CLEANUP_COMMAND"], defaultHelp: "cleanup beside the supervisor",
         valueName: "command",
@@ -121,7 +122,7 @@ public enum Catalog {
         ["--control-socket"], variables: ["CONTROL_SOCKET"],
         defaultHelp: "$RUNTIME_DIRECTORY/supervisor.sock, else $XDG_RUNTIME_DIR/prefork/, /run/prefork/ as root, /tmp/prefork-UID/", valueName: "path",
         help: "where supervisor status/scale/reload/stop reach it (mode 0600); none for no socket",
-        readers: [.supervisor])
+        readers: [.supervisor, .status, .scale, .reload, .stop, .healthcheck])
     public static let metricsBind = Setting<String?>.text(
         ["--metrics-bind"], variables: ["METRICS_BIND"], defaultHelp: "off", valueName: "host:port",
         help: "serve /metrics for the supervisor and every worker, labelled by slot", readers: [.supervisor])
@@ -256,6 +257,38 @@ public enum Catalog {
         variables: ["CLEANUP_STATEMENT_TIMEOUT"], default: .seconds(30), minimum: .seconds(1),
         help: "each batch's statement_timeout", readers: [.cleanup])
 
+    // MARK: The supervisor's commands, the worker's and the cleanup's flags
+
+    public static let checkDatabase = Setting<Bool>.boolean(
+        ["--check-db"], help: "compare the plan with the server at DATABASE_URL: its max_connections and what is connected now",
+        readers: [.budget])
+    public static let statusJSON = Setting<Bool>.boolean(
+        ["--json"], help: "one JSON object (the fields of the table, and the last reload's outcome)", readers: [.status])
+    public static let noWait = Setting<Bool>.boolean(
+        ["--no-wait"], help: "return once the supervisor has accepted the request, not at its outcome", readers: [.reload, .stop])
+    public static let reloadTimeout = Setting<Duration>.duration(
+        ["--timeout"], default: .seconds(600), minimum: .milliseconds(1),
+        help: "exit 75 when the rolling restart is still going after this long", readers: [.reload])
+    public static let stopTimeout = Setting<Duration>.duration(
+        ["--timeout"], default: .seconds(120), minimum: .milliseconds(1),
+        help: "exit 75 when the supervisor is still stopping after this long", readers: [.stop])
+    public static let healthcheckPath = Setting<String>.text(
+        ["--path"], default: "/healthz", valueName: "path", help: "the path to GET; 200 is healthy", readers: [.healthcheck])
+    public static let healthcheckTimeout = Setting<Duration>.duration(
+        ["--timeout"], default: .seconds(2), minimum: .milliseconds(1),
+        help: "the whole check, the supervisor's answer and the GET together", readers: [.healthcheck])
+    public static let scheduleTimezone = Setting<String?>.text(
+        ["--timezone"], defaultHelp: "CRON_TZ, else UTC", valueName: "zone",
+        help: "the zone to compute the runs in, from the system's tz database", readers: [.schedule])
+    public static let scheduleCount = Setting<Int>.count(
+        ["--count"], default: 5, in: 1...1000, help: "how many runs to print", readers: [.schedule])
+    public static let scheduleAfter = Setting<Int?>.count(
+        ["--after"], defaultHelp: "now", in: -62_135_596_800...253_402_300_799, valueName: "epoch",
+        help: "the runs after this instant, in seconds since the epoch (year 1 to 9999)", readers: [.schedule])
+    public static let scheduleBatch = Setting<Bool>.boolean(
+        ["--batch"], help: "read ZONE<TAB>EPOCH<TAB>EXPRESSION lines from stdin and answer each with its next run (the "
+            + "interface of the differential test against an independent cron)", readers: [.schedule])
+
     public static let all: [AnySetting] = [
         workers.declaration, bind.declaration, port.declaration, socketMode.declaration, socketGroup.declaration, backlog.declaration, gracefulTimeout.declaration, heartbeatTimeout.declaration, requireHeartbeat.declaration, bootTimeout.declaration, noNotify.declaration, readyAfter.declaration,
         logLevel.declaration, logFormat.declaration, cleanupSchedule.declaration, cleanupTimezone.declaration, cleanupCommand.declaration, cleanupTimeout.declaration, cleanupJitter.declaration,
@@ -268,6 +301,9 @@ public enum Catalog {
         rateLimit.declaration, authCacheTTL.declaration, maxBodySize.declaration, headerTimeout.declaration, bodyTimeout.declaration, bodyBufferLimit.declaration, authMissConcurrency.declaration,
         authMissQueue.declaration, workerThreads.declaration, accessLog.declaration,
         retentionDays.declaration, batchSize.declaration, cleanupStatementTimeout.declaration,
+        checkDatabase.declaration, statusJSON.declaration, noWait.declaration, reloadTimeout.declaration, stopTimeout.declaration,
+        healthcheckPath.declaration, healthcheckTimeout.declaration, scheduleTimezone.declaration, scheduleCount.declaration,
+        scheduleAfter.declaration, scheduleBatch.declaration,
     ]
 
     /// The settings a program reads, in declaration order.

@@ -97,7 +97,8 @@ public struct AnySetting: Sendable, Hashable, CustomStringConvertible {
     /// Whether the flag is a switch: `--no-notify`, never `--no-notify=yes`.
     public var isSwitch: Bool { kind == .boolean }
 
-    public static func == (lhs: AnySetting, rhs: AnySetting) -> Bool { lhs.name == rhs.name }
+    /// Two commands may each have a `--timeout` of their own: a setting is its name and its readers.
+    public static func == (lhs: AnySetting, rhs: AnySetting) -> Bool { lhs.name == rhs.name && lhs.readers == rhs.readers }
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 }
 
@@ -155,13 +156,15 @@ public enum BudgetMode: String, Sendable, CaseIterable {
 
 // MARK: Declarations by kind
 
-extension Setting where Value == Int {
-    /// The whole numbers it accepts.
+extension Setting {
+    /// The whole numbers a count accepts.
     public var range: ClosedRange<Int> {
         guard case .count(let range) = declaration.kind else { preconditionFailure("\(declaration) is not a count") }
         return range
     }
+}
 
+extension Setting where Value == Int {
     static func count(_ flags: [String] = [], variables: [String] = [], default value: Int, in range: ClosedRange<Int>,
                       valueName: String? = nil, help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
         Self(Declared(flags: flags, variables: variables, valueName: valueName, help: help, readers: readers, flagReaders: flagReaders),
@@ -176,6 +179,13 @@ extension Setting where Value == Int {
 }
 
 extension Setting where Value == Int? {
+    /// A whole number with no default: `defaultHelp` says what is done without it.
+    static func count(_ flags: [String], defaultHelp: String, in range: ClosedRange<Int>, valueName: String? = nil, help: String,
+                      readers: Set<Program>) -> Self {
+        Self(Declared(flags: flags, variables: [], valueName: valueName, help: help, readers: readers),
+             kind: .count(range), default: nil, defaultText: nil, defaultHelp: defaultHelp) { ValueSyntax.count($0, range: range).map { .some($0) } }
+    }
+
     /// A size with no default (off), or one worked out from other settings (`defaultHelp` says how).
     static func size(_ flags: [String] = [], variables: [String] = [], defaultHelp: String, help: String,
                      readers: Set<Program>) -> Self {
@@ -263,8 +273,8 @@ extension Setting {
 
 extension Setting where Value == String {
     static func text(_ flags: [String] = [], variables: [String] = [], default value: String, valueName: String? = nil,
-                     help: String, readers: Set<Program>) -> Self {
-        Self(Declared(flags: flags, variables: variables, valueName: valueName, help: help, readers: readers),
+                     help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
+        Self(Declared(flags: flags, variables: variables, valueName: valueName, help: help, readers: readers, flagReaders: flagReaders),
              kind: .text, default: value, defaultText: value, defaultHelp: nil) { $0 }
     }
 }

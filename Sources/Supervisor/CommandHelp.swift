@@ -2,9 +2,17 @@ import Settings
 
 /// `supervisor help COMMAND` and `supervisor COMMAND --help`: each command's own usage, not the global one.
 enum CommandHelp {
-    static let names = ["budget", "status", "scale", "reload", "stop", "healthcheck", "schedule"]
+    static let names = Program.allCases.filter(\.isCommand).map(\.rawValue)
 
+    /// The usage, then the options as their declarations describe them.
     static func text(_ name: String) -> String? {
+        guard let usage = usage(name), let program = Program(rawValue: name) else { return nil }
+        if program == .budget { return usage }
+        let options = SettingsHelp.options(of: program)
+        return options.isEmpty ? usage : usage + "\n\nOPTIONS (environment variables in brackets):\n" + options
+    }
+
+    static func usage(_ name: String) -> String? {
         switch name {
         case "budget":
             """
@@ -16,7 +24,7 @@ enum CommandHelp {
             exit 69 when it cannot be reached, 78 when DATABASE_URL is malformed.
 
             OPTIONS (environment variables in brackets):
-            \(SettingsHelp.options(of: .budget, extra: [("    --check-db", "compare the plan with the server at DATABASE_URL")]))
+            \(SettingsHelp.options(of: .budget))
             """
         case "status":
             """
@@ -29,11 +37,11 @@ enum CommandHelp {
             """
             USAGE: supervisor scale N [--control-socket PATH]
 
-            Run N workers (1 to 1024). Exit 1 when refused (past the connection budget), 69 when no supervisor answers.
+            Run N workers (\(Catalog.workers.range.lowerBound) to \(Catalog.workers.range.upperBound)). Exit 1 when refused (past the connection budget), 69 when no supervisor answers.
             """
         case "reload":
             """
-            USAGE: supervisor reload [--no-wait] [--timeout 10m] [--control-socket PATH]
+            USAGE: supervisor reload [--no-wait] [--timeout DURATION] [--control-socket PATH]
 
             A rolling restart, as SIGHUP: each slot's new worker starts and is ready before the old one stops.
             It waits for the outcome: exit 0 once every slot runs the new generation, 1 when the restart was
@@ -43,7 +51,7 @@ enum CommandHelp {
             """
         case "stop":
             """
-            USAGE: supervisor stop [--no-wait] [--timeout 2m] [--control-socket PATH]
+            USAGE: supervisor stop [--no-wait] [--timeout DURATION] [--control-socket PATH]
 
             A graceful stop, as SIGTERM: the workers drain within the graceful timeout, then the supervisor exits 0.
             It waits until the supervisor is gone (exit 0), or 75 when it is still stopping after --timeout.
@@ -51,7 +59,7 @@ enum CommandHelp {
             """
         case "healthcheck":
             """
-            USAGE: supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2] [--control-socket PATH]
+            USAGE: supervisor healthcheck [--bind ADDR] [--path PATH] [--timeout DURATION] [--control-socket PATH]
 
             Exit 0 when the supervisor has a ready worker and GET of the path answers 200, 1 otherwise, with one
             line saying why. The supervisor is asked first over its control socket: no ready worker is unhealthy
@@ -86,6 +94,7 @@ enum CommandHelp {
             case .worker, .cleanup: SettingsHelp.options(of: program) + "\n" + SettingsHelp.environment(of: program)
             default: SettingsHelp.options(of: program)
             }
+            guard !Catalog.read(by: program).isEmpty else { continue }
             sections.append(title + "\n" + body)
         }
         return sections.joined(separator: "\n\n")

@@ -10,7 +10,7 @@ import TimeUnits
 /// `supervisor budget|status|scale|reload|stop`: the operator's commands. A subcommand is recognised only as
 /// the first argument; a worker command of the same name is run with `supervisor -- status`.
 enum Commands {
-    static let names: Set<String> = ["budget", "status", "scale", "reload", "stop", "healthcheck", "schedule", "help"]
+    static let names = Set(CommandHelp.names + ["help"])
 
     /// Exit codes of the commands (the README's table).
     enum Code {
@@ -25,77 +25,55 @@ enum Commands {
         static let configuration: Int32 = 78
     }
 
-    /// Each command's options: valued ones, and switches. `budget` takes its settings' flags instead.
-    static let options: [String: (valued: Set<String>, switches: Set<String>)] = [
-        "status": (["--control-socket"], ["--json"]),
-        "scale": (["--control-socket"], []),
-        "reload": (["--control-socket", "--timeout"], ["--no-wait"]),
-        "stop": (["--control-socket", "--timeout"], ["--no-wait"]),
-        "healthcheck": (["--bind", "--path", "--timeout", "--control-socket"], []),
-        "schedule": (["--timezone", "--count", "--after"], ["--batch"]),
-    ]
-
     static func run(_ name: String, _ arguments: [String], environment: [String: String]) -> Int32 {
         if name == "help" { return help(arguments) }
-        if name == "budget" { return budget(arguments, environment: environment) }
-        var options: [String: String] = [:]
-        var switches: Set<String> = []
-        var positional: [String] = []
-        let accepted = Self.options[name] ?? ([], [])
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            var key = argument
-            var inline: String?
-            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
-                key = String(argument[..<equals])
-                inline = String(argument[argument.index(after: equals)...])
-            }
-            if accepted.valued.contains(key) {
-                guard let value = inline ?? iterator.next() else { return usage("\(key) needs a value") }
-                options[key] = value
-            } else if accepted.switches.contains(key) || key == "--help" || key == "-h", inline == nil {
-                switches.insert(key == "-h" ? "--help" : key)
-            } else if argument.hasPrefix("-"), Int(argument) == nil {
-                return usage("\(name): unknown option '\(key)' (see supervisor help \(name))")
-            } else {
-                positional.append(argument)
-            }
+        guard let program = Program(rawValue: name) else { return usage("no command '\(name)'") }
+        let parser = FlagParser(settings: Catalog.flags(of: program), switches: ["--help": "help", "-h": "help"],
+                                stopsAtFirstArgument: false)
+        let parsed: FlagParser.Parsed
+        do { parsed = try parser.parse(arguments, program: "supervisor \(name)") } catch {
+            return usage("\(name): \(error.description)")
         }
-        if switches.contains("--help") {
+        if parsed.switches.contains("help") {
             print(CommandHelp.text(name) ?? helpText)
             return Code.ok
         }
-        switch name {
-        case "schedule":
-            guard positional.count <= 1 else { return usage("schedule takes one expression; quote it: supervisor schedule '0 3 * * *'") }
-            return ScheduleCommand.run(positional.first, options: options, switches: switches, environment: environment)
-        case "healthcheck":
-            guard positional.isEmpty else { return usage("healthcheck takes no arguments") }
-            return HealthCheck.run(options: options, environment: environment)
-        case "status":
-            guard positional.isEmpty else { return usage("status takes no arguments") }
-            return control(switches.contains("--json") ? "status json" : "status", options: options, environment: environment)
-        case "scale":
-            let range = Catalog.workers.range
-            guard positional.count == 1, let workers = Int(positional[0]), range.contains(workers) else {
-                return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
-            }
-            return control("scale \(workers)", options: options, environment: environment)
-        case "reload", "stop":
-            guard positional.isEmpty else { return usage("\(name) takes no arguments") }
-            var timeout: Duration = name == "reload" ? .seconds(600) : .seconds(120)
-            if let text = options["--timeout"] {
-                guard let parsed = DurationSyntax.parse(text), parsed > .zero else {
-                    return usage("\(name): --timeout: expected a duration of more than 0 such as 90, 500ms or 10m, got '\(text)'")
+        let reader = SettingsReader(flags: parsed.flags, environment: environment)
+        let positional = parsed.arguments
+        do throws(SettingError) {
+            switch program {
+            case .budget:
+                guard positional.isEmpty else { return usage("budget takes no arguments, got '\(positional[0])'") }
+                return budget(reader)
+            case .schedule:
+                guard positional.count <= 1 else { return usage("schedule takes one expression; quote it: supervisor schedule '0 3 * * *'") }
+                return try ScheduleCommand.run(positional.first, reader: reader)
+            case .healthcheck:
+                guard positional.isEmpty else { return usage("healthcheck takes no arguments") }
+                return try HealthCheck.run(reader)
+            case .status:
+                guard positional.isEmpty else { return usage("status takes no arguments") }
+                return control(try reader[Catalog.statusJSON] ? "status json" : "status", reader: reader)
+            case .scale:
+                let range = Catalog.workers.range
+                guard positional.count == 1, let workers = Int(positional[0]), range.contains(workers) else {
+                    return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
                 }
-                timeout = parsed
+                return control("scale \(workers)", reader: reader)
+            case .reload:
+                guard positional.isEmpty else { return usage("reload takes no arguments") }
+                let wait = try reader[Catalog.noWait] ? nil : try reader[Catalog.reloadTimeout]
+                return OutcomeWait.reload(reader: reader, wait: wait)
+            case .stop:
+                guard positional.isEmpty else { return usage("stop takes no arguments") }
+                let wait = try reader[Catalog.noWait] ? nil : try reader[Catalog.stopTimeout]
+                return OutcomeWait.stop(reader: reader, wait: wait)
+            case .supervisor, .worker, .cleanup:
+                return usage("no command '\(name)'")
             }
-            let wait = switches.contains("--no-wait") ? nil : timeout
-            return name == "reload" ? OutcomeWait.reload(options: options, environment: environment, wait: wait)
-                : OutcomeWait.stop(options: options, environment: environment, wait: wait)
-        default:
-            guard positional.isEmpty else { return usage("\(name) takes no arguments") }
-            return control(name, options: options, environment: environment)
+        } catch {
+            report("\(name): \(error.description)")
+            return error.fromFlag ? Code.usage : Code.configuration
         }
     }
 
@@ -125,16 +103,14 @@ enum Commands {
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 
-    static func controlPath(options: [String: String], environment: [String: String]) -> String {
-        let reader = SettingsReader(flags: options["--control-socket"].map { [Catalog.controlSocket.name: $0] } ?? [:],
-                                    environment: environment)
-        return (try? reader[Catalog.controlSocket]) ?? ControlSocket.defaultPath(environment: environment)
+    /// `--control-socket`, `CONTROL_SOCKET`, else where the supervisor puts it by default.
+    static func controlPath(_ reader: SettingsReader) -> String {
+        (try? reader[Catalog.controlSocket]) ?? ControlSocket.defaultPath(environment: reader.environment)
     }
 
     /// Sends one request and prints the body of an `ok`; `body` gets it instead when given.
-    static func control(_ request: String, options: [String: String], environment: [String: String],
-                        body: ((String) -> Void)? = nil) -> Int32 {
-        let path = controlPath(options: options, environment: environment)
+    static func control(_ request: String, reader: SettingsReader, body: ((String) -> Void)? = nil) -> Int32 {
+        let path = controlPath(reader)
         if let reason = ControlSocket.untrustedReason(path: path) {
             report("refusing to use the control socket \(path): \(reason); another user could answer in the supervisor's name")
             return Code.unavailable
@@ -161,24 +137,14 @@ enum Commands {
         }
     }
 
-    static func budget(_ arguments: [String], environment: [String: String]) -> Int32 {
-        let parser = FlagParser(settings: Catalog.flags(of: .budget),
-                                switches: ["--help": "help", "-h": "help", "--check-db": "check-db"], stopsAtFirstArgument: false)
+    static func budget(_ reader: SettingsReader) -> Int32 {
         let configuration: BudgetConfiguration
         let checkDB: Bool
         do throws(StartupError) {
-            let parsed: FlagParser.Parsed
-            do { parsed = try parser.parse(arguments, program: "supervisor budget") } catch { throw .usage(error.description) }
-            if parsed.switches.contains("help") {
-                print(CommandHelp.text("budget")!)
-                return Code.ok
-            }
-            guard parsed.arguments.isEmpty else { throw .usage("budget takes no arguments, got '\(parsed.arguments[0])'") }
-            checkDB = parsed.switches.contains("check-db")
-            let reader = SettingsReader(flags: parsed.flags, environment: environment)
             let workers: Int
             var cleanup: PoolSize?
             do throws(SettingError) {
+                checkDB = try reader[Catalog.checkDatabase]
                 workers = try reader[Catalog.workers]
                 if try !reader[Catalog.noCleanup] {
                     cleanup = PoolSize(size: try reader[Catalog.cleanupPoolSize], overflow: try reader[Catalog.cleanupMaxOverflow])
@@ -194,7 +160,7 @@ enum Commands {
         print(configuration.table)
         var code = configuration.budget.fits ? Code.ok : Code.refused
         if checkDB {
-            code = max(code, checkDatabase(configuration.budget, environment: environment))
+            code = max(code, checkDatabase(configuration.budget, environment: reader.environment))
         }
         return code
     }

@@ -14,17 +14,10 @@ enum HealthCheck {
     /// taken only when it listens where `--bind`, BIND or PORT say, if they say anything: on a host where several
     /// supervisors run, the default control socket may be another one's. Without such an answer
     /// (`--control-socket none`, another user's socket), the GET alone decides, at BIND or PORT.
-    static func run(options: [String: String], environment: [String: String]) -> Int32 {
-        let path = options["--path"] ?? "/healthz"
-        var timeout: Duration = .seconds(2)
-        if let text = options["--timeout"] {
-            guard let parsed = DurationSyntax.parse(text), parsed >= .milliseconds(1) else {
-                return Commands.usage("healthcheck: --timeout: expected a duration of more than 0 such as 2, 500ms or 10s, got '\(text)'")
-            }
-            timeout = parsed
-        }
+    static func run(_ reader: SettingsReader) throws(SettingError) -> Int32 {
+        let path = try reader[Catalog.healthcheckPath]
+        let timeout = try reader[Catalog.healthcheckTimeout]
         // The supervisor's own reading of BIND and PORT, so the check asks where the supervisor listens.
-        let reader = SettingsReader(flags: options["--bind"].map { ["bind": $0] } ?? [:], environment: environment)
         var configured: BindAddress?
         if let bind = reader.found(Catalog.bind) {
             do { configured = try BindAddress(parsing: bind.text) } catch {
@@ -33,15 +26,12 @@ enum HealthCheck {
             }
         } else if reader.isGiven(Catalog.port) {
             // Where the supervisor binds for PORT alone.
-            do { configured = .tcp(host: "0.0.0.0", port: UInt16(try reader[Catalog.port])) } catch {
-                Commands.report("healthcheck: \(error)")
-                return Commands.Code.configuration
-            }
+            configured = .tcp(host: "0.0.0.0", port: UInt16(try reader[Catalog.port]))
         }
         // Half the time for the supervisor, the rest for the GET: a supervisor that does not answer (stopped, hung)
         // must not make the check take twice its timeout.
         let started = ContinuousClock.now
-        let supervisor = askSupervisor(options: options, environment: environment, timeout: timeout / 2)
+        let supervisor = askSupervisor(reader, timeout: timeout / 2)
             .flatMap { view in view.listens(where: configured) ? view : nil }
         let remaining = max(timeout - started.duration(to: .now), .milliseconds(100))
         if let supervisor, supervisor.ready == 0 {
@@ -54,7 +44,7 @@ enum HealthCheck {
         } else if case .unix? = configured {
             address = configured!
         } else {
-            address = supervisor?.listening ?? configured ?? .tcp(host: "127.0.0.1", port: 8080)
+            address = supervisor?.listening ?? configured ?? .tcp(host: "127.0.0.1", port: UInt16(Catalog.port.defaultValue))
         }
         switch get(address, path: path, timeout: remaining) {
         case .success(let status) where status == 200:
@@ -88,8 +78,8 @@ enum HealthCheck {
         }
     }
 
-    static func askSupervisor(options: [String: String], environment: [String: String], timeout: Duration) -> SupervisorView? {
-        let socketPath = Commands.controlPath(options: options, environment: environment)
+    static func askSupervisor(_ reader: SettingsReader, timeout: Duration) -> SupervisorView? {
+        let socketPath = Commands.controlPath(reader)
         if socketPath == "none" { return nil }
         guard ControlSocket.untrustedReason(path: socketPath) == nil,
             case .success(let response) = ControlSocket.request("status json", path: socketPath, timeout: timeout),

@@ -11,7 +11,7 @@ var helpText: String {
                              [--cleanup-max-overflow N] [--no-cleanup] [--check-db]
                              [--pgbouncer [--max-client-conn N] [--pgbouncer-pool-size N] [--pgbouncers N]]
            supervisor status [--json] | scale N | reload | stop     [--control-socket PATH]
-           supervisor healthcheck [--bind ADDR] [--path /healthz] [--timeout 2]   (exit 0 on a 200)
+           supervisor healthcheck [--bind ADDR] [--path PATH] [--timeout DURATION]   (exit 0 on a 200)
            supervisor schedule [--timezone ZONE] [--count N] [--after EPOCH] 'EXPRESSION'   (next runs)
 
     The command (default: the `worker` executable next to the supervisor) gets the socket as fd 3 with
@@ -34,11 +34,11 @@ var helpText: String {
                 Commands: 0 done (budget: fits); 1 refused (budget: does not fit); 64 bad usage;
                 69 no supervisor answers, or its socket is not owned by you or root (check-db: cannot reach
                 the database); 78 bad environment value (check-db: a malformed DATABASE_URL).
-    BUDGET: DB_POOL_SIZE (10, or auto: the largest pool that fits, recomputed when the worker count changes),
-            DB_MAX_OVERFLOW (10), DB_MAX_CONNECTIONS (100), DB_RESERVED_CONNECTIONS (20), REPLICAS (1):
+    BUDGET: DB_POOL_SIZE (\(Catalog.poolSize.defaultHelp), or auto: the largest pool that fits, recomputed when the worker count changes),
+            DB_MAX_OVERFLOW (\(Catalog.maxOverflow.defaultHelp)), DB_MAX_CONNECTIONS (\(Catalog.maxConnections.defaultHelp)), DB_RESERVED_CONNECTIONS (\(Catalog.reservedConnections.defaultHelp)), REPLICAS (\(Catalog.replicas.defaultHelp)):
             replicas × workers × (pool + overflow) ≤ max − reserved; the cleanup's pool and a surge come out of
             the reserve. With DB_PGBOUNCER=1 (or budget --pgbouncer) the pools count against PgBouncer's client
-            slots, PGBOUNCER_MAX_CLIENT_CONN (100) × PGBOUNCER_INSTANCES (1), and Postgres against its server
-            pools, PGBOUNCER_POOL_SIZE (20) × PGBOUNCER_INSTANCES.
+            slots, PGBOUNCER_MAX_CLIENT_CONN (\(Catalog.pgbouncerMaxClientConnections.defaultHelp)) × PGBOUNCER_INSTANCES (\(Catalog.pgbouncerInstances.defaultHelp)), and Postgres against its server
+            pools, PGBOUNCER_POOL_SIZE (\(Catalog.pgbouncerPoolSize.defaultHelp)) × PGBOUNCER_INSTANCES.
     """
 }

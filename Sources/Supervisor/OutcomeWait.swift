@@ -1,3 +1,4 @@
+import Settings
 import Glibc
 import OperatorSurfaces
 import SupervisorSystem
@@ -11,9 +12,9 @@ enum OutcomeWait {
 
     /// Sends `request` and prints what the supervisor said it will do; the exit code when it refused or is not
     /// there.
-    static func send(_ request: String, options: [String: String], environment: [String: String]) -> Result<String, Failure> {
+    static func send(_ request: String, reader: SettingsReader) -> Result<String, Failure> {
         var accepted = ""
-        let code = Commands.control(request, options: options, environment: environment) { accepted = $0 }
+        let code = Commands.control(request, reader: reader) { accepted = $0 }
         guard code == Code.ok else { return .failure(Failure(code: code)) }
         print(accepted, terminator: "")
         return .success(accepted)
@@ -23,9 +24,9 @@ enum OutcomeWait {
         var code: Int32
     }
 
-    static func reload(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
+    static func reload(reader: SettingsReader, wait: Duration?) -> Int32 {
         let accepted: String
-        switch send("reload", options: options, environment: environment) {
+        switch send("reload", reader: reader) {
         case .success(let text): accepted = text
         case .failure(let failure): return failure.code
         }
@@ -35,7 +36,7 @@ enum OutcomeWait {
             Commands.report("unexpected answer to reload: \(accepted.prefix(80))")
             return Code.usage
         }
-        let path = Commands.controlPath(options: options, environment: environment)
+        let path = Commands.controlPath(reader)
         let clock = ContinuousClock()
         let deadline = clock.now + wait
         while clock.now < deadline {
@@ -75,8 +76,8 @@ enum OutcomeWait {
         return Code.timedOut
     }
 
-    static func stop(options: [String: String], environment: [String: String], wait: Duration?) -> Int32 {
-        let path = Commands.controlPath(options: options, environment: environment)
+    static func stop(reader: SettingsReader, wait: Duration?) -> Int32 {
+        let path = Commands.controlPath(reader)
         // Which process to wait for: the one that answers now. Its socket goes away before its last log line is
         // written and its listeners are closed, so the socket alone says too early that it is gone.
         var supervisor: Int32?
@@ -84,7 +85,7 @@ enum OutcomeWait {
             answer.peer > 0 {
             supervisor = answer.peer
         }
-        if case .failure(let failure) = send("stop", options: options, environment: environment) { return failure.code }
+        if case .failure(let failure) = send("stop", reader: reader) { return failure.code }
         guard let wait else { return Code.ok }
         let clock = ContinuousClock()
         let deadline = clock.now + wait

@@ -7,35 +7,28 @@ import Settings
 /// its time zone before a deploy, and (`--batch`) the interface the differential test drives against an
 /// independent cron implementation (scripts/test.d/cron_differential.py).
 enum ScheduleCommand {
-    /// Year 1 to year 9999: the calendar arithmetic's range, with room for the search past it.
-    static let instants: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+    /// Year 1 to year 9999: the calendar arithmetic's range, with room for the search past it (`--after`'s).
+    static let instants = Int64(Catalog.scheduleAfter.range.lowerBound)...Int64(Catalog.scheduleAfter.range.upperBound)
 
-    static func run(_ expression: String?, options: [String: String], switches: Set<String>,
-                    environment: [String: String]) -> Int32 {
-        if switches.contains("--batch") {
+    static func run(_ expression: String?, reader: SettingsReader) throws(SettingError) -> Int32 {
+        if try reader[Catalog.scheduleBatch] {
             guard expression == nil else { return Commands.usage("schedule --batch reads its expressions from stdin") }
             return batch()
         }
         guard let expression else {
             return Commands.usage("usage: supervisor schedule [--timezone ZONE] [--count N] [--after EPOCH] 'EXPRESSION'")
         }
-        // `--timezone` or the cleanup's own zone setting (CRON_TZ), as the supervisor would read it.
-        let zoneName = options["--timezone"] ?? (try? SettingsReader(environment: environment)[Catalog.cleanupTimezone])
-            ?? Catalog.cleanupTimezone.defaultValue
+        // `--timezone`, else the cleanup's own zone (CRON_TZ), as the supervisor would read it.
+        let zoneSetting = reader.isGiven(Catalog.scheduleTimezone) ? Catalog.scheduleTimezone.declaration : Catalog.cleanupTimezone.declaration
+        var zoneName = try reader[Catalog.cleanupTimezone]
+        if let given = try reader[Catalog.scheduleTimezone] { zoneName = given }
         let zone: TimeZoneRules
         do { zone = try TimeZoneRules.load(zoneName) } catch {
-            return Commands.usage("\(options["--timezone"] == nil ? "CRON_TZ" : "--timezone"): \(error)")
+            let source = reader.found(zoneSetting)?.source ?? zoneSetting.variables.first ?? zoneSetting.description
+            return Commands.usage("\(source): \(error)")
         }
-        guard let count = Int(options["--count"] ?? "5"), (1...1000).contains(count) else {
-            return Commands.usage("--count: expected a number from 1 to 1000")
-        }
-        var after = Int64(time(nil))
-        if let text = options["--after"] {
-            guard let value = Int64(text), instants.contains(value) else {
-                return Commands.usage("--after: expected seconds since the epoch, from year 1 to year 9999")
-            }
-            after = value
-        }
+        let count = try reader[Catalog.scheduleCount]
+        var after = Int64(try reader[Catalog.scheduleAfter] ?? Int(time(nil)))
         let schedule: Schedule
         do { schedule = try Schedule.parse(expression, zone: zone, now: after) } catch {
             return Commands.usage(error.description)
