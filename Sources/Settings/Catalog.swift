@@ -282,8 +282,8 @@ public enum Catalog {
         help: "the zone to compute the runs in, from the system's tz database", readers: [.schedule])
     public static let scheduleCount = Setting<Int>.count(
         ["--count"], default: 5, in: 1...1000, help: "how many runs to print", readers: [.schedule])
-    public static let scheduleAfter = Setting<Int?>.count(
-        ["--after"], defaultHelp: "now", in: -62_135_596_800...253_402_300_799, valueName: "epoch",
+    public static let scheduleAfter = Setting<String?>.text(
+        ["--after"], defaultHelp: "now", valueName: "epoch",
         help: "the runs after this instant, in seconds since the epoch (year 1 to 9999)", readers: [.schedule])
     public static let scheduleBatch = Setting<Bool>.boolean(
         ["--batch"], help: "read ZONE<TAB>EPOCH<TAB>EXPRESSION lines from stdin and answer each with its next run (the "

@@ -179,13 +179,6 @@ extension Setting where Value == Int {
 }
 
 extension Setting where Value == Int? {
-    /// A whole number with no default: `defaultHelp` says what is done without it.
-    static func count(_ flags: [String], defaultHelp: String, in range: ClosedRange<Int>, valueName: String? = nil, help: String,
-                      readers: Set<Program>) -> Self {
-        Self(Declared(flags: flags, variables: [], valueName: valueName, help: help, readers: readers),
-             kind: .count(range), default: nil, defaultText: nil, defaultHelp: defaultHelp) { ValueSyntax.count($0, range: range).map { .some($0) } }
-    }
-
     /// A size with no default (off), or one worked out from other settings (`defaultHelp` says how).
     static func size(_ flags: [String] = [], variables: [String] = [], defaultHelp: String, help: String,
                      readers: Set<Program>) -> Self {

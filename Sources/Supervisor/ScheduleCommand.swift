@@ -8,7 +8,7 @@ import Settings
 /// independent cron implementation (scripts/test.d/cron_differential.py).
 enum ScheduleCommand {
     /// Year 1 to year 9999: the calendar arithmetic's range, with room for the search past it (`--after`'s).
-    static let instants = Int64(Catalog.scheduleAfter.range.lowerBound)...Int64(Catalog.scheduleAfter.range.upperBound)
+    static let instants: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
 
     static func run(_ expression: String?, reader: SettingsReader) throws(SettingError) -> Int32 {
         if try reader[Catalog.scheduleBatch] {
@@ -28,7 +28,13 @@ enum ScheduleCommand {
             return Commands.usage("\(source): \(error)")
         }
         let count = try reader[Catalog.scheduleCount]
-        var after = Int64(try reader[Catalog.scheduleAfter] ?? Int(time(nil)))
+        var after = Int64(time(nil))
+        if let text = try reader[Catalog.scheduleAfter] {
+            guard let value = Int64(text), instants.contains(value) else {
+                return Commands.usage("--after: expected seconds since the epoch, from year 1 to year 9999")
+            }
+            after = value
+        }
         let schedule: Schedule
         do { schedule = try Schedule.parse(expression, zone: zone, now: after) } catch {
             return Commands.usage(error.description)

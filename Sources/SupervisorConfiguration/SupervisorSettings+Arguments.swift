@@ -74,8 +74,8 @@ extension SupervisorSettings {
             if readyAfter >= arbiter.bootTimeout {
                 // Named by whichever of the two was given (a flag makes it a usage error, exit 64).
                 let given = reader.found(Catalog.readyAfter) ?? reader.found(Catalog.bootTimeout)
-                let readyName = reader.found(Catalog.readyAfter)?.source ?? "--ready-after (default \(ValueSyntax.describe(Catalog.readyAfter.defaultValue)))"
-                let bootName = reader.found(Catalog.bootTimeout)?.source ?? "--boot-timeout (default \(ValueSyntax.describe(Catalog.bootTimeout.defaultValue)))"
+                let readyName = reader.found(Catalog.readyAfter)?.source ?? "--ready-after (default \(Catalog.readyAfter.defaultValue.components.seconds) s)"
+                let bootName = reader.found(Catalog.bootTimeout)?.source ?? "--boot-timeout (default \(Catalog.bootTimeout.defaultValue.components.seconds) s)"
                 throw SettingError("\(readyName) must be shorter than \(bootName), or no worker could ever be ready: "
                                    + "got \(readyAfter) and \(arbiter.bootTimeout)", fromFlag: given?.fromFlag ?? false)
             }
