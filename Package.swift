@@ -28,7 +28,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -36,9 +35,12 @@ let package = Package(
         .target(name: "CShims"),
         // SIGPIPE and the open-files limit, set up first by each of our programs.
         .target(name: "ProcessDefaults", dependencies: ["CShims"]),
-        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+
+        // sd_notify and socket activation, both ends (supervisor and workers), written out: their variables read in
+        // one place, a notify that never blocks.
+        .target(name: "SystemdProtocol"),
 
         // Time in plain integers, written once: Duration conversions, the duration grammar, civil dates.
         .target(name: "TimeUnits"),
@@ -50,9 +52,6 @@ let package = Package(
             name: "Settings",
             dependencies: ["ConnectionURL", "CBuildInfo", "TimeUnits", "LogFormat", .product(name: "Logging", package: "swift-log")]
         ),
-
-        // --log-level and --log-format for the worker's and the cleanup's ArgumentParser commands.
-        .target(name: "LogOptions", dependencies: ["Settings", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Log lines for the supervisor and the workers: text for people, JSON for collectors.
         .target(name: "LogFormat", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -70,7 +69,7 @@ let package = Package(
         // The supervisor's system layer: sockets, spawning, signals, sd_notify, the runtime directory.
         .target(
             name: "SupervisorSystem",
-            dependencies: ["Arbiter", "CShims", "Settings", "TimeUnits", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Arbiter", "CShims", "Settings", "SystemdProtocol", "TimeUnits", .product(name: "Logging", package: "swift-log")]
         ),
         // The supervisor's settings: its flags and variables read through the declarations, the budget, the
         // cleanup job, and the check of the workers' environment.
@@ -81,7 +80,7 @@ let package = Package(
         // What operators reach: the control socket, `supervisor status`, the admin endpoint's metrics.
         .target(
             name: "OperatorSurfaces",
-            dependencies: ["Arbiter", "CShims", "LogFormat", "Settings", "SupervisorSystem", "TimeUnits"]
+            dependencies: ["Arbiter", "CShims", "LogFormat", "Settings", "SupervisorSystem", "SystemdProtocol", "TimeUnits"]
         ),
         // The supervisor's loop: waits on the kernel, feeds the arbiter, runs its actions, runs the cleanup job.
         .target(
@@ -136,9 +135,8 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "PreforkWorker", "Postgres", "Redis", "PoolCore", "ConnectionPool", "WorkerRuntime", "LogFormat", "CShims", "Settings", "TimeUnits",
+                "PreforkWorker", "Postgres", "Redis", "PoolCore", "WorkerRuntime", "LogFormat", "Settings", "TimeUnits",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,7 +150,7 @@ let package = Package(
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "CSystemd",
+                "SystemdProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -178,21 +176,12 @@ let package = Package(
 
         .executableTarget(
             name: "Worker",
-            dependencies: [
-                "API", "PreforkWorker", "ConnectionPool", "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings",
-                "ProcessDefaults",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["API", "PreforkWorker", "Postgres", "Schedule", "Settings"]
         ),
         .executableTarget(
             name: "Cleanup",
             dependencies: [
-                "Postgres", "WorkerRuntime", "LogFormat", "LogOptions", "Schedule", "Settings", "TimeUnits", "ProcessDefaults",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Postgres", "WorkerRuntime", "LogFormat", "Schedule", "Settings", "TimeUnits", "ProcessDefaults",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -207,7 +196,7 @@ let package = Package(
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
             name: "PostgresTests",
-            dependencies: ["Postgres", "ConnectionURL", "ConnectionPool", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
+            dependencies: ["Postgres", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Schedule", "TimeUnits"]),
@@ -218,7 +207,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "APITests", dependencies: [
-            "API", "PreforkWorker", "WorkerRuntime", "Postgres", "Redis", "LogFormat", "HTTPDifferential",
+            "API", "PreforkWorker", "WorkerRuntime", "LogFormat", "HTTPDifferential",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
@@ -227,7 +216,8 @@ let package = Package(
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
         .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
         .testTarget(name: "PreforkTests", dependencies: [
-            "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget", "Settings", "TimeUnits",
+            "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget", "Settings", "SystemdProtocol",
+            "TimeUnits",
         ]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]

@@ -27,10 +27,6 @@ public struct APISettings: Sendable {
     /// Postgres query each and must not take the pool that valid requests need. 0 turns the cap off.
     public var authMissConcurrency = Catalog.authMissConcurrency.defaultValue
     public var authMissQueue = Catalog.authMissQueue.defaultValue
-    /// Event loop threads (`WORKER_THREADS`): the supervisor's processes give the parallelism.
-    public var threads = Catalog.workerThreads.defaultValue
-    public var logFormat = Catalog.logFormat.defaultValue
-    public var logLevel = Catalog.logLevel.defaultValue
     /// One log line per request (`ACCESS_LOG=1`); off by default, it costs more than a cached request.
     public var accessLog = Catalog.accessLog.defaultValue
 
@@ -59,9 +55,6 @@ public struct APISettings: Sendable {
             settings.negativeCacheTTL = min(settings.negativeCacheTTL, settings.authCacheTTL)
             settings.authMissConcurrency = try reader[Catalog.authMissConcurrency]
             settings.authMissQueue = try reader[Catalog.authMissQueue]
-            settings.threads = try reader[Catalog.workerThreads]
-            settings.logFormat = try reader[Catalog.logFormat]
-            settings.logLevel = try reader[Catalog.logLevel]
             settings.accessLog = try reader[Catalog.accessLog]
         } catch {
             throw SettingsError(error.description)

@@ -1,10 +1,8 @@
 import ProcessDefaults
-import ArgumentParser
 import Dispatch
 import FoundationEssentials
 import Glibc
 import LogFormat
-import LogOptions
 import Logging
 import Postgres
 import Settings
@@ -15,46 +13,70 @@ import WorkerRuntime
 
 /// `cleanup [--if-due DURATION]`: the nightly job. Exit codes: 0 done, skipped or interrupted by SIGTERM;
 /// 1 failed (or cut: its batch was cancelled at the end of the grace after SIGTERM); 64 bad flag; 78 bad setting.
-struct CleanupCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cleanup",
-        abstract: "Delete notes soft-deleted longer ago than CLEANUP_RETENTION_DAYS (30), and expired tokens, in batches.",
-        discussion: "One run at a time across replicas (an advisory lock; the others log \"skipped\" and exit 0). SIGTERM: "
-            + "the current batch finishes, the run is recorded as interrupted, the lock is released; a batch still running a "
-            + "second before GRACEFUL_TIMEOUT ends is cancelled in Postgres and rolled back (exit 1). Settings, from the "
-            + "environment (the supervisor sets DB_POOL_SIZE and DB_MAX_OVERFLOW from CLEANUP_DB_POOL_SIZE and "
-            + "CLEANUP_DB_MAX_OVERFLOW):\n" + SettingsHelp.environment(of: .cleanup, wrapped: false)
-            + "\nExit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.",
-        version: BuildInfo.line("cleanup")
-    )
+enum CleanupCommand {
+    static var help: String {
+        """
+        USAGE: cleanup [--if-due DURATION] [--log-level LEVEL] [--log-format text|json]
 
-    @Option(name: .customLong("if-due"), help: ArgumentHelp(
-        "Skip (exit 0) when a successful run finished less than this ago: 20h, 90m, 3600s.", valueName: "duration"))
-    var ifDue: String?
+        Deletes notes soft-deleted longer ago than CLEANUP_RETENTION_DAYS, and expired tokens, in batches. One run at
+        a time across replicas (an advisory lock; the others log "skipped" and exit 0). SIGTERM: the current batch
+        finishes, the run is recorded as interrupted, the lock is released; a batch still running a second before
+        GRACEFUL_TIMEOUT ends is cancelled in Postgres and rolled back (exit 1). The supervisor sets DB_POOL_SIZE and
+        DB_MAX_OVERFLOW from CLEANUP_DB_POOL_SIZE and CLEANUP_DB_MAX_OVERFLOW.
+        Exit codes: 0 done, skipped or interrupted; 1 failed; 64 usage; 78 configuration.
 
-    @OptionGroup var log: LogOptions
+        OPTIONS (environment variables in brackets):
+        \(SettingsHelp.options(of: .cleanup, extra: [("-h, --help", "show this help"), ("    --version", "print the version")]))
 
-    func validate() throws {
-        if let ifDue, Self.duration(ifDue) == nil {
-            throw ValidationError("--if-due: expected whole seconds of a duration (at most a year) such as 20h, 1.5h, 90m or 3600s, got '\(ifDue)'")
-        }
+        VARIABLES:
+        \(SettingsHelp.environment(of: .cleanup))
+        """
     }
 
     static func duration(_ text: String) -> Duration? {
         Schedule.seconds(text).map { .seconds($0) }
     }
 
-    func run() throws {
+    /// The flags; `--help` and `--version` answer and exit, a bad flag is one line and exit 64.
+    static func flags(_ arguments: [String]) -> (flags: [String: String], ifDue: Duration?) {
+        let parsed: FlagParser.Parsed
+        do { parsed = try FlagParser(settings: Catalog.flags(of: .cleanup), stopsAtFirstArgument: false).parse(arguments, program: "cleanup") } catch {
+            fail(error.description, code: 64)
+        }
+        if parsed.switches.contains("help") {
+            print(help)
+            Glibc.exit(0)
+        }
+        if parsed.switches.contains("version") {
+            print(BuildInfo.line("cleanup"))
+            Glibc.exit(0)
+        }
+        if let argument = parsed.arguments.first { fail("unexpected argument \(ValueSyntax.shown(argument)) (see cleanup --help)", code: 64) }
+        let ifDue: Duration?
+        do {
+            ifDue = try SettingsReader(flags: parsed.flags, environment: [:])[Catalog.ifDue].map { text in
+                guard let duration = duration(text) else {
+                    throw SettingError("--if-due: expected whole seconds of a duration (at most a year) such as 20h, 1.5h, 90m or 3600s, got \(ValueSyntax.shown(text))", fromFlag: true)
+                }
+                return duration
+            }
+        } catch {
+            fail("\(error)", code: 64)
+        }
+        return (parsed.flags, ifDue)
+    }
+
+    static func run(_ arguments: [String]) -> Never {
+        let (flags, ifDue) = self.flags(arguments)
         let fileLimit = ProcessDefaults.apply()
         let environment = ProcessInfo.processInfo.environment
         let settings: CleanupSettings
-        do { settings = try CleanupSettings.read(flags: [:], environment: environment) } catch {
+        do { settings = try CleanupSettings.read(flags: flags, environment: environment) } catch {
             fail("\(error)", code: 78)
         }
         LoggingSystem.bootstrap { settings.logFormat.handler(label: $0, level: settings.logLevel) }
         let logger = Logger(label: "cleanup")
         if let fileLimit { logger.info("\(fileLimit)") }
-        let ifDue = self.ifDue.flatMap(Self.duration)
         let stop = StopFlag()
         let engine = PostgresEngine(settings.postgres)
         let termination = TerminationSignal.handle {
@@ -112,4 +134,4 @@ func fail(_ message: String, code: Int32) -> Never {
 
 // Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
 TerminationSignal.holdUntilHandled()
-CleanupCommand.main()
+CleanupCommand.run(Array(CommandLine.arguments.dropFirst()))

@@ -1,3 +1,4 @@
+import SystemdProtocol
 import SupervisorSystem
 import Glibc
 import Synchronization

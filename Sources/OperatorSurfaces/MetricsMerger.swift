@@ -1,4 +1,3 @@
-import SupervisorSystem
 /// Merges the Prometheus text of every worker into one exposition, each sample labelled with its slot.
 ///
 /// The text format wants all samples of a metric family in one group, under one `# HELP` and `# TYPE`, so

@@ -1,4 +1,3 @@
-import SupervisorSystem
 import Settings
 
 /// The supervisor's own metrics: counted by the loop from the arbiter's reports, rendered by the admin

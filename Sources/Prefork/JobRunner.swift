@@ -1,4 +1,3 @@
-import OperatorSurfaces
 import SupervisorConfiguration
 import SupervisorSystem
 import TimeUnits

@@ -25,9 +25,13 @@ import WorkerRuntime
 public enum Worker {
     /// Never returns. `makeApplication` runs after the signals are held (so a SIGTERM that comes during the
     /// boot drains instead of killing) and before anything listens; a configuration error it throws is one
-    /// line on stderr and exit 78, as the supervisor documents for its workers.
+    /// line on stderr and exit 78, as the supervisor documents for its workers (64 for a bad flag).
+    ///
+    /// - Parameter arguments: the worker's flags (`--bind`, `--log-level`, `--log-format`, `--help`, `--version`),
+    ///   read as the supervisor reads its own; the process's arguments by default.
     public static func run<Application: WorkerApplication>(
         name: String = "worker",
+        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
         configuration: WorkerConfiguration? = nil,
         logger: Logger? = nil,
         _ makeApplication: (WorkerConfiguration) throws -> Application
@@ -36,34 +40,76 @@ public enum Worker {
         TerminationSignal.holdUntilHandled()
         let fileLimit = ProcessDefaults.apply()
         let environment = ProcessInfo.processInfo.environment
+        let flags = parse(arguments, name: name)
         let resolved: WorkerConfiguration
         let application: Application
         do {
             if logger == nil {
-                let reader = SettingsReader(environment: environment)
+                let reader = SettingsReader(flags: flags, environment: environment)
                 let level = try reader[Catalog.logLevel]
                 let output = try reader[Catalog.logFormat]
                 LoggingSystem.bootstrap { label in output.handler(label: label, level: level) }
             }
-            resolved = try configuration ?? WorkerConfiguration(environment: environment)
+            resolved = try configuration ?? WorkerConfiguration(environment: environment, flags: flags)
             application = try makeApplication(resolved)
+        } catch let error as SettingError {
+            exit(name, error.description, code: error.fromFlag ? 64 : 78)
+        } catch let error as ConfigurationError {
+            exit(name, error.description, code: error.isUsage ? 64 : 78)
         } catch {
-            var line = "\(name): \(error)\n"
-            line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-            exit(78)
+            exit(name, "\(error)", code: 78)
         }
-        var logger = logger ?? Logger(label: name)
-        if let slot = resolved.slot { logger[metadataKey: "slot"] = "\(slot)" }
-        if let generation = resolved.generation { logger[metadataKey: "generation"] = "\(generation)" }
+        let logger = logger ?? resolved.logger(label: name)
         if let fileLimit { logger.info("\(fileLimit)") }
-        // Swift Concurrency's jobs run on one event loop, beside the reactor that serves the requests.
-        NIOSingletons.groupLoopCountSuggestion = 1
+        // Swift Concurrency's jobs run on NIO's loop(s), beside the reactor that serves the requests.
+        NIOSingletons.groupLoopCountSuggestion = resolved.threads
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         serve(application, configuration: resolved, logger: logger)
     }
 
-    /// The same, for a worker that has made its own choices of executor and logging (the API worker).
-    package static func serve<Application: WorkerApplication>(_ application: Application, configuration: WorkerConfiguration,
+    /// The worker's flags; `--help` and `--version` answer and exit, a bad flag is one line and exit 64.
+    static func parse(_ arguments: [String], name: String) -> [String: String] {
+        let parser = FlagParser(settings: Catalog.flags(of: .worker), stopsAtFirstArgument: false)
+        let parsed: FlagParser.Parsed
+        do { parsed = try parser.parse(arguments, program: name) } catch { exit(name, error.description, code: 64) }
+        if parsed.switches.contains("help") {
+            print(help(name))
+            Glibc.exit(0)
+        }
+        if parsed.switches.contains("version") {
+            print(BuildInfo.line(name))
+            Glibc.exit(0)
+        }
+        if let argument = parsed.arguments.first {
+            exit(name, "unexpected argument \(ValueSyntax.shown(argument)) (see \(name) --help)", code: 64)
+        }
+        return parsed.flags
+    }
+
+    /// `--help`: the flags and the variables, from their declarations.
+    public static func help(_ name: String) -> String {
+        """
+        USAGE: \(name) [--bind ADDRESS] [--log-level LEVEL] [--log-format text|json]
+
+        Serves HTTP on the socket from LISTEN_FDS (fd 3), else on --bind or PORT; READY=1 once booted, WATCHDOG=1
+        while serving; on SIGTERM drains, disposes its pools and exits 0. Exit codes: 0 done, 1 failed,
+        64 usage, 78 configuration.
+
+        OPTIONS (environment variables in brackets):
+        \(SettingsHelp.options(of: .worker, extra: [("-h, --help", "show this help"), ("    --version", "print the version")]))
+
+        VARIABLES:
+        \(SettingsHelp.environment(of: .worker))
+        """
+    }
+
+    static func exit(_ name: String, _ message: String, code: Int32) -> Never {
+        var line = "\(name): \(message)\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+        Glibc.exit(code)
+    }
+
+    static func serve<Application: WorkerApplication>(_ application: Application, configuration: WorkerConfiguration,
                                                                logger: Logger) -> Never {
         let lifecycle = WorkerLifecycle(configuration: configuration, application: application, logger: logger)
         let termination = TerminationSignal.handle { lifecycle.terminate() }

@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import Settings
 import TimeUnits
 import WorkerRuntime
@@ -29,17 +30,35 @@ public struct WorkerConfiguration: Sendable {
     /// The slot and generation the supervisor gave the worker, for its log lines; nil when run alone.
     public var slot: String?
     public var generation: String?
+    /// SwiftNIO threads for the worker's side work (`WORKER_THREADS`): the metrics socket, Swift Concurrency's
+    /// executor. Requests are served on the reactor's one thread.
+    public var threads = Catalog.workerThreads.defaultValue
+
+    /// A logger whose lines carry the worker's slot and generation.
+    public func logger(label: String) -> Logger {
+        var logger = Logger(label: label)
+        if let slot { logger[metadataKey: "slot"] = "\(slot)" }
+        if let generation { logger[metadataKey: "generation"] = "\(generation)" }
+        return logger
+    }
 
     /// The socket from `LISTEN_FDS` if there is one, else `PORT`; the HTTP limits and `GRACEFUL_TIMEOUT` as the
     /// supervisor passes it. A malformed value is an error naming the variable, for a one-line exit 78.
-    public init(environment: [String: String]) throws(ConfigurationError) {
-        let reader = SettingsReader(environment: environment)
+    /// - Parameter flags: the worker's flags as `FlagParser` read them (`--bind`).
+    public init(environment: [String: String], flags: [String: String] = [:]) throws(ConfigurationError) {
+        let reader = SettingsReader(flags: flags, environment: environment)
         do throws(SettingError) {
             if let fd = InheritedSocket.take() {
                 listen = .inherited(fd: fd)
+            } else if let bind = try reader[Catalog.workerBind] {
+                guard let target = ListenTarget(address: bind) else {
+                    throw SettingError("--bind: expected host:port, :port or port, got \(ValueSyntax.shown(bind))", fromFlag: true)
+                }
+                listen = target
             } else {
                 listen = .address(host: "0.0.0.0", port: try reader[Catalog.port])
             }
+            threads = try reader[Catalog.workerThreads]
             // The same reading, and the same messages, as the supervisor's.
             gracefulTimeout = try reader[Catalog.gracefulTimeout]
             maxBodySize = try reader[Catalog.maxBodySize]
@@ -49,7 +68,7 @@ public struct WorkerConfiguration: Sendable {
             maxRequests = try reader[Catalog.maxRequests]
             maxRequestsJitter = try reader[Catalog.maxRequestsJitter]
         } catch {
-            throw ConfigurationError(error.description)
+            throw ConfigurationError(error.description, isUsage: error.fromFlag)
         }
         metricsSocket = environment[WorkerContract.metricsSocket].flatMap { $0.isEmpty ? nil : $0 }
         slot = environment[WorkerContract.slot]
@@ -76,7 +95,12 @@ public struct WorkerConfiguration: Sendable {
     var disposeLimit: Duration { (gracefulTimeout - drainLimit) * 3 / 4 }
 }
 
+/// A setting a worker refuses: one line, and exit 78 (64 when it was a flag).
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    public var isUsage: Bool
+    public init(_ description: String, isUsage: Bool = false) {
+        self.description = description
+        self.isUsage = isUsage
+    }
 }

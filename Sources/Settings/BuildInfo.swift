@@ -1,4 +1,3 @@
-import TimeUnits
 import CBuildInfo
 
 /// What `--version` prints and `prefork_build_info` reports: the release and the commit it was built from.

@@ -288,6 +288,21 @@ public enum Catalog {
     public static let scheduleBatch = Setting<Bool>.boolean(
         ["--batch"], help: "read ZONE<TAB>EPOCH<TAB>EXPRESSION lines from stdin and answer each with its next run (the "
             + "interface of the differential test against an independent cron)", readers: [.schedule])
+    public static let workerBind = Setting<String?>.text(
+        ["--bind"], defaultHelp: "0.0.0.0:$PORT", valueName: "host:port",
+        help: "where a worker run alone listens: host:port, :port, [v6]:port or port; a socket from LISTEN_FDS wins",
+        readers: [.worker])
+    public static let tokenUser = Setting<String?>.text(
+        ["--user"], defaultHelp: "none: required", valueName: "name", help: "the user's name (created if new)",
+        readers: [.createToken])
+    public static let tokenTTL = Setting<String>.text(
+        ["--ttl"], default: "30d", valueName: "duration",
+        help: "the token's lifetime in whole seconds of a duration (at most a year): 90d, 12h, 30m, 45s, or never",
+        readers: [.createToken])
+    public static let ifDue = Setting<String?>.text(
+        ["--if-due"], defaultHelp: "run whenever started", valueName: "duration",
+        help: "skip (exit 0) when a successful run finished less than this ago, in whole seconds of a duration: 20h, 90m, 3600s",
+        readers: [.cleanup])
 
     public static let all: [AnySetting] = [
         workers.declaration, bind.declaration, port.declaration, socketMode.declaration, socketGroup.declaration, backlog.declaration, gracefulTimeout.declaration, heartbeatTimeout.declaration, requireHeartbeat.declaration, bootTimeout.declaration, noNotify.declaration, readyAfter.declaration,
@@ -303,7 +318,8 @@ public enum Catalog {
         retentionDays.declaration, batchSize.declaration, cleanupStatementTimeout.declaration,
         checkDatabase.declaration, statusJSON.declaration, noWait.declaration, reloadTimeout.declaration, stopTimeout.declaration,
         healthcheckPath.declaration, healthcheckTimeout.declaration, scheduleTimezone.declaration, scheduleCount.declaration,
-        scheduleAfter.declaration, scheduleBatch.declaration,
+        scheduleAfter.declaration, scheduleBatch.declaration, workerBind.declaration, tokenUser.declaration, tokenTTL.declaration,
+        ifDue.declaration,
     ]
 
     /// The settings a program reads, in declaration order.

@@ -12,10 +12,13 @@ public enum Program: String, Sendable, CaseIterable, Comparable {
     /// `supervisor schedule`: a cron expression's next runs.
     case schedule
     case worker
+    /// `worker migrate` and `worker create-token`: the operator's tools for the worker's database.
+    case migrate
+    case createToken = "create-token"
     case cleanup
 
     /// The supervisor's subcommands, which take only their own flags.
-    public var isCommand: Bool { ![.supervisor, .worker, .cleanup].contains(self) }
+    public var isCommand: Bool { ![.supervisor, .worker, .migrate, .createToken, .cleanup].contains(self) }
 
     public static func < (lhs: Program, rhs: Program) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

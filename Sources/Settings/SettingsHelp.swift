@@ -17,12 +17,10 @@ public enum SettingsHelp {
         }.joined(separator: "\n")
     }
 
-    /// The variables a program reads and nothing takes as a flag: the worker's and the cleanup's settings.
-    /// - Parameter wrapped: false for ArgumentParser's discussion, which wraps each line itself.
-    public static func environment(of program: Program, wrapped: Bool = true) -> String {
-        Catalog.read(by: program).filter { !$0.flagReaders.contains(program) || program != .supervisor }.map { setting in
+    /// The variables a program reads that it takes no flag for.
+    public static func environment(of program: Program) -> String {
+        Catalog.read(by: program).filter { !$0.variables.isEmpty && !$0.flagReaders.contains(program) }.map { setting in
             let left = setting.variables.joined(separator: ", ")
-            guard wrapped else { return "\(left): \(line(setting, withVariables: false))" }
             let padded = left.count < 28 ? left + String(repeating: " ", count: 28 - left.count) : left + "\n" + String(repeating: " ", count: 30)
             return "  " + padded + wrap(line(setting, withVariables: false), indent: 30)
         }.joined(separator: "\n")

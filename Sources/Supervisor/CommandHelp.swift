@@ -87,6 +87,7 @@ enum CommandHelp {
             case .supervisor: "SUPERVISOR (flags and variables)"
             case .worker: "WORKER (variables; the supervisor checks them before it starts one)"
             case .cleanup: "CLEANUP (flags and variables)"
+            case .migrate, .createToken: "WORKER \(program.rawValue.uppercased()) (flags)"
             default: "SUPERVISOR \(program.rawValue.uppercased()) (flags and variables)"
             }
             let body = switch program {

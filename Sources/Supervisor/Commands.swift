@@ -68,7 +68,7 @@ enum Commands {
                 guard positional.isEmpty else { return usage("stop takes no arguments") }
                 let wait = try reader[Catalog.noWait] ? nil : try reader[Catalog.stopTimeout]
                 return OutcomeWait.stop(reader: reader, wait: wait)
-            case .supervisor, .worker, .cleanup:
+            case .supervisor, .worker, .migrate, .createToken, .cleanup:
                 return usage("no command '\(name)'")
             }
         } catch {

@@ -1,4 +1,3 @@
-import SupervisorSystem
 /// Why the supervisor refuses to start; each maps to a documented exit code.
 public enum StartupError: Error, Equatable {
     /// A bad flag: exit 64 (EX_USAGE).

@@ -1,4 +1,3 @@
-import SupervisorSystem
 import Arbiter
 
 /// The supervisor's exit codes (sysexits.h where one fits); the README's table.

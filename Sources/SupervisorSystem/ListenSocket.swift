@@ -1,3 +1,4 @@
+import SystemdProtocol
 import CShims
 import Glibc
 
@@ -16,7 +17,8 @@ public struct ListenSocket: Sendable {
     /// Takes the socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`), or nil when it passed none. The variables
     /// are unset, so they never reach a worker by accident.
     public static func inherited(environment: [String: String]) throws(ConfigurationError) -> ListenSocket? {
-        let count = try SystemdProtocol.takeListenFDs(environment: environment)
+        let count: Int32
+        do { count = try SystemdProtocol.takeListenFDs(environment: environment) } catch { throw ConfigurationError(error.description) }
         if count == 0 { return nil }
         let fd = SystemdProtocol.listenFDsStart
         guard SystemdProtocol.isListeningStreamSocket(fd) else {

@@ -1,3 +1,4 @@
+import SystemdProtocol
 import Arbiter
 import CShims
 import Glibc

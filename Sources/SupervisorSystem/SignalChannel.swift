@@ -1,5 +1,5 @@
-import Arbiter
 import CShims
+import Arbiter
 import Glibc
 
 /// The supervisor's signals, read as data from a signalfd instead of handled in an async handler.

@@ -1,4 +1,5 @@
 import Glibc
+import SystemdProtocol
 import Logging
 
 /// The supervisor as a systemd `Type=notify` service: READY, STATUS, RELOADING, STOPPING and the watchdog.
@@ -14,7 +15,7 @@ public final class Upstream {
 
     public init(environment: [String: String], logger: Logger) {
         self.logger = logger
-        socketPath = environment["NOTIFY_SOCKET"] ?? ""
+        socketPath = SystemdProtocol.notifySocket(environment: environment) ?? ""
         if !socketPath.isEmpty, let microseconds = SystemdProtocol.watchdogMicroseconds(environment: environment) {
             watchdogInterval = .microseconds(Int64(microseconds / 2))
         } else {
@@ -31,7 +32,7 @@ public final class Upstream {
             clock_gettime(CLOCK_MONOTONIC, &now)
             text += "\nMONOTONIC_USEC=\(UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000)"
         }
-        if SystemdProtocol.notify(text, socketPath: socketPath) {
+        if SystemdProtocol.notify(text, socket: socketPath) {
             if dropped > 0 { logger.notice("NOTIFY_SOCKET accepts messages again", metadata: ["dropped": "\(dropped)"]) }
             dropped = 0
         } else {

@@ -38,10 +38,13 @@ func fail(_ message: String) -> Never {
 }
 
 let notifier = Notifier()
+/// The settings it shares with every worker, read as they declare.
 let requestLimit: RequestLimit?
+let port: Int
 do {
     let reader = SettingsReader(environment: ProcessInfo.processInfo.environment)
     requestLimit = RequestLimit(maximum: try reader[Catalog.maxRequests], jitter: try reader[Catalog.maxRequestsJitter])
+    port = try reader[Catalog.port]
 } catch {
     fail("\(error)")
 }
@@ -78,7 +81,7 @@ do {
         InheritedSocket.restoreBacklog(fd, environment: environment(WorkerContract.listenBacklog))
         inheritedFD = fd
     } else {
-        server = try bootstrap.bind(host: "127.0.0.1", port: Int(environment("PORT") ?? "8080") ?? 8080).wait()
+        server = try bootstrap.bind(host: "127.0.0.1", port: port).wait()
     }
 } catch {
     fail("cannot serve: \(error)")

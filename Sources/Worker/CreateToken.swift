@@ -1,36 +1,41 @@
 import API
-import ArgumentParser
 import FoundationEssentials
 import Glibc
 import Postgres
 import Schedule
+import Settings
 
-struct CreateToken: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "create-token",
-        abstract: "Create a bearer token for a user (created if new) and print it once; only its SHA-256 is stored.")
-
-    @Option(help: "The user's name.")
-    var user: String
-
-    @Option(help: ArgumentHelp("Lifetime: 90d, 12h, 30m, 45s, or never.", valueName: "duration"))
-    var ttl: String = "30d"
-
-    func validate() throws {
-        if user.allSatisfy(\.isWhitespace) { throw ValidationError("--user must not be empty") }
-        if Self.lifetime(ttl) == nil { throw ValidationError("--ttl: expected whole seconds of a duration (at most a year) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'") }
-    }
-
+/// `worker create-token --user NAME [--ttl DURATION]`: a bearer token for a user (created if new), printed once;
+/// only its SHA-256 is stored.
+enum CreateToken {
     /// nil when invalid; `.some(nil)` for never.
     static func lifetime(_ text: String) -> Duration?? {
         if text == "never" { return .some(nil) }
         return Schedule.seconds(text).map { .some(.seconds($0)) }
     }
 
-    func run() throws {
+    static func run(_ arguments: [String]) -> Never {
+        let flags = toolFlags(arguments, program: .createToken, usage: """
+            USAGE: worker create-token --user NAME [--ttl DURATION]
+
+            Create a bearer token for a user (created if new) and print it once; only its SHA-256 is stored.
+            """)
+        let reader = SettingsReader(flags: flags, environment: [:])
+        let user: String
+        let ttl: String
+        do {
+            guard let given = try reader[Catalog.tokenUser] else { failure("--user is required", code: 64) }
+            user = given
+            ttl = try reader[Catalog.tokenTTL]
+        } catch {
+            failure(error.description, code: 64)
+        }
+        if user.allSatisfy(\.isWhitespace) { failure("--user must not be empty", code: 64) }
+        guard let lifetime = Self.lifetime(ttl) else {
+            failure("--ttl: expected whole seconds of a duration (at most a year) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'", code: 64)
+        }
         let settings = loadSettings()
         let name = String(user.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-        let lifetime = Self.lifetime(ttl)!
         runToCompletion {
             let engine = PostgresEngine(settings.postgres)
             do {

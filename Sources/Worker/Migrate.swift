@@ -1,14 +1,11 @@
 import API
-import ArgumentParser
-import FoundationEssentials
-import Glibc
 import Postgres
 
-struct Migrate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Apply the schema migrations that are missing (idempotent; safe to run from several places at once).")
-
-    func run() throws {
+/// `worker migrate`: the missing schema migrations, idempotent and safe to run from several places at once.
+enum Migrate {
+    static func run(_ arguments: [String]) -> Never {
+        _ = toolFlags(arguments, program: .migrate,
+                      usage: "USAGE: worker migrate\n\nApply the schema migrations that are missing (idempotent; safe to run from several places at once).")
         let settings = loadSettings()
         runToCompletion {
             let engine = PostgresEngine(settings.postgres)

@@ -1,43 +1,60 @@
 import API
-import FoundationEssentials
-import ArgumentParser
 import Dispatch
+import FoundationEssentials
 import Glibc
-import LogFormat
-import Logging
-import NIOCore
-import NIOPosix
-import Postgres
+import PreforkWorker
 import Settings
-import WorkerRuntime
 
-/// The API worker. `worker` (or `worker serve`) serves; `worker migrate` and `worker create-token` are the
-/// operator's tools for the same database. Exit codes: 0, 1 (could not start or failed), 64 (usage), 78
-/// (a setting is missing or invalid).
-struct WorkerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "worker",
-        abstract: "The notes API worker: HTTP on the socket from LISTEN_FDS (or --bind), Postgres and Redis pools.",
-        discussion: "Settings come from the environment (see the README, or supervisor help settings):\n"
-            + SettingsHelp.environment(of: .worker, wrapped: false)
-            + "\nDurations: 8, 0.5, 250ms, 8s, 2m, 1.5h, 1d. Exit codes: 0 done, 1 failed, 64 usage, 78 configuration.",
-        version: BuildInfo.line("worker"),
-        subcommands: [Serve.self, Migrate.self, CreateToken.self],
-        defaultSubcommand: Serve.self
-    )
+/// The API worker. `worker` (or `worker serve`) serves, through `Worker.run` as any worker built on the library
+/// does; `worker migrate` and `worker create-token` are the operator's tools for the same database. Exit codes:
+/// 0, 1 (could not start or failed), 64 (usage), 78 (a setting is missing or invalid).
+var arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "migrate":
+    Migrate.run(Array(arguments.dropFirst()))
+case "create-token":
+    CreateToken.run(Array(arguments.dropFirst()))
+case "-h", "--help", "help":
+    print("""
+        The notes API worker.
+
+        USAGE: worker [serve] [options]     serve the API (the default)
+               worker migrate               apply the schema migrations that are missing (idempotent)
+               worker create-token --user NAME [--ttl DURATION]
+                                            create a bearer token and print it once; only its SHA-256 is stored
+
+        """ + Worker.help("worker serve"))
+    exit(0)
+default:
+    if arguments.first == "serve" { arguments.removeFirst() }
+    Worker.run(name: "worker", arguments: arguments) { configuration in
+        Application(settings: try APISettings.fromEnvironment(ProcessInfo.processInfo.environment),
+                    logger: configuration.logger(label: "worker"))
+    }
+}
+
+/// A tool's own flags (`--help`, and those declared for it); a bad one is one line and exit 64.
+func toolFlags(_ arguments: [String], program: Program, usage: String) -> [String: String] {
+    let parser = FlagParser(settings: Catalog.flags(of: program), switches: ["--help": "help", "-h": "help"],
+                            stopsAtFirstArgument: false)
+    let parsed: FlagParser.Parsed
+    do { parsed = try parser.parse(arguments, program: "worker \(program.rawValue)") } catch { failure(error.description, code: 64) }
+    if parsed.switches.contains("help") {
+        let options = SettingsHelp.options(of: program)
+        print(usage + (options.isEmpty ? "" : "\n\nOPTIONS:\n" + options))
+        exit(0)
+    }
+    if let argument = parsed.arguments.first { failure("unexpected argument \(ValueSyntax.shown(argument))", code: 64) }
+    return parsed.flags
 }
 
 /// Reads the environment once; a bad setting is one line and exit 78.
 func loadSettings() -> APISettings {
     do {
-        return try APISettings.fromEnvironment(processEnvironment())
+        return try APISettings.fromEnvironment(ProcessInfo.processInfo.environment)
     } catch {
         failure("\(error)", code: 78)
     }
-}
-
-func processEnvironment() -> [String: String] {
-    ProcessInfo.processInfo.environment
 }
 
 func failure(_ message: String, code: Int32) -> Never {
@@ -53,7 +70,3 @@ func runToCompletion(_ body: @escaping @Sendable () async -> Int32) -> Never {
     }
     dispatchMain()
 }
-
-// Before any thread exists: a SIGTERM during start waits for its handler instead of being lost.
-TerminationSignal.holdUntilHandled()
-WorkerCommand.main()

@@ -1,4 +1,4 @@
-import CSystemd
+import SystemdProtocol
 import Glibc
 
 /// The listening socket a worker gets from its manager (our supervisor or systemd socket activation).
@@ -6,7 +6,7 @@ public enum InheritedSocket {
     /// fd 3 when `LISTEN_FDS`/`LISTEN_PID` say it is ours, else nil. The variables are unset, so a process
     /// this worker starts cannot mistake the socket for its own.
     public static func take() -> Int32? {
-        sd_listen_fds(1) >= 1 ? SD_LISTEN_FDS_START : nil
+        (try? SystemdProtocol.takeListenFDs()).map { $0 >= 1 ? SystemdProtocol.listenFDsStart : nil } ?? nil
     }
 
     /// Puts the accept queue back to the size the supervisor asked for.

@@ -1,5 +1,4 @@
-import CSystemd
-import Glibc
+import SystemdProtocol
 import NIOCore
 
 /// The worker's end of sd_notify: tells its manager it is ready, alive, draining. Works the same under our
@@ -9,12 +8,7 @@ public struct Notifier: Sendable {
     public let heartbeatInterval: TimeAmount?
 
     public init() {
-        var microseconds: UInt64 = 0
-        if sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 {
-            heartbeatInterval = .microseconds(Int64(microseconds / 2))
-        } else {
-            heartbeatInterval = nil
-        }
+        heartbeatInterval = SystemdProtocol.watchdogMicroseconds().map { .microseconds(Int64($0 / 2)) }
     }
 
     public func ready(status: String? = nil) { send("READY=1" + (status.map { "\nSTATUS=\($0)" } ?? "")) }
@@ -30,33 +24,8 @@ public struct Notifier: Sendable {
     /// when there is no manager to tell).
     @discardableResult
     public func send(_ message: String, attempts: Int? = nil) -> Bool {
-        guard let name = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !name.isEmpty,
-              name.hasPrefix("/") || name.hasPrefix("@") else { return true }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(name.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            buffer.copyBytes(from: path)
-            if path.first == UInt8(ascii: "@") { buffer[0] = 0 }
-        }
-        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + path.count + (path.first == UInt8(ascii: "@") ? 0 : 1))
-        let bytes = Array(message.utf8)
-        let attempts = attempts ?? (message == "WATCHDOG=1" ? 1 : 200)
-        for attempt in 0..<max(1, attempts) {
-            let sent = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL), $0, length)
-                }
-            }
-            if sent >= 0 { return true }
-            if errno != EAGAIN && errno != EINTR { return false }
-            if attempt + 1 < attempts { usleep(10_000) }
-        }
-        return false
+        guard let socket = SystemdProtocol.notifySocket() else { return true }
+        return SystemdProtocol.notify(message, socket: socket, attempts: attempts ?? (message == "WATCHDOG=1" ? 1 : 200))
     }
 
     /// Sends `WATCHDOG=1` from `eventLoop` itself, so a loop blocked by a stuck handler stops the heartbeat

@@ -135,10 +135,9 @@ struct SettingsTests {
     @Test func defaults() throws {
         let settings = try APISettings.fromEnvironment(base)
         #expect(settings.rateLimitPerMinute == 1000 && settings.authCacheTTL == 60)
-        #expect(settings.threads == 1)
         #expect(settings.postgres.pool.size == 10 && settings.postgres.pool.maxOverflow == 10)
         #expect(settings.redis.pool.size == 5)
-        #expect(settings.logFormat == .text && !settings.accessLog)
+        #expect(!settings.accessLog)
     }
 
     @Test(arguments: [

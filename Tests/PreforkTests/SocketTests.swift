@@ -1,6 +1,7 @@
 import Arbiter
 import Glibc
 @testable import OperatorSurfaces
+import SystemdProtocol
 @testable import Prefork
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
@@ -79,7 +80,7 @@ struct SocketTests {
         #expect(info.st_mode & 0o777 == 0o700)
 
         // What a worker's sd_notify does, through the supervisor's own sender.
-        #expect(SystemdProtocol.notify("READY=1\nSTATUS=hello", socketPath: server.socketPath))
+        #expect(SystemdProtocol.notify("READY=1\nSTATUS=hello", socket: server.socketPath))
         var received: [(Int32, NotifyMessage)] = []
         server.drain { sender, message, _ in received.append((sender, message)) }
         #expect(received.count == 1)

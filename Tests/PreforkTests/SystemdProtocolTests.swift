@@ -3,6 +3,7 @@ import Glibc
 @testable import Prefork
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
+import SystemdProtocol
 import Testing
 
 @Suite("sd_notify and sd_listen_fds, written out", .serialized)
@@ -27,7 +28,7 @@ struct SystemdProtocolTests {
         defer { unlink(path) }
         let fd = listen(path)
         defer { close(fd) }
-        #expect(SystemdProtocol.notify("READY=1\nSTATUS=up", socketPath: path))
+        #expect(SystemdProtocol.notify("READY=1\nSTATUS=up", socket: path))
         #expect(receive(fd) == "READY=1\nSTATUS=up")
     }
 
@@ -35,13 +36,13 @@ struct SystemdProtocolTests {
         let name = "@prefork-notify-\(getpid())"
         let fd = listen(name)
         defer { close(fd) }
-        #expect(SystemdProtocol.notify("WATCHDOG=1", socketPath: name))
+        #expect(SystemdProtocol.notify("WATCHDOG=1", socket: name))
         #expect(receive(fd) == "WATCHDOG=1")
     }
 
     @Test func aMissingSocketIsNotAnError() {
-        #expect(!SystemdProtocol.notify("READY=1", socketPath: "/nonexistent/notify"))
-        #expect(!SystemdProtocol.notify("READY=1", socketPath: ""))
+        #expect(!SystemdProtocol.notify("READY=1", socket: "/nonexistent/notify"))
+        #expect(!SystemdProtocol.notify("READY=1", socket: ""))
     }
 
     @Test func listenFDsForAnotherProcessAreNotOurs() throws {
@@ -51,10 +52,10 @@ struct SystemdProtocolTests {
 
     @Test func malformedListenVariablesAreConfigurationErrors() {
         #expect(throws: ConfigurationError("LISTEN_PID: not a pid: 'me'")) {
-            try SystemdProtocol.takeListenFDs(environment: ["LISTEN_PID": "me", "LISTEN_FDS": "1"])
+            try ListenSocket.inherited(environment: ["LISTEN_PID": "me", "LISTEN_FDS": "1"])
         }
         #expect(throws: ConfigurationError("LISTEN_FDS: not a descriptor count: 'x'")) {
-            try SystemdProtocol.takeListenFDs(environment: ["LISTEN_PID": "\(getpid())", "LISTEN_FDS": "x"])
+            try ListenSocket.inherited(environment: ["LISTEN_PID": "\(getpid())", "LISTEN_FDS": "x"])
         }
     }
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Every module a target imports is declared among its dependencies in Package.swift.
+"""Every module a target imports is declared among its dependencies in Package.swift, and every dependency it
+declares is imported.
 
 SwiftPM lets a target import any module its dependencies bring along, so an undeclared import builds until
-the dependency that brought it changes. Prints each target's undeclared imports and exits 1 if there are any.
+the dependency that brought it changes; and a declared dependency nobody imports links and builds for nothing,
+and misstates what the target is made of. Prints each target's undeclared imports and unused dependencies, and
+exits 1 if there are any.
 """
 import glob
 import os
@@ -25,13 +28,29 @@ def targets(package):
         name = re.search(r'name:\s*"(\w+)"', body)
         if name:
             path = re.search(r'path:\s*"([^"]+)"', body)
-            yield name.group(1), set(re.findall(r'"(\w+)"', body)), path.group(1) if path else None
+            yield name.group(1), set(re.findall(r'"(\w+)"', body)), path.group(1) if path else None, dependencies(body)
+
+
+def dependencies(body):
+    """The modules a target's `dependencies:` list names: its targets, and its products (named as their modules)."""
+    match = re.search(r"dependencies:\s*\[", body)
+    if not match:
+        return set()
+    start = end = match.end()
+    depth = 1
+    while depth:
+        depth += (body[end] == "[") - (body[end] == "]")
+        end += 1
+    listed = body[start:end - 1]
+    products = set(re.findall(r'\.product\(name:\s*"(\w+)"', listed))
+    targets = set(re.findall(r'"(\w+)"', re.sub(r"\.product\([^)]*\)", "", listed)))
+    return products | targets
 
 
 def fuzz_targets(package):
     """The libFuzzer targets, declared as a list of (name, dependencies) for PREFORK_FUZZ=1 builds."""
     for match in re.finditer(r'\("Fuzz(\w+)", \[(.*?)\]\)', package, re.S):
-        yield "Fuzz" + match.group(1), set(re.findall(r'"(\w+)"', match.group(2))) | {"FuzzDriver"}, f"Fuzz/{match.group(1)}"
+        yield "Fuzz" + match.group(1), set(re.findall(r'"(\w+)"', match.group(2))) | {"FuzzDriver"}, f"Fuzz/{match.group(1)}", set()
 
 
 def imports(directory):
@@ -49,15 +68,20 @@ def main():
     with open(os.path.join(ROOT, "Package.swift"), encoding="utf-8") as file:
         package = file.read()
     failed = False
-    for name, declared, path in list(targets(package)) + list(fuzz_targets(package)):
+    for name, declared, path, listed in list(targets(package)) + list(fuzz_targets(package)):
+        imported = set()
         for directory in [path] if path else [f"Sources/{name}", f"Tests/{name}"]:
             full = os.path.join(ROOT, directory)
-            if not os.path.isdir(full):
-                continue
-            missing = sorted(module for module in imports(full) - declared - SYSTEM if module != name)
-            if missing:
-                print(f"{name} imports modules Package.swift does not declare for it: {', '.join(missing)}")
-                failed = True
+            if os.path.isdir(full):
+                imported |= imports(full)
+        missing = sorted(module for module in imported - declared - SYSTEM if module != name)
+        if missing:
+            print(f"{name} imports modules Package.swift does not declare for it: {', '.join(missing)}")
+            failed = True
+        unused = sorted(listed - imported)
+        if unused:
+            print(f"{name} declares dependencies it never imports: {', '.join(unused)}")
+            failed = True
     return 1 if failed else 0
 
 

@@ -14,9 +14,7 @@ final class VisitCounter: WorkerApplication {
 
     init(environment: [String: String]) throws {
         // DATABASE_URL, DB_POOL_SIZE (the supervisor sizes it with DB_POOL_SIZE=auto), REDIS_URL, REDIS_POOL_SIZE...
-        var database = try PostgresConfiguration.fromEnvironment(environment)
-        database.applicationName = environment["DB_APPLICATION_NAME"] ?? "visit-counter"
-        postgres = PostgresEngine(database)
+        postgres = PostgresEngine(try PostgresConfiguration.fromEnvironment(environment, applicationName: "visit-counter"))
         redis = RedisClient(try RedisConfiguration.fromEnvironment(environment))
     }
 

@@ -21,4 +21,4 @@ public func withUnixSocketAddress<T>(_ name: String, _ body: (UnsafePointer<sock
 }
 
 /// The longest path `sockaddr_un` holds, without the terminating NUL.
-let maximumUnixSocketPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+public let maximumUnixSocketPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
