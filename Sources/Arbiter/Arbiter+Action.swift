@@ -1,7 +1,7 @@
 extension Arbiter {
     /// What the shell must do. Actions are executed in order; `spawn` is answered with `spawned` or
     /// `spawnFailed` before the next action runs.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Start a worker for `slot`; `connections` is its pool ceiling under the budget (0 when connections are
         /// not counted), which the shell passes on as the worker's pool sizes.
         case spawn(slot: Int, generation: Int, connections: Int)
@@ -22,7 +22,7 @@ extension Arbiter {
     }
 
     /// The signals the arbiter sends; the shell maps them to the platform's numbers.
-    public enum WorkerSignal: Sendable, Equatable {
+    package enum WorkerSignal: Sendable, Equatable {
         case terminate
         case abort
         case kill
@@ -32,13 +32,13 @@ extension Arbiter {
 
     /// USR1 and USR2 mean something different to every program ("reopen logs" to nginx, nothing to uvicorn,
     /// whose default action ends it), so the supervisor relays them only when told to.
-    public enum UserSignal: String, Sendable, Hashable, CaseIterable {
+    package enum UserSignal: String, Sendable, Hashable, CaseIterable {
         case usr1 = "USR1"
         case usr2 = "USR2"
     }
 
     /// Lifecycle events for the log, one line each, with slot and pid.
-    public enum Report: Sendable, Equatable {
+    package enum Report: Sendable, Equatable {
         case spawned(slot: Int, pid: Int32, generation: Int)
         case spawnFailed(slot: Int, error: String)
         case ready(slot: Int, pid: Int32, after: Duration)
@@ -85,7 +85,7 @@ extension Arbiter {
     }
 
     /// Signals the supervisor itself reacts to (see the README's signal table).
-    public enum ControlSignal: Sendable, Equatable {
+    package enum ControlSignal: Sendable, Equatable {
         case terminate
         case interrupt
         case quit
@@ -97,11 +97,11 @@ extension Arbiter {
 }
 
 /// How a child ended, as `waitpid` tells it.
-public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+package enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .exited(let code): "exit code \(code)"
         case .signaled(let signal): "signal \(signal)"
@@ -111,11 +111,11 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 
 /// The first generation could not get ready: the supervisor stops and exits with this code, so a deploy that
 /// cannot boot fails visibly (gunicorn uses the same code for the same reason).
-public enum BootFailure {
-    public static let exitCode: Int32 = 3
+package enum BootFailure {
+    package static let exitCode: Int32 = 3
     /// EX_CONFIG from sysexits(3): what our worker and cleanup exit with on a bad setting, and what a worker of
     /// any kind may use to say "retrying will not help". Before it is ready in the first generation, the
     /// supervisor stops at once with the same code, so that a service manager sees a configuration error
     /// (the unit's `RestartPreventExitStatus=78`) rather than exit 3 after five identical attempts.
-    public static let configurationExitCode: Int32 = 78
+    package static let configurationExitCode: Int32 = 78
 }

@@ -1,6 +1,6 @@
 extension Arbiter {
     /// How the arbiter decides a worker is up.
-    public enum Readiness: Sendable, Equatable {
+    package enum Readiness: Sendable, Equatable {
         /// The worker says `READY=1` over sd_notify; `WATCHDOG=1` feeds its heartbeat.
         case notify
         /// The worker knows nothing of sd_notify (uvicorn, a python script): it counts as ready once it has
@@ -10,67 +10,67 @@ extension Arbiter {
         case alive(for: Duration)
 
         /// Ready the moment it is started: a worker that crashes during its startup still replaces a good one.
-        public static var onSpawn: Readiness { .alive(for: .zero) }
+        package static var onSpawn: Readiness { .alive(for: .zero) }
     }
 
     /// Settings of the arbiter, validated once by `validate()`; every duration is typed.
-    public struct Configuration: Sendable, Equatable {
+    package struct Configuration: Sendable, Equatable {
         /// Worker slots at start (`--workers`, `API_WORKERS`).
-        public var workers: Int
+        package var workers: Int
 
         /// The most slots `--workers`, TTIN and `scale` may ask for (the declaration of `--workers` says how many).
-        public var workerRange: ClosedRange<Int>
+        package var workerRange: ClosedRange<Int>
 
         /// How long a stopping worker may drain before it is killed (`--graceful-timeout`).
-        public var gracefulTimeout: Duration
+        package var gracefulTimeout: Duration
 
         /// A ready worker that sends no `WATCHDOG=1` for this long is aborted and replaced; nil disables it.
         /// Workers are told half of it through `WATCHDOG_USEC`'s convention (they ping at half the interval).
         /// It applies to a worker from its first `WATCHDOG=1` on (unless `requireHeartbeat`): gunicorn, like most
         /// `Type=notify` daemons, says READY=1 and never pings, and holding it to a heartbeat it never promised
         /// aborted a healthy gunicorn every 30 s.
-        public var heartbeatTimeout: Duration?
+        package var heartbeatTimeout: Duration?
 
         /// Every worker must ping from READY=1 on, as systemd's `WatchdogSec=` requires of a service
         /// (`--require-heartbeat`): a worker that never sends WATCHDOG=1 is aborted one heartbeat timeout after READY.
-        public var requireHeartbeat = false
+        package var requireHeartbeat = false
 
         /// A worker that is not ready this long after it was started is killed and counts as a failed boot.
-        public var bootTimeout: Duration
+        package var bootTimeout: Duration
 
-        public var readiness: Readiness = .notify
+        package var readiness: Readiness = .notify
 
         /// Between SIGABRT (heartbeat missed: the worker may dump its stack) and SIGKILL.
-        public var abortGrace: Duration = .seconds(2)
+        package var abortGrace: Duration = .seconds(2)
 
         /// Delay before restarting a slot after its n-th consecutive failure before READY.
-        public var backoff = Backoff()
+        package var backoff = Backoff()
 
         /// A worker that ends sooner than this after it started counts as a failure even if it said READY, and
         /// a slot's failure count is forgiven only when a worker lived this long. Without it, a command that
         /// exits at once in `.onSpawn` mode (or says READY and crashes) would be re-forked in a tight loop.
-        public var minimumUptime: Duration = .seconds(1)
+        package var minimumUptime: Duration = .seconds(1)
 
         /// Consecutive failures before READY after which the first generation is declared unbootable
         /// and the supervisor exits 3, so that a broken deploy fails visibly instead of crash-looping.
-        public var bootAttempts: Int = 5
+        package var bootAttempts: Int = 5
 
         /// The workers' share of the database connections; nil when they are not counted (no database, or
         /// `--budget warn|off`), and then a rolling restart or recycle always starts the new worker first.
-        public var connections: ConnectionLimits?
+        package var connections: ConnectionLimits?
 
         /// A recycle whose new worker failed is tried again after this long, not in a loop.
-        public var recycleRetryDelay: Duration = .seconds(10)
+        package var recycleRetryDelay: Duration = .seconds(10)
 
         /// USR1/USR2 that the operator asked to pass on to the workers (`--relay-signal`); the others are
         /// caught, logged and dropped, so that neither the supervisor nor a worker dies of them.
-        public var relayedSignals: Set<UserSignal> = []
+        package var relayedSignals: Set<UserSignal> = []
         /// `--max-worker-memory`: a ready worker whose resident memory the shell measures above this many bytes
         /// is recycled. nil for no limit.
-        public var maxWorkerMemory: Int?
+        package var maxWorkerMemory: Int?
 
         /// The values that come from settings have no defaults here: their declarations (`Catalog`) hold them.
-        public init(workers: Int, workerRange: ClosedRange<Int>, gracefulTimeout: Duration, heartbeatTimeout: Duration?,
+        package init(workers: Int, workerRange: ClosedRange<Int>, gracefulTimeout: Duration, heartbeatTimeout: Duration?,
                     bootTimeout: Duration) {
             self.workers = workers
             self.workerRange = workerRange
@@ -80,7 +80,7 @@ extension Arbiter {
         }
 
         /// Checks what the types cannot; the message names the setting, for a one-line error.
-        public func validate() throws(ConfigurationError) {
+        package func validate() throws(ConfigurationError) {
             guard workerRange.contains(workers) else {
                 throw ConfigurationError("workers must be from \(workerRange.lowerBound) to \(workerRange.upperBound), got \(workers)")
             }
@@ -106,7 +106,7 @@ extension Arbiter {
     }
 }
 
-public struct ConfigurationError: Error, Equatable, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct ConfigurationError: Error, Equatable, CustomStringConvertible, Sendable {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }

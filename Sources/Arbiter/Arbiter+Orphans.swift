@@ -4,10 +4,10 @@ extension Arbiter {
     /// after their master was killed, the server behind a shell wrapper that did not `exec`, a daemon that
     /// double-forked: left alone they keep serving on the shared socket next to their replacement, and hold their
     /// database connections after the supervisor is gone.
-    public struct Orphan: Sendable, Equatable {
-        public var pid: Int32
+    package struct Orphan: Sendable, Equatable {
+        package var pid: Int32
         /// SIGKILL goes out at this moment unless it is gone; nil once it was sent.
-        public var killAt: Instant?
+        package var killAt: Instant?
     }
 
     /// The shell found `pid` among the supervisor's children, and it is not the cleanup job (which the shell
@@ -18,7 +18,7 @@ extension Arbiter {
     /// - Parameter deadline: the KILL deadline of the tree it was part of when that tree was told to go (the
     ///   shell saw it below a worker or orphan that got TERM): a chain of processes that each ignore TERM and
     ///   are re-parented one after another is given one graceful timeout in all, not one each.
-    public mutating func adopted(pid: Int32, deadline: Instant? = nil, now: Instant) -> [Action] {
+    package mutating func adopted(pid: Int32, deadline: Instant? = nil, now: Instant) -> [Action] {
         guard locate(pid) == nil, !orphans.contains(where: { $0.pid == pid }) else { return [] }
         orphansSignalled += 1
         var killAt = min(now + configuration.gracefulTimeout, deadline ?? now + configuration.gracefulTimeout)
@@ -64,15 +64,15 @@ extension Arbiter {
 
     /// When `pid`, a worker told to go or an orphan, gets SIGKILL; `now` once it was sent, nil for a worker that
     /// was not told to go (or a pid that is none of these). What was below it when it got TERM inherits this.
-    public func killDeadline(of pid: Int32, now: Instant) -> Instant? {
+    package func killDeadline(of pid: Int32, now: Instant) -> Instant? {
         if let retiree = retirees.first(where: { $0.pid == pid }) { return retiree.killAt ?? now }
         if let orphan = orphans.first(where: { $0.pid == pid }) { return orphan.killAt ?? now }
         return nil
     }
 
     /// Orphans signalled and not yet reaped; the supervisor exits only once there are none.
-    public var orphanCount: Int { orphans.count }
+    package var orphanCount: Int { orphans.count }
 
     /// The pids of the orphans still running, for the shell (status, the final sweep).
-    public var orphanPIDs: [Int32] { orphans.map(\.pid) }
+    package var orphanPIDs: [Int32] { orphans.map(\.pid) }
 }

@@ -371,7 +371,7 @@ extension Arbiter {
     }
 
     /// How the next replacement (a reload's, a recycle's) starts: `status` shows this, the decision itself.
-    public enum SurgeDecision: Sendable {
+    package enum SurgeDecision: Sendable {
         /// Its new worker first: the budget affords both at once.
         case surge
         /// Not yet: only workers still draining stand in the way; a surge follows once they are gone.
@@ -383,7 +383,7 @@ extension Arbiter {
     /// Whether the next replacement may start its new worker first. When only workers still draining stand in
     /// the way, it waits for them: they are gone within the graceful timeout, and a surge then keeps every slot
     /// serving, where retiring first now would give up a slot for nothing.
-    public var surgeDecision: SurgeDecision {
+    package var surgeDecision: SurgeDecision {
         if canAfford(allotment) { return .surge }
         guard let limits = configuration.connections else { return .surge }
         let draining = retirees.reduce(0) { $0 + $1.connections }

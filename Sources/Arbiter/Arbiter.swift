@@ -4,26 +4,26 @@
 /// Every input is an event with the current time; every output is a list of `Action`s for the shell to run
 /// in order. Nothing here reads a clock, forks or signals, so every scenario (a crash loop, a heartbeat
 /// that stops, a HUP whose new worker never gets ready) is a unit test with a fake clock.
-public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
+package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
     // The state is the arbiter's alone: the shell reads what it needs through the queries below (`slotStatuses`,
     // `servingWorkers`, `memoryTargets`, the counts) and acts only on the actions it is given. (Internal rather
     // than private: the transitions are spread over this type's files, and Swift's private is per file.)
-    public internal(set) var configuration: Configuration
+    package internal(set) var configuration: Configuration
     var phase: Phase
     var slots: [Slot]
     var retirees: [Retiree] = []
     /// Processes of gone workers' trees, signalled and not yet reaped.
     var orphans: [Orphan] = []
     /// Orphans found and signalled since start, for `status`, the log and `/metrics`.
-    public internal(set) var orphansSignalled = 0
+    package internal(set) var orphansSignalled = 0
     /// The generation new workers get; a HUP makes a new one.
-    public internal(set) var generation = 1
+    package internal(set) var generation = 1
     var reload: RollingRestart?
     /// The last rolling restart, running or ended.
-    public internal(set) var lastReload: ReloadRecord?
+    package internal(set) var lastReload: ReloadRecord?
     var recycling: Recycle?
     /// Each worker's pool ceiling as last computed (`DB_POOL_SIZE=auto` changes it with the worker count).
-    public internal(set) var allotment = 0
+    package internal(set) var allotment = 0
     /// Senders of notify datagrams that are not our workers; each is reported once.
     var strangers: Set<Int32> = []
     /// The last workers reaped: their final datagrams (STOPPING=1, a STATUS) can be read after their exit, and
@@ -31,7 +31,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     var recentlyReaped: [Int32] = []
     var upstreamStatus: String?
 
-    public init(configuration: Configuration, now: Instant) {
+    package init(configuration: Configuration, now: Instant) {
         self.configuration = configuration
         self.phase = .booting(since: now)
         self.slots = Array(repeating: Slot(), count: max(1, configuration.workers))
@@ -41,12 +41,12 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     // MARK: Inputs
 
     /// Spawns the first generation.
-    public mutating func start(now: Instant) -> [Action] {
+    package mutating func start(now: Instant) -> [Action] {
         reconcile(now: now)
     }
 
     /// The shell ran `.spawn(slot:generation:)` and the worker process exists.
-    public mutating func spawned(slot: Int, generation: Int, pid: Int32, now: Instant) -> [Action] {
+    package mutating func spawned(slot: Int, generation: Int, pid: Int32, now: Instant) -> [Action] {
         var actions: [Action] = [.report(.spawned(slot: slot, pid: pid, generation: generation))]
         guard slot < slots.count, let role = slots[slot].pendingSpawn, !isStopping else {
             // The slot went away (TTOU, stop) while the spawn was out: the worker is not wanted.
@@ -72,7 +72,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// The shell could not start the worker (fork or exec failed).
-    public mutating func spawnFailed(slot: Int, generation: Int, error: String, now: Instant) -> [Action] {
+    package mutating func spawnFailed(slot: Int, generation: Int, error: String, now: Instant) -> [Action] {
         guard slot < slots.count, let role = slots[slot].pendingSpawn else { return reconcile(now: now) }
         slots[slot].pendingSpawn = nil
         slots[slot].pendingConnections = 0
@@ -86,7 +86,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// `waitpid` reaped `pid`. Unknown pids are orphans re-parented to us (PID 1 or subreaper duty).
-    public mutating func exited(pid: Int32, status: ExitStatus, now: Instant) -> [Action] {
+    package mutating func exited(pid: Int32, status: ExitStatus, now: Instant) -> [Action] {
         var actions: [Action] = []
         if locate(pid) != nil {
             if recentlyReaped.count >= 64 { recentlyReaped.removeFirst() }
@@ -127,7 +127,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// - Parameter processGroup: the sender's process group. A process in a worker's group speaks for that worker,
     ///   as systemd's `NotifyAccess=all` accepts any process of the service: the server behind a shell wrapper
     ///   that did not `exec`, or a worker of a master process that sends `WATCHDOG=1` from its own event loop.
-    public mutating func notified(pid: Int32, processGroup: Int32? = nil, message: NotifyMessage, now: Instant) -> [Action] {
+    package mutating func notified(pid: Int32, processGroup: Int32? = nil, message: NotifyMessage, now: Instant) -> [Action] {
         let role: Slot.Role
         let slot: Int
         var location = locate(pid)
@@ -184,7 +184,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// A signal the supervisor received (through signalfd, never in a handler).
-    public mutating func received(_ signal: ControlSignal, now: Instant) -> [Action] {
+    package mutating func received(_ signal: ControlSignal, now: Instant) -> [Action] {
         var actions: [Action] = []
         switch signal {
         case .terminate, .interrupt:
@@ -211,7 +211,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// queue holds the senders back. The silence is the supervisor's, so no worker is judged on it: every ready
     /// worker's heartbeat deadline starts over. Without this, `kill -STOP` then `kill -CONT` of the supervisor
     /// aborted every worker.
-    public mutating func resumed(afterStall duration: Duration, now: Instant) -> [Action] {
+    package mutating func resumed(afterStall duration: Duration, now: Instant) -> [Action] {
         for slot in slots.indices {
             for role in [Slot.Role.worker, .replacement] {
                 modify(slot: slot, role: role) { worker in
@@ -237,7 +237,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
 
     /// The operator asked for `workers` slots (`supervisor scale`, or TTIN/TTOU one at a time). More workers
     /// than the connection budget allows are refused, with a `.refused` report that says why.
-    public mutating func scale(to workers: Int, by source: String = "scale", now: Instant) -> [Action] {
+    package mutating func scale(to workers: Int, by source: String = "scale", now: Instant) -> [Action] {
         if let refusal = scaleRefusal(to: workers, by: source) { return [.report(.refused(refusal))] }
         guard workers != slots.count else { return [.report(.scaled(workers: workers))] }
         let newAllotment = configuration.connections?.allotment(workers: workers) ?? allotment
@@ -270,7 +270,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     /// replacing it at once would only start another one over it (the probes saw 44 recycles in 20 s, each
     /// warming new pools). Such recycles back off, from `recycleRetryDelay` doubling up to 5 minutes, with a
     /// warning each time; a worker measured under the limit ends the backoff.
-    public mutating func measured(pid: Int32, residentBytes: Int, now: Instant) -> [Action] {
+    package mutating func measured(pid: Int32, residentBytes: Int, now: Instant) -> [Action] {
         guard let limit = configuration.maxWorkerMemory, case .worker(let slot) = locate(pid),
             let worker = slots[slot].worker, worker.isReady, worker.recycle == nil
         else { return [] }
@@ -294,7 +294,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// An operator's command, with what it came to: refused (and why), or accepted.
-    public mutating func command(_ command: OperatorCommand, now: Instant) -> (CommandOutcome, [Action]) {
+    package mutating func command(_ command: OperatorCommand, now: Instant) -> (CommandOutcome, [Action]) {
         switch command {
         case .scale(let workers):
             if let refusal = scaleRefusal(to: workers, by: "scale") { return (.refused(refusal), [.report(.refused(refusal))]) }
@@ -311,7 +311,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// Time passed: boot timeouts, missed heartbeats, kill deadlines and restart delays.
-    public mutating func tick(now: Instant) -> [Action] {
+    package mutating func tick(now: Instant) -> [Action] {
         var actions: [Action] = []
         for slot in slots.indices {
             if let worker = slots[slot].worker {
@@ -351,7 +351,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// The earliest moment `tick` has something to do; the shell sleeps until then at most.
-    public var nextDeadline: Instant? {
+    package var nextDeadline: Instant? {
         var deadlines: [Instant] = retirees.compactMap(\.killAt) + orphans.compactMap(\.killAt)
         for slot in slots {
             if slot.worker == nil, slot.pendingSpawn == nil, let restartAt = slot.restartAt {
@@ -405,30 +405,30 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     // MARK: Queries
 
     /// Every child the arbiter is waiting for, slots and retirees alike.
-    public var childCount: Int {
+    package var childCount: Int {
         retirees.count + slots.reduce(0) { $0 + ($1.worker == nil ? 0 : 1) + ($1.replacement == nil ? 0 : 1) }
     }
 
     /// Every child the arbiter tracks: serving, booting and retiring workers.
-    public var workerPIDs: [Int32] {
+    package var workerPIDs: [Int32] {
         slots.flatMap { [$0.worker?.pid, $0.replacement?.pid].compactMap { $0 } } + retirees.map(\.pid)
     }
 
-    public var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }
+    package var readyCount: Int { slots.filter { $0.worker?.isReady == true }.count }
 
     /// The generations of the ready workers, lowest first: what serves, which is not the newest generation
     /// when a rolling restart is under way or was aborted.
-    public var servingGenerations: [Int] {
+    package var servingGenerations: [Int] {
         Set(slots.compactMap { $0.worker?.isReady == true ? $0.worker?.generation : nil }).sorted()
     }
 
-    public var slotCount: Int { slots.count }
+    package var slotCount: Int { slots.count }
 
     /// Workers told to go and not yet reaped.
-    public var retiringCount: Int { retirees.count }
+    package var retiringCount: Int { retirees.count }
 
     /// The ready worker of each slot, for the admin endpoint's scrape.
-    public var servingWorkers: [(slot: Int, pid: Int32)] {
+    package var servingWorkers: [(slot: Int, pid: Int32)] {
         slots.indices.compactMap { index in
             guard let worker = slots[index].worker, worker.isReady else { return nil }
             return (index, worker.pid)
@@ -437,7 +437,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
 
     /// The workers whose memory the shell should measure (`measured(pid:residentBytes:now:)`): ready ones not
     /// already being recycled, and none without a limit.
-    public var memoryTargets: [Int32] {
+    package var memoryTargets: [Int32] {
         guard configuration.maxWorkerMemory != nil else { return [] }
         return slots.compactMap { slot in
             guard let worker = slot.worker, worker.isReady, worker.recycle == nil else { return nil }
@@ -446,24 +446,24 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// What `supervisor status` shows of a slot, decided here rather than pieced together by the shell.
-    public struct SlotStatus: Sendable, Equatable {
-        public enum State: String, Sendable {
+    package struct SlotStatus: Sendable, Equatable {
+        package enum State: String, Sendable {
             case spawning, booting, ready, draining, replacing, recycling, restarting, waiting
             /// The supervisor is stopping and the slot's worker was told to go (it drains, or is gone).
             case stopping
         }
-        public var slot: Int
-        public var state: State
-        public var pid: Int32?
-        public var generation: Int?
-        public var uptime: Duration?
-        public var restarts: Int
-        public var heartbeatAge: Duration?
-        public var connections: Int
-        public var status: String?
+        package var slot: Int
+        package var state: State
+        package var pid: Int32?
+        package var generation: Int?
+        package var uptime: Duration?
+        package var restarts: Int
+        package var heartbeatAge: Duration?
+        package var connections: Int
+        package var status: String?
     }
 
-    public func slotStatuses(now: Instant) -> [SlotStatus] {
+    package func slotStatuses(now: Instant) -> [SlotStatus] {
         slots.indices.map { index in
             let slot = slots[index]
             if isStopping {
@@ -495,7 +495,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// Connections every live worker may hold: serving, booting, spawning and draining.
-    public var connectionsHeld: Int {
+    package var connectionsHeld: Int {
         retirees.reduce(0) { $0 + $1.connections } + slots.reduce(0) { total, slot in
             total + (slot.worker?.connections ?? 0) + (slot.replacement?.connections ?? 0)
                 + (slot.pendingSpawn == nil ? 0 : slot.pendingConnections)
@@ -503,7 +503,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// A one-line summary for humans and for systemd's `STATUS=`.
-    public var statusLine: String {
+    package var statusLine: String {
         switch phase {
         case .booting: return "booting: \(readyCount)/\(slots.count) workers ready"
         case .stopping:
@@ -527,7 +527,7 @@ public struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Insta
     }
 
     /// True from the first stop signal (or a failed boot) on: no worker will be started again.
-    public var isStopping: Bool {
+    package var isStopping: Bool {
         switch phase {
         case .stopping, .stopped: true
         case .booting, .running: false

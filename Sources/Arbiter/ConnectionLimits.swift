@@ -4,22 +4,22 @@
 /// that drains after TERM, or hangs after ABRT, still holds its connections. So `peak` bounds every process
 /// the arbiter has alive at once, and a spawn that would cross it waits for an exit instead; that is what
 /// turns a surge the budget cannot afford into retire-first.
-public struct ConnectionLimits: Sendable, Equatable {
+package struct ConnectionLimits: Sendable, Equatable {
     /// What the slots' workers may hold together in the steady state; scaling past it is refused.
-    public var steady: Int
+    package var steady: Int
     /// What every live worker (serving, booting, draining) may hold at any moment.
-    public var peak: Int
+    package var peak: Int
     /// Each worker's pool ceiling; nil for `DB_POOL_SIZE=auto`, where it is `steady / workers`.
-    public var perWorker: Int?
+    package var perWorker: Int?
 
-    public init(steady: Int, peak: Int, perWorker: Int?) {
+    package init(steady: Int, peak: Int, perWorker: Int?) {
         self.steady = steady
         self.peak = peak
         self.perWorker = perWorker
     }
 
     /// Each worker's ceiling with this many workers, or nil when they do not fit.
-    public func allotment(workers: Int) -> Int? {
+    package func allotment(workers: Int) -> Int? {
         guard workers >= 1 else { return nil }
         if let perWorker { return workers * perWorker <= steady ? perWorker : nil }
         let share = steady / workers

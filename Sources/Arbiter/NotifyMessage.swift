@@ -3,22 +3,22 @@
 /// The protocol is newline-separated `KEY=VALUE` assignments (sd_notify(3)). Unknown keys are ignored, as
 /// systemd does; lines without `=` or with bytes that are not UTF-8 are counted in `malformedLines` and skipped,
 /// so a buggy or hostile child can never make the supervisor fail.
-public struct NotifyMessage: Sendable, Equatable {
-    public var ready = false
-    public var stopping = false
-    public var reloading = false
-    public var watchdog = false
+package struct NotifyMessage: Sendable, Equatable {
+    package var ready = false
+    package var stopping = false
+    package var reloading = false
+    package var watchdog = false
     /// `WATCHDOG=trigger`: the service asks to be treated as hung.
-    public var watchdogTrigger = false
-    public var status: String?
+    package var watchdogTrigger = false
+    package var status: String?
     /// `X_PREFORK_RECYCLE=reason`: the worker asks to be replaced (it served its max requests). An `X_` key,
     /// as sd_notify(3) advises for keys of one's own; systemd ignores it.
-    public var recycle: String?
-    public var malformedLines = 0
+    package var recycle: String?
+    package var malformedLines = 0
 
-    public init() {}
+    package init() {}
 
-    public init(parsing datagram: some Collection<UInt8>) {
+    package init(parsing datagram: some Collection<UInt8>) {
         for line in datagram.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
             guard let text = String(validating: line, as: UTF8.self),
                 let equals = text.firstIndex(of: "=")

@@ -1,5 +1,5 @@
 /// Why a worker is replaced although nothing is wrong with it.
-public enum RecycleReason: Sendable, Equatable, CustomStringConvertible {
+package enum RecycleReason: Sendable, Equatable, CustomStringConvertible {
     /// It served its `--max-requests` (it said so: `X_PREFORK_RECYCLE=max-requests`).
     case maxRequests
     /// Its resident memory passed `--max-worker-memory`.
@@ -8,12 +8,12 @@ public enum RecycleReason: Sendable, Equatable, CustomStringConvertible {
     case requested(String)
 
     /// What a worker's `X_PREFORK_RECYCLE=` says.
-    public init(notified text: String) {
+    package init(notified text: String) {
         self = text == "max-requests" ? .maxRequests : .requested(text)
     }
 
     /// The metric label: `max-requests`, `memory`, `requested`.
-    public var kind: String {
+    package var kind: String {
         switch self {
         case .maxRequests: "max-requests"
         case .memory: "memory"
@@ -21,7 +21,7 @@ public enum RecycleReason: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .maxRequests: "max-requests"
         case .memory(let resident, let limit): "memory: \(Self.megabytes(resident)) > \(Self.megabytes(limit))"
@@ -30,7 +30,7 @@ public enum RecycleReason: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `27.0 MB`.
-    public static func megabytes(_ bytes: Int) -> String {
+    package static func megabytes(_ bytes: Int) -> String {
         let tenths = (bytes * 10 + (1 << 19)) >> 20
         return "\(tenths / 10).\(tenths % 10) MB"
     }
@@ -38,13 +38,13 @@ public enum RecycleReason: Sendable, Equatable, CustomStringConvertible {
 
 /// What an operator's command (the control socket's `scale`, `reload`, `stop`) came to: the core says, the
 /// shell only writes it back.
-public enum CommandOutcome: Sendable, Equatable {
+package enum CommandOutcome: Sendable, Equatable {
     case accepted(String)
     case refused(String)
 }
 
 /// The commands the control socket takes that change something.
-public enum OperatorCommand: Sendable, Equatable {
+package enum OperatorCommand: Sendable, Equatable {
     case scale(workers: Int)
     case reload
     case stop

@@ -3,30 +3,30 @@ import Schedule
 /// The cleanup job's life in the supervisor, as a state machine: when to start it, never two at once, a
 /// timeout that escalates from TERM to KILL, and a share of the graceful stop. Events and the wall-clock time
 /// (milliseconds since the epoch) go in, actions come out; the supervisor's loop spawns, signals and logs.
-public struct JobScheduler: Sendable {
-    public struct Configuration: Sendable {
-        public var schedule: Schedule
+package struct JobScheduler: Sendable {
+    package struct Configuration: Sendable {
+        package var schedule: Schedule
         /// A run longer than this gets SIGTERM (`--cleanup-timeout`, 1 h).
-        public var timeoutMilliseconds: Int64 = 3_600_000
+        package var timeoutMilliseconds: Int64 = 3_600_000
         /// After SIGTERM, how long before SIGKILL (to the whole process group).
-        public var killGraceMilliseconds: Int64 = 10_000
+        package var killGraceMilliseconds: Int64 = 10_000
         /// Each run starts up to this much after its scheduled time (`--cleanup-jitter`, 0): replicas with the
         /// same schedule do not all hit the database in the same second.
-        public var jitterMilliseconds: Int64 = 0
+        package var jitterMilliseconds: Int64 = 0
         /// Run once at start (`--cleanup-on-start`), to catch up a missed night.
-        public var runOnStart = false
+        package var runOnStart = false
 
-        public init(schedule: Schedule) {
+        package init(schedule: Schedule) {
             self.schedule = schedule
         }
     }
 
-    public enum Signal: Sendable, Equatable {
+    package enum Signal: Sendable, Equatable {
         case terminate
         case kill
     }
 
-    public enum Report: Sendable, Equatable {
+    package enum Report: Sendable, Equatable {
         case scheduled(at: Int64)
         /// A tick found the previous run still going.
         case skippedStillRunning(pid: Int32, runningForMilliseconds: Int64, next: Int64?)
@@ -37,7 +37,7 @@ public struct JobScheduler: Sendable {
         case killed(pid: Int32)
     }
 
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         case start
         /// To the job's whole process group.
         case signal(pid: Int32, Signal)
@@ -52,14 +52,14 @@ public struct JobScheduler: Sendable {
         case running(pid: Int32, startedAt: Int64, terminateAt: Int64, killAt: Int64?)
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     private var state = State.idle
-    public private(set) var nextRun: Int64?
-    public private(set) var isStopping = false
+    package private(set) var nextRun: Int64?
+    package private(set) var isStopping = false
     private let jitter: @Sendable (Int64) -> Int64
 
     /// - Parameter jitter: a random delay in `0...maximum` ms; injected so tests can fix it.
-    public init(configuration: Configuration, now: Int64,
+    package init(configuration: Configuration, now: Int64,
                 jitter: @escaping @Sendable (Int64) -> Int64 = { $0 > 0 ? Int64.random(in: 0...$0) : 0 }) {
         self.configuration = configuration
         self.jitter = jitter
@@ -73,7 +73,7 @@ public struct JobScheduler: Sendable {
     }
 
     /// The earliest time `tick` has something to do.
-    public var nextDeadline: Int64? {
+    package var nextDeadline: Int64? {
         switch state {
         case .idle, .starting: return isStopping ? nil : nextRun
         case .running(_, _, let terminateAt, let killAt):
@@ -81,15 +81,15 @@ public struct JobScheduler: Sendable {
         }
     }
 
-    public var runningPID: Int32? {
+    package var runningPID: Int32? {
         if case .running(let pid, _, _, _) = state { return pid }
         return nil
     }
 
     /// Nothing running or starting: a stopping supervisor may exit.
-    public var isIdle: Bool { state == .idle }
+    package var isIdle: Bool { state == .idle }
 
-    public mutating func tick(now: Int64) -> [Action] {
+    package mutating func tick(now: Int64) -> [Action] {
         var actions: [Action] = []
         if case .running(let pid, let startedAt, let terminateAt, let killAt) = state {
             if let killAt, now >= killAt {
@@ -116,29 +116,29 @@ public struct JobScheduler: Sendable {
         return actions
     }
 
-    public mutating func started(pid: Int32, now: Int64) -> [Action] {
+    package mutating func started(pid: Int32, now: Int64) -> [Action] {
         guard state == .starting else { preconditionFailure("started without a start action") }
         let terminateAt = isStopping ? now : now + configuration.timeoutMilliseconds
         state = .running(pid: pid, startedAt: now, terminateAt: terminateAt, killAt: nil)
         return [.report(.started(pid: pid))] + (nextRun.map { [.report(.scheduled(at: $0))] } ?? [])
     }
 
-    public mutating func startFailed(_ error: String, now: Int64) -> [Action] {
+    package mutating func startFailed(_ error: String, now: Int64) -> [Action] {
         state = .idle
         return [.report(.startFailed(error))] + (nextRun.map { [.report(.scheduled(at: $0))] } ?? [])
     }
 
     /// Whether `pid` is the job: the supervisor's loop asks before it hands an exit to the arbiter.
-    public func owns(_ pid: Int32) -> Bool { runningPID == pid }
+    package func owns(_ pid: Int32) -> Bool { runningPID == pid }
 
-    public mutating func exited(pid: Int32, status: Int32, now: Int64) -> [Action] {
+    package mutating func exited(pid: Int32, status: Int32, now: Int64) -> [Action] {
         guard case .running(let running, let startedAt, _, _) = state, running == pid else { return [] }
         state = .idle
         return [.report(.finished(pid: pid, status: status, milliseconds: now - startedAt))]
     }
 
     /// A fast stop (QUIT, or a second TERM): the running job's group is killed at the next tick.
-    public mutating func stopNow(now: Int64) -> [Action] {
+    package mutating func stopNow(now: Int64) -> [Action] {
         var actions = stop(now: now, grace: 0)
         if case .running(let pid, let startedAt, let terminateAt, let killAt) = state, killAt != Int64.max {
             state = .running(pid: pid, startedAt: startedAt, terminateAt: terminateAt, killAt: now)
@@ -148,7 +148,7 @@ public struct JobScheduler: Sendable {
     }
 
     /// The supervisor stops: no new run; a running job gets SIGTERM now and SIGKILL after `grace`.
-    public mutating func stop(now: Int64, grace: Int64) -> [Action] {
+    package mutating func stop(now: Int64, grace: Int64) -> [Action] {
         guard !isStopping else { return [] }
         isStopping = true
         nextRun = nil

@@ -12,12 +12,12 @@ import Synchronization
 /// within a second, and a complete request is answered on a thread of its own, so idle or slow clients cannot
 /// hold up a scrape (once, 10 idle connections delayed one by 20 s, and 32 locked every scrape out). None of this runs on the supervisor's loop, which only publishes
 /// a snapshot (its counters and the serving workers' sockets) after each turn.
-public final class AdminEndpoint: Sendable {
-    public struct Snapshot: Sendable {
+package final class AdminEndpoint: Sendable {
+    package struct Snapshot: Sendable {
         var metrics = SupervisorMetrics()
         var endpoints: [(slot: Int, path: String)] = []
 
-        public init(metrics: SupervisorMetrics, endpoints: [(slot: Int, path: String)]) {
+        package init(metrics: SupervisorMetrics, endpoints: [(slot: Int, path: String)]) {
             self.metrics = metrics
             self.endpoints = endpoints
         }
@@ -33,13 +33,13 @@ public final class AdminEndpoint: Sendable {
     /// Requests answered at once, each on a thread; past it a request gets 503 at once.
     static let maxAnswering = 8
 
-    public let fd: Int32
-    public let description: String
+    package let fd: Int32
+    package let description: String
     private let snapshot = Mutex(Snapshot(metrics: SupervisorMetrics(), endpoints: []))
     private let answering = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
 
-    public init(address: BindAddress) throws(SystemError) {
+    package init(address: BindAddress) throws(SystemError) {
         let socket = try ListenSocket.bind(address, backlog: 64)
         fd = socket.fd
         description = socket.description
@@ -47,19 +47,19 @@ public final class AdminEndpoint: Sendable {
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     }
 
-    public func publish(_ update: Snapshot) { snapshot.withLock { $0 = update } }
+    package func publish(_ update: Snapshot) { snapshot.withLock { $0 = update } }
 
     /// Releases the port at the stop, before the process's last moments (the last log lines may take a while to
     /// be written): the next supervisor can bind it as soon as `supervisor stop` returns. `shutdown` wakes the
     /// accepting thread's poll, which then closes the socket.
-    public func stopServing() {
+    package func stopServing() {
         closed.store(true, ordering: .releasing)
         shutdown(fd, Int32(SHUT_RDWR))
     }
 
     /// Starts the accepting thread. The supervisor's signal mask (everything it handles blocked) is inherited,
     /// so signals still arrive only through the loop's signalfd.
-    public func start() {
+    package func start() {
         _ = Self.thread(detached: true) { [self] in serve() }
     }
 

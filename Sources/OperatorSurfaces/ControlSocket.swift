@@ -10,21 +10,21 @@ import TimeUnits
 /// the first line, the body after it. Plain text both ways, so `socat - UNIX:path` works too. The socket is
 /// mode 0600 in a directory only its owner can write, so only the supervisor's user (and root) can stop or
 /// scale it.
-public enum ControlSocket {
+package enum ControlSocket {
     /// Where the supervisor listens and its commands ask by default (`RuntimeDirectory.controlSocketPath`).
-    public static func defaultPath(environment: [String: String]) -> String {
+    package static func defaultPath(environment: [String: String]) -> String {
         RuntimeDirectory.controlSocketPath(environment)
     }
 
     /// What a client gets back.
-    public enum Outcome: Equatable, Sendable {
+    package enum Outcome: Equatable, Sendable {
         case ok(String)
         case refused(String)
         case error(String)
     }
 
     /// Splits a response into its outcome and body.
-    public static func parse(_ response: String) -> Outcome {
+    package static func parse(_ response: String) -> Outcome {
         let newline = response.firstIndex(of: "\n") ?? response.endIndex
         let head = response[..<newline]
         let body = newline < response.endIndex ? String(response[response.index(after: newline)...]) : ""
@@ -37,7 +37,7 @@ public enum ControlSocket {
     /// Why a client will not talk to the socket at `path`: someone other than this user (or root) could be
     /// answering in the supervisor's name. Another uid can pre-create `/tmp/prefork-UID/` mode 777 and bind
     /// its own `supervisor.sock` there, then say "ok" to a `stop` that never reached the real supervisor.
-    public static func untrustedReason(path: String) -> String? {
+    package static func untrustedReason(path: String) -> String? {
         let me = geteuid()
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
         var info = stat()
@@ -62,13 +62,13 @@ public enum ControlSocket {
     }
 
     /// Sends one request and reads the whole response; the failure says why nobody answered.
-    public static func request(_ line: String, path: String, timeout limit: Duration = .seconds(10)) -> Result<String, SystemError> {
+    package static func request(_ line: String, path: String, timeout limit: Duration = .seconds(10)) -> Result<String, SystemError> {
         exchange(line, path: path, timeout: limit).map(\.response)
     }
 
     /// The same, with the pid of the process that answered (`SO_PEERCRED`, in this PID namespace's numbers):
     /// `supervisor stop` waits for that process to end.
-    public static func exchange(_ line: String, path: String, timeout limit: Duration = .seconds(10))
+    package static func exchange(_ line: String, path: String, timeout limit: Duration = .seconds(10))
         -> Result<(response: String, peer: Int32), SystemError>
     {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -109,9 +109,9 @@ public enum ControlSocket {
 
 /// The supervisor's end: a listening socket in the supervisor's epoll, and its few short-lived connections,
 /// all non-blocking, so a client that connects and says nothing cannot stall the loop.
-public final class ControlServer {
-    public let fd: Int32
-    public let path: String
+package final class ControlServer {
+    package let fd: Int32
+    package let path: String
     private struct Connection {
         var input: [UInt8] = []
         var output: [UInt8] = []
@@ -125,7 +125,7 @@ public final class ControlServer {
     /// Binds `path`. A socket file nobody listens on (left by a supervisor that died) is replaced; one that
     /// something listens on is not, whoever it is: another supervisor, stopped or not, or another program's
     /// socket given by mistake (a Postgres socket in /tmp).
-    public init(path: String) throws(SystemError) {
+    package init(path: String) throws(SystemError) {
         self.path = path
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty, access(directory, F_OK) != 0 {
@@ -176,18 +176,18 @@ public final class ControlServer {
         return errno != ECONNREFUSED && errno != ENOENT
     }
 
-    public func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
+    package func owns(_ descriptor: Int32) -> Bool { connections[descriptor] != nil }
 
     /// The socket file is gone or is no longer this server's (tmpfiles ageing /tmp removed it, or someone did):
     /// nobody can reach this server any more, and a new one should be bound (`SupervisorLoop` does at HUP).
-    public var isUnreachable: Bool {
+    package var isUnreachable: Bool {
         var info = stat()
         guard lstat(path, &info) == 0 else { return true }
         return UInt(info.st_dev) != file.device || UInt(info.st_ino) != file.inode
     }
 
     /// New connections, for the loop to watch.
-    public func accept(now: ContinuousClock.Instant) -> [Int32] {
+    package func accept(now: ContinuousClock.Instant) -> [Int32] {
         var accepted: [Int32] = []
         while connections.count < 64 {
             let connection = Glibc.accept(fd, nil, nil)
@@ -202,7 +202,7 @@ public final class ControlServer {
 
     /// Reads what arrived; returns the request line once it is complete. A connection that closed, sent more
     /// than 4 KiB without a newline, or failed is closed.
-    public func readable(_ descriptor: Int32) -> String? {
+    package func readable(_ descriptor: Int32) -> String? {
         guard var connection = connections[descriptor], !connection.answered else {
             drain(descriptor)
             return nil
@@ -224,7 +224,7 @@ public final class ControlServer {
     }
 
     /// Queues the response and writes what the socket takes now; true when the loop must wait for EPOLLOUT.
-    public func respond(_ descriptor: Int32, _ response: String) -> Bool {
+    package func respond(_ descriptor: Int32, _ response: String) -> Bool {
         guard var connection = connections[descriptor] else { return false }
         connection.answered = true
         connection.output = Array(response.utf8)
@@ -234,7 +234,7 @@ public final class ControlServer {
 
     /// Writes more of a pending response; true while some is left.
     @discardableResult
-    public func flush(_ descriptor: Int32) -> Bool {
+    package func flush(_ descriptor: Int32) -> Bool {
         guard var connection = connections[descriptor] else { return false }
         while !connection.output.isEmpty {
             let written = connection.output.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -248,11 +248,11 @@ public final class ControlServer {
     }
 
     /// Closes connections past their deadline; the loop's tick calls it.
-    public func expire(now: ContinuousClock.Instant) {
+    package func expire(now: ContinuousClock.Instant) {
         for (descriptor, connection) in connections where connection.deadline <= now { drop(descriptor) }
     }
 
-    public var nextDeadline: ContinuousClock.Instant? { connections.values.map(\.deadline).min() }
+    package var nextDeadline: ContinuousClock.Instant? { connections.values.map(\.deadline).min() }
 
     private func drain(_ descriptor: Int32) {
         var buffer = [UInt8](repeating: 0, count: 512)
@@ -264,7 +264,7 @@ public final class ControlServer {
         Glibc.close(descriptor)  // also leaves the epoll set
     }
 
-    public func close() {
+    package func close() {
         for descriptor in connections.keys { Glibc.close(descriptor) }
         connections = [:]
         Glibc.close(fd)

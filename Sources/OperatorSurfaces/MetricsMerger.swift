@@ -3,8 +3,8 @@
 /// The text format wants all samples of a metric family in one group, under one `# HELP` and `# TYPE`, so
 /// the workers' outputs cannot simply be concatenated: families are collected in order of first appearance,
 /// and every worker's samples go under their family's header.
-public enum MetricsMerger {
-    public static func merge(_ workers: [(slot: Int, text: String)]) -> String {
+package enum MetricsMerger {
+    package static func merge(_ workers: [(slot: Int, text: String)]) -> String {
         var order: [String] = []
         var headers: [String: [String]] = [:]
         var samples: [String: [String]] = [:]

@@ -5,22 +5,22 @@ import LogFormat
 
 /// What `supervisor status` shows: every slot, the cleanup job and the budget, as a table for people or JSON
 /// for machines. A plain value built by the loop from the arbiter and /proc, rendered here.
-public struct StatusReport: Sendable, Equatable {
-    public struct SlotRow: Sendable, Equatable {
-        public var slot: Int
-        public var pid: Int32?
-        public var generation: Int?
+package struct StatusReport: Sendable, Equatable {
+    package struct SlotRow: Sendable, Equatable {
+        package var slot: Int
+        package var pid: Int32?
+        package var generation: Int?
         /// ready, booting, draining, replacing (its successor boots), recycling, restarting, waiting, empty.
-        public var state: String
-        public var uptimeSeconds: Double?
-        public var restarts: Int
-        public var heartbeatAgeSeconds: Double?
-        public var rssBytes: Int?
+        package var state: String
+        package var uptimeSeconds: Double?
+        package var restarts: Int
+        package var heartbeatAgeSeconds: Double?
+        package var rssBytes: Int?
         /// The pool ceiling the worker was given (0 when not counted).
-        public var connections: Int
-        public var status: String?
+        package var connections: Int
+        package var status: String?
 
-        public init(slot: Int, pid: Int32?, generation: Int?, state: String, uptimeSeconds: Double?, restarts: Int,
+        package init(slot: Int, pid: Int32?, generation: Int?, state: String, uptimeSeconds: Double?, restarts: Int,
                     heartbeatAgeSeconds: Double?, rssBytes: Int?, connections: Int, status: String?) {
             (self.slot, self.pid, self.generation, self.state, self.uptimeSeconds) = (slot, pid, generation, state, uptimeSeconds)
             (self.restarts, self.heartbeatAgeSeconds, self.rssBytes) = (restarts, heartbeatAgeSeconds, rssBytes)
@@ -28,17 +28,17 @@ public struct StatusReport: Sendable, Equatable {
         }
     }
 
-    public struct Job: Sendable, Equatable {
-        public var schedule: String
-        public var zone: String
-        public var nextRun: String?
-        public var runningPID: Int32?
-        public var lastResult: String?
-        public var lastExitCode: Int32?
-        public var lastDurationSeconds: Double?
-        public var lastFinished: String?
+    package struct Job: Sendable, Equatable {
+        package var schedule: String
+        package var zone: String
+        package var nextRun: String?
+        package var runningPID: Int32?
+        package var lastResult: String?
+        package var lastExitCode: Int32?
+        package var lastDurationSeconds: Double?
+        package var lastFinished: String?
 
-        public init(schedule: String, zone: String, nextRun: String?, runningPID: Int32?, lastResult: String?,
+        package init(schedule: String, zone: String, nextRun: String?, runningPID: Int32?, lastResult: String?,
                     lastExitCode: Int32?, lastDurationSeconds: Double?, lastFinished: String?) {
             (self.schedule, self.zone, self.nextRun, self.runningPID) = (schedule, zone, nextRun, runningPID)
             (self.lastResult, self.lastExitCode) = (lastResult, lastExitCode)
@@ -46,37 +46,37 @@ public struct StatusReport: Sendable, Equatable {
         }
     }
 
-    public var supervisorPID: Int32
-    public var summary: String
-    public var workers: Int
-    public var ready: Int
-    public var generation: Int
+    package var supervisorPID: Int32
+    package var summary: String
+    package var workers: Int
+    package var ready: Int
+    package var generation: Int
     /// Workers told to go and not yet reaped.
-    public var retiring: Int
-    public var slots: [SlotRow]
-    public var cleanup: Job?
+    package var retiring: Int
+    package var slots: [SlotRow]
+    package var cleanup: Job?
     /// One line: connections held against the budget, and whether a surge fits.
-    public var budget: String?
-    public var connectionsHeld: Int
-    public var connectionsPeak: Int?
+    package var budget: String?
+    package var connectionsHeld: Int
+    package var connectionsPeak: Int?
     /// How a stop keeps new connections out (`ListenSocket.StopMechanism`).
-    public var listenerStop: ListenSocket.StopMechanism
+    package var listenerStop: ListenSocket.StopMechanism
     /// Where it listens (`127.0.0.1:8080`, `unix:/run/api.sock`): with `--log-level warn` no log line says so.
-    public var listening = ""
+    package var listening = ""
     /// Processes of gone workers' trees found re-parented to the supervisor and signalled since start, and those
     /// of them still running.
-    public var orphansSignalled = 0
-    public var orphansRunning = 0
+    package var orphansSignalled = 0
+    package var orphansRunning = 0
     /// The generations the ready workers run (`generation` is the newest one started).
-    public var servingGenerations: [Int] = []
+    package var servingGenerations: [Int] = []
     /// The last rolling restart: `2 aborted 3.0s ago: why`.
-    public var lastReload: LastReload?
+    package var lastReload: LastReload?
     /// Log lines the supervisor dropped because stderr was not read fast enough.
-    public var logLinesDropped = 0
+    package var logLinesDropped = 0
     /// How the supervisor owns each worker's tree: `cgroup` (one per worker, `cgroup.kill`) or `process group`.
-    public var trees = "process group"
+    package var trees = "process group"
 
-    public init(supervisorPID: Int32, summary: String, workers: Int, ready: Int, generation: Int, retiring: Int,
+    package init(supervisorPID: Int32, summary: String, workers: Int, ready: Int, generation: Int, retiring: Int,
                 slots: [SlotRow], cleanup: Job?, budget: String?, connectionsHeld: Int, connectionsPeak: Int?,
                 listenerStop: ListenSocket.StopMechanism) {
         (self.supervisorPID, self.summary, self.workers, self.ready) = (supervisorPID, summary, workers, ready)
@@ -85,7 +85,7 @@ public struct StatusReport: Sendable, Equatable {
         self.listenerStop = listenerStop
     }
 
-    public var text: String {
+    package var text: String {
         var lines = ["supervisor pid \(supervisorPID): \(summary)"]
         var rows: [[String]] = [["SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "HEARTBEAT", "RSS", "CONNS", "STATUS"]]
         for row in slots {
@@ -122,7 +122,7 @@ public struct StatusReport: Sendable, Equatable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public var json: String {
+    package var json: String {
         func number(_ value: Double?) -> String {
             guard let value else { return "null" }
             return String((value * 1000).rounded() / 1000)
@@ -153,19 +153,19 @@ public struct StatusReport: Sendable, Equatable {
     }
 
     /// The last rolling restart: what `status` shows and `supervisor reload` polls (`last-reload`).
-    public struct LastReload: Sendable, Equatable {
-        public var generation: Int
+    package struct LastReload: Sendable, Equatable {
+        package var generation: Int
         /// `rolling`, `finished` or `aborted`.
-        public var outcome: String
-        public var endedSecondsAgo: Double?
-        public var reason: String?
+        package var outcome: String
+        package var endedSecondsAgo: Double?
+        package var reason: String?
 
-        public init(generation: Int, outcome: String, endedSecondsAgo: Double?, reason: String?) {
+        package init(generation: Int, outcome: String, endedSecondsAgo: Double?, reason: String?) {
             (self.generation, self.outcome, self.endedSecondsAgo, self.reason) = (generation, outcome, endedSecondsAgo, reason)
         }
 
         /// `2 aborted 3.0s ago: why`: the generation first, so that a client tells its own reload from a newer one.
-        public var line: String {
+        package var line: String {
             "\(generation) \(outcome)" + (endedSecondsAgo.map { " \(StatusReport.duration($0)) ago" } ?? "")
                 + (reason.map { ": \($0)" } ?? "")
         }

@@ -2,37 +2,37 @@ import Settings
 
 /// The supervisor's own metrics: counted by the loop from the arbiter's reports, rendered by the admin
 /// endpoint's thread in Prometheus' text format.
-public struct SupervisorMetrics: Sendable, Equatable {
-    public var workers = 0
-    public var ready = 0
-    public var retiring = 0
-    public var generation = 1
+package struct SupervisorMetrics: Sendable, Equatable {
+    package var workers = 0
+    package var ready = 0
+    package var retiring = 0
+    package var generation = 1
     /// Unplanned ends by kind: `exit` (crash), `boot_timeout`, `heartbeat`.
-    public var restarts: [String: Int] = [:]
-    public var heartbeatKills = 0
+    package var restarts: [String: Int] = [:]
+    package var heartbeatKills = 0
     /// Recycles started, by reason (`max-requests`, `memory`).
-    public var recycles: [String: Int] = [:]
-    public var reloads = 0
+    package var recycles: [String: Int] = [:]
+    package var reloads = 0
     /// Rolling restarts that ended keeping the old workers (a new worker failed, or a newer HUP came).
-    public var reloadsAborted = 0
+    package var reloadsAborted = 0
     /// The supervisor's log lines dropped because stderr was not read fast enough (or was closed).
-    public var logLinesDropped = 0
+    package var logLinesDropped = 0
     /// Processes of gone workers' trees found re-parented to the supervisor and signalled, and those still running.
-    public var orphansSignalled = 0
-    public var orphansRunning = 0
-    public var connectionsHeld = 0
-    public var connectionsSteadyLimit: Int?
-    public var connectionsPeakLimit: Int?
-    public var connectionsPerWorker = 0
-    public var cleanupRunning = false
-    public var cleanupLastSuccess: Double?
-    public var cleanupLastDuration: Double?
-    public var cleanupLastExitCode: Int32?
+    package var orphansSignalled = 0
+    package var orphansRunning = 0
+    package var connectionsHeld = 0
+    package var connectionsSteadyLimit: Int?
+    package var connectionsPeakLimit: Int?
+    package var connectionsPerWorker = 0
+    package var cleanupRunning = false
+    package var cleanupLastSuccess: Double?
+    package var cleanupLastDuration: Double?
+    package var cleanupLastExitCode: Int32?
 
-    public init() {}
+    package init() {}
 
     /// The text format, with `# HELP` and `# TYPE` for every family.
-    public func exposition(scrapes: [(slot: Int, ok: Bool)] = []) -> String {
+    package func exposition(scrapes: [(slot: Int, ok: Bool)] = []) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

@@ -11,11 +11,11 @@ import Logging
 /// The supervisor's one thread: wait on signals, notify datagrams and the arbiter's next deadline, feed what
 /// happened to the arbiter, do what it says. It reads top to bottom like tini's `main`, and all decisions live
 /// in the arbiter; here is only I/O.
-public final class SupervisorLoop {
-    public typealias Machine = Arbiter<ContinuousClock.Instant>
+package final class SupervisorLoop {
+    package typealias Machine = Arbiter<ContinuousClock.Instant>
 
     /// Exit codes (sysexits.h where one fits); the README's table.
-    public typealias ExitCode = SupervisorExitCode
+    package typealias ExitCode = SupervisorExitCode
 
     let settings: SupervisorSettings
     let logger: Logger
@@ -72,7 +72,7 @@ public final class SupervisorLoop {
     /// is one line and an exit code, never a half-started pool.
     ///
     /// - Parameter inherited: the socket systemd passed (`ListenSocket.inherited`), used instead of binding.
-    public init(settings: SupervisorSettings, inherited: ListenSocket?, logger: Logger) throws(SystemError) {
+    package init(settings: SupervisorSettings, inherited: ListenSocket?, logger: Logger) throws(SystemError) {
         self.settings = settings
         self.logger = logger
         self.log = LifecycleLog(logger: logger)
@@ -152,7 +152,7 @@ public final class SupervisorLoop {
     }
 
     /// Runs until every child is gone; returns the exit code.
-    public func run() -> Int32 {
+    package func run() -> Int32 {
         logger.notice("listening on \(socket.description)", metadata: [
             "workers": "\(settings.arbiter.workers)",
             "command": "\(settings.command.arguments.joined(separator: " "))",

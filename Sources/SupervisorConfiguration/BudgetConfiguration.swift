@@ -5,18 +5,18 @@ import Settings
 
 /// The connection budget as the supervisor applies it: read from the same variables the workers read their
 /// pools from, so the arithmetic is about the pools the workers will really have.
-public struct BudgetConfiguration: Sendable {
-    public typealias Mode = BudgetMode
+package struct BudgetConfiguration: Sendable {
+    package typealias Mode = BudgetMode
 
-    public var mode: Mode
-    public var budget: ConnectionBudget
+    package var mode: Mode
+    package var budget: ConnectionBudget
     /// `DB_POOL_SIZE=auto`: the supervisor sizes each worker's pool from the budget.
-    public var poolIsAuto = false
+    package var poolIsAuto = false
     /// `DB_MAX_OVERFLOW` given alongside `auto`: the overflow stays this, the persistent part takes the rest.
-    public var pinnedOverflow: Int?
+    package var pinnedOverflow: Int?
 
     /// What the arbiter counts: nil unless enforced (an automatic pool is always enforced: it is the budget).
-    public var limits: ConnectionLimits? {
+    package var limits: ConnectionLimits? {
         guard mode == .enforce || poolIsAuto else { return nil }
         return ConnectionLimits(steady: budget.steadyLimitPerReplica, peak: budget.peakLimitPerReplica,
                                 perWorker: poolIsAuto ? nil : budget.perWorker)
@@ -24,13 +24,13 @@ public struct BudgetConfiguration: Sendable {
 
     /// The pool variables of a worker given `connections` by the arbiter; empty unless pools are automatic
     /// (otherwise the worker reads the same variables the supervisor did).
-    public func poolEnvironment(connections: Int) -> [String] {
+    package func poolEnvironment(connections: Int) -> [String] {
         guard poolIsAuto, let pool = PoolSize.split(total: connections, overflow: pinnedOverflow) else { return [] }
         return ["DB_POOL_SIZE=\(pool.size)", "DB_MAX_OVERFLOW=\(pool.overflow)"]
     }
 
     /// The table and verdict, for the start log and `supervisor budget`.
-    public var table: String { budget.table(poolIsAuto: poolIsAuto) }
+    package var table: String { budget.table(poolIsAuto: poolIsAuto) }
 
     /// Reads the budget's settings: flags first (`--replicas`, `--budget`, and for `supervisor budget` the pool
     /// flags), then the variables. A flag's error is a usage error, a variable's a configuration error.
@@ -38,7 +38,7 @@ public struct BudgetConfiguration: Sendable {
     /// The default mode is `enforce` when the workers will use Postgres (`DATABASE_URL` is set, or pools are
     /// automatic) and `off` otherwise, so a supervisor in front of some other program is not held to
     /// arithmetic about connections it never opens.
-    public static func read(workers: Int, cleanup: PoolSize?, reader: SettingsReader) throws(StartupError) -> BudgetConfiguration {
+    package static func read(workers: Int, cleanup: PoolSize?, reader: SettingsReader) throws(StartupError) -> BudgetConfiguration {
         do {
             return try read(workers: workers, cleanup: cleanup, settings: reader)
         } catch let error as SettingError {
@@ -85,7 +85,7 @@ public struct BudgetConfiguration: Sendable {
     }
 
     /// Refuses (enforce) or returns the warning to log (warn) for a configuration that does not fit.
-    public func check() throws(StartupError) -> String? {
+    package func check() throws(StartupError) -> String? {
         guard !budget.fits, mode != .off || poolIsAuto else { return nil }
         let problem = budget.problems.first ?? "the budget is exceeded"
         if mode == .warn && !poolIsAuto { return "connection budget exceeded, starting anyway (--budget warn): \(problem)" }

@@ -6,19 +6,19 @@ import Settings
 import TimeUnits
 
 /// The cleanup job as the supervisor runs it: what, when, and with which small pool.
-public struct CleanupConfiguration: Sendable {
-    public var command: Spawner.Command
-    public var scheduleText: String
-    public var zone: TimeZoneRules
-    public var timeout: Duration = .seconds(3600)
-    public var jitter: Duration = .zero
-    public var runOnStart = false
+package struct CleanupConfiguration: Sendable {
+    package var command: Spawner.Command
+    package var scheduleText: String
+    package var zone: TimeZoneRules
+    package var timeout: Duration = .seconds(3600)
+    package var jitter: Duration = .zero
+    package var runOnStart = false
     /// The job's own pool, whatever the workers use: `CLEANUP_DB_POOL_SIZE` (1), `CLEANUP_DB_MAX_OVERFLOW` (1).
-    public var poolSize = 1
-    public var maxOverflow = 1
+    package var poolSize = 1
+    package var maxOverflow = 1
 
     /// The workers' graceful timeout: what a stop of the supervisor gives the job too.
-    public var gracefulTimeout: Duration = .seconds(8)
+    package var gracefulTimeout: Duration = .seconds(8)
 
     /// After SIGTERM (at its timeout), SIGKILL follows after 10 s, or after the timeout itself when that is shorter.
     var killGrace: Duration { min(.seconds(10), timeout) }
@@ -26,12 +26,12 @@ public struct CleanupConfiguration: Sendable {
     /// `DB_POOL_SIZE` and `DB_MAX_OVERFLOW` for the job's environment, and `GRACEFUL_TIMEOUT` as the shorter of the
     /// two graces it may get after SIGTERM (its timeout's, the supervisor's stop), so that it cancels a statement
     /// that would outlast either before the SIGKILL.
-    public var environment: [String] {
+    package var environment: [String] {
         ["DB_POOL_SIZE=\(poolSize)", "DB_MAX_OVERFLOW=\(maxOverflow)",
          "GRACEFUL_TIMEOUT=\(min(killGrace, gracefulTimeout).inSeconds)"]
     }
 
-    public func scheduler(now milliseconds: Int64) -> JobScheduler {
+    package func scheduler(now milliseconds: Int64) -> JobScheduler {
         // Parsed again with the start time: `@every` counts from it. It parsed once already, at start.
         let schedule = (try? Schedule.parse(scheduleText, zone: zone, now: milliseconds / 1000))
             ?? .every(seconds: 86400, anchor: milliseconds / 1000)

@@ -1,5 +1,5 @@
 /// Why the supervisor refuses to start; each maps to a documented exit code.
-public enum StartupError: Error, Equatable {
+package enum StartupError: Error, Equatable {
     /// A bad flag: exit 64 (EX_USAGE).
     case usage(String)
     /// A bad environment value or an impossible combination: exit 78 (EX_CONFIG).
@@ -9,7 +9,7 @@ public enum StartupError: Error, Equatable {
     /// The workers' pools can exceed what Postgres allows: exit 78, with the budget's table under the line.
     case budget(String, table: String)
 
-    public var exitCode: Int32 {
+    package var exitCode: Int32 {
         switch self {
         case .usage: SupervisorExitCode.usage
         case .configuration, .budget: SupervisorExitCode.configuration
@@ -17,7 +17,7 @@ public enum StartupError: Error, Equatable {
         }
     }
 
-    public var message: String {
+    package var message: String {
         switch self {
         case .usage(let text), .configuration(let text), .commandNotFound(let text): text
         case .budget(let text, let table):

@@ -3,18 +3,18 @@ import Settings
 
 /// The supervisor's command line, as text: `supervisor [options] [--] command [args...]`, read against the
 /// settings the supervisor takes as flags (`Catalog.flags(of: .supervisor)`).
-public struct SupervisorArguments: Sendable, Equatable {
+package struct SupervisorArguments: Sendable, Equatable {
     /// Flag values by `Setting.name` (`workers`, `metrics-bind`); a switch given is `"true"`.
-    public var flags: [String: String] = [:]
-    public var help = false
-    public var version = false
-    public var command: [String] = []
+    package var flags: [String: String] = [:]
+    package var help = false
+    package var version = false
+    package var command: [String] = []
 
-    public init() {}
+    package init() {}
 
     /// Options take their value as `--name value` or `--name=value`. The first argument that is not an
     /// option, or everything after `--`, is the worker command.
-    public init(parsing arguments: some Sequence<String>) throws(ConfigurationError) {
+    package init(parsing arguments: some Sequence<String>) throws(ConfigurationError) {
         let parser = FlagParser(settings: Catalog.flags(of: .supervisor), stopsAtFirstArgument: true)
         do {
             let parsed = try parser.parse(arguments, program: "supervisor")

@@ -1,10 +1,10 @@
 import Arbiter
 
 /// The supervisor's exit codes (sysexits.h where one fits); the README's table.
-public enum SupervisorExitCode {
-    public static let bootFailed: Int32 = BootFailure.exitCode
-    public static let usage: Int32 = 64
-    public static let configuration: Int32 = 78
-    public static let systemError: Int32 = 71
-    public static let commandNotFound: Int32 = 127
+package enum SupervisorExitCode {
+    package static let bootFailed: Int32 = BootFailure.exitCode
+    package static let usage: Int32 = 64
+    package static let configuration: Int32 = 78
+    package static let systemError: Int32 = 71
+    package static let commandNotFound: Int32 = 127
 }

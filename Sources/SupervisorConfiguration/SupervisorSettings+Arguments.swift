@@ -10,7 +10,7 @@ extension SupervisorSettings {
     /// variable; the error's kind says which of the two was wrong. The command is resolved after the values,
     /// so a bad flag is reported before a missing executable, and the workers' environment is checked last,
     /// before anything is bound or spawned.
-    public init(arguments: SupervisorArguments, environment: [String: String],
+    package init(arguments: SupervisorArguments, environment: [String: String],
                 defaultWorkerDirectory: String) throws(StartupError) {
         self.init(command: Spawner.Command(path: "", arguments: []), environment: environment)
         let reader = SettingsReader(flags: arguments.flags, environment: environment)
@@ -123,7 +123,7 @@ extension SupervisorSettings {
     }
 
     /// `USR1`, `USR2`, `SIGUSR1`, comma-separated, or `none`: the signals relayed to the workers.
-    public static func relayedSignals(_ text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> {
+    package static func relayedSignals(_ text: String, name: String) throws(ConfigurationError) -> Set<Arbiter<ContinuousClock.Instant>.UserSignal> {
         var signals: Set<Arbiter<ContinuousClock.Instant>.UserSignal> = []
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             var word = String(item).trimmingSpaces.uppercased()

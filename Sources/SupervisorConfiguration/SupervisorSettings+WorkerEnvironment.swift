@@ -5,7 +5,7 @@ extension SupervisorSettings {
     /// The supervisor's environment without `WEB_CONCURRENCY`, with its flags' `LOG_LEVEL`/`LOG_FORMAT`, plus `GRACEFUL_TIMEOUT` as the supervisor will enforce it (whether it came
     /// from the flag or the variable): a worker that knows when its KILL comes can finish disposing its pools
     /// before it.
-    public var workerEnvironment: [String] {
+    package var workerEnvironment: [String] {
         var environment = self.environment.merging(workerVariables) { $1 }
         environment[Catalog.gracefulTimeout.variables[0]] = String(arbiter.gracefulTimeout.inSeconds)
         // The supervisor's worker count, not each worker's: uvicorn and gunicorn read it as their own, and a

@@ -5,44 +5,44 @@ import LogFormat
 import Glibc
 
 /// Everything the supervisor needs to run, validated before anything is bound or spawned.
-public struct SupervisorSettings: Sendable {
-    public var arbiter = Arbiter<ContinuousClock.Instant>.Configuration(
+package struct SupervisorSettings: Sendable {
+    package var arbiter = Arbiter<ContinuousClock.Instant>.Configuration(
         workers: Catalog.workers.defaultValue, workerRange: Catalog.workers.range,
         gracefulTimeout: Catalog.gracefulTimeout.defaultValue, heartbeatTimeout: Catalog.heartbeatTimeout.defaultValue,
         bootTimeout: Catalog.bootTimeout.defaultValue)
-    public var bind: BindAddress = .tcp(host: "0.0.0.0", port: UInt16(Catalog.port.defaultValue))
+    package var bind: BindAddress = .tcp(host: "0.0.0.0", port: UInt16(Catalog.port.defaultValue))
     /// Kernel accept queue, as gunicorn's: a burst during a rolling restart queues instead of being refused.
-    public var backlog = Int32(Catalog.backlog.defaultValue)
-    public var command: Spawner.Command
-    public var environment: [String: String]
+    package var backlog = Int32(Catalog.backlog.defaultValue)
+    package var command: Spawner.Command
+    package var environment: [String: String]
     /// The scheduled cleanup job; nil when there is none.
-    public var cleanup: CleanupConfiguration?
+    package var cleanup: CleanupConfiguration?
     /// The connection budget (`--budget`, `DB_*`, `REPLICAS`).
-    public var budget: BudgetConfiguration?
+    package var budget: BudgetConfiguration?
     /// With `--budget warn`, what would have been refused, for the start log.
-    public var budgetWarning: String?
+    package var budgetWarning: String?
     /// A worker asks to be replaced after this many requests (`--max-requests`), plus up to the jitter, so
     /// that workers started together do not all recycle together.
-    public var maxRequests: Int?
-    public var maxRequestsJitter = Catalog.maxRequestsJitter.defaultValue
+    package var maxRequests: Int?
+    package var maxRequestsJitter = Catalog.maxRequestsJitter.defaultValue
     /// The control socket's path (`--control-socket`); nil for none.
-    public var controlSocket: String?
+    package var controlSocket: String?
     /// The path came from `--control-socket` or `CONTROL_SOCKET`: if it cannot be created the supervisor exits
     /// 71 rather than run deaf to the commands the operator will send there; the default path only warns.
-    public var controlSocketIsExplicit = false
+    package var controlSocketIsExplicit = false
     /// Where the admin endpoint serves every worker's metrics (`--metrics-bind`); nil for none, the default.
-    public var metricsBind: BindAddress?
+    package var metricsBind: BindAddress?
 
     /// Permissions and group of a `unix:` listening socket (`--socket-mode`, `--socket-group`).
-    public var socketMode = Catalog.socketMode.defaultValue
-    public var socketGroup: gid_t?
+    package var socketMode = Catalog.socketMode.defaultValue
+    package var socketGroup: gid_t?
     /// `--log-level` / `LOG_LEVEL` and `--log-format` / `LOG_FORMAT`, for the supervisor's own lines.
-    public var logLevel = Catalog.logLevel.defaultValue
-    public var logFormat = Catalog.logFormat.defaultValue
+    package var logLevel = Catalog.logLevel.defaultValue
+    package var logFormat = Catalog.logFormat.defaultValue
     /// Variables the supervisor sets for its workers from its own flags (`--log-level` becomes `LOG_LEVEL`).
-    public var workerVariables: [String: String] = [:]
+    package var workerVariables: [String: String] = [:]
 
-    public init(command: Spawner.Command, environment: [String: String]) {
+    package init(command: Spawner.Command, environment: [String: String]) {
         self.command = command
         self.environment = environment
     }

@@ -1,13 +1,13 @@
 import TimeUnits
 
 /// Where the supervisor listens: `host:port`, `[v6]:port` or `unix:/path`.
-public enum BindAddress: Sendable, Equatable, CustomStringConvertible {
+package enum BindAddress: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
 
     /// Parses the `--bind`/`BIND` syntax; the error says what was expected, for a one-line message. `:8000`
     /// is every IPv4 address, as gunicorn and Cloud Run write it; spaces around the value are ignored.
-    public init(parsing raw: String) throws(ConfigurationError) {
+    package init(parsing raw: String) throws(ConfigurationError) {
         let text = String(raw.trimmingSpaces)
         if text.contains("://") {
             throw ConfigurationError("bind address '\(text)': expected host:port, [IPv6]:port or unix:/path, without a scheme")
@@ -44,7 +44,7 @@ public enum BindAddress: Sendable, Equatable, CustomStringConvertible {
         self = .tcp(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): "unix:\(path)"

@@ -7,16 +7,16 @@ import Glibc
 /// Binding once is what makes a prefork pool work: the kernel queues connections on one socket and whichever
 /// worker calls `accept` first takes the next one, so a worker that is restarting or draining costs no
 /// connection as long as one other worker (or its successor) accepts.
-public struct ListenSocket: Sendable {
-    public let fd: Int32
+package struct ListenSocket: Sendable {
+    package let fd: Int32
     /// For logs: the address actually bound (port 0 resolved).
-    public let description: String
+    package let description: String
     /// A unix socket file we created and remove at exit.
-    public let unixPath: String?
+    package let unixPath: String?
 
     /// Takes the socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`), or nil when it passed none. The variables
     /// are unset, so they never reach a worker by accident.
-    public static func inherited(environment: [String: String]) throws(ConfigurationError) -> ListenSocket? {
+    package static func inherited(environment: [String: String]) throws(ConfigurationError) -> ListenSocket? {
         let count: Int32
         do { count = try SystemdProtocol.takeListenFDs(environment: environment) } catch { throw ConfigurationError(error.description) }
         if count == 0 { return nil }
@@ -32,7 +32,7 @@ public struct ListenSocket: Sendable {
     /// Binds and listens. `SO_REUSEADDR` lets a restarted supervisor bind while old connections sit in TIME_WAIT.
     /// A unix socket gets `mode` (0666 by default, as uvicorn's: the folder is the access control) and
     /// `group`; a proxy under another uid could not connect to the 0755 that the umask left.
-    public static func bind(_ address: BindAddress, backlog: Int32, mode: UInt32 = 0o666,
+    package static func bind(_ address: BindAddress, backlog: Int32, mode: UInt32 = 0o666,
                             group: gid_t? = nil) throws(SystemError) -> ListenSocket {
         switch address {
         case .unix(let path): return try bindUnix(path: path, backlog: backlog, mode: mode, group: group)
@@ -168,7 +168,7 @@ public struct ListenSocket: Sendable {
 
 extension ListenSocket {
     /// How a stop keeps new connections out of the queue that the workers drain before they close.
-    public enum StopMechanism: String, Sendable {
+    package enum StopMechanism: String, Sendable {
         /// A socket filter drops every SYN: nothing is queued after the workers' last accept, none is reset.
         case filter = "socket-filter"
         /// The kernel allows no socket filter without CAP_NET_ADMIN (a non-root service or container on some
@@ -183,7 +183,7 @@ extension ListenSocket {
         case kept = "socket-activation"
 
         /// For the log and `supervisor status`.
-        public var explanation: String {
+        package var explanation: String {
             switch self {
             case .filter: "a socket filter drops new connections"
             case .backlog: "the accept queue shrinks to one connection (this kernel allows a socket filter only with CAP_NET_ADMIN)"
@@ -194,11 +194,11 @@ extension ListenSocket {
 
     /// Tried on the socket itself at start (an accept-all filter, attached and detached), so the log says
     /// before the first stop which way it will go.
-    public var stopMechanism: StopMechanism { prefork_can_filter_connections(fd) == 1 ? .filter : .backlog }
+    package var stopMechanism: StopMechanism { prefork_can_filter_connections(fd) == 1 ? .filter : .backlog }
 
     /// Makes the socket stop queueing new connections, for every process holding it
     /// (`prefork_refuse_new_connections`); the mechanism that took effect, or nil with errno set.
-    public func refuseNewConnections() -> StopMechanism? {
+    package func refuseNewConnections() -> StopMechanism? {
         switch prefork_refuse_new_connections(fd) {
         case Int32(PREFORK_REFUSED_BY_FILTER): .filter
         case Int32(PREFORK_REFUSED_BY_BACKLOG): .backlog

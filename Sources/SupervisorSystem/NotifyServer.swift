@@ -8,13 +8,13 @@ import Glibc
 /// The directory, not the socket's mode, is what keeps other users out (connect-less datagram sockets
 /// ignore the file mode on some kernels' paths). The sender of every datagram comes from `SCM_CREDENTIALS`,
 /// filled in by the kernel, so a worker cannot claim to be another and a stranger is recognised as one.
-public final class NotifyServer {
-    public let fd: Int32
-    public let socketPath: String
+package final class NotifyServer {
+    package let fd: Int32
+    package let socketPath: String
     private let directory: String
 
     /// Creates the socket under `$RUNTIME_DIRECTORY`, `$XDG_RUNTIME_DIR` or `/tmp`, in a fresh `mkdtemp` folder.
-    public init(environment: [String: String]) throws(SystemError) {
+    package init(environment: [String: String]) throws(SystemError) {
         directory = try RuntimeDirectory.makePrivate("supervisor", environment: environment)
         socketPath = directory + "/notify"
 
@@ -44,7 +44,7 @@ public final class NotifyServer {
     }
 
     /// Reads every queued datagram; never blocks. A datagram without credentials has sender 0.
-    public func drain(_ body: (_ sender: Int32, _ message: NotifyMessage, _ truncated: Bool) -> Void) {
+    package func drain(_ body: (_ sender: Int32, _ message: NotifyMessage, _ truncated: Bool) -> Void) {
         // sd_notify messages are small; 4 KiB holds any sane one, and a longer one is flagged as truncated.
         var buffer = [CChar](repeating: 0, count: 4096)
         while true {
@@ -65,7 +65,7 @@ public final class NotifyServer {
     }
 
     /// Removes the socket and its directory.
-    public func close() {
+    package func close() {
         Glibc.close(fd)
         unlink(socketPath)
         rmdir(directory)

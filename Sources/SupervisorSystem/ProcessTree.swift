@@ -5,11 +5,11 @@ import Glibc
 /// An orphan re-parented to the supervisor sends no signal on arrival (only its exit does), so the loop asks the
 /// kernel which children it has: right after each reap (a worker's children are re-parented before its SIGCHLD
 /// is sent) and once a second (a worker's grandchild whose own parent ended).
-public enum ProcessTree {
+package enum ProcessTree {
     /// Every child of this process, zombies included: the union of `/proc/self/task/*/children` (a child
     /// belongs to the thread that forked it; re-parented orphans go to a live thread of the reaper), or, on a
     /// kernel without `CONFIG_PROC_CHILDREN`, every process whose parent is this one, from `/proc/*/stat`.
-    public static func children() -> [Int32] {
+    package static func children() -> [Int32] {
         var found: [Int32] = []
         var listed = false
         for task in directoryEntries("/proc/self/task") {
@@ -25,7 +25,7 @@ public enum ProcessTree {
     /// Whether /proc shows this process's PID namespace. Under `unshare --pid --fork` without a /proc of its own
     /// it shows the host's: every pid read there is another namespace's number, and a worker would be taken for a
     /// stranger. The supervisor then reads no process tree at all.
-    public static var procIsOurs: Bool {
+    package static var procIsOurs: Bool {
         var buffer = [CChar](repeating: 0, count: 32)
         let count = readlink("/proc/self", &buffer, buffer.count - 1)
         guard count > 0 else { return false }
@@ -34,9 +34,9 @@ public enum ProcessTree {
 
     /// A process as the kernel knows it: its pid, and its start time (clock ticks after boot), so that a later
     /// process given the same pid is not taken for it.
-    public struct Identity: Hashable, Sendable {
-        public var pid: Int32
-        public var startTime: UInt64
+    package struct Identity: Hashable, Sendable {
+        package var pid: Int32
+        package var startTime: UInt64
     }
 
     /// `/proc/PID/stat`'s fields after the command name (which may hold spaces and parentheses): [0] is the state,
@@ -48,20 +48,20 @@ public enum ProcessTree {
     }
 
     /// The parent's pid.
-    public static func parent(of pid: Int32) -> Int32? {
+    package static func parent(of pid: Int32) -> Int32? {
         statFields(pid).flatMap { Int32($0[1]) }
     }
 
-    public static func identity(of pid: Int32) -> Identity? {
+    package static func identity(of pid: Int32) -> Identity? {
         statFields(pid).flatMap { UInt64($0[19]) }.map { Identity(pid: pid, startTime: $0) }
     }
 
     /// Every live process below `root`, whatever group or session it moved to: what a signal to `root`'s process
     /// group misses (a child that called setsid).
-    public static func descendants(of root: Int32) -> [Identity] { Snapshot().descendants(of: root) }
+    package static func descendants(of root: Int32) -> [Identity] { Snapshot().descendants(of: root) }
 
     /// Every process at one moment, from one read of /proc: who is whose parent, and how much each holds.
-    public struct Snapshot {
+    package struct Snapshot {
         struct Entry {
             var identity: Identity
             var residentPages: Int
@@ -70,7 +70,7 @@ public enum ProcessTree {
         private var children: [Int32: [Int32]] = [:]
         private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-        public init() {
+        package init() {
             for pid in ProcessTree.directoryEntries("/proc").compactMap(Int32.init) {
                 guard let fields = ProcessTree.statFields(pid), fields[0] != "Z", let parent = Int32(fields[1]),
                     let start = UInt64(fields[19]) else { continue }
@@ -79,7 +79,7 @@ public enum ProcessTree {
             }
         }
 
-        public func descendants(of root: Int32) -> [Identity] {
+        package func descendants(of root: Int32) -> [Identity] {
             var found: [Identity] = []
             var frontier = [root]
             while let next = frontier.popLast(), found.count < 100_000 {
@@ -95,7 +95,7 @@ public enum ProcessTree {
         /// Resident memory of `root`, every process below it, and `also` (what its cgroup holds besides: a helper it
         /// double-forked): a worker is its whole tree (gunicorn's master and its workers). Shared pages count in each
         /// process that maps them, as `ps` shows them. nil when `root` is gone.
-        public func residentBytes(ofTree root: Int32, also: [Int32] = []) -> Int? {
+        package func residentBytes(ofTree root: Int32, also: [Int32] = []) -> Int? {
             guard entries[root] != nil else { return nil }
             let tree = Set([root] + descendants(of: root).map(\.pid) + also)
             return tree.reduce(0) { $0 + (entries[$1]?.residentPages ?? 0) } * Self.pageSize
@@ -103,7 +103,7 @@ public enum ProcessTree {
     }
 
     /// The command name (`/proc/PID/comm`), for the log line that says what was signalled.
-    public static func name(of pid: Int32) -> String? {
+    package static func name(of pid: Int32) -> String? {
         readSmallFile("/proc/\(pid)/comm").map { String($0.split(separator: "\n").first ?? "") }
     }
 

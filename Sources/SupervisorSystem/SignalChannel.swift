@@ -6,8 +6,8 @@ import Glibc
 ///
 /// They are blocked before any child exists, and the spawn shim unblocks them in each child before exec,
 /// so the mask never leaks into a worker. Nothing runs in signal context: no races with the loop's state.
-public struct SignalChannel {
-    public let fd: Int32
+package struct SignalChannel {
+    package let fd: Int32
 
     /// The signals the supervisor acts on, SIGCHLD for reaping, USR1/USR2 (relayed only with `--relay-signal`),
     /// and the others whose default action would end the supervisor and, through PDEATHSIG, every worker with
@@ -23,7 +23,7 @@ public struct SignalChannel {
         Array(__libc_current_sigrtmin()...__libc_current_sigrtmax())
     }
 
-    public init() throws(SystemError) {
+    package init() throws(SystemError) {
         var mask = sigset_t()
         sigemptyset(&mask)
         for handled in Self.handled + Self.dropped + Self.realTime {
@@ -40,7 +40,7 @@ public struct SignalChannel {
         guard fd >= 0 else { throw SystemError("signalfd") }
     }
 
-    public enum Received: Equatable {
+    package enum Received: Equatable {
         case control(Arbiter<ContinuousClock.Instant>.ControlSignal)
         case childExited
         /// Caught so that it cannot end the supervisor; logged, nothing else.
@@ -48,7 +48,7 @@ public struct SignalChannel {
     }
 
     /// Every signal queued since the last read.
-    public func drain() -> [Received] {
+    package func drain() -> [Received] {
         var received: [Received] = []
         var info = signalfd_siginfo()
         let size = MemoryLayout<signalfd_siginfo>.size
@@ -70,7 +70,7 @@ public struct SignalChannel {
     }
 
     /// Reaps every child that has ended, ours or an orphan re-parented to us.
-    public static func reap() -> [(pid: Int32, status: ExitStatus)] {
+    package static func reap() -> [(pid: Int32, status: ExitStatus)] {
         var reaped: [(Int32, ExitStatus)] = []
         while true {
             var status: Int32 = 0

@@ -6,33 +6,33 @@ import Glibc
 ///
 /// `LISTEN_PID` and `WATCHDOG_PID` must hold the worker's own pid, which only exists after fork, so the
 /// environment is prepared here with room for the digits and the child writes them before `execve`.
-public struct Spawner {
-    public struct Command: Sendable, Equatable {
+package struct Spawner {
+    package struct Command: Sendable, Equatable {
         /// Resolved path of the executable.
-        public var path: String
+        package var path: String
         /// argv, the first element being the name as given.
-        public var arguments: [String]
+        package var arguments: [String]
 
-        public init(path: String, arguments: [String]) {
+        package init(path: String, arguments: [String]) {
             self.path = path
             self.arguments = arguments
         }
     }
 
-    public var command: Command
-    public var listenFD: Int32
-    public var backlog: Int32
+    package var command: Command
+    package var listenFD: Int32
+    package var backlog: Int32
     /// nil with `--no-notify`: the worker gets neither `NOTIFY_SOCKET` nor `WATCHDOG_*`.
-    public var notifySocket: String?
-    public var watchdogMicroseconds: UInt64?
+    package var notifySocket: String?
+    package var watchdogMicroseconds: UInt64?
     /// The supervisor's environment without the variables that describe the supervisor's own manager.
-    public var baseEnvironment: [String]
+    package var baseEnvironment: [String]
 
     /// Variables the supervisor received from its own manager (systemd) that must not reach a worker.
     static let inheritedOnlyBySupervisor = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
                                             "WATCHDOG_USEC", "WATCHDOG_PID", WorkerContract.listenBacklog]
 
-    public init(command: Command, listenFD: Int32, backlog: Int32, notifySocket: String?,
+    package init(command: Command, listenFD: Int32, backlog: Int32, notifySocket: String?,
                 watchdogMicroseconds: UInt64?, environment: [String]) {
         self.command = command
         self.listenFD = listenFD
@@ -76,7 +76,7 @@ public struct Spawner {
     /// - Parameter extraEnvironment: variables for this worker alone (its automatic pool size, its private
     ///   metrics socket); they replace the supervisor's own values of the same names.
     /// - Parameter cgroup: a cgroup directory (`WorkerCgroups.make`) the worker joins before exec.
-    public func spawn(slot: Int, generation: Int, extraEnvironment: [String] = [], cgroup: String? = nil) throws(SystemError) -> Int32 {
+    package func spawn(slot: Int, generation: Int, extraEnvironment: [String] = [], cgroup: String? = nil) throws(SystemError) -> Int32 {
         let overridden = Set(extraEnvironment.map { $0.split(separator: "=", maxSplits: 1)[0] })
         let base = overridden.isEmpty ? baseEnvironment
             : baseEnvironment.filter { !overridden.contains($0.split(separator: "=", maxSplits: 1)[0]) }
@@ -86,7 +86,7 @@ public struct Spawner {
 
     /// Starts the cleanup job: no socket, no notify variables; its own process group (and cgroup, when given),
     /// and it dies with the supervisor like a worker.
-    public func spawnJob(_ job: Command, extraEnvironment: [String], cgroup: String? = nil) throws(SystemError) -> Int32 {
+    package func spawnJob(_ job: Command, extraEnvironment: [String], cgroup: String? = nil) throws(SystemError) -> Int32 {
         let overridden = Set(extraEnvironment.map { $0.split(separator: "=", maxSplits: 1)[0] })
         let base = baseEnvironment.filter { !overridden.contains($0.split(separator: "=", maxSplits: 1)[0]) }
         return try Self.launch(job, environment: base + extraEnvironment, listenFD: -1, cgroup: cgroup)
@@ -139,7 +139,7 @@ public struct Spawner {
 
     /// Finds an executable the way a shell would: a name with a slash is a path, anything else is looked up
     /// in `PATH`. Done once at start, so a typo fails the deploy at once with exit 127 instead of a crash loop.
-    public static func resolve(_ name: String, path: String?) -> String? {
+    package static func resolve(_ name: String, path: String?) -> String? {
         // A directory passes access(X_OK) (it can be searched) but cannot be executed: without the regular-file
         // check, `supervisor /tmp` spawned five workers that each failed with EACCES, then exited 3.
         if name.contains("/") { return isExecutableFile(name) ? name : nil }
@@ -151,7 +151,7 @@ public struct Spawner {
         return nil
     }
 
-    public static func isExecutableFile(_ path: String) -> Bool {
+    package static func isExecutableFile(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }

@@ -1,17 +1,17 @@
 import Glibc
 
 /// A failed system call, with errno turned into words; the supervisor exits 71 (EX_OSERR) on one at start.
-public struct SystemError: Error, CustomStringConvertible, Sendable {
-    public var call: String
-    public var errno: Int32
+package struct SystemError: Error, CustomStringConvertible, Sendable {
+    package var call: String
+    package var errno: Int32
 
-    public init(_ call: String, errno: Int32 = Glibc.errno) {
+    package init(_ call: String, errno: Int32 = Glibc.errno) {
         self.call = call
         self.errno = errno
     }
 
     /// errno 0: the call said everything itself (the resolver's own message, say), with no "Success" appended.
-    public var description: String { errno == 0 ? call : "\(call): \(String(cString: strerror(errno)))" }
+    package var description: String { errno == 0 ? call : "\(call): \(String(cString: strerror(errno)))" }
 }
 
 /// Retries a call interrupted by a signal; the supervisor's signals are blocked, but its children's are not.

@@ -3,24 +3,24 @@ import Glibc
 /// Whether the limit on tasks was in the way: the cgroup's `pids.max` (v1 or v2) counts threads as well as
 /// processes, and so does `RLIMIT_NPROC`. A worker that cannot create a thread dies of a runtime trap (SIGILL
 /// from Swift, SIGABRT from most C++), and all the log said was `exited with signal 4`.
-public struct TaskLimit {
+package struct TaskLimit {
     /// The `pids.events` file of the supervisor's cgroup, where the kernel counts forks refused at `pids.max`.
     let events: String?
     private var refusedSoFar: Int
 
-    public init() {
+    package init() {
         self.init(eventsFile: Self.eventsFile())
     }
 
     /// `eventsFile`: a `pids.events` file (tests give one of their own).
-    public init(eventsFile: String?) {
+    package init(eventsFile: String?) {
         events = eventsFile
         refusedSoFar = eventsFile.flatMap(Self.refusals) ?? 0
     }
 
     /// What to say of a worker that died of a trap: the pids limit refused forks since the last look, or an
     /// RLIMIT_NPROC is set that may have done it. nil when nothing points that way.
-    public mutating func explanation() -> String? {
+    package mutating func explanation() -> String? {
         if let events, let refused = Self.refusals(events), refused > refusedSoFar {
             let directory = String(events.dropLast("/pids.events".count))
             let limit = Self.read(directory + "/pids.max") ?? "?"

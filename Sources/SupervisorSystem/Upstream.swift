@@ -4,16 +4,16 @@ import Logging
 
 /// The supervisor as a systemd `Type=notify` service: READY, STATUS, RELOADING, STOPPING and the watchdog.
 /// With no `NOTIFY_SOCKET` (Docker, a terminal) every call is a no-op.
-public final class Upstream {
-    public let socketPath: String
-    public var enabled: Bool { !socketPath.isEmpty }
+package final class Upstream {
+    package let socketPath: String
+    package var enabled: Bool { !socketPath.isEmpty }
     /// How often to send `WATCHDOG=1`: half of what systemd's `WatchdogSec=` asks for.
-    public let watchdogInterval: Duration?
+    package let watchdogInterval: Duration?
     /// Messages that could not be sent since the last one that could; reported once per streak.
     private(set) var dropped = 0
     private let logger: Logger
 
-    public init(environment: [String: String], logger: Logger) {
+    package init(environment: [String: String], logger: Logger) {
         self.logger = logger
         socketPath = SystemdProtocol.notifySocket(environment: environment) ?? ""
         if !socketPath.isEmpty, let microseconds = SystemdProtocol.watchdogMicroseconds(environment: environment) {
@@ -23,7 +23,7 @@ public final class Upstream {
         }
     }
 
-    public func send(_ message: String) {
+    package func send(_ message: String) {
         guard enabled else { return }
         var text = message
         if message == "RELOADING=1" {

@@ -8,9 +8,9 @@ import Glibc
 /// cannot be left: `cgroup.kill` (Linux 5.14) ends everything in it at once, and a child re-parented to the
 /// supervisor while still in a live worker's cgroup (a double-forked helper of a running gunicorn master) is
 /// known to be that worker's, not an orphan. The cgroups carry no controller and no limit: they only name trees.
-public final class WorkerCgroups {
+package final class WorkerCgroups {
     /// The supervisor's own cgroup directory; every cgroup made here is a child of it.
-    public let base: String
+    package let base: String
     private let prefix: String
     private var serial = 0
     /// The cgroup of each child started in one (a worker, a cleanup run), until it is reaped.
@@ -21,7 +21,7 @@ public final class WorkerCgroups {
     private var made: Set<String> = []
 
     /// Whether every child started here joined its cgroup: then a child outside them is none of the workers'.
-    public private(set) var complete = true
+    package private(set) var complete = true
 
     private init(base: String) {
         self.base = base
@@ -42,7 +42,7 @@ public final class WorkerCgroups {
 
     /// The supervisor's cgroup if it can make children there and `cgroup.kill` exists; nil means process groups
     /// alone. What a supervisor that was killed (its pid is gone) left in its cgroups is ended on the way.
-    public static func detect() -> WorkerCgroups? {
+    package static func detect() -> WorkerCgroups? {
         guard let own = ownCgroupDirectory(),
             // Moving a child out of our cgroup needs write access to the common ancestor's cgroup.procs: ours.
             access(own + "/cgroup.procs", W_OK) == 0
@@ -60,7 +60,7 @@ public final class WorkerCgroups {
     /// Processes left in the cgroups of a supervisor that was killed (its pid is gone): a SIGKILLed supervisor's
     /// workers die with it (`PR_SET_PDEATHSIG`), their children do not, and they may still hold the old listening
     /// socket. They get `cgroup.kill`; the cgroups are removed once empty.
-    public private(set) var leftoverCgroups: [String] = []
+    package private(set) var leftoverCgroups: [String] = []
 
     private func endLeftovers() {
         let namespace = Self.pidNamespace
@@ -105,7 +105,7 @@ public final class WorkerCgroups {
     }
 
     /// A new, empty cgroup for the next child; nil when it could not be made (the child then runs without one).
-    public func make(_ kind: String) -> String? {
+    package func make(_ kind: String) -> String? {
         serial += 1
         let path = "\(base)/\(prefix)\(kind)\(serial)"
         guard mkdir(path, 0o755) == 0 else { return nil }
@@ -114,12 +114,12 @@ public final class WorkerCgroups {
     }
 
     /// The child meant for `path` could not be started.
-    public func discard(_ path: String) { remove(path) }
+    package func discard(_ path: String) { remove(path) }
 
     /// The child `pid` was started to join `path`: true when it did (it writes its own cgroup.procs before exec);
     /// otherwise the cgroup is removed and the child is owned by its process group alone.
     @discardableResult
-    public func started(_ pid: Int32, in path: String) -> Bool {
+    package func started(_ pid: Int32, in path: String) -> Bool {
         guard cgroup(of: pid) == path else {
             remove(path)
             complete = false
@@ -130,12 +130,12 @@ public final class WorkerCgroups {
     }
 
     /// Records the cgroup an orphan was found in (a gone worker's), so that its KILL reaches what is left there.
-    public func found(_ pid: Int32) {
+    package func found(_ pid: Int32) {
         if let path = cgroup(of: pid) { orphans[pid] = path }
     }
 
     /// The cgroup of ours that `pid` is in, if any.
-    public func cgroup(of pid: Int32) -> String? {
+    package func cgroup(of pid: Int32) -> String? {
         guard let text = ProcessTree.readSmallFile("/proc/\(pid)/cgroup"),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
         else { return nil }
@@ -145,38 +145,38 @@ public final class WorkerCgroups {
     }
 
     /// The processes in the cgroup of `pid` (a worker), as this PID namespace numbers them.
-    public func members(ofTree pid: Int32) -> [Int32] {
+    package func members(ofTree pid: Int32) -> [Int32] {
         guard let path = trees[pid], let text = ProcessTree.readSmallFile(path + "/cgroup.procs") else { return [] }
         return text.split(separator: "\n").compactMap { Int32($0) }.filter { $0 > 0 }
     }
 
     /// The child whose cgroup `path` is (a worker, or a cleanup run), until it is reaped.
-    public func owner(of path: String) -> Int32? {
+    package func owner(of path: String) -> Int32? {
         trees.first { $0.value == path }?.key
     }
 
     /// SIGKILL to everything in the cgroup of `pid` at once; false when `pid` has none.
     @discardableResult
-    public func kill(treeOf pid: Int32) -> Bool {
+    package func kill(treeOf pid: Int32) -> Bool {
         guard let path = trees[pid] ?? orphans[pid] else { return false }
         return write(path + "/cgroup.kill", "1")
     }
 
     /// `pid` was reaped: its cgroup stays until it is empty.
-    public func reaped(_ pid: Int32) {
+    package func reaped(_ pid: Int32) {
         trees[pid] = nil
         orphans[pid] = nil
         removeEmpty()
     }
 
     /// Removes the cgroups that nothing recorded owns and that are empty (rmdir fails on a populated one).
-    public func removeEmpty() {
+    package func removeEmpty() {
         let owned = Set(trees.values)
         for path in made where !owned.contains(path) && !isPopulated(path) { remove(path) }
     }
 
     /// At exit: SIGKILL whatever is left in any cgroup of ours, and remove them all once empty (a second).
-    public func killEverything() {
+    package func killEverything() {
         for path in made where isPopulated(path) { _ = write(path + "/cgroup.kill", "1") }
         for _ in 0..<100 {
             for path in made where !isPopulated(path) { remove(path) }
@@ -185,7 +185,7 @@ public final class WorkerCgroups {
         }
     }
 
-    public func isPopulated(_ path: String) -> Bool {
+    package func isPopulated(_ path: String) -> Bool {
         ProcessTree.readSmallFile(path + "/cgroup.events")?.contains("populated 1") ?? false
     }
 
