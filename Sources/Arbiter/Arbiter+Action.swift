@@ -46,6 +46,8 @@ extension Arbiter {
         case exited(slot: Int?, pid: Int32, status: ExitStatus, expected: Bool)
         case restartScheduled(slot: Int, after: Duration, failures: Int)
         case heartbeatMissed(slot: Int, pid: Int32, silentFor: Duration)
+        /// A slot's worker ended or was given up on unplanned: what `status` counts per slot and `/metrics` by cause.
+        case restarted(slot: Int, cause: RestartCause)
         case bootTimedOut(slot: Int, pid: Int32)
         case killing(pid: Int32, reason: String)
         case stopping(fast: Bool, workers: Int)
@@ -118,4 +120,16 @@ package enum BootFailure {
     /// supervisor stops at once with the same code, so that a service manager sees a configuration error
     /// (the unit's `RestartPreventExitStatus=78`) rather than exit 3 after five identical attempts.
     package static let configurationExitCode: Int32 = 78
+}
+
+/// Why a slot's worker was replaced unplanned (a recycle, a reload, a scale or an exit 0 is not a restart).
+package enum RestartCause: String, Sendable, Equatable, CaseIterable {
+    /// It ended by itself, with a failure.
+    case exit
+    /// It was not ready within the boot timeout.
+    case bootTimeout = "boot_timeout"
+    /// Its heartbeat stopped.
+    case heartbeat
+    /// It asked for it, with `WATCHDOG=trigger`.
+    case watchdog
 }

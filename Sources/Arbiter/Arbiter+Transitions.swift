@@ -60,9 +60,15 @@ extension Arbiter {
         return actions
     }
 
+    /// Counts a restart of `slot`'s worker, where `status` and `/metrics` both read it.
+    mutating func restarted(slot: Int, cause: RestartCause) -> Action {
+        slots[slot].restarts += 1
+        return .report(.restarted(slot: slot, cause: cause))
+    }
+
     /// Gives up on a live worker that stopped answering: ABRT (so it can dump where it hung), KILL shortly after.
     /// Its slot is refilled at once; a hang is not a boot failure.
-    mutating func abandon(slot: Int, role: Slot.Role, reason: String, now: Instant) -> [Action] {
+    mutating func abandon(slot: Int, role: Slot.Role, reason: String, cause: RestartCause, now: Instant) -> [Action] {
         let worker: Worker?
         switch role {
         case .worker:
@@ -75,7 +81,7 @@ extension Arbiter {
         guard let worker else { return [] }
         var actions = retire(pid: worker.pid, slot: slot, signal: .abort, reason: reason, connections: worker.connections, now: now)
         switch role {
-        case .worker: slots[slot].restarts += 1
+        case .worker: actions.append(restarted(slot: slot, cause: cause))
         case .replacement: actions += abortReplacement(slot: slot, reason: reason, now: now)
         }
         return actions

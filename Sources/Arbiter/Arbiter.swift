@@ -105,7 +105,7 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
             slots[slot].worker = nil
             actions.append(.report(.exited(slot: slot, pid: pid, status: status, expected: false)))
             // A worker that chose to end (exit 0) is replaced like any other, but it did not fail.
-            if status != .exited(0) { slots[slot].restarts += 1 }
+            if status != .exited(0) { actions.append(restarted(slot: slot, cause: .exit)) }
             if worker.isReady, worker.startedAt.duration(to: now) >= configuration.minimumUptime {
                 slots[slot].failures = 0  // it served for a while: replace it at once
             } else if !worker.isReady, case .booting = phase, status == .exited(BootFailure.configurationExitCode) {
@@ -178,7 +178,7 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
             actions += becameReady(slot: slot, role: role, now: now)
         }
         if message.watchdogTrigger {
-            actions += abandon(slot: slot, role: role, reason: "asked for WATCHDOG=trigger", now: now)
+            actions += abandon(slot: slot, role: role, reason: "asked for WATCHDOG=trigger", cause: .watchdog, now: now)
         }
         return actions + reconcile(now: now)
     }
@@ -204,6 +204,15 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
             return relay(user)
         }
         return actions + reconcile(now: now)
+    }
+
+    /// How far past its timeout a wait of the loop may end before it counts as a stall: a loaded machine wakes
+    /// a little late all the time, a stopped or starved supervisor by far more.
+    package static var stallThreshold: Duration { .milliseconds(500) }
+
+    /// Whether a wait for at most `expected` that took `waited` was a stall of the supervisor (`resumed(afterStall:)`).
+    package func isStall(waited: Duration, expected: Duration) -> Bool {
+        waited - expected > Self.stallThreshold
     }
 
     /// The supervisor's loop did not run for `duration` (SIGSTOP and SIGCONT, a debugger, a write to a blocked
@@ -318,7 +327,7 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
                 if !worker.isReady, now >= worker.startedAt + configuration.bootTimeout {
                     actions.append(.report(.bootTimedOut(slot: slot, pid: worker.pid)))
                     slots[slot].worker = nil
-                    slots[slot].restarts += 1
+                    actions.append(restarted(slot: slot, cause: .bootTimeout))
                     actions += retire(pid: worker.pid, slot: slot, signal: .kill, reason: "boot timeout",
                                       connections: worker.connections, now: now)
                     actions += failure(slot: slot, now: now)
@@ -326,7 +335,7 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
                     actions += becameReady(slot: slot, role: .worker, now: now)
                 } else if let silence = heartbeatSilence(of: worker, now: now) {
                     actions.append(.report(.heartbeatMissed(slot: slot, pid: worker.pid, silentFor: silence)))
-                    actions += abandon(slot: slot, role: .worker, reason: "heartbeat missed", now: now)
+                    actions += abandon(slot: slot, role: .worker, reason: "heartbeat missed", cause: .heartbeat, now: now)
                 }
             }
             if let replacement = slots[slot].replacement, now >= replacement.startedAt + configuration.bootTimeout {

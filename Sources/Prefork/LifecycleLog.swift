@@ -27,6 +27,8 @@ struct LifecycleLog {
         case .restartScheduled(let slot, let after, let failures):
             logger.warning("restarting after backoff",
                            metadata: meta(slot, nil, ["delay": "\(milliseconds(after))", "failures": "\(failures)"]))
+        case .restarted:
+            break  // the exit, the timeout or the heartbeat that caused it is logged on its own
         case .heartbeatMissed(let slot, let pid, let silence):
             logger.error("heartbeat missed, aborting", metadata: meta(slot, pid, ["silent": "\(milliseconds(silence))"]))
         case .bootTimedOut(let slot, let pid):

@@ -162,12 +162,9 @@ extension SupervisorLoop {
     func count(_ report: Machine.Report) {
         guard admin != nil else { return }
         switch report {
-        case .exited(_, _, let status, let expected) where !expected && status != .exited(0):
-            metrics.restarts["exit", default: 0] += 1
-        case .bootTimedOut:
-            metrics.restarts["boot_timeout", default: 0] += 1
+        case .restarted(_, let cause):
+            metrics.restarts[cause.rawValue, default: 0] += 1
         case .heartbeatMissed:
-            metrics.restarts["heartbeat", default: 0] += 1
             metrics.heartbeatKills += 1
         case .recycling(_, _, let reason, _):
             metrics.recycles[reason.kind, default: 0] += 1

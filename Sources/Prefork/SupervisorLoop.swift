@@ -199,11 +199,11 @@ package final class SupervisorLoop {
             }
             // Woken far past the timeout: the process was stopped or starved. Read what queued up (heartbeats
             // first), then tell the arbiter before it judges anyone's silence.
-            let overslept = waitStarted.duration(to: clock.now) - .milliseconds(max(timeout, 0))
-            if timeout >= 0, overslept > .milliseconds(500), exitCode == nil {
+            let waited = waitStarted.duration(to: clock.now)
+            if timeout >= 0, exitCode == nil, arbiter.isStall(waited: waited, expected: .milliseconds(timeout)) {
                 if let notify { handleNotify(notify) }
                 // The whole wait, not the part past its timeout: when the stall began within it is unknown.
-                perform(arbiter.resumed(afterStall: waitStarted.duration(to: clock.now), now: clock.now))
+                perform(arbiter.resumed(afterStall: waited, now: clock.now))
             }
             // An interrupted wait (SIGCONT ends it with EINTR) has no events: wait again before any tick.
             if ready < 0 { continue }

@@ -1,0 +1,32 @@
+@testable import Arbiter
+import Testing
+
+/// What counts as a restart is decided once: `status` shows each slot's count and `/metrics` counts the
+/// `.restarted` reports by cause, so the two cannot disagree (they did: metrics skipped WATCHDOG=trigger and
+/// counted a replacement's boot timeout, which restarts nothing).
+@Suite("Restarts counted once")
+struct RestartCountTests {
+    @Test func everyUnplannedEndIsOneRestartWithItsCause() {
+        var harness = Harness.running(workers: 1)
+        var reports: [Machine.Report] = []
+        reports += harness.exit(100, .exited(1)).reports                       // a crash: restarted as 101
+        reports += harness.advance(.seconds(1)).reports
+        _ = harness.ready(101)
+        reports += harness.notify(101, "WATCHDOG=trigger").reports             // asks for it
+        reports += harness.exit(101, .signaled(6)).reports
+        reports += harness.advance(.seconds(1)).reports
+        let booting = harness.pids[0]!
+        reports += harness.advance(.seconds(61)).reports                       // never ready: boot timeout
+        reports += harness.exit(booting, .signaled(9)).reports
+        reports += harness.advance(.seconds(5)).reports
+        let next = harness.pids[0]!
+        _ = harness.ready(next)
+        _ = harness.advance(.seconds(2))
+        reports += harness.exit(next, .exited(0)).reports                      // chose to end: not a restart
+        let causes = reports.compactMap { report -> RestartCause? in
+            if case .restarted(_, let cause) = report { cause } else { nil }
+        }
+        #expect(causes == [.exit, .watchdog, .bootTimeout])
+        #expect(harness.arbiter.slots[0].restarts == causes.count)
+    }
+}
