@@ -75,7 +75,7 @@ let package = Package(
         // cleanup job, and the check of the workers' environment.
         .target(
             name: "SupervisorConfiguration",
-            dependencies: ["Arbiter", "Budget", "Jobs", "LogFormat", "Schedule", "Settings", "SupervisorSystem", "TimeUnits"]
+            dependencies: ["Arbiter", "Budget", "ConnectionURL", "Jobs", "LogFormat", "Schedule", "Settings", "SupervisorSystem", "TimeUnits"]
         ),
         // What operators reach: the control socket, `supervisor status`, the admin endpoint's metrics.
         .target(

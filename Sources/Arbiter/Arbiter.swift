@@ -470,6 +470,12 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
         package var heartbeatAge: Duration?
         package var connections: Int
         package var status: String?
+
+        package init(slot: Int, state: State, pid: Int32?, generation: Int?, uptime: Duration?, restarts: Int,
+                     heartbeatAge: Duration?, connections: Int, status: String?) {
+            (self.slot, self.state, self.pid, self.generation, self.uptime) = (slot, state, pid, generation, uptime)
+            (self.restarts, self.heartbeatAge, self.connections, self.status) = (restarts, heartbeatAge, connections, status)
+        }
     }
 
     package func slotStatuses(now: Instant) -> [SlotStatus] {

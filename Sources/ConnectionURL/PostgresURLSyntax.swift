@@ -8,6 +8,9 @@ public struct PostgresURLSyntax: Sendable, Equatable {
     /// The password as written in the URL and as decoded, and the same for `password=`/`sslpassword=` query
     /// values: every form a library message could echo.
     public let secrets: [String]
+    /// The TCP ports the URL connects to: each host's, else `port=`, else 5432 (libpq's). Empty when every host is
+    /// a unix socket directory: the supervisor counts a worker's open connections by these ports.
+    public let tcpPorts: Set<Int>
 
     public struct Defect: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
@@ -19,6 +22,9 @@ public struct PostgresURLSyntax: Sendable, Equatable {
             throw defect("must start with postgres:// or postgresql://")
         }
         var secrets: [String] = []
+        var hostPorts: [Int?] = []
+        var queryPorts: [Int] = []
+        var queryHost: String?
         var rest = Substring(text.dropFirst(scheme.count))
         // As libpq reads it: credentials end at the first `@` before any `/` (a `?` in a password is part of
         // it); then the hosts end at the first `/` or `?`.
@@ -71,6 +77,9 @@ public struct PostgresURLSyntax: Sendable, Equatable {
                             ? " (a '/' in the password must be written %2F)" : ""
                         throw defect("the port of \(which) is not a number from 1 to 65535\(hint)")
                     }
+                    hostPorts.append(number)
+                } else if Self.decode(host)?.hasPrefix("/") != true {
+                    hostPorts.append(nil)
                 }
             }
         }
@@ -97,9 +106,19 @@ public struct PostgresURLSyntax: Sendable, Equatable {
                     throw defect("the value of \(name) has invalid percent-encoding (write a literal % as %25)")
                 }
                 if isSecret { secrets.append(value) }
+                if key == "port" { queryPorts = value.split(separator: ",").compactMap { Int($0) } }
+                if key == "host" { queryHost = value }
             }
         }
         self.secrets = secrets.filter { !$0.isEmpty }
+        let fallback = queryPorts.isEmpty ? [5432] : queryPorts
+        if !hostPorts.isEmpty {
+            tcpPorts = Set(hostPorts.flatMap { $0.map { [$0] } ?? fallback })
+        } else if let queryHost, !queryHost.hasPrefix("/") {
+            tcpPorts = Set(fallback)
+        } else {
+            tcpPorts = []  // no host, or a socket directory: libpq connects over a unix socket
+        }
     }
 
     /// `message` with every secret of `url` replaced by `***`, and the URL's `user:password@` and `password=`

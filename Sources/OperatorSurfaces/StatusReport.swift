@@ -6,25 +6,23 @@ import LogFormat
 /// What `supervisor status` shows: every slot, the cleanup job and the budget, as a table for people or JSON
 /// for machines. A plain value built by the loop from the arbiter and /proc, rendered here.
 package struct StatusReport: Sendable, Equatable {
+    /// A slot as the arbiter decided it (`SlotStatus`: state, pid, generation, restarts, its allotment), and what
+    /// the shell measured of its worker's tree in /proc.
     package struct SlotRow: Sendable, Equatable {
-        package var slot: Int
-        package var pid: Int32?
-        package var generation: Int?
-        /// ready, booting, draining, replacing (its successor boots), recycling, restarting, waiting, empty.
-        package var state: String
-        package var uptimeSeconds: Double?
-        package var restarts: Int
-        package var heartbeatAgeSeconds: Double?
+        package var slot: Arbiter<ContinuousClock.Instant>.SlotStatus
         package var rssBytes: Int?
-        /// The pool ceiling the worker was given (0 when not counted).
-        package var connections: Int
-        package var status: String?
+        /// TCP connections the worker's tree holds open to the database's ports; nil when unknown.
+        package var openConnections: Int?
 
-        package init(slot: Int, pid: Int32?, generation: Int?, state: String, uptimeSeconds: Double?, restarts: Int,
-                    heartbeatAgeSeconds: Double?, rssBytes: Int?, connections: Int, status: String?) {
-            (self.slot, self.pid, self.generation, self.state, self.uptimeSeconds) = (slot, pid, generation, state, uptimeSeconds)
-            (self.restarts, self.heartbeatAgeSeconds, self.rssBytes) = (restarts, heartbeatAgeSeconds, rssBytes)
-            (self.connections, self.status) = (connections, status)
+        package init(_ slot: Arbiter<ContinuousClock.Instant>.SlotStatus, rssBytes: Int?, openConnections: Int?) {
+            (self.slot, self.rssBytes, self.openConnections) = (slot, rssBytes, openConnections)
+        }
+
+        /// `1/20`: open of the allotment; `1` when nothing is allotted, `-/20` when it cannot be measured.
+        var connectionsCell: String {
+            let allotted = slot.connections > 0 ? "/\(slot.connections)" : ""
+            if openConnections == nil && allotted.isEmpty { return "-" }
+            return (openConnections.map(String.init) ?? "-") + allotted
         }
     }
 
@@ -89,12 +87,12 @@ package struct StatusReport: Sendable, Equatable {
         var lines = ["supervisor pid \(supervisorPID): \(summary)"]
         var rows: [[String]] = [["SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "HEARTBEAT", "RSS", "CONNS", "STATUS"]]
         for row in slots {
+            let slot = row.slot
             rows.append([
-                "\(row.slot)", row.pid.map { "\($0)" } ?? "-", row.generation.map { "\($0)" } ?? "-", row.state,
-                row.uptimeSeconds.map(Self.duration) ?? "-", "\(row.restarts)",
-                row.heartbeatAgeSeconds.map { Self.duration($0) + " ago" } ?? "-",
-                row.rssBytes.map(Self.megabytes) ?? "-", row.connections > 0 ? "\(row.connections)" : "-",
-                row.status ?? "",
+                "\(slot.slot)", slot.pid.map { "\($0)" } ?? "-", slot.generation.map { "\($0)" } ?? "-", slot.state.rawValue,
+                slot.uptime.map { Self.duration($0.inSeconds) } ?? "-", "\(slot.restarts)",
+                slot.heartbeatAge.map { Self.duration($0.inSeconds) + " ago" } ?? "-",
+                row.rssBytes.map(Self.megabytes) ?? "-", row.connectionsCell, slot.status ?? "",
             ])
         }
         lines.append(Self.columns(rows))
@@ -130,10 +128,12 @@ package struct StatusReport: Sendable, Equatable {
         func optional<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "null" }
         func string(_ value: String?) -> String { value.map(JSONText.quoted) ?? "null" }
         let rows = slots.map { row in
-            "{\"slot\":\(row.slot),\"pid\":\(optional(row.pid)),\"generation\":\(optional(row.generation)),"
-                + "\"state\":\(JSONText.quoted(row.state)),\"uptime_seconds\":\(number(row.uptimeSeconds)),"
-                + "\"restarts\":\(row.restarts),\"heartbeat_age_seconds\":\(number(row.heartbeatAgeSeconds)),"
-                + "\"rss_bytes\":\(optional(row.rssBytes)),\"connections\":\(row.connections),\"status\":\(string(row.status))}"
+            let slot = row.slot
+            return "{\"slot\":\(slot.slot),\"pid\":\(optional(slot.pid)),\"generation\":\(optional(slot.generation)),"
+                + "\"state\":\(JSONText.quoted(slot.state.rawValue)),\"uptime_seconds\":\(number(slot.uptime?.inSeconds)),"
+                + "\"restarts\":\(slot.restarts),\"heartbeat_age_seconds\":\(number(slot.heartbeatAge?.inSeconds)),"
+                + "\"rss_bytes\":\(optional(row.rssBytes)),\"connections\":\(slot.connections),"
+                + "\"open_connections\":\(optional(row.openConnections)),\"status\":\(string(slot.status))}"
         }
         var job = "null"
         if let cleanup {

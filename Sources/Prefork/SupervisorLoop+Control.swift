@@ -92,12 +92,12 @@ extension SupervisorLoop {
         let now = clock.now
         let processes = procIsOurs ? ProcessTree.Snapshot() : nil
         let rows = arbiter.slotStatuses(now: now).map { slot in
-            StatusReport.SlotRow(
-                slot: slot.slot, pid: slot.pid, generation: slot.generation, state: slot.state.rawValue,
-                uptimeSeconds: slot.uptime.map(\.inSeconds), restarts: slot.restarts,
-                heartbeatAgeSeconds: slot.heartbeatAge.map(\.inSeconds),
-                rssBytes: slot.pid.flatMap { pid in processes?.residentBytes(ofTree: pid, also: cgroups?.members(ofTree: pid) ?? []) },
-                connections: slot.connections, status: slot.status)
+            let also = slot.pid.map { cgroups?.members(ofTree: $0) ?? [] } ?? []
+            return StatusReport.SlotRow(
+                slot, rssBytes: slot.pid.flatMap { processes?.residentBytes(ofTree: $0, also: also) },
+                openConnections: slot.pid.flatMap { pid in
+                    processes.flatMap { ProcessTree.openConnections(ofTree: pid, also: also, ports: settings.databasePorts, in: $0) }
+                })
         }
         var job: StatusReport.Job?
         if let jobs {

@@ -4,6 +4,7 @@ import Arbiter
 import Budget
 import Glibc
 import Settings
+import ConnectionURL
 
 extension SupervisorSettings {
     /// Settings from flags, then environment variables, then the declared defaults. A flag wins over its
@@ -95,6 +96,8 @@ extension SupervisorSettings {
         maxRequests = requests == 0 ? nil : requests
         maxRequestsJitter = try reader[Catalog.maxRequestsJitter]
         arbiter.maxWorkerMemory = try reader[Catalog.maxWorkerMemory]
+        // The kind's check passed, so the URL reads.
+        databasePorts = try reader[Catalog.databaseURL].flatMap { try? PostgresURLSyntax($0).tcpPorts } ?? []
         if let control = reader.found(Catalog.controlSocket) {
             guard control.text == "none" || (control.text.hasPrefix("/") && control.text.utf8.count < 108) else {
                 throw SettingError("\(control.source): expected an absolute path shorter than 108 bytes, or none, got '\(control.text)'",

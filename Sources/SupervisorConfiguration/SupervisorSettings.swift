@@ -39,6 +39,8 @@ package struct SupervisorSettings: Sendable {
     /// `--log-level` / `LOG_LEVEL` and `--log-format` / `LOG_FORMAT`, for the supervisor's own lines.
     package var logLevel = Catalog.logLevel.defaultValue
     package var logFormat = Catalog.logFormat.defaultValue
+    /// The TCP ports of `DATABASE_URL` (Postgres, or PgBouncer): `status` counts each worker's connections to them.
+    package var databasePorts: Set<Int> = []
     /// Variables the supervisor sets for its workers from its own flags (`--log-level` becomes `LOG_LEVEL`).
     package var workerVariables: [String: String] = [:]
 

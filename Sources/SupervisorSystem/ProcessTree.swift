@@ -102,6 +102,42 @@ package enum ProcessTree {
         }
     }
 
+    /// TCP connections established from `root`'s tree (and `also`) to one of `ports`: what a worker holds open
+    /// toward its database, whatever language its pool is written in. Read from the descriptors of each process
+    /// (`/proc/PID/fd`, socket inodes) and the connection table of the worker's network namespace; nil when
+    /// `root` is gone or its descriptors cannot be read.
+    package static func openConnections(ofTree root: Int32, also: [Int32] = [], ports: Set<Int>, in snapshot: Snapshot) -> Int? {
+        guard !ports.isEmpty else { return nil }
+        var inodes: Set<Substring> = []
+        var readable = false
+        for pid in Set([root] + snapshot.descendants(of: root).map(\.pid) + also) {
+            let folder = "/proc/\(pid)/fd"
+            let entries = directoryEntries(folder)
+            if !entries.isEmpty { readable = true }
+            for entry in entries {
+                var buffer = [CChar](repeating: 0, count: 64)
+                let count = readlink(folder + "/" + entry, &buffer, buffer.count - 1)
+                guard count > 8 else { continue }
+                let target = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if target.hasPrefix("socket:[") { inodes.insert(Substring(target.dropFirst(8).dropLast())) }
+            }
+        }
+        guard readable else { return nil }
+        var open = 0
+        for table in ["tcp", "tcp6"] {
+            guard let text = readSmallFile("/proc/\(root)/net/\(table)", limit: 32 << 20) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[3] == "01", let colon = fields[2].lastIndex(of: ":"),
+                    let port = Int(fields[2][fields[2].index(after: colon)...], radix: 16), ports.contains(port),
+                    inodes.contains(fields[9]) else { continue }
+                open += 1
+            }
+        }
+        return open
+    }
+
     /// The command name (`/proc/PID/comm`), for the log line that says what was signalled.
     package static func name(of pid: Int32) -> String? {
         readSmallFile("/proc/\(pid)/comm").map { String($0.split(separator: "\n").first ?? "") }
@@ -118,14 +154,14 @@ package enum ProcessTree {
         return names
     }
 
-    /// A /proc or /sys file of at most 64 KiB; nil when it cannot be read.
-    static func readSmallFile(_ path: String) -> String? {
+    /// A /proc or /sys file of at most `limit` bytes (64 KiB); nil when it cannot be read.
+    static func readSmallFile(_ path: String, limit: Int = 65536) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 65536 {
+        while bytes.count < limit {
             let count = read(fd, &buffer, buffer.count)
             if count < 0, errno == EINTR { continue }
             guard count > 0 else { break }

@@ -52,4 +52,16 @@ struct URLSyntaxTests {
         let broken = "postgresql://user:Hunter2%ZZSecret@db@x/app"
         #expect(!PostgresURLSyntax.redact(#"invalid percent-encoded token: "Hunter2%ZZSecret@db""#, url: broken).contains("Secret"))
     }
+
+    /// The ports `supervisor status` counts a worker's open connections by, as libpq reads the URL.
+    @Test(arguments: [
+        ("postgresql://u@db/app", [5432]), ("postgresql://u@db:6432/app", [6432]),
+        ("postgresql://u@a:5433,b/app", [5433, 5432]), ("postgresql://u@[::1]:7000/app", [7000]),
+        ("postgresql://u@db/app?port=6000", [6000]), ("postgresql:///app", []),
+        ("postgresql://%2Fvar%2Frun%2Fpostgresql/app", []), ("postgresql:///app?host=localhost&port=5444", [5444]),
+        ("postgresql:///app?host=/tmp", []),
+    ])
+    func theTCPPortsAreLibpqs(url: String, ports: [Int]) throws {
+        #expect(try PostgresURLSyntax(url).tcpPorts == Set(ports))
+    }
 }

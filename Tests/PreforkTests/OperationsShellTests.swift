@@ -144,10 +144,12 @@ struct OperationsShellTests {
         var report = StatusReport(
             supervisorPID: 42, summary: "2/2 workers ready, generation 1", workers: 2, ready: 1, generation: 1, retiring: 1,
             slots: [
-                .init(slot: 0, pid: 100, generation: 1, state: "ready", uptimeSeconds: 3725, restarts: 0,
-                      heartbeatAgeSeconds: 1.2, rssBytes: 27_262_976, connections: 20, status: "serving \"fine\""),
-                .init(slot: 1, pid: nil, generation: nil, state: "restarting", uptimeSeconds: nil, restarts: 3,
-                      heartbeatAgeSeconds: nil, rssBytes: nil, connections: 0, status: nil),
+                .init(.init(slot: 0, state: .ready, pid: 100, generation: 1, uptime: .seconds(3725), restarts: 0,
+                            heartbeatAge: .milliseconds(1200), connections: 20, status: "serving \"fine\""),
+                      rssBytes: 27_262_976, openConnections: 1),
+                .init(.init(slot: 1, state: .restarting, pid: nil, generation: nil, uptime: nil, restarts: 3, heartbeatAge: nil,
+                            connections: 0, status: nil),
+                      rssBytes: nil, openConnections: nil),
             ],
             cleanup: .init(schedule: "0 3 * * *", zone: "UTC", nextRun: "2026-11-28T03:00:00Z", runningPID: nil,
                            lastResult: "exit code 0", lastExitCode: 0, lastDurationSeconds: 16.2, lastFinished: "2026-11-27T03:00:16Z"),
@@ -159,7 +161,7 @@ struct OperationsShellTests {
         #expect(report.text == """
             supervisor pid 42: 2/2 workers ready, generation 1
             SLOT  PID  GEN  STATE       UPTIME  RESTARTS  HEARTBEAT  RSS      CONNS  STATUS
-            0     100  1    ready       62m     0         1.2s ago   26.0 MB  20     serving "fine"
+            0     100  1    ready       62m     0         1.2s ago   26.0 MB  1/20   serving "fine"
             1     -    -    restarting  -       3         -          -        -
             retiring: 1 worker draining
             cleanup: 0 3 * * * (UTC), next 2026-11-28T03:00:00Z; last run 2026-11-27T03:00:16Z: exit code 0 after 16s
@@ -172,6 +174,7 @@ struct OperationsShellTests {
         let slots = try #require(object["slots"] as? [[String: Any]])
         #expect(slots[0]["status"] as? String == "serving \"fine\"")
         #expect(slots[1]["pid"] is NSNull)
+        #expect(slots[0]["open_connections"] as? Int == 1 && slots[0]["connections"] as? Int == 20)
         #expect((object["cleanup"] as? [String: Any])?["last_duration_seconds"] as? Double == 16.2)
         #expect(object["connections_peak"] as? Int == 98)
         #expect(object["listener_stop"] as? String == "backlog")

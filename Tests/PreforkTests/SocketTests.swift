@@ -182,4 +182,28 @@ struct RuntimeDirectoryTests {
         defer { rmdir(folder) }
         #expect(folder.hasPrefix("/tmp/test-runtime."))
     }
+
+    /// `status` counts a worker's open database connections from /proc: this process's own TCP connection to a
+    /// listener is one to its port and none to another.
+    @Test func openConnectionsAreCountedFromProc() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        listen(listener, 4)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let before = ProcessTree.openConnections(ofTree: getpid(), ports: [port], in: ProcessTree.Snapshot())
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) } }
+        try #require(connected == 0)
+        let after = ProcessTree.openConnections(ofTree: getpid(), ports: [port], in: ProcessTree.Snapshot())
+        #expect(after.map { $0 - (before ?? 0) } == 1)
+        #expect(ProcessTree.openConnections(ofTree: getpid(), ports: [port == 1 ? 2 : 1], in: ProcessTree.Snapshot()) == 0)
+        #expect(ProcessTree.openConnections(ofTree: getpid(), ports: [], in: ProcessTree.Snapshot()) == nil)
+    }
 }
