@@ -92,11 +92,19 @@ let package = Package(
             ]
         ),
 
+        // The worker's one event-loop thread: epoll over the HTTP connections and the database replies, and the
+        // executor their tasks run on.
+        .target(
+            name: "Reactor",
+            dependencies: ["CShims", "TimeUnits", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: crossModuleOptimization
+        ),
+
         // The pool's shell: the state machine behind a lock, blocking driver calls on its own threads.
         .target(
             name: "ConnectionPool",
             dependencies: [
-                "PoolCore", "CShims", "TimeUnits",
+                "PoolCore", "Reactor", "TimeUnits",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -110,11 +118,11 @@ let package = Package(
 
         .target(
             name: "Postgres",
-            dependencies: ["CLibpq", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: ["CLibpq", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", "Reactor", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
 
         // The Redis client: hiredis connections in the same pool, pipelines, an async API.
-        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", "Reactor", .product(name: "CoreMetrics", package: "swift-metrics")]),
 
         // A worker's life around an application: the HTTP/1.1 server on the reactor's thread (strict parser,
         // keep-alive, limits, drain), boot before READY=1, the heartbeat, SIGTERM, dispose. The API worker is one
@@ -122,7 +130,7 @@ let package = Package(
         .target(
             name: "PreforkWorker",
             dependencies: [
-                "WorkerRuntime", "ConnectionPool", "CShims", "TimeUnits", "LogFormat", "Settings", "ProcessDefaults",
+                "WorkerRuntime", "Reactor", "CShims", "TimeUnits", "LogFormat", "Settings", "ProcessDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

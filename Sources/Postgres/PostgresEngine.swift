@@ -1,3 +1,4 @@
+import Reactor
 import TimeUnits
 import ConnectionPool
 import CoreMetrics

@@ -1,4 +1,4 @@
-import ConnectionPool
+import Reactor
 import Glibc
 import Logging
 import LogFormat

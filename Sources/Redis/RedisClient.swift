@@ -1,3 +1,4 @@
+import Reactor
 import ConnectionPool
 import CoreMetrics
 import PoolCore

@@ -1,5 +1,5 @@
 import CShims
-import ConnectionPool
+import Reactor
 import Glibc
 import NIOCore
 import Synchronization
