@@ -157,11 +157,7 @@ let package = Package(
         // What every worker needs to live under the supervisor or systemd: the inherited socket and sd_notify.
         .target(
             name: "WorkerRuntime",
-            dependencies: [
-                "SystemdProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            dependencies: ["SystemdProtocol"]
         ),
 
         .executableTarget(
@@ -175,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "TestWorker",
             dependencies: [
-                "WorkerRuntime", "ProcessDefaults", "Settings",
+                "WorkerRuntime", "PreforkWorker", "ProcessDefaults", "Settings", "TimeUnits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -112,7 +112,7 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
     /// heartbeat stops and the supervisor replaces the worker; a timer thread of its own would beat on.
     private func startHeartbeat() {
         guard let interval = notifier.heartbeatInterval else { return }
-        let period = Duration.nanoseconds(interval.nanoseconds)
+        let period = interval
         let notifier = self.notifier
         let next = Mutex(ContinuousClock.now)
         Reactor.shared.everyTick {

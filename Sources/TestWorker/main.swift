@@ -6,6 +6,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PreforkWorker
 import WorkerRuntime
 
 /// A worker for the supervisor's tests and benchmarks: HTTP on fd 3, sd_notify, and switches for the
@@ -100,7 +101,7 @@ loop.execute {
 
 let termination: (any DispatchSourceSignal)?
 if environment("TEST_WORKER_IGNORE_TERM") == "1" {
-    TerminationSignal.ignore()
+    signal(SIGTERM, SIG_IGN)
     termination = nil
 } else {
     termination = TerminationSignal.handle { loop.execute { state.beginDrain() } }

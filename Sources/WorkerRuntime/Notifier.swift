@@ -1,11 +1,10 @@
 import SystemdProtocol
-import NIOCore
 
 /// The worker's end of sd_notify: tells its manager it is ready, alive, draining. Works the same under our
 /// supervisor and under systemd; a no-op when `NOTIFY_SOCKET` is unset.
 public struct Notifier: Sendable {
     /// Half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3) recommends, or nil when no heartbeat is wanted.
-    public let heartbeatInterval: TimeAmount?
+    public let heartbeatInterval: Duration?
 
     public init() {
         heartbeatInterval = SystemdProtocol.watchdogMicroseconds().map { .microseconds(Int64($0 / 2)) }
@@ -26,15 +25,5 @@ public struct Notifier: Sendable {
     public func send(_ message: String, attempts: Int? = nil) -> Bool {
         guard let socket = SystemdProtocol.notifySocket() else { return true }
         return SystemdProtocol.notify(message, socket: socket, attempts: attempts ?? (message == "WATCHDOG=1" ? 1 : 200))
-    }
-
-    /// Sends `WATCHDOG=1` from `eventLoop` itself, so a loop blocked by a stuck handler stops the heartbeat
-    /// and the supervisor notices; a timer thread of its own would keep beating for a dead loop.
-    @discardableResult
-    public func startHeartbeat(on eventLoop: any EventLoop) -> RepeatedTask? {
-        guard let interval = heartbeatInterval else { return nil }
-        return eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
-            self.heartbeat()
-        }
     }
 }

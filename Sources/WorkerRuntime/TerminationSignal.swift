@@ -43,8 +43,4 @@ public enum TerminationSignal {
         return source
     }
 
-    /// Ignores the signal altogether (the test worker's `TEST_WORKER_IGNORE_TERM`).
-    public static func ignore(_ signal: Int32 = SIGTERM) {
-        Glibc.signal(signal, SIG_IGN)
-    }
 }
