@@ -21,7 +21,6 @@ public final class Application: WorkerApplication {
     let failures = LogThrottle()
     let authenticator: Authenticator
     let notes: NoteStore
-    private let draining = Atomic<Bool>(false)
     let redisHealth: RedisHealth
 
     public init(settings: APISettings, logger: Logger, metrics: APIMetrics = APIMetrics()) {
@@ -37,7 +36,6 @@ public final class Application: WorkerApplication {
     }
 
     /// SIGTERM: `/readyz` answers 503 from now on, so a load balancer stops sending new requests.
-    public func beginDraining() { draining.store(true, ordering: .relaxed) }
 
     /// Postgres must answer before READY=1; Redis may not (the worker then starts degraded).
     public func boot() async throws -> String? {
@@ -299,7 +297,7 @@ public final class Application: WorkerApplication {
     /// still 200: requests are served through Postgres meanwhile, and a load balancer that pulled every pod on a
     /// cache outage would turn it into a full one. The `redis_down` gauge says the same to monitoring.
     private func readiness() async -> Response {
-        if draining.load(ordering: .relaxed) {
+        if Worker.isDraining {
             return .json(.serviceUnavailable, "{\"status\":\"draining\"}")
         }
         async let postgres = Self.check(within: .seconds(2)) { [engine] in _ = try await engine.query("SELECT 1") }

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Settings
+import Synchronization
 import WorkerRuntime
 
 /// A worker process under the supervisor (or systemd, or alone): the whole life of one, around an application.
@@ -23,6 +24,11 @@ import WorkerRuntime
 /// metrics to the supervisor (`PREFORK_METRICS_SOCKET`). Logs go to stderr as `LOG_LEVEL` and `LOG_FORMAT` say,
 /// which the supervisor passes on from its own flags.
 public enum Worker {
+    /// True from SIGTERM on: the worker is leaving, and a readiness route should say 503 (in-flight requests
+    /// still finish). Set by the runtime before `beginDraining`, so an application needs no flag of its own.
+    public static var isDraining: Bool { draining.load(ordering: .relaxed) }
+    static let draining = Atomic(false)
+
     /// Never returns. `makeApplication` runs after the signals are held (so a SIGTERM that comes during the
     /// boot drains instead of killing) and before anything listens; a configuration error it throws is one
     /// line on stderr and exit 78, as the supervisor documents for its workers (64 for a bad flag).

@@ -12,8 +12,8 @@ public protocol WorkerApplication: Responder {
     /// supervisor's `STATUS=` for this worker ("degraded: Redis unavailable").
     func boot() async throws -> String?
 
-    /// SIGTERM arrived: from now on the worker is leaving, and a readiness route should say 503. In-flight
-    /// requests still finish.
+    /// SIGTERM arrived: from now on the worker is leaving (`Worker.isDraining` is true already, for a readiness
+    /// route). In-flight requests still finish.
     func beginDraining()
 
     /// After the last connection closed (or the drain's time ran out): dispose the pools, so no server-side

@@ -150,6 +150,7 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
     /// requests still run in Postgres), exit 0: all before the supervisor's SIGKILL.
     private func shutdown(server: HTTPServer) async {
         notifier.stopping(status: "draining")
+        Worker.draining.store(true, ordering: .relaxed)
         application.beginDraining()
         logger.info("draining", metadata: ["connections": "\(server.openConnections)"])
         let drained = await server.drain(timeout: configuration.drainLimit)

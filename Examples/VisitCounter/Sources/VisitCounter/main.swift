@@ -10,7 +10,6 @@ import Synchronization
 final class VisitCounter: WorkerApplication {
     let postgres: PostgresEngine
     let redis: RedisClient
-    let draining = Draining()
 
     init(environment: [String: String]) throws {
         // DATABASE_URL, DB_POOL_SIZE (the supervisor sizes it with DB_POOL_SIZE=auto), REDIS_URL, REDIS_POOL_SIZE...
@@ -28,7 +27,6 @@ final class VisitCounter: WorkerApplication {
         return nil
     }
 
-    func beginDraining() { draining.begin() }
 
     func dispose() async {
         await postgres.dispose(timeout: .seconds(1))
@@ -45,7 +43,7 @@ final class VisitCounter: WorkerApplication {
     func response(to request: Request) async -> Response {
         do {
             if request.path == "/readyz" {
-                guard !draining.isOn else { return .json(.serviceUnavailable, #"{"status":"draining"}"#) }
+                guard !Worker.isDraining else { return .json(.serviceUnavailable, #"{"status":"draining"}"#) }
                 _ = try await postgres.query("SELECT 1")
                 return .json(.ok, #"{"status":"ready"}"#)
             }
@@ -76,13 +74,6 @@ final class VisitCounter: WorkerApplication {
             return .error(.serviceUnavailable, "unavailable", "the database is unavailable", headers: [("retry-after", "1")])
         }
     }
-}
-
-/// Set once on SIGTERM, read by every /readyz.
-final class Draining: Sendable {
-    private let on = Atomic(false)
-    var isOn: Bool { on.load(ordering: .relaxed) }
-    func begin() { on.store(true, ordering: .relaxed) }
 }
 
 Worker.run(name: "visit-counter") { _ in try VisitCounter(environment: ProcessInfo.processInfo.environment) }
