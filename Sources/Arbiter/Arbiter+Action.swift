@@ -60,6 +60,7 @@ extension Arbiter {
         /// A first-generation worker exited with `BootFailure.configurationExitCode` before it was ready.
         case workerRefusedConfiguration(slot: Int, pid: Int32)
         case strangerNotify(pid: Int32)
+        case malformedNotify(pid: Int32)
         case orphanReaped(pid: Int32, status: ExitStatus)
         /// A process of a gone worker's tree was found re-parented to the supervisor and sent SIGTERM (or SIGKILL,
         /// `killing`, when a stop's deadline had passed).

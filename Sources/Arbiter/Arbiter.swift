@@ -25,7 +25,9 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
     /// Each worker's pool ceiling as last computed (`DB_POOL_SIZE=auto` changes it with the worker count).
     package internal(set) var allotment = 0
     /// Senders of notify datagrams that are not our workers; each is reported once.
-    var strangers: Set<Int32> = []
+    var strangers = OncePerSender()
+    /// Senders of malformed notify datagrams; each is reported once, so a buggy worker cannot flood the log.
+    var malformedSenders = OncePerSender()
     /// The last workers reaped: their final datagrams (STOPPING=1, a STATUS) can be read after their exit, and
     /// they are no strangers.
     var recentlyReaped: [Int32] = []
@@ -122,6 +124,11 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
         return actions + reconcile(now: now)
     }
 
+    /// A datagram from `pid` was cut or had lines that are not `KEY=value`: reported once per sender.
+    package mutating func malformedNotify(from pid: Int32) -> [Action] {
+        malformedSenders.isFirst(pid) ? [.report(.malformedNotify(pid: pid))] : []
+    }
+
     /// A datagram arrived on the notify socket from `pid` (as `SCM_CREDENTIALS` tells).
     ///
     /// - Parameter processGroup: the sender's process group. A process in a worker's group speaks for that worker,
@@ -139,10 +146,7 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
         }
         switch location {
         case nil:
-            guard !strangers.contains(pid), !recentlyReaped.contains(pid) else { return [] }
-            // Bounded: a flood from many pids must not grow this forever; forgetting only means logging again.
-            if strangers.count >= 1024 { strangers.removeAll() }
-            strangers.insert(pid)
+            guard !recentlyReaped.contains(pid), strangers.isFirst(pid) else { return [] }
             return [.report(.strangerNotify(pid: pid))]
         case .retiree:
             return []

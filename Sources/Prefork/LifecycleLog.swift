@@ -62,6 +62,8 @@ struct LifecycleLog {
                             metadata: meta(slot, nil))
         case .strangerNotify(let pid):
             logger.warning("ignoring notify datagrams from pid \(pid): not a worker of ours")
+        case .malformedNotify(let pid):
+            logger.warning("malformed notify datagram (reported once per sender)", metadata: ["pid": "\(pid)"])
         case .orphanReaped(let pid, let status):
             logger.info("reaped orphan (\(status))", metadata: ["pid": "\(pid)"])
         case .orphanSignalled(let pid, let killing):

@@ -50,8 +50,6 @@ package final class SupervisorLoop {
     private var spawnSerial = 0
     var metrics = SupervisorMetrics()
     var nextMemoryCheck: ContinuousClock.Instant?
-    /// Senders already warned about malformed datagrams: a buggy worker must not flood the log.
-    private var warnedMalformed = Set<Int32>()
     /// One cgroup per worker and cleanup run, when the supervisor may make them; else process groups alone.
     let cgroups: WorkerCgroups?
     /// The next look for orphans among the supervisor's children (besides the one after every reap).
@@ -281,11 +279,7 @@ package final class SupervisorLoop {
 
     private func handleNotify(_ notify: NotifyServer) {
         notify.drain { sender, message, truncated in
-            if truncated || message.malformedLines > 0, !warnedMalformed.contains(sender) {
-                if warnedMalformed.count >= 1024 { warnedMalformed.removeAll() }
-                warnedMalformed.insert(sender)
-                logger.warning("malformed notify datagram (reported once per sender)", metadata: ["pid": "\(sender)"])
-            }
+            if truncated || message.malformedLines > 0 { perform(arbiter.malformedNotify(from: sender)) }
             guard sender > 0 else { return }
             let group = getpgid(sender)
             perform(arbiter.notified(pid: sender, processGroup: group > 0 ? group : nil, message: message, now: clock.now))

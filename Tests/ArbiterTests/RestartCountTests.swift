@@ -30,3 +30,15 @@ struct RestartCountTests {
         #expect(harness.arbiter.slots[0].restarts == causes.count)
     }
 }
+
+@Suite("Notify senders reported once")
+struct NotifySenderTests {
+    @Test func aMalformedSenderIsReportedOnceAndAStrangerToo() {
+        var harness = Harness.running(workers: 1)
+        #expect(harness.arbiter.malformedNotify(from: 100) == [.report(.malformedNotify(pid: 100))])
+        #expect(harness.arbiter.malformedNotify(from: 100).isEmpty)
+        #expect(harness.arbiter.malformedNotify(from: 555) == [.report(.malformedNotify(pid: 555))])
+        #expect(harness.notify(777, "READY=1").reports == [.strangerNotify(pid: 777)])
+        #expect(harness.notify(777, "READY=1").reports.isEmpty)
+    }
+}
