@@ -15,13 +15,13 @@ let package = Package(
         .executable(name: "supervisor", targets: ["Supervisor"]),
         .executable(name: "test-worker", targets: ["TestWorker"]),
         .executable(name: "pool-bench", targets: ["PoolBenchmark"]),
-        .executable(name: "worker", targets: ["Worker"]),
+        .executable(name: "worker", targets: ["APIWorker"]),
         .executable(name: "cleanup", targets: ["Cleanup"]),
         // For a worker of your own (Examples/VisitCounter, README "Your own worker"): the runtime (fd 3, READY=1
         // and the heartbeat, the drain, SIGTERM, MAX_REQUESTS) with its HTTP/1.1 server, and the two pools.
         .library(name: "PreforkWorker", targets: ["PreforkWorker", "WorkerRuntime"]),
-        .library(name: "PreforkPostgres", targets: ["Postgres"]),
-        .library(name: "PreforkRedis", targets: ["Redis"]),
+        .library(name: "PreforkPostgres", targets: ["PreforkPostgres"]),
+        .library(name: "PreforkRedis", targets: ["PreforkRedis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -79,15 +79,15 @@ let package = Package(
         ),
         // What operators reach: the control socket, `supervisor status`, the admin endpoint's metrics.
         .target(
-            name: "OperatorSurfaces",
+            name: "SupervisorControl",
             dependencies: ["Arbiter", "CShims", "LogFormat", "Settings", "SupervisorSystem", "SystemdProtocol", "TimeUnits"]
         ),
         // The supervisor's loop: waits on the kernel, feeds the arbiter, runs its actions, runs the cleanup job.
         .target(
-            name: "Prefork",
+            name: "SupervisorShell",
             dependencies: [
                 "Arbiter", "Budget", "CShims", "Jobs", "Schedule", "LogFormat", "Settings", "TimeUnits",
-                "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces",
+                "SupervisorSystem", "SupervisorConfiguration", "SupervisorControl",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -117,12 +117,12 @@ let package = Package(
         .target(name: "ConnectionURL"),
 
         .target(
-            name: "Postgres",
+            name: "PreforkPostgres",
             dependencies: ["CLibpq", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", "Reactor", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
 
         // The Redis client: hiredis connections in the same pool, pipelines, an async API.
-        .target(name: "Redis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", "Reactor", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "PreforkRedis", dependencies: ["CHiredis", "ConnectionURL", "Settings", "TimeUnits", "ConnectionPool", "PoolCore", "Reactor", .product(name: "CoreMetrics", package: "swift-metrics")]),
 
         // A worker's life around an application: the HTTP/1.1 server on the reactor's thread (strict parser,
         // keep-alive, limits, drain), boot before READY=1, the heartbeat, SIGTERM, dispose. The API worker is one
@@ -141,9 +141,9 @@ let package = Package(
 
         // The seed's API: routes, authentication, rate limit, metrics, migrations, on PreforkWorker.
         .target(
-            name: "API",
+            name: "NotesAPI",
             dependencies: [
-                "PreforkWorker", "Postgres", "Redis", "PoolCore", "WorkerRuntime", "LogFormat", "Settings", "TimeUnits",
+                "PreforkWorker", "PreforkPostgres", "PreforkRedis", "PoolCore", "WorkerRuntime", "LogFormat", "Settings", "TimeUnits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -163,7 +163,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget",
+                "SupervisorShell", "SupervisorSystem", "SupervisorConfiguration", "SupervisorControl", "Arbiter", "Budget",
                 "LogFormat", "Schedule", "ConnectionURL", "Settings", "TimeUnits", "ProcessDefaults",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -179,17 +179,17 @@ let package = Package(
         ),
 
         .executableTarget(
-            name: "Worker",
-            dependencies: ["API", "PreforkWorker", "Postgres", "Schedule", "Settings"]
+            name: "APIWorker",
+            dependencies: ["NotesAPI", "PreforkWorker", "PreforkPostgres", "Schedule", "Settings"]
         ),
         .executableTarget(
             name: "Cleanup",
             dependencies: [
-                "Postgres", "WorkerRuntime", "LogFormat", "Schedule", "Settings", "TimeUnits", "ProcessDefaults",
+                "PreforkPostgres", "WorkerRuntime", "LogFormat", "Schedule", "Settings", "TimeUnits", "ProcessDefaults",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "PoolBenchmark", dependencies: ["Postgres", "ConnectionPool", "PoolCore", "TimeUnits"]),
+        .executableTarget(name: "PoolBenchmark", dependencies: ["PreforkPostgres", "ConnectionPool", "PoolCore", "TimeUnits"]),
 
         // The injected time of the cores' tests.
         .target(name: "ManualClock"),
@@ -199,28 +199,30 @@ let package = Package(
         .testTarget(name: "SettingsTests", dependencies: ["Settings", "TimeUnits"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
         .testTarget(
-            name: "PostgresTests",
-            dependencies: ["Postgres", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
+            name: "PreforkPostgresTests",
+            dependencies: ["PreforkPostgres", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Schedule", "TimeUnits"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis", "ConnectionURL", "PoolCore"]),
+        .testTarget(name: "PreforkRedisTests", dependencies: ["PreforkRedis", "ConnectionURL", "PoolCore"]),
         // The worker's HTTP parser beside SwiftNIO's, for the differential tests and the fuzzer.
         .target(name: "HTTPDifferential", dependencies: [
             "PreforkWorker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        .testTarget(name: "APITests", dependencies: [
-            "API", "PreforkWorker", "WorkerRuntime", "LogFormat", "HTTPDifferential",
+        .testTarget(name: "NotesAPITests", dependencies: [
+            "NotesAPI", "PreforkWorker", "LogFormat",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The worker library: its HTTP parser beside SwiftNIO's, and the request limit against a real notify socket.
+        .testTarget(name: "PreforkWorkerTests", dependencies: ["PreforkWorker", "WorkerRuntime", "HTTPDifferential"]),
         // End to end: the worker binary over real sockets against real Postgres and Redis. Run apart from the
         // other targets (scripts/test), because the Postgres tests restart the shared server.
-        .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "Postgres", "Redis", "ConnectionURL"]),
+        .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "PreforkPostgres", "PreforkRedis", "ConnectionURL"]),
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
         .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
-        .testTarget(name: "PreforkTests", dependencies: [
-            "Prefork", "SupervisorSystem", "SupervisorConfiguration", "OperatorSurfaces", "Arbiter", "Budget", "Settings", "SystemdProtocol",
+        .testTarget(name: "SupervisorShellTests", dependencies: [
+            "SupervisorShell", "SupervisorSystem", "SupervisorConfiguration", "SupervisorControl", "Arbiter", "Budget", "Settings", "SystemdProtocol",
             "TimeUnits",
         ]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
@@ -231,11 +233,11 @@ let package = Package(
 /// `-sanitize=fuzzer` (their `main` hands over to libFuzzer's driver).
 if Context.environment["PREFORK_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
-        ("FuzzHTTP", ["API", "PreforkWorker", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
+        ("FuzzHTTP", ["NotesAPI", "PreforkWorker", "HTTPDifferential", .product(name: "NIOCore", package: "swift-nio"),
                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         ("FuzzNotify", ["Arbiter"]),
         ("FuzzCron", ["Schedule"]),
-        ("FuzzSettings", ["API", "SupervisorConfiguration", "Settings", "TimeUnits"]),
+        ("FuzzSettings", ["NotesAPI", "SupervisorConfiguration", "Settings", "TimeUnits"]),
     ]
     package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
     for target in fuzzTargets {

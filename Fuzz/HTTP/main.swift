@@ -1,4 +1,4 @@
-import API
+import NotesAPI
 import FuzzDriver
 import HTTPDifferential
 import NIOCore

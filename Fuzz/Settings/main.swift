@@ -1,5 +1,5 @@
 import FuzzDriver
-import API
+import NotesAPI
 import SupervisorConfiguration
 import Settings
 import TimeUnits

@@ -1,5 +1,5 @@
 import Logging
-import Postgres
+import PreforkPostgres
 
 /// The nightly cleanup: removes notes soft-deleted longer ago than the retention period, and expired tokens.
 ///

@@ -1,5 +1,5 @@
 import LogFormat
-import Postgres
+import PreforkPostgres
 import Settings
 
 /// A setting that is missing or invalid: one line naming the variable, exit 78.

@@ -4,7 +4,7 @@ import FoundationEssentials
 import Glibc
 import LogFormat
 import Logging
-import Postgres
+import PreforkPostgres
 import Settings
 import TimeUnits
 import Schedule

@@ -2,7 +2,7 @@ import TimeUnits
 import ConnectionPool
 import Foundation
 import PoolCore
-import Postgres
+import PreforkPostgres
 
 /// `pool-bench DATABASE_URL`: the engine's figures, one measurement at a time, each for a fixed time.
 /// Printed as `name value unit` lines that scripts/bench puts side by side with SQLAlchemy's.

@@ -1,7 +1,7 @@
 import Arbiter
 import Budget
 import Glibc
-import OperatorSurfaces
+import SupervisorControl
 import SupervisorConfiguration
 import SupervisorSystem
 import Settings

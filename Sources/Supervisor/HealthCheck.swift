@@ -1,5 +1,5 @@
 import Glibc
-import OperatorSurfaces
+import SupervisorControl
 import Settings
 import SupervisorSystem
 import TimeUnits

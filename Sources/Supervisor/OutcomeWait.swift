@@ -1,6 +1,6 @@
 import Settings
 import Glibc
-import OperatorSurfaces
+import SupervisorControl
 import SupervisorSystem
 
 /// `supervisor reload` and `stop` wait for what they started, so that a deploy script learns the outcome:

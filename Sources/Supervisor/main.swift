@@ -2,7 +2,7 @@ import ProcessDefaults
 import Glibc
 import LogFormat
 import Logging
-import Prefork
+import SupervisorShell
 import SupervisorConfiguration
 import SupervisorSystem
 import Settings

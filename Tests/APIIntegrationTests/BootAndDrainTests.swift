@@ -1,6 +1,6 @@
 import Foundation
 import IntegrationSupport
-import Postgres
+import PreforkPostgres
 import Testing
 
 /// A worker takes no request before it can answer (it accepts only once its boot has returned), and no statement

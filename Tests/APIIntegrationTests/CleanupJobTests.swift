@@ -1,6 +1,6 @@
 import Foundation
 import IntegrationSupport
-import Postgres
+import PreforkPostgres
 import Testing
 
 /// The `cleanup` binary against the real Postgres.

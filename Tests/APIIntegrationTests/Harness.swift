@@ -1,8 +1,8 @@
 import ConnectionURL
 import Foundation
 import IntegrationSupport
-import Postgres
-import Redis
+import PreforkPostgres
+import PreforkRedis
 
 /// The services `scripts/test` started, the schema, and tokens.
 enum Services {

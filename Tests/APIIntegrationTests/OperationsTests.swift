@@ -1,6 +1,6 @@
 import Foundation
 import IntegrationSupport
-import Postgres
+import PreforkPostgres
 import Testing
 
 /// The worker's operator commands and its life under the supervisor.

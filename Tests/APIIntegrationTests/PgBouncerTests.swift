@@ -1,6 +1,6 @@
 import Foundation
 import IntegrationSupport
-import Postgres
+import PreforkPostgres
 import Synchronization
 import Testing
 

@@ -1,7 +1,7 @@
 import FoundationEssentials
-import Postgres
+import PreforkPostgres
 import PreforkWorker
-import Redis
+import PreforkRedis
 import Synchronization
 
 /// Counts visits per page: Postgres keeps the counts, Redis caches them. Under the supervisor it serves fd 3,

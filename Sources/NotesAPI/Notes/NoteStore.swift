@@ -1,5 +1,5 @@
 import LogFormat
-import Postgres
+import PreforkPostgres
 
 /// The notes table, for one user at a time: every statement is scoped by `user_id`, and soft-deleted notes
 /// are invisible. Notes are rendered to JSON straight from the row (timestamps formatted by Postgres).

@@ -1,4 +1,4 @@
-import OperatorSurfaces
+import SupervisorControl
 import SupervisorConfiguration
 import SupervisorSystem
 import TimeUnits

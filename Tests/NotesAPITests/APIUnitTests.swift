@@ -2,7 +2,7 @@ import LogFormat
 import NIOCore
 import NIOHTTP1
 import Testing
-@testable import API
+@testable import NotesAPI
 import PreforkWorker
 
 @Suite("Routes")

@@ -1,4 +1,4 @@
-import Postgres
+import PreforkPostgres
 
 /// The schema, as numbered migrations. Each one's statements run in one transaction with the bookkeeping,
 /// so a migration is applied entirely or not at all.

@@ -1,8 +1,8 @@
 import TimeUnits
 import Settings
 import Arbiter
-@testable import OperatorSurfaces
-import Prefork
+@testable import SupervisorControl
+import SupervisorShell
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing

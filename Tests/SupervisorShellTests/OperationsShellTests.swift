@@ -2,8 +2,8 @@ import Arbiter
 import Budget
 import Foundation
 import Settings
-@testable import OperatorSurfaces
-@testable import Prefork
+@testable import SupervisorControl
+@testable import SupervisorShell
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing

@@ -1,7 +1,7 @@
 import Glibc
 import Logging
-import Postgres
-import Redis
+import PreforkPostgres
+import PreforkRedis
 import Synchronization
 
 /// What a bearer token is worth.

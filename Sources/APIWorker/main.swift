@@ -1,4 +1,4 @@
-import API
+import NotesAPI
 import Dispatch
 import FoundationEssentials
 import Glibc

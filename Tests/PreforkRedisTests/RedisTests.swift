@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import PoolCore
 import Testing
-@testable import Redis
+@testable import PreforkRedis
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String

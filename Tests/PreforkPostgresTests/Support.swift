@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import PoolCore
 import Testing
-@testable import Postgres
+@testable import PreforkPostgres
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String

@@ -1,8 +1,8 @@
 import Settings
 import Arbiter
 import enum Arbiter.ExitStatus
-@testable import OperatorSurfaces
-@testable import Prefork
+@testable import SupervisorControl
+@testable import SupervisorShell
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing

@@ -1,7 +1,7 @@
 import LogFormat
 import Logging
-import Postgres
-import Redis
+import PreforkPostgres
+import PreforkRedis
 import Settings
 
 /// A setting that is missing or invalid: `variable: why`, one line, and exit 78 (EX_CONFIG).

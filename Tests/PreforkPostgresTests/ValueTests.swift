@@ -1,6 +1,6 @@
 import Foundation
 import PoolCore
-@testable import Postgres
+@testable import PreforkPostgres
 import Testing
 
 extension SharedServer {

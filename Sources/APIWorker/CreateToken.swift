@@ -1,7 +1,7 @@
-import API
+import NotesAPI
 import FoundationEssentials
 import Glibc
-import Postgres
+import PreforkPostgres
 import Schedule
 import Settings
 

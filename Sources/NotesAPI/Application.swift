@@ -4,9 +4,9 @@ import LogFormat
 import NIOConcurrencyHelpers
 import NIOHTTP1
 import PoolCore
-import Postgres
+import PreforkPostgres
 import PreforkWorker
-import Redis
+import PreforkRedis
 import Synchronization
 import WorkerRuntime
 

@@ -1,6 +1,6 @@
 import Glibc
-@testable import OperatorSurfaces
-@testable import Prefork
+@testable import SupervisorControl
+@testable import SupervisorShell
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import SystemdProtocol

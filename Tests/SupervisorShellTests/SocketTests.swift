@@ -1,8 +1,8 @@
 import Arbiter
 import Glibc
-@testable import OperatorSurfaces
+@testable import SupervisorControl
 import SystemdProtocol
-@testable import Prefork
+@testable import SupervisorShell
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing

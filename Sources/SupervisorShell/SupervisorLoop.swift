@@ -1,5 +1,5 @@
 import Settings
-import OperatorSurfaces
+import SupervisorControl
 import SupervisorConfiguration
 import SupervisorSystem
 import Arbiter

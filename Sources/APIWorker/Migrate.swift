@@ -1,5 +1,5 @@
-import API
-import Postgres
+import NotesAPI
+import PreforkPostgres
 
 /// `worker migrate`: the missing schema migrations, idempotent and safe to run from several places at once.
 enum Migrate {

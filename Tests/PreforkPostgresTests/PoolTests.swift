@@ -2,7 +2,7 @@ import Foundation
 import MetricsTestKit
 import PoolCore
 import Synchronization
-@testable import Postgres
+@testable import PreforkPostgres
 import Testing
 
 /// The pool's contract against a real Postgres: no mocks. Serialized: each test holds up to 20 backends
