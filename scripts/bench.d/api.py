@@ -23,7 +23,7 @@ import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The stacks' common plumbing: a free port, the health probe, the /proc walk of a process tree.
-from stacks import descendants as children, free_port, http_ok  # noqa: E402
+from common import cpu_and_switches, descendants as children, free_port, http_ok, spent_between  # noqa: E402,F401
 
 
 def uss_mb(pid):
@@ -47,42 +47,6 @@ def rss_mb(pid):
     return 0.0
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_and_switches(pids):
-    """CPU seconds (user + system) and context switches (voluntary + involuntary) of each of these processes,
-    summed over its threads, from /proc: the per-thread figures, because a process's own status line only
-    counts its main thread's switches. {pid: (cpu, switches)}; a process already gone is left out."""
-    return {pid: _one_process(pid) for pid in pids if os.path.isdir(f"/proc/{pid}/task")}
-
-
-def spent_between(before, after):
-    """What the processes spent between two snapshots: only processes seen in both (a Postgres backend that
-    exits during the run would otherwise subtract its whole life), plus new ones from zero."""
-    cpu = sum(after[pid][0] - before.get(pid, (0.0, 0))[0] for pid in after)
-    switches = sum(after[pid][1] - before.get(pid, (0.0, 0))[1] for pid in after)
-    return cpu, switches
-
-
-def _one_process(pid):
-    cpu, switches = 0.0, 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return cpu, switches
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / TICKS
-            with open(f"/proc/{pid}/task/{task}/status") as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        switches += int(line.split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return cpu, switches
 
 
 def pids_named(*names):

@@ -20,14 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stacks import free_port, http_ok  # noqa: E402
-
-
-def percentile(values, fraction):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(fraction * len(values)))]
+from common import free_port, http_ok, percentile  # noqa: E402
 
 
 def read_records(path):

@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import timeline  # noqa: E402
-from stacks import cpu_seconds, free_port, http_ok  # noqa: E402
+from common import cpu_seconds, free_port, http_ok  # noqa: E402
 
 WORKERS = 4
 BUDGET = WORKERS * 20  # the seed's pools: 10 persistent + 10 overflow per worker

@@ -12,7 +12,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api import Stack, free_port, http_ok, wrk  # noqa: E402
+from api import Stack, wrk  # noqa: E402
+from common import free_port, http_ok  # noqa: E402
 
 
 def main():

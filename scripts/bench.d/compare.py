@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from supervisor import fetch
+from common import fetch, free_port, rss_mb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -23,12 +23,6 @@ def ensure_venv():
         subprocess.run([python, "-m", "pip", "install", "-q", "-r",
                         os.path.join(ROOT, "benchmarks", "python", "requirements.txt")], check=True)
     return os.path.join(VENV, "bin")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answering_pid(port, timeout=2):
@@ -52,13 +46,6 @@ def wait_for_pids(port, count, exclude=(), timeout=30):
         elif pid is None:
             time.sleep(0.001)
     return seen
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
 
 
 def measure(name, argv, port, cwd, kills=10):

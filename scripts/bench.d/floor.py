@@ -24,8 +24,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from api import Stack, cpu_and_switches, spent_between  # noqa: E402
-from stacks import descendants, free_port, http_ok  # noqa: E402
+from api import Stack  # noqa: E402
+from common import cpu_and_switches, descendants, free_port, http_ok, spent_between  # noqa: E402
 
 NGINX_CONF = """worker_processes {workers};
 pid {dir}/nginx.pid;

@@ -5,7 +5,7 @@
 python_stack() {
     venv="$ROOT/.build/bench-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -c "import fastapi, uvicorn, uvloop, httptools, gunicorn, uvicorn_worker, sqlalchemy, asyncpg, redis, matplotlib" \
+    "$venv/bin/python" -c "import fastapi, uvicorn, uvloop, httptools, gunicorn, uvicorn_worker, sqlalchemy, asyncpg, redis, matplotlib, psutil" \
         2>/dev/null || "$venv/bin/pip" install -q -r "$ROOT/benchmarks/python/requirements.txt" >&2
 }
 

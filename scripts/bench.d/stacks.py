@@ -16,33 +16,9 @@ import subprocess
 import sys
 import time
 
-from supervisor import children  # the /proc walk shared with the supervisor's bench
+from common import children, cpu_seconds, descendants, free_port, http_ok, memory_kb  # noqa: F401 (used by the importers)
 
 STACKS = ("swift", "uvicorn", "gunicorn")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_ok(port, path="/healthz"):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-
-
-def descendants(pid):
-    found, frontier = [], [pid]
-    while frontier:
-        for child in children(frontier.pop()):
-            found.append(child)
-            frontier.append(child)
-    return found
 
 
 def cmdline(pid):
@@ -51,31 +27,6 @@ def cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
-
-
-def memory_kb(pid):
-    """RSS, PSS and USS (private pages) of one process, in kB, from smaps_rollup: RSS counts shared pages in
-    full for every process, PSS divides them among their sharers, so PSS adds up to what a stack really holds."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            fields = {}
-            for line in f:
-                if ":" in line and not line.startswith(" "):
-                    key, value = line.split(":", 1)
-                    parts = value.split()
-                    if parts and parts[0].isdigit():
-                        fields[key] = int(parts[0])
-        return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0),
-                "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
-    except OSError:
-        return {"rss": 0, "pss": 0, "uss": 0}
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Stack:

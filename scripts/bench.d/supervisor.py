@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from common import children, fetch
+
 
 class Logged:
     """A child process whose stderr lines are kept with the time they arrived."""
@@ -63,47 +65,12 @@ class Logged:
         return self.proc.wait(timeout)
 
 
-def children(pid):
-    result = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == str(pid) and fields[0] != "Z":
-            result.append(int(entry))
-    return sorted(result)
-
-
 def status_kb(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return None
-
-
-def fetch(port, path="/", timeout=10):
-    """One request on a new connection: (status or None, body, error or None)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        if not data.startswith(b"HTTP/1.") or b"\r\n\r\n" not in data:
-            return None, b"", "not HTTP"
-        return int(data[9:12]), data.split(b"\r\n\r\n", 1)[1], None
-    except ConnectionRefusedError:
-        return None, b"", "refused"
-    except OSError as error:
-        return None, b"", type(error).__name__
 
 
 def get(port, path="/", timeout=10):

@@ -9,14 +9,9 @@ import subprocess
 import threading
 import time
 
+from common import percentile
+
 BUCKET = 0.25  # seconds per point of the timeline
-
-
-def percentile(values, fraction):
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 class Run:
