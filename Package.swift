@@ -57,14 +57,12 @@ let package = Package(
         .target(name: "LogFormat", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // Pure cores: the arbiter's and the connection pool's state machines. No I/O, no clock reads.
-        .target(name: "Arbiter"),
+        .target(name: "Arbiter", dependencies: ["TimeUnits"]),
         // The seed's connection arithmetic: workers × pools under max_connections minus a reserve.
         .target(name: "Budget"),
         .target(name: "PoolCore", dependencies: ["TimeUnits"], swiftSettings: crossModuleOptimization),
         // The cleanup's schedule: cron expressions, time zones from the tz database, next fire times.
         .target(name: "Schedule", dependencies: ["TimeUnits"]),
-        // The cleanup job's life beside the arbiter's: when to start it, never two at once, timeout, stop.
-        .target(name: "Jobs", dependencies: ["Schedule"]),
 
         // The supervisor's system layer: sockets, spawning, signals, sd_notify, the runtime directory.
         .target(
@@ -75,7 +73,7 @@ let package = Package(
         // cleanup job, and the check of the workers' environment.
         .target(
             name: "SupervisorConfiguration",
-            dependencies: ["Arbiter", "Budget", "ConnectionURL", "Jobs", "LogFormat", "Schedule", "Settings", "SupervisorSystem", "TimeUnits"]
+            dependencies: ["Arbiter", "Budget", "ConnectionURL", "LogFormat", "Schedule", "Settings", "SupervisorSystem", "TimeUnits"]
         ),
         // What operators reach: the control socket, `supervisor status`, the admin endpoint's metrics.
         .target(
@@ -86,7 +84,7 @@ let package = Package(
         .target(
             name: "SupervisorShell",
             dependencies: [
-                "Arbiter", "Budget", "CShims", "Jobs", "Schedule", "LogFormat", "Settings", "TimeUnits",
+                "Arbiter", "Budget", "CShims", "LogFormat", "Settings", "TimeUnits",
                 "SupervisorSystem", "SupervisorConfiguration", "SupervisorControl",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -194,7 +192,7 @@ let package = Package(
         // The injected time of the cores' tests.
         .target(name: "ManualClock"),
 
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock"]),
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock", "Schedule", "TimeUnits"]),
         .testTarget(name: "BudgetTests", dependencies: ["Budget"]),
         .testTarget(name: "SettingsTests", dependencies: ["Settings", "TimeUnits"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
@@ -203,7 +201,6 @@ let package = Package(
             dependencies: ["PreforkPostgres", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Schedule", "TimeUnits"]),
         .testTarget(name: "PreforkRedisTests", dependencies: ["PreforkRedis", "ConnectionURL", "PoolCore"]),
         // The worker's HTTP parser beside SwiftNIO's, for the differential tests and the fuzzer.
         .target(name: "HTTPDifferential", dependencies: [

@@ -8,9 +8,10 @@ extension Arbiter {
         /// The stop has begun: no new connection may be accepted (the shell closes the listener) before any
         /// worker is told to go.
         case stopAccepting
-        /// Stop the cleanup job: with the graceful timeout to finish its batch, or at once (`fast`: QUIT, or a
-        /// second TERM, even once every worker is gone).
-        case stopJob(fast: Bool)
+        /// Start the cleanup job; answered with `cleanupStarted` or `cleanupStartFailed` before the next action.
+        case startCleanup
+        /// Signal the cleanup job's whole tree: its process group, and for KILL its cgroup.
+        case signalCleanup(pid: Int32, kill: Bool)
         /// Send `signal` to the worker, or to the orphan: to the whole process group it leads (a worker always
         /// leads one), so that a worker's own children go with it.
         case signal(pid: Int32, WorkerSignal)
@@ -60,6 +61,10 @@ extension Arbiter {
         /// A first-generation worker exited with `BootFailure.configurationExitCode` before it was ready.
         case workerRefusedConfiguration(slot: Int, pid: Int32)
         case strangerNotify(pid: Int32)
+        /// What the cleanup job did: scheduled, started, timed out, killed.
+        case cleanup(CleanupJob.Report)
+        /// The cleanup job ended: `exit code 0`, `signal 9`.
+        case cleanupFinished(pid: Int32, result: String, exitCode: Int32, milliseconds: Int64)
         case malformedNotify(pid: Int32)
         case orphanReaped(pid: Int32, status: ExitStatus)
         /// A process of a gone worker's tree was found re-parented to the supervisor and sent SIGTERM (or SIGKILL,

@@ -130,16 +130,14 @@ extension Arbiter {
             // A second TERM/INT, or QUIT during a graceful stop: no more waiting.
             guard fast, !wasFast else { return [.report(.ignored("already stopping"))] }
             phase = .stopping(deadline: now, fast: true, exitCode: code)
-            var actions: [Action] = [.stopJob(fast: true), .report(.stopping(fast: true, workers: childCount))]
+            var actions = stopCleanup(fast: true) + [.report(.stopping(fast: true, workers: childCount))]
             for index in retirees.indices where retirees[index].killAt != nil {
                 retirees[index].killAt = nil
                 actions.append(.signal(pid: retirees[index].pid, .kill))
             }
             return actions + bringOrphans(toDeadline: now, fast: true)
         }
-        // Every worker is gone and the cleanup job is what the supervisor still waits for: a second stop
-        // signal is a fast stop for it.
-        guard phase != .stopped else { return fast ? [.stopJob(fast: true)] : [] }
+        guard phase != .stopped else { return [] }
         let deadline = fast ? now : now + configuration.gracefulTimeout
         phase = .stopping(deadline: deadline, fast: fast, exitCode: exitCode)
         if reload != nil { endReload(.aborted("the supervisor is stopping"), now: now) }
@@ -147,9 +145,7 @@ extension Arbiter {
         recycling = nil
         // The one stop rule: the listener closes before any worker hears of it (from then on the kernel queues
         // nothing new for a draining worker to reset), and the cleanup job stops with the workers.
-        var actions: [Action] = [
-            .stopAccepting,
-            .stopJob(fast: fast),
+        var actions: [Action] = [.stopAccepting] + stopCleanup(fast: fast) + [
             .report(.stopping(fast: fast, workers: childCount)),
             .notifyUpstream("STOPPING=1"),
         ]
@@ -270,7 +266,8 @@ extension Arbiter {
             // Nothing the supervisor started may outlive it: orphans are waited for like workers.
             // A spawn still out counts too: a stop that began while the shell ran a list of spawns (the first
             // failed the boot) is answered for the rest, and the worker each one started is stopped in turn.
-            if childCount == 0, orphans.isEmpty, slots.allSatisfy({ $0.pendingSpawn == nil }) {
+            // And the cleanup job: a second stop signal meanwhile is a fast stop for it.
+            if childCount == 0, orphans.isEmpty, slots.allSatisfy({ $0.pendingSpawn == nil }), cleanup?.isIdle ?? true {
                 phase = .stopped
                 return [.exit(code: exitCode)]
             }
@@ -286,7 +283,8 @@ extension Arbiter {
             actions += advanceReload(now: now)
             actions += advanceRecycle(now: now)
         }
-        let status = statusLine
+        // The supervisor's manager sees the job too.
+        let status = statusLine + (cleanupStatus.map { "; " + $0 } ?? "")
         if status != upstreamStatus {
             upstreamStatus = status
             actions.append(.notifyUpstream("STATUS=\(status)"))

@@ -33,8 +33,18 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
     var recentlyReaped: [Int32] = []
     var upstreamStatus: String?
 
-    package init(configuration: Configuration, now: Instant) {
+    /// The cleanup job, a sub-machine: its events come through the arbiter, which routes them.
+    package internal(set) var cleanup: CleanupJob?
+    /// The wall clock as of the last `tick`, for the cleanup job (whose schedule is wall-clock time).
+    var wall: Int64 = 0
+    /// How the running cleanup ended, for its run's record.
+    var lastCleanupExit: ExitStatus?
+    package internal(set) var lastCleanupRun: CleanupRun?
+    package internal(set) var lastCleanupSuccessAt: Int64?
+
+    package init(configuration: Configuration, now: Instant, cleanup: CleanupJob? = nil) {
         self.configuration = configuration
+        self.cleanup = cleanup
         self.phase = .booting(since: now)
         self.slots = Array(repeating: Slot(), count: max(1, configuration.workers))
         self.allotment = configuration.connections?.allotment(workers: slots.count) ?? 0
@@ -89,6 +99,10 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
 
     /// `waitpid` reaped `pid`. Unknown pids are orphans re-parented to us (PID 1 or subreaper duty).
     package mutating func exited(pid: Int32, status: ExitStatus, now: Instant) -> [Action] {
+        if cleanup?.owns(pid) == true {
+            lastCleanupExit = status
+            return cleanupActions(cleanup!.exited(pid: pid, status: status.shellCode, now: wall)) + reconcile(now: now)
+        }
         var actions: [Action] = []
         if locate(pid) != nil {
             if recentlyReaped.count >= 64 { recentlyReaped.removeFirst() }
@@ -324,8 +338,14 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
     }
 
     /// Time passed: boot timeouts, missed heartbeats, kill deadlines and restart delays.
-    package mutating func tick(now: Instant) -> [Action] {
+    /// - Parameter wall: the wall clock in milliseconds since the epoch, for the cleanup job's schedule; the
+    ///   arbiter keeps the last one it was given for the job's other events.
+    package mutating func tick(now: Instant, wall: Int64? = nil) -> [Action] {
         var actions: [Action] = []
+        if let wall {
+            self.wall = wall
+            if cleanup != nil { actions += cleanupActions(cleanup!.tick(now: wall)) }
+        }
         for slot in slots.indices {
             if let worker = slots[slot].worker {
                 if !worker.isReady, now >= worker.startedAt + configuration.bootTimeout {

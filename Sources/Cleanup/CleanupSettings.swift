@@ -2,11 +2,6 @@ import LogFormat
 import PreforkPostgres
 import Settings
 
-/// A setting that is missing or invalid: one line naming the variable, exit 78.
-struct CleanupSettingsError: Error, CustomStringConvertible {
-    var description: String
-}
-
 /// The job's settings: the Postgres engine from the environment (the supervisor sets `DB_POOL_SIZE` and
 /// `DB_MAX_OVERFLOW` from `CLEANUP_DB_POOL_SIZE` and `CLEANUP_DB_MAX_OVERFLOW`), and what to delete.
 struct CleanupSettings {
@@ -27,26 +22,22 @@ struct CleanupSettings {
     /// When a batch still running after SIGTERM is cancelled: a second before the SIGKILL (half the time when short).
     var cancelAfter: Duration { gracefulTimeout > .seconds(2) ? gracefulTimeout - .seconds(1) : gracefulTimeout / 2 }
 
-    static func read(flags: [String: String], environment: [String: String]) throws(CleanupSettingsError) -> CleanupSettings {
+    static func read(flags: [String: String], environment: [String: String]) throws(SettingError) -> CleanupSettings {
         if let problem = EnvironmentContract.problem(of: .cleanup, in: environment) {
-            throw CleanupSettingsError(description: problem)
+            throw SettingError(problem)
         }
         let postgres: PostgresConfiguration
         do { postgres = try PostgresConfiguration.fromEnvironment(environment, applicationName: "cleanup") } catch {
-            throw CleanupSettingsError(description: error.message)
+            throw SettingError(error.message)
         }
         var settings = CleanupSettings(postgres: postgres)
         let reader = SettingsReader(flags: flags, environment: environment)
-        do throws(SettingError) {
-            settings.retentionDays = try reader[Catalog.retentionDays]
-            settings.batchSize = try reader[Catalog.batchSize]
-            settings.statementTimeout = try reader[Catalog.cleanupStatementTimeout]
-            settings.logLevel = try reader[Catalog.logLevel]
-            settings.logFormat = try reader[Catalog.logFormat]
-            settings.gracefulTimeout = try reader[Catalog.gracefulTimeout]
-        } catch {
-            throw CleanupSettingsError(description: error.description)
-        }
+        settings.retentionDays = try reader[Catalog.retentionDays]
+        settings.batchSize = try reader[Catalog.batchSize]
+        settings.statementTimeout = try reader[Catalog.cleanupStatementTimeout]
+        settings.logLevel = try reader[Catalog.logLevel]
+        settings.logFormat = try reader[Catalog.logFormat]
+        settings.gracefulTimeout = try reader[Catalog.gracefulTimeout]
         return settings
     }
 }

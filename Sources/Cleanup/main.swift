@@ -72,7 +72,7 @@ enum CleanupCommand {
         let environment = ProcessInfo.processInfo.environment
         let settings: CleanupSettings
         do { settings = try CleanupSettings.read(flags: flags, environment: environment) } catch {
-            fail("\(error)", code: 78)
+            fail("\(error)", code: error.exitCode)
         }
         LoggingSystem.bootstrap { settings.logFormat.handler(label: $0, level: settings.logLevel) }
         let logger = Logger(label: "cleanup")

@@ -4,12 +4,6 @@ import PreforkPostgres
 import PreforkRedis
 import Settings
 
-/// A setting that is missing or invalid: `variable: why`, one line, and exit 78 (EX_CONFIG).
-public struct SettingsError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Everything the worker reads from its environment, validated once at start.
 public struct APISettings: Sendable {
     public var postgres: PostgresConfiguration
@@ -37,28 +31,24 @@ public struct APISettings: Sendable {
 
     /// The worker's environment contract first (`EnvironmentContract`, which the supervisor checks before it
     /// starts a worker), then the values.
-    public static func fromEnvironment(_ environment: [String: String]) throws(SettingsError) -> APISettings {
-        if let problem = EnvironmentContract.problem(of: .worker, in: environment) { throw SettingsError(problem) }
+    public static func fromEnvironment(_ environment: [String: String]) throws(SettingError) -> APISettings {
+        if let problem = EnvironmentContract.problem(of: .worker, in: environment) { throw SettingError(problem) }
         let postgres: PostgresConfiguration
         do { postgres = try PostgresConfiguration.fromEnvironment(environment, applicationName: "api-worker") } catch {
-            throw SettingsError(error.message)
+            throw SettingError(error.message)
         }
         let redis: RedisConfiguration
         do { redis = try RedisConfiguration.fromEnvironment(environment) } catch {
-            throw SettingsError(error.message)
+            throw SettingError(error.message)
         }
         var settings = APISettings(postgres: postgres, redis: redis)
         let reader = SettingsReader(environment: environment)
-        do throws(SettingError) {
-            settings.rateLimitPerMinute = try reader[Catalog.rateLimit]
-            settings.authCacheTTL = Int(try reader[Catalog.authCacheTTL].wholeSecondsRoundedUp)
-            settings.negativeCacheTTL = min(settings.negativeCacheTTL, settings.authCacheTTL)
-            settings.authMissConcurrency = try reader[Catalog.authMissConcurrency]
-            settings.authMissQueue = try reader[Catalog.authMissQueue]
-            settings.accessLog = try reader[Catalog.accessLog]
-        } catch {
-            throw SettingsError(error.description)
-        }
+        settings.rateLimitPerMinute = try reader[Catalog.rateLimit]
+        settings.authCacheTTL = Int(try reader[Catalog.authCacheTTL].wholeSecondsRoundedUp)
+        settings.negativeCacheTTL = min(settings.negativeCacheTTL, settings.authCacheTTL)
+        settings.authMissConcurrency = try reader[Catalog.authMissConcurrency]
+        settings.authMissQueue = try reader[Catalog.authMissQueue]
+        settings.accessLog = try reader[Catalog.accessLog]
         return settings
     }
 }

@@ -59,9 +59,7 @@ public enum Worker {
             resolved = try configuration ?? WorkerConfiguration(environment: environment, flags: flags)
             application = try makeApplication(resolved)
         } catch let error as SettingError {
-            exit(name, error.description, code: error.fromFlag ? 64 : 78)
-        } catch let error as ConfigurationError {
-            exit(name, error.description, code: error.isUsage ? 64 : 78)
+            exit(name, error.description, code: error.exitCode)
         } catch {
             exit(name, "\(error)", code: 78)
         }

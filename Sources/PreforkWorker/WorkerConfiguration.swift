@@ -68,7 +68,7 @@ public struct WorkerConfiguration: Sendable {
             maxRequests = try reader[Catalog.maxRequests]
             maxRequestsJitter = try reader[Catalog.maxRequestsJitter]
         } catch {
-            throw ConfigurationError(error.description, isUsage: error.fromFlag)
+            throw error
         }
         metricsSocket = environment[WorkerContract.metricsSocket].flatMap { $0.isEmpty ? nil : $0 }
         slot = environment[WorkerContract.slot]
@@ -95,12 +95,6 @@ public struct WorkerConfiguration: Sendable {
     var disposeLimit: Duration { (gracefulTimeout - drainLimit) * 3 / 4 }
 }
 
-/// A setting a worker refuses: one line, and exit 78 (64 when it was a flag).
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public var isUsage: Bool
-    public init(_ description: String, isUsage: Bool = false) {
-        self.description = description
-        self.isUsage = isUsage
-    }
-}
+/// A setting a worker refuses: one line, and exit 78 (64 when it was a flag). An application's `boot` throws it
+/// for a configuration that cannot work (a password the server refuses), which stops a first boot at once.
+public typealias ConfigurationError = SettingError

@@ -1,14 +1,19 @@
 import TimeUnits
 /// A value that is not accepted: one line naming the flag or variable. A flag's is a usage error (exit 64), a
-/// variable's a configuration error (exit 78).
+/// variable's a configuration error (exit 78). The one such error of the worker, the cleanup and their
+/// libraries (`PreforkWorker.ConfigurationError` is this type).
 public struct SettingError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
     public var fromFlag: Bool
 
-    public init(_ description: String, fromFlag: Bool) {
+    /// - Parameter fromFlag: false for a variable or a setting found wrong later (a server refusing it).
+    public init(_ description: String, fromFlag: Bool = false) {
         self.description = description
         self.fromFlag = fromFlag
     }
+
+    /// The exit code the programs document for it: 64 for a flag, 78 for the rest.
+    public var exitCode: Int32 { fromFlag ? 64 : 78 }
 }
 
 /// Reads declared settings from flags, then variables in their order, then the declared default.

@@ -1,6 +1,6 @@
 import SupervisorSystem
 import Glibc
-import Jobs
+import Arbiter
 import Schedule
 import Settings
 import TimeUnits
@@ -31,16 +31,17 @@ package struct CleanupConfiguration: Sendable {
          "GRACEFUL_TIMEOUT=\(min(killGrace, gracefulTimeout).inSeconds)"]
     }
 
-    package func scheduler(now milliseconds: Int64) -> JobScheduler {
+    /// The arbiter's cleanup sub-machine, scheduled from `milliseconds` (wall clock) on.
+    package func job(wall milliseconds: Int64) -> CleanupJob {
         // Parsed again with the start time: `@every` counts from it. It parsed once already, at start.
         let schedule = (try? Schedule.parse(scheduleText, zone: zone, now: milliseconds / 1000))
             ?? .every(seconds: 86400, anchor: milliseconds / 1000)
-        var configuration = JobScheduler.Configuration(schedule: schedule)
+        var configuration = CleanupJob.Configuration { schedule.next(after: $0) }
         configuration.timeoutMilliseconds = timeout.inMilliseconds
         configuration.killGraceMilliseconds = killGrace.inMilliseconds
         configuration.jitterMilliseconds = jitter.inMilliseconds
         configuration.runOnStart = runOnStart
-        return JobScheduler(configuration: configuration, now: milliseconds)
+        return CleanupJob(configuration: configuration, now: milliseconds)
     }
 }
 

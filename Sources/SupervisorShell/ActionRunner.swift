@@ -11,7 +11,10 @@ protocol SupervisorWorld: AnyObject {
     func spawnWorker(slot: Int, generation: Int, extraEnvironment: [String]) -> Result<Int32, SystemError>
     func send(_ signal: Machine.WorkerSignal, to pid: Int32)
     func stopAccepting()
-    func stopJob(fast: Bool)
+    /// Starts the cleanup job.
+    func startCleanup() -> Result<Int32, SystemError>
+    /// SIGTERM, or SIGKILL, to the cleanup job's whole tree.
+    func signalCleanup(pid: Int32, kill: Bool)
     func notifyUpstream(_ message: String)
     func record(_ report: Machine.Report)
 }
@@ -48,8 +51,15 @@ struct ActionRunner {
                 world.send(signal, to: pid)
             case .stopAccepting:
                 world.stopAccepting()
-            case .stopJob(let fast):
-                world.stopJob(fast: fast)
+            case .startCleanup:
+                switch world.startCleanup() {
+                case .success(let pid):
+                    perform(arbiter.cleanupStarted(pid: pid, now: now), now: now, on: world)
+                case .failure(let error):
+                    perform(arbiter.cleanupStartFailed(error: "\(error)", now: now), now: now, on: world)
+                }
+            case .signalCleanup(let pid, let kill):
+                world.signalCleanup(pid: pid, kill: kill)
             case .notifyUpstream(let message):
                 world.notifyUpstream(message)
             case .report(let report):

@@ -60,6 +60,11 @@ struct LifecycleLog {
         case .bootFailed(let slot, let attempts):
             logger.critical("first generation cannot boot: slot failed \(attempts) times before READY, giving up",
                             metadata: meta(slot, nil))
+        case .cleanup(let report):
+            cleanup(report)
+        case .cleanupFinished(let pid, let result, let code, let milliseconds):
+            logger.log(level: code == 0 ? .info : .warning, "cleanup finished with \(result)",
+                       metadata: ["pid": "\(pid)", "duration": "\(milliseconds)ms"])
         case .strangerNotify(let pid):
             logger.warning("ignoring notify datagrams from pid \(pid): not a worker of ours")
         case .malformedNotify(let pid):
@@ -104,5 +109,28 @@ struct LifecycleLog {
     private func milliseconds(_ duration: Duration) -> String {
         let ms = duration.inSeconds * 1000
         return ms < 10 ? "\((ms * 10).rounded() / 10)ms" : "\(Int(ms.rounded()))ms"
+    }
+
+    private func cleanup(_ report: CleanupJob.Report) {
+        switch report {
+        case .scheduled(let at):
+            logger.info("cleanup scheduled", metadata: ["next": "\(CleanupJob.format(at))"])
+        case .skippedStillRunning(let pid, let running, let next):
+            logger.notice("cleanup still running, this run is skipped", metadata: [
+                "pid": "\(pid)", "running": "\(running)ms", "next": "\(next.map(CleanupJob.format) ?? "never")",
+            ])
+        case .started(let pid):
+            logger.info("cleanup started", metadata: ["pid": "\(pid)"])
+        case .startFailed(let error):
+            logger.error("cleanup could not start", metadata: ["error": "\(error)"])
+        case .finished:
+            break  // reported as `cleanupFinished`, with how it ended
+        case .timedOut(let pid, let milliseconds):
+            logger.warning("cleanup timed out, terminating its process group", metadata: [
+                "pid": "\(pid)", "after": "\(milliseconds)ms",
+            ])
+        case .killed(let pid):
+            logger.warning("cleanup did not stop after SIGTERM, killed its process group", metadata: ["pid": "\(pid)"])
+        }
     }
 }

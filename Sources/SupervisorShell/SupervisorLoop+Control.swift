@@ -100,12 +100,13 @@ extension SupervisorLoop {
                 })
         }
         var job: StatusReport.Job?
-        if let jobs {
+        if let configuration = settings.cleanup, let cleanup = arbiter.cleanup {
+            let last = arbiter.lastCleanupRun
             job = StatusReport.Job(
-                schedule: jobs.scheduleText, zone: jobs.zoneName, nextRun: jobs.nextRun.map(JobRunner.format),
-                runningPID: jobs.runningPID, lastResult: jobs.lastRun?.result, lastExitCode: jobs.lastRun?.exitCode,
-                lastDurationSeconds: jobs.lastRun.map { Double($0.durationMilliseconds) / 1000 },
-                lastFinished: jobs.lastRun.map { JobRunner.format($0.finishedAt) })
+                schedule: configuration.scheduleText, zone: configuration.zone.name, nextRun: cleanup.nextRun.map(CleanupJob.format),
+                runningPID: cleanup.runningPID, lastResult: last?.result, lastExitCode: last?.exitCode,
+                lastDurationSeconds: last.map { Double($0.durationMilliseconds) / 1000 },
+                lastFinished: last.map { CleanupJob.format($0.finishedAt) })
         }
         var report = StatusReport(
             supervisorPID: getpid(), summary: arbiter.statusLine, workers: arbiter.slotCount, ready: arbiter.readyCount,
@@ -192,11 +193,11 @@ extension SupervisorLoop {
         metrics.connectionsSteadyLimit = arbiter.configuration.connections?.steady
         metrics.connectionsPeakLimit = arbiter.configuration.connections?.peak
         metrics.connectionsPerWorker = arbiter.allotment
-        if let jobs {
-            metrics.cleanupRunning = jobs.runningPID != nil
-            metrics.cleanupLastSuccess = jobs.lastSuccessAt.map { Double($0) / 1000 }
-            metrics.cleanupLastDuration = jobs.lastRun.map { Double($0.durationMilliseconds) / 1000 }
-            metrics.cleanupLastExitCode = jobs.lastRun?.exitCode
+        if let cleanup = arbiter.cleanup {
+            metrics.cleanupRunning = cleanup.runningPID != nil
+            metrics.cleanupLastSuccess = arbiter.lastCleanupSuccessAt.map { Double($0) / 1000 }
+            metrics.cleanupLastDuration = arbiter.lastCleanupRun.map { Double($0.durationMilliseconds) / 1000 }
+            metrics.cleanupLastExitCode = arbiter.lastCleanupRun?.exitCode
         }
         var endpoints: [(slot: Int, path: String)] = []
         for (slot, pid) in arbiter.servingWorkers {

@@ -88,7 +88,7 @@ extension SupervisorLoop {
     func sweepOrphans(reaped: Set<Int32> = []) {
         guard procIsOurs else { return }
         var live = Set(arbiter.workerPIDs)
-        if let job = jobs?.runningPID { live.insert(job) }
+        if let job = arbiter.cleanup?.runningPID { live.insert(job) }
         live.subtract(reaped)
         let known = live.union(arbiter.orphanPIDs).union(reaped)
         for child in ProcessTree.children() where !known.contains(child) && origin(of: child, live: live) == .goneTree {

@@ -39,7 +39,6 @@ package final class SupervisorLoop {
     /// Found at start; `status` shows it.
     let listenerStop: ListenSocket.StopMechanism
     /// The scheduled cleanup job, when there is one.
-    var jobs: JobRunner?
     /// `supervisor status|scale|reload|stop` talk to it; nil with `--control-socket none`, or when it could not be bound.
     private var control: ControlServer?
     /// `--metrics-bind`, and the private folder where each worker serves its metrics.
@@ -133,10 +132,10 @@ package final class SupervisorLoop {
         }
         metricsDirectory = metricsFolder
         let budget = settings.budget
-        runner = ActionRunner(arbiter: Machine(configuration: settings.arbiter, now: clock.now)) { connections in
+        let cleanup = settings.cleanup?.job(wall: Self.wallNow())
+        runner = ActionRunner(arbiter: Machine(configuration: settings.arbiter, now: clock.now, cleanup: cleanup)) { connections in
             budget?.poolEnvironment(connections: connections) ?? []
         }
-        jobs = settings.cleanup.map { JobRunner(configuration: $0, spawner: spawner, cgroups: trees, logger: logger) }
         try watch(signals.fd)
         if let notify { try watch(notify.fd) }
         if let control { try watch(control.fd) }
@@ -182,12 +181,14 @@ package final class SupervisorLoop {
         }
         if settings.arbiter.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
         nextOrphanSweep = procIsOurs ? clock.now + .seconds(1) : nil
-        jobs?.announce()
+        announceCleanup()
         perform(arbiter.start(now: clock.now))
 
         var events = [epoll_event](repeating: epoll_event(), count: 8)
         // Until the workers and the orphans are gone, and a cleanup still running has finished too.
-        while exitCode == nil || !(jobs?.isIdle ?? true) || arbiter.orphanCount > 0 {
+        // Until the arbiter says every child is gone (the workers, their orphans, a running cleanup), and the
+        // orphans found since are gone too.
+        while exitCode == nil || arbiter.orphanCount > 0 {
             let timeout = waitMilliseconds()
             let waitStarted = clock.now
             let ready = epoll_wait(epoll, &events, Int32(events.count), timeout)
@@ -218,8 +219,7 @@ package final class SupervisorLoop {
                 }
                 if exitCode != nil { break }
             }
-            if exitCode == nil { perform(arbiter.tick(now: clock.now)) }
-            jobs?.tick()
+            if exitCode == nil { perform(arbiter.tick(now: clock.now, wall: Self.wallNow())) }
             control?.expire(now: clock.now)
             checkMemory()
             if let due = nextOrphanSweep, clock.now >= due {
@@ -248,7 +248,6 @@ package final class SupervisorLoop {
                 // SIGCHLD was sent, and the last worker's exit must not end the supervisor while they run.
                 sweepOrphans(reaped: Set(reaped.map(\.pid)))
                 for (pid, status) in reaped {
-                    if jobs?.exited(pid: pid, status: status) == true { continue }
                     if inheritedChildren.remove(pid) != nil {
                         logger.info("reaped a child started before the supervisor (\(status))", metadata: ["pid": "\(pid)"])
                         continue
@@ -325,7 +324,8 @@ package final class SupervisorLoop {
     private func waitMilliseconds() -> Int32 {
         let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog, control?.nextDeadline, nextMemoryCheck,
                          exitCode == nil ? nextOrphanSweep : nil].compactMap { $0 }
-        let job = jobs?.waitMilliseconds.map { Int32(clamping: min($0, 60_000)) }
+        // The cleanup's deadlines are wall-clock time.
+        let job = arbiter.cleanup?.nextDeadline.map { Int32(clamping: min(max(0, $0 - Self.wallNow()), 60_000)) }
         guard let next = deadlines.min() else { return job ?? -1 }
         let milliseconds = clock.now.duration(to: next).inMillisecondsRoundedUp
         if milliseconds == 0 { return 0 }
@@ -380,17 +380,41 @@ extension SupervisorLoop: SupervisorWorld {
 
     func stopAccepting() { closeListener() }
 
-    func stopJob(fast: Bool) {
-        if fast { jobs?.stopNow() } else { jobs?.stop(grace: settings.arbiter.gracefulTimeout) }
+    func startCleanup() -> Result<Int32, SystemError> {
+        guard let configuration = settings.cleanup else { return .failure(SystemError("no cleanup is configured")) }
+        let cgroup = cgroups?.make("cleanup")
+        do {
+            let pid = try spawner.spawnJob(configuration.command, extraEnvironment: configuration.environment, cgroup: cgroup)
+            if let cgroup { cgroups?.started(pid, in: cgroup) }
+            return .success(pid)
+        } catch {
+            if let cgroup { cgroups?.discard(cgroup) }
+            return .failure(error)
+        }
     }
 
-    /// The next cleanup is part of the supervisor's status line.
-    func notifyUpstream(_ message: String) {
-        if message.hasPrefix("STATUS="), let jobs {
-            upstream.send(message + "; " + jobs.status)
-        } else {
-            upstream.send(message)
-        }
+    /// The whole tree: the job's process group, and for KILL its cgroup, which setsid cannot leave.
+    func signalCleanup(pid: Int32, kill: Bool) {
+        if kill { cgroups?.kill(treeOf: pid) }
+        signalTree(pid, kill ? SIGKILL : SIGTERM)
+    }
+
+    func notifyUpstream(_ message: String) { upstream.send(message) }
+
+    /// Milliseconds since the epoch: the cleanup's schedule is wall-clock time.
+    static func wallNow() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    func announceCleanup() {
+        guard let configuration = settings.cleanup else { return }
+        logger.notice("cleanup scheduled", metadata: [
+            "schedule": "\(configuration.scheduleText)", "zone": "\(configuration.zone.name)",
+            "next": "\(arbiter.cleanup?.nextRun.map(CleanupJob.format) ?? "never")",
+            "command": "\(configuration.command.arguments.joined(separator: " "))",
+        ])
     }
 
     func record(_ report: Machine.Report) {

@@ -17,14 +17,18 @@ struct DecisionTests {
 
     /// One stop rule: stop accepting, then stop the job, then TERM every worker, in that order.
     @Test func aGracefulStopClosesTheListenerAndStopsTheJobBeforeAnyWorkerHearsOfIt() {
-        var harness = Harness.running(workers: 2)
+        var harness = Harness.runningWithCleanup(workers: 2)
+        #expect(harness.arbiter.cleanup?.runningPID == 900)
         let stop = harness.signal(.terminate)
         let accepting = stop.firstIndex(of: .stopAccepting)
-        let job = stop.firstIndex(of: .stopJob(fast: false))
+        let job = stop.firstIndex(of: .signalCleanup(pid: 900, kill: false))
         let firstTerm = stop.firstIndex { if case .signal = $0 { true } else { false } }
         #expect(accepting != nil && job != nil && firstTerm != nil)
         #expect(accepting! < firstTerm! && job! < firstTerm!)
         #expect(stop.signals(.terminate) == [100, 101])
+        // The job gets the graceful timeout too, then SIGKILL.
+        #expect(harness.advance(.milliseconds(7999)).contains(.signalCleanup(pid: 900, kill: true)) == false)
+        #expect(harness.advance(.milliseconds(1)).contains(.signalCleanup(pid: 900, kill: true)))
         // The same from the control socket, and from a failed boot.
         var commanded = Harness.running(workers: 1)
         let (outcome, actions) = commanded.arbiter.command(.stop, now: commanded.now)
@@ -32,21 +36,38 @@ struct DecisionTests {
     }
 
     @Test func aSecondStopSignalOrQuitStopsTheJobAtOnceEvenWithNoWorkerLeft() {
-        var harness = Harness.running(workers: 1)
+        var harness = Harness.runningWithCleanup(workers: 1)
         _ = harness.signal(.terminate)
         let second = harness.signal(.terminate)
-        #expect(second.contains(.stopJob(fast: true)) && second.signals(.kill) == [100])
+        #expect(second.contains(.signalCleanup(pid: 900, kill: true)) && second.signals(.kill) == [100])
         #expect(!second.contains(.stopAccepting), "closed once")
 
-        var quit = Harness.running(workers: 1)
-        #expect(quit.signal(.quit).contains(.stopJob(fast: true)))
+        var quit = Harness.runningWithCleanup(workers: 1)
+        #expect(quit.signal(.quit).contains(.signalCleanup(pid: 900, kill: true)))
 
-        // The workers are gone; the supervisor only waits for the cleanup: TERM again is its fast stop.
-        var waiting = Harness.running(workers: 1)
+        // The workers are gone; the supervisor only waits for the cleanup: it does not exit, and TERM again is the
+        // job's fast stop; the job's exit is the supervisor's.
+        var waiting = Harness.runningWithCleanup(workers: 1)
         _ = waiting.signal(.terminate)
-        #expect(waiting.exit(100, .exited(0)).exitCode == 0)
-        #expect(waiting.signal(.terminate) == [.stopJob(fast: true)])
-        #expect(waiting.signal(.quit) == [.stopJob(fast: true)])
+        #expect(waiting.exit(100, .exited(0)).exitCode == nil)
+        #expect(waiting.signal(.terminate).contains(.signalCleanup(pid: 900, kill: true)))
+        #expect(waiting.signal(.quit).contains(.signalCleanup(pid: 900, kill: true)) == false, "KILL is sent once")
+        let end = waiting.exit(900, .signaled(9))
+        #expect(end.reports.contains(.cleanupFinished(pid: 900, result: "signal 9", exitCode: 137, milliseconds: 0)))
+        #expect(end.exitCode == 0)
+        #expect(waiting.arbiter.lastCleanupRun?.exitCode == 137)
+    }
+
+    /// The job is a sub-machine: its exit never reaches the workers' books, and its status is in `STATUS=`.
+    @Test func theCleanupJobIsRoutedInsideTheArbiter() {
+        var harness = Harness.runningWithCleanup(workers: 1)
+        #expect(harness.arbiter.nextDeadline == nil || harness.pids == [100])
+        let done = harness.exit(900, .exited(0))
+        #expect(done.reports == [.cleanupFinished(pid: 900, result: "exit code 0", exitCode: 0, milliseconds: 0)]
+            || done.reports.contains(.cleanupFinished(pid: 900, result: "exit code 0", exitCode: 0, milliseconds: 0)))
+        #expect(harness.pids == [100] && harness.arbiter.lastCleanupSuccessAt == 0)
+        #expect(done.upstream.contains { $0.hasPrefix("STATUS=") && $0.contains("; next cleanup 1970-01-01T01:00:00Z") })
+        #expect(harness.advance(.seconds(3600)).contains(.startCleanup))
     }
 
     @Test func commandsGetTypedOutcomes() {

@@ -1,5 +1,6 @@
 @testable import Arbiter
 import ManualClock
+import TimeUnits
 
 typealias TestInstant = ManualInstant
 
@@ -16,18 +17,23 @@ struct Harness {
     var nextPID: Int32 = 100
     /// Spawns fail while this is set, with this message.
     var spawnError: String?
+    /// The wall clock the cleanup job sees, in milliseconds; it moves with `now`.
+    var wall: Int64 = 0
+    /// The cleanup job's pid once it is started.
+    var cleanupPID: Int32 = 900
 
-    init(_ configure: (inout Machine.Configuration) -> Void = { _ in }) {
+    init(cleanup: CleanupJob? = nil, _ configure: (inout Machine.Configuration) -> Void = { _ in }) {
         var configuration = Machine.Configuration.example
         configure(&configuration)
-        arbiter = Machine(configuration: configuration, now: .zero)
+        arbiter = Machine(configuration: configuration, now: .zero, cleanup: cleanup)
     }
 
     mutating func start() -> [Action] { run(arbiter.start(now: now)) }
 
     mutating func advance(_ duration: Duration) -> [Action] {
         now = now.advanced(by: duration)
-        return run(arbiter.tick(now: now))
+        wall += duration.inMilliseconds
+        return run(arbiter.tick(now: now, wall: wall))
     }
 
     mutating func notify(_ pid: Int32, _ text: String) -> [Action] {
@@ -50,6 +56,10 @@ struct Harness {
         var all: [Action] = []
         for action in actions {
             all.append(action)
+            if case .startCleanup = action {
+                all += run(arbiter.cleanupStarted(pid: cleanupPID, now: now))
+                continue
+            }
             guard case .spawn(let slot, let generation, _) = action else { continue }
             if let spawnError {
                 all += run(arbiter.spawnFailed(slot: slot, generation: generation, error: spawnError, now: now))
@@ -70,6 +80,17 @@ struct Harness {
         }
         _ = harness.start()
         for pid in harness.pids.compactMap({ $0 }) { _ = harness.ready(pid) }
+        return harness
+    }
+
+    /// `workers` ready workers and a cleanup job running as pid 900 (run at start, then hourly).
+    static func runningWithCleanup(workers: Int = 1) -> Harness {
+        var configuration = CleanupJob.Configuration { $0 + 3600 }
+        configuration.runOnStart = true
+        var harness = Harness(cleanup: CleanupJob(configuration: configuration, now: 0)) { $0.workers = workers }
+        _ = harness.start()
+        for pid in harness.pids.compactMap({ $0 }) { _ = harness.ready(pid) }
+        _ = harness.advance(.zero)
         return harness
     }
 

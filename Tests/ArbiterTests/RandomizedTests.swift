@@ -239,7 +239,7 @@ struct SimulatedWorld {
                     break
                 }
                 alive[pid] = process
-            case .stopAccepting, .stopJob, .notifyUpstream:
+            case .stopAccepting, .startCleanup, .signalCleanup, .notifyUpstream:
                 break
             case .report(.stopping):
                 if stopBegan == nil { stopBegan = now }

@@ -18,7 +18,8 @@ struct ShellTests {
             case spawn(slot: Int, environment: [String])
             case signal(Int32, Machine.WorkerSignal)
             case stopAccepting
-            case stopJob(fast: Bool)
+            case startCleanup
+            case signalCleanup(Int32, kill: Bool)
             case upstream(String)
         }
         var calls: [Call] = []
@@ -34,7 +35,11 @@ struct ShellTests {
         }
         func send(_ signal: Machine.WorkerSignal, to pid: Int32) { calls.append(.signal(pid, signal)) }
         func stopAccepting() { calls.append(.stopAccepting) }
-        func stopJob(fast: Bool) { calls.append(.stopJob(fast: fast)) }
+        func startCleanup() -> Result<Int32, SystemError> {
+            calls.append(.startCleanup)
+            return .success(900)
+        }
+        func signalCleanup(pid: Int32, kill: Bool) { calls.append(.signalCleanup(pid, kill: kill)) }
         func notifyUpstream(_ message: String) { calls.append(.upstream(message)) }
         func record(_ report: Machine.Report) { reports.append(report) }
 
@@ -51,12 +56,12 @@ struct ShellTests {
         let world = FakeWorld()
         var now = ContinuousClock.now
 
-        init(workers: Int, budget: ConnectionLimits? = nil) {
+        init(workers: Int, budget: ConnectionLimits? = nil, cleanup: CleanupJob? = nil) {
             var configuration = Machine.Configuration(
                 workers: workers, workerRange: Catalog.workers.range, gracefulTimeout: Catalog.gracefulTimeout.defaultValue,
                 heartbeatTimeout: Catalog.heartbeatTimeout.defaultValue, bootTimeout: Catalog.bootTimeout.defaultValue)
             configuration.connections = budget
-            runner = ActionRunner(arbiter: Machine(configuration: configuration, now: now)) { connections in
+            runner = ActionRunner(arbiter: Machine(configuration: configuration, now: now, cleanup: cleanup)) { connections in
                 connections == 0 ? [] : ["DB_POOL_SIZE=\(connections - 6)", "DB_MAX_OVERFLOW=6"]
             }
         }
@@ -70,9 +75,9 @@ struct ShellTests {
         mutating func exit(_ pid: Int32, _ status: ExitStatus = .exited(0)) {
             runner.perform(runner.arbiter.exited(pid: pid, status: status, now: now), now: now, on: world)
         }
-        mutating func advance(_ duration: Duration) {
+        mutating func advance(_ duration: Duration, wall: Int64? = nil) {
             now += duration
-            runner.perform(runner.arbiter.tick(now: now), now: now, on: world)
+            runner.perform(runner.arbiter.tick(now: now, wall: wall), now: now, on: world)
         }
     }
 
@@ -90,22 +95,24 @@ struct ShellTests {
 
     /// The listener is closed and the job told to stop before any worker gets TERM; a second TERM makes both fast.
     @Test func aStopRunsInTheArbitersOrder() {
-        var replay = Replay(workers: 2)
+        var job = CleanupJob.Configuration { $0 + 3600 }
+        job.runOnStart = true
+        var replay = Replay(workers: 2, cleanup: CleanupJob(configuration: job, now: 0))
         replay.start()
         replay.ready(100)
         replay.ready(101)
-        _ = replay.world.take()
+        replay.advance(.zero, wall: 0)
+        #expect(replay.world.take().contains(.startCleanup))
         replay.signal(.terminate)
         let stop = replay.world.take().filter { if case .upstream = $0 { false } else { true } }
-        #expect(stop == [.stopAccepting, .stopJob(fast: false), .signal(100, .terminate), .signal(101, .terminate)])
+        #expect(stop == [.stopAccepting, .signalCleanup(900, kill: false), .signal(100, .terminate), .signal(101, .terminate)])
         replay.signal(.terminate)
-        #expect(replay.world.take() == [.stopJob(fast: true), .signal(100, .kill), .signal(101, .kill)])
+        #expect(replay.world.take() == [.signalCleanup(900, kill: true), .signal(100, .kill), .signal(101, .kill)])
         replay.exit(100, .signaled(9))
         replay.exit(101, .signaled(9))
+        #expect(replay.runner.exitCode == nil, "the cleanup is still running")
+        replay.exit(900, .signaled(9))
         #expect(replay.runner.exitCode == 0)
-        _ = replay.world.take()
-        replay.signal(.quit)
-        #expect(replay.world.take() == [.stopJob(fast: true)], "the job alone is left: QUIT is its fast stop")
     }
 
     /// A fork that fails is fed back as `spawnFailed`: the slot backs off and is tried again, never in a loop.

@@ -1,11 +1,11 @@
-import Schedule
-
-/// The cleanup job's life in the supervisor, as a state machine: when to start it, never two at once, a
-/// timeout that escalates from TERM to KILL, and a share of the graceful stop. Events and the wall-clock time
-/// (milliseconds since the epoch) go in, actions come out; the supervisor's loop spawns, signals and logs.
-package struct JobScheduler: Sendable {
+/// The cleanup job's life in the supervisor, a sub-machine of the arbiter (as postgres-nio's request queue is of its
+/// pool's machine): when to start it, never two at once, a timeout that escalates from TERM to KILL, and a share of
+/// the graceful stop. The arbiter routes the job's events to it and its actions out, so the supervisor's loop has
+/// one core to feed. Its time is the wall clock (milliseconds since the epoch): a cron schedule is wall-clock time.
+package struct CleanupJob: Sendable {
     package struct Configuration: Sendable {
-        package var schedule: Schedule
+        /// The schedule: the first fire time after a second (both in seconds since the epoch); nil for never.
+        package var nextFire: @Sendable (Int64) -> Int64?
         /// A run longer than this gets SIGTERM (`--cleanup-timeout`, 1 h).
         package var timeoutMilliseconds: Int64 = 3_600_000
         /// After SIGTERM, how long before SIGKILL (to the whole process group).
@@ -16,8 +16,8 @@ package struct JobScheduler: Sendable {
         /// Run once at start (`--cleanup-on-start`), to catch up a missed night.
         package var runOnStart = false
 
-        package init(schedule: Schedule) {
-            self.schedule = schedule
+        package init(nextFire: @escaping @Sendable (Int64) -> Int64?) {
+            self.nextFire = nextFire
         }
     }
 
@@ -68,7 +68,7 @@ package struct JobScheduler: Sendable {
 
     private static func next(_ configuration: Configuration, after now: Int64, jitter: (Int64) -> Int64) -> Int64? {
         // Whole seconds: a schedule fires on the second after `now`, never twice in one second.
-        guard let seconds = configuration.schedule.next(after: now >= 0 ? now / 1000 : (now - 999) / 1000) else { return nil }
+        guard let seconds = configuration.nextFire(now >= 0 ? now / 1000 : (now - 999) / 1000) else { return nil }
         return seconds * 1000 + jitter(configuration.jitterMilliseconds)
     }
 

@@ -1,21 +1,21 @@
 import Testing
-@testable import Jobs
+@testable import Arbiter
 import Schedule
 import TimeUnits
 
 /// The scheduler with a fake clock: milliseconds passed in, actions checked.
 @Suite("The job scheduler")
-struct JobSchedulerTests {
+struct CleanupJobTests {
     static let start = utc(2026, 11, 27, 2, 59) * 1000
 
     func scheduler(_ expression: String = "0 3 * * *", timeout: Int64 = 60_000, onStart: Bool = false,
-                   jitter: Int64 = 0) throws -> JobScheduler {
-        var configuration = JobScheduler.Configuration(schedule: try Schedule.parse(expression, zone: .utc, now: Self.start / 1000))
+                   jitter: Int64 = 0) throws -> CleanupJob {
+        var configuration = CleanupJob.Configuration(firing: try Schedule.parse(expression, zone: .utc, now: Self.start / 1000))
         configuration.timeoutMilliseconds = timeout
         configuration.killGraceMilliseconds = 5_000
         configuration.jitterMilliseconds = jitter
         configuration.runOnStart = onStart
-        return JobScheduler(configuration: configuration, now: Self.start, jitter: { $0 / 2 })
+        return CleanupJob(configuration: configuration, now: Self.start, jitter: { $0 / 2 })
     }
 
     @Test func firesOnTime() throws {
@@ -41,16 +41,16 @@ struct JobSchedulerTests {
     /// second one in the second pass; a supervisor restarted in the second pass ran it again too.
     @Test func aRepeatedLocalTimeRunsOnceWhateverTheJitter() throws {
         let berlin = try TimeZoneRules.load("Europe/Berlin")
-        var configuration = JobScheduler.Configuration(schedule: try Schedule.parse("30 2 * * *", zone: berlin, now: 0))
+        var configuration = CleanupJob.Configuration(firing: try Schedule.parse("30 2 * * *", zone: berlin, now: 0))
         configuration.jitterMilliseconds = 80 * 60_000
         let fortyMinutes: Int64 = 40 * 60_000
-        var jobs = JobScheduler(configuration: configuration, now: utc(2024, 10, 26, 12) * 1000, jitter: { $0 / 2 })
+        var jobs = CleanupJob(configuration: configuration, now: utc(2024, 10, 26, 12) * 1000, jitter: { $0 / 2 })
         // 02:30 CEST is 00:30 UTC; with 40 minutes of jitter the run starts at 01:10 UTC, in the second pass.
         #expect(jobs.nextRun == utc(2024, 10, 27, 0, 30) * 1000 + fortyMinutes)
         #expect(jobs.tick(now: utc(2024, 10, 27, 1, 10) * 1000) == [.start])
         #expect(jobs.nextRun == utc(2024, 10, 28, 1, 30) * 1000 + fortyMinutes)
         // Restarted at 01:20 UTC (02:20 CET, second pass): nothing until tomorrow.
-        let restarted = JobScheduler(configuration: configuration, now: utc(2024, 10, 27, 1, 20) * 1000, jitter: { $0 / 2 })
+        let restarted = CleanupJob(configuration: configuration, now: utc(2024, 10, 27, 1, 20) * 1000, jitter: { $0 / 2 })
         #expect(restarted.nextRun == utc(2024, 10, 28, 1, 30) * 1000 + fortyMinutes)
     }
 
@@ -132,4 +132,11 @@ struct JobSchedulerTests {
 /// Seconds since the epoch of a UTC wall-clock time.
 func utc(_ year: Int, _ month: Int, _ day: Int, _ hour: Int = 0, _ minute: Int = 0, _ second: Int = 0) -> Int64 {
     CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second).seconds
+}
+
+extension CleanupJob.Configuration {
+    /// A configuration that fires as the schedule does, as the supervisor builds it.
+    init(firing schedule: Schedule) {
+        self.init { schedule.next(after: $0) }
+    }
 }
