@@ -78,6 +78,17 @@ extension SupervisorLoop {
         }
     }
 
+    /// The workers' open database connections, measured at most once a second: `status` may be polled in a loop
+    /// (a healthcheck, a deploy script), and the measurement reads every process's descriptors and the connection
+    /// table on the supervisor's one thread.
+    func openConnections(_ trees: [(root: Int32, also: [Int32])], in snapshot: ProcessTree.Snapshot,
+                         now: ContinuousClock.Instant) -> [Int32: Int] {
+        if let cached = openConnectionsCache, now < cached.at + .seconds(1) { return cached.counts }
+        let counts = ProcessTree.openConnections(ofTrees: trees, ports: settings.databasePorts, in: snapshot)
+        openConnectionsCache = (now, counts)
+        return counts
+    }
+
     func lastReload(now: ContinuousClock.Instant) -> StatusReport.LastReload? {
         guard let record = arbiter.lastReload else { return nil }
         let ago = record.endedAt.map { $0.duration(to: now).inSeconds }
@@ -91,13 +102,13 @@ extension SupervisorLoop {
     func statusReport() -> StatusReport {
         let now = clock.now
         let processes = procIsOurs ? ProcessTree.Snapshot() : nil
-        let rows = arbiter.slotStatuses(now: now).map { slot in
+        let slots = arbiter.slotStatuses(now: now)
+        let trees = slots.compactMap(\.pid).map { (root: $0, also: cgroups?.members(ofTree: $0) ?? []) }
+        let open = processes.map { openConnections(trees, in: $0, now: now) } ?? [:]
+        let rows = slots.map { slot in
             let also = slot.pid.map { cgroups?.members(ofTree: $0) ?? [] } ?? []
-            return StatusReport.SlotRow(
-                slot, rssBytes: slot.pid.flatMap { processes?.residentBytes(ofTree: $0, also: also) },
-                openConnections: slot.pid.flatMap { pid in
-                    processes.flatMap { ProcessTree.openConnections(ofTree: pid, also: also, ports: settings.databasePorts, in: $0) }
-                })
+            return StatusReport.SlotRow(slot, rssBytes: slot.pid.flatMap { processes?.residentBytes(ofTree: $0, also: also) },
+                                        openConnections: slot.pid.flatMap { open[$0] })
         }
         var job: StatusReport.Job?
         if let configuration = settings.cleanup, let cleanup = arbiter.cleanup {

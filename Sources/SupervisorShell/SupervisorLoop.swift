@@ -49,6 +49,8 @@ package final class SupervisorLoop {
     private var spawnSerial = 0
     var metrics = SupervisorMetrics()
     var nextMemoryCheck: ContinuousClock.Instant?
+    /// `status`'s last measurement of the workers' open database connections (`openConnections`).
+    var openConnectionsCache: (at: ContinuousClock.Instant, counts: [Int32: Int])?
     /// One cgroup per worker and cleanup run, when the supervisor may make them; else process groups alone.
     let cgroups: WorkerCgroups?
     /// The next look for orphans among the supervisor's children (besides the one after every reap).

@@ -1,3 +1,4 @@
+import CShims
 import Glibc
 
 /// The supervisor's children as the kernel lists them, and what the log says of a process.
@@ -102,40 +103,67 @@ package enum ProcessTree {
         }
     }
 
-    /// TCP connections established from `root`'s tree (and `also`) to one of `ports`: what a worker holds open
-    /// toward its database, whatever language its pool is written in. Read from the descriptors of each process
-    /// (`/proc/PID/fd`, socket inodes) and the connection table of the worker's network namespace; nil when
-    /// `root` is gone or its descriptors cannot be read.
-    package static func openConnections(ofTree root: Int32, also: [Int32] = [], ports: Set<Int>, in snapshot: Snapshot) -> Int? {
-        guard !ports.isEmpty else { return nil }
-        var inodes: Set<Substring> = []
-        var readable = false
-        for pid in Set([root] + snapshot.descendants(of: root).map(\.pid) + also) {
-            let folder = "/proc/\(pid)/fd"
-            let entries = directoryEntries(folder)
-            if !entries.isEmpty { readable = true }
-            for entry in entries {
-                var buffer = [CChar](repeating: 0, count: 64)
-                let count = readlink(folder + "/" + entry, &buffer, buffer.count - 1)
-                guard count > 8 else { continue }
-                let target = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                if target.hasPrefix("socket:[") { inodes.insert(Substring(target.dropFirst(8).dropLast())) }
+    /// TCP connections each tree (a root and the pids its cgroup adds) holds open to one of `ports`: what a worker
+    /// holds toward its database, whatever language its pool is written in. Each socket descriptor of each process
+    /// is borrowed (`pidfd_getfd`, which the kernel allows a parent) for a `getpeername`: a few syscalls per socket,
+    /// where the connection table (`/proc/net/tcp`) holds every TIME_WAIT of the host's load and took the kernel
+    /// tens of milliseconds to write out, on the supervisor's one thread. A tree none of whose descriptors could be
+    /// borrowed (an old kernel, another user's worker) is left out.
+    package static func openConnections(ofTrees trees: [(root: Int32, also: [Int32])], ports: Set<Int>,
+                                        in snapshot: Snapshot) -> [Int32: Int] {
+        guard !ports.isEmpty else { return [:] }
+        var counts: [Int32: Int] = [:]
+        for (root, also) in trees {
+            var open = 0
+            var readable = false
+            for pid in Set([root] + snapshot.descendants(of: root).map(\.pid) + also) {
+                let pidfd = prefork_pidfd_open(pid)
+                guard pidfd >= 0 else { continue }
+                defer { close(pidfd) }
+                let folder = "/proc/\(pid)/fd"
+                for entry in directoryEntries(folder) {
+                    guard let fd = Int32(entry), isSocket(folder + "/" + entry) else { continue }
+                    let borrowed = prefork_pidfd_getfd(pidfd, fd)
+                    guard borrowed >= 0 else { continue }
+                    readable = true
+                    if let port = peerPort(borrowed), ports.contains(port) { open += 1 }
+                    close(borrowed)
+                }
             }
+            if readable { counts[root] = open }
         }
-        guard readable else { return nil }
-        var open = 0
-        for table in ["tcp", "tcp6"] {
-            guard let text = readSmallFile("/proc/\(root)/net/\(table)", limit: 32 << 20) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-                let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[3] == "01", let colon = fields[2].lastIndex(of: ":"),
-                    let port = Int(fields[2][fields[2].index(after: colon)...], radix: 16), ports.contains(port),
-                    inodes.contains(fields[9]) else { continue }
-                open += 1
+        return counts
+    }
+
+    private static func isSocket(_ link: String) -> Bool {
+        var buffer = [CChar](repeating: 0, count: 16)
+        let count = readlink(link, &buffer, buffer.count)
+        return count >= 8 && buffer.prefix(8).map { UInt8(bitPattern: $0) }.elementsEqual("socket:[".utf8)
+    }
+
+    /// The remote TCP port of a connected stream socket; nil for anything else.
+    private static func peerPort(_ fd: Int32) -> Int? {
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_STREAM.rawValue) else { return nil }
+        var address = sockaddr_storage()
+        length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let got = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard got == 0 else { return nil }
+        switch Int32(address.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
             }
+        case AF_INET6:
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+        default:
+            return nil
         }
-        return open
     }
 
     /// The command name (`/proc/PID/comm`), for the log line that says what was signalled.

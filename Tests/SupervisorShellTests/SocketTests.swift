@@ -196,14 +196,17 @@ struct RuntimeDirectoryTests {
         listen(listener, 4)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let before = ProcessTree.openConnections(ofTree: getpid(), ports: [port], in: ProcessTree.Snapshot())
+        func open(_ ports: Set<Int>) -> Int? {
+            ProcessTree.openConnections(ofTrees: [(getpid(), [])], ports: ports, in: ProcessTree.Snapshot())[getpid()]
+        }
+        let before = open([port])
         let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(client) }
         let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) } }
         try #require(connected == 0)
-        let after = ProcessTree.openConnections(ofTree: getpid(), ports: [port], in: ProcessTree.Snapshot())
+        let after = open([port])
         #expect(after.map { $0 - (before ?? 0) } == 1)
-        #expect(ProcessTree.openConnections(ofTree: getpid(), ports: [port == 1 ? 2 : 1], in: ProcessTree.Snapshot()) == 0)
-        #expect(ProcessTree.openConnections(ofTree: getpid(), ports: [], in: ProcessTree.Snapshot()) == nil)
+        #expect(open([port == 1 ? 2 : 1]) == 0)
+        #expect(open([]) == nil)
     }
 }

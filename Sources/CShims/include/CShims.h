@@ -88,4 +88,9 @@ int prefork_accept_nonblocking(int fd);
 /// limit, -1 on failure (errno).
 int prefork_raise_file_limit(unsigned long long *from, unsigned long long *to);
 
+/// pidfd_open(2) and pidfd_getfd(2) (Linux 5.6), which glibc does not wrap everywhere: a duplicate of another
+/// process's descriptor, allowed for the supervisor's own children (ptrace's rules). -1 with errno otherwise.
+int prefork_pidfd_open(pid_t pid);
+int prefork_pidfd_getfd(int pidfd, int targetfd);
+
 #endif
