@@ -39,7 +39,7 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // sd_notify and socket activation, both ends (supervisor and workers), written out: their variables read in
-        // one place, a notify that never blocks.
+        // one place, a notify that never blocks; and the socket-address helpers both ends share.
         .target(name: "SystemdProtocol"),
 
         // Time in plain integers, written once: Duration conversions, the duration grammar, civil dates.
@@ -128,7 +128,7 @@ let package = Package(
         .target(
             name: "PreforkWorker",
             dependencies: [
-                "WorkerRuntime", "Reactor", "CShims", "TimeUnits", "LogFormat", "Settings", "ProcessDefaults",
+                "WorkerRuntime", "Reactor", "SystemdProtocol", "CShims", "TimeUnits", "LogFormat", "Settings", "ProcessDefaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import LogFormat
 import PreforkPostgres
 import Settings
+import WorkerRuntime
 
 /// The job's settings: the Postgres engine from the environment (the supervisor sets `DB_POOL_SIZE` and
 /// `DB_MAX_OVERFLOW` from `CLEANUP_DB_POOL_SIZE` and `CLEANUP_DB_MAX_OVERFLOW`), and what to delete.
@@ -19,8 +20,8 @@ struct CleanupSettings {
     /// still running a second before that is cancelled in Postgres.
     var gracefulTimeout = Catalog.gracefulTimeout.defaultValue
 
-    /// When a batch still running after SIGTERM is cancelled: a second before the SIGKILL (half the time when short).
-    var cancelAfter: Duration { gracefulTimeout > .seconds(2) ? gracefulTimeout - .seconds(1) : gracefulTimeout / 2 }
+    /// When a batch still running after SIGTERM is cancelled, and how long disposing may take then (`StopGrace`).
+    var stopGrace: StopGrace { StopGrace(gracefulTimeout) }
 
     static func read(flags: [String: String], environment: [String: String]) throws(SettingError) -> CleanupSettings {
         if let problem = EnvironmentContract.problem(of: .cleanup, in: environment) {

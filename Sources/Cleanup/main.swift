@@ -85,10 +85,10 @@ enum CleanupCommand {
             // A batch that would outlast the grace (a lock it waits for) is cancelled in Postgres before the
             // SIGKILL, and rolled back: no statement of the job runs on once the job is gone.
             Task {
-                try? await Task.sleep(for: settings.cancelAfter)
+                try? await Task.sleep(for: settings.stopGrace.workLimit)
                 logger.warning("the batch did not finish in time: cancelling it", metadata: [
-                    "after": "\(settings.cancelAfter.inMilliseconds)ms"])
-                await engine.dispose(timeout: (settings.gracefulTimeout - settings.cancelAfter) * 3 / 4)
+                    "after": "\(settings.stopGrace.workLimit.inMilliseconds)ms"])
+                await engine.dispose(timeout: settings.stopGrace.disposeLimit)
                 Glibc.exit(1)
             }
         }

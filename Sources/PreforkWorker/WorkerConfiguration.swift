@@ -85,14 +85,9 @@ public struct WorkerConfiguration: Sendable {
         self.listen = listen
     }
 
-    /// The drain's time: the graceful timeout less a second for the pools (half of it when it is short). At its
-    /// end the requests still running are cut: their statements are cancelled in Postgres as the pools are
-    /// disposed, before the supervisor's SIGKILL.
-    var drainLimit: Duration { gracefulTimeout > .seconds(2) ? gracefulTimeout - .seconds(1) : gracefulTimeout / 2 }
-
-    /// How long `dispose` may take after the drain: three quarters of what is left, so the exit comes a quarter
-    /// of it (250 ms by default) before the supervisor's SIGKILL.
-    var disposeLimit: Duration { (gracefulTimeout - drainLimit) * 3 / 4 }
+    /// The drain's time, then dispose's (`StopGrace`): at its end the requests still running are cut.
+    var drainLimit: Duration { StopGrace(gracefulTimeout).workLimit }
+    var disposeLimit: Duration { StopGrace(gracefulTimeout).disposeLimit }
 }
 
 /// A setting a worker refuses: one line, and exit 78 (64 when it was a flag). An application's `boot` throws it

@@ -53,13 +53,13 @@ enum Commands {
                 return try HealthCheck.run(reader)
             case .status:
                 guard positional.isEmpty else { return usage("status takes no arguments") }
-                return control(try reader[Catalog.statusJSON] ? "status json" : "status", reader: reader)
+                return control(.status(json: try reader[Catalog.statusJSON]), reader: reader)
             case .scale:
                 let range = Catalog.workers.range
                 guard positional.count == 1, let workers = Int(positional[0]), range.contains(workers) else {
                     return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
                 }
-                return control("scale \(workers)", reader: reader)
+                return control(.scale(workers: workers), reader: reader)
             case .reload:
                 guard positional.isEmpty else { return usage("reload takes no arguments") }
                 let wait = try reader[Catalog.noWait] ? nil : try reader[Catalog.reloadTimeout]
@@ -109,13 +109,13 @@ enum Commands {
     }
 
     /// Sends one request and prints the body of an `ok`; `body` gets it instead when given.
-    static func control(_ request: String, reader: SettingsReader, body: ((String) -> Void)? = nil) -> Int32 {
+    static func control(_ request: ControlRequest, reader: SettingsReader, body: ((String) -> Void)? = nil) -> Int32 {
         let path = controlPath(reader)
         if let reason = ControlSocket.untrustedReason(path: path) {
             report("refusing to use the control socket \(path): \(reason); another user could answer in the supervisor's name")
             return Code.unavailable
         }
-        switch ControlSocket.request(request, path: path) {
+        switch ControlSocket.request(request.line, path: path) {
         case .failure(let error) where error.errno == EPERM:
             report("refusing to use the control socket \(path): \(error.call); another user could answer in the supervisor's name")
             return Code.unavailable

@@ -82,7 +82,7 @@ enum HealthCheck {
         let socketPath = Commands.controlPath(reader)
         if socketPath == "none" { return nil }
         guard ControlSocket.untrustedReason(path: socketPath) == nil,
-            case .success(let response) = ControlSocket.request("status json", path: socketPath, timeout: timeout),
+            case .success(let response) = ControlSocket.request(ControlRequest.status(json: true).line, path: socketPath, timeout: timeout),
             case .ok(let json) = ControlSocket.parse(response),
             let ready = jsonValue("ready", in: json).flatMap({ Int($0) })
         else { return nil }

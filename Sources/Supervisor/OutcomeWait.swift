@@ -12,7 +12,7 @@ enum OutcomeWait {
 
     /// Sends `request` and prints what the supervisor said it will do; the exit code when it refused or is not
     /// there.
-    static func send(_ request: String, reader: SettingsReader) -> Result<String, Failure> {
+    static func send(_ request: ControlRequest, reader: SettingsReader) -> Result<String, Failure> {
         var accepted = ""
         let code = Commands.control(request, reader: reader) { accepted = $0 }
         guard code == Code.ok else { return .failure(Failure(code: code)) }
@@ -26,7 +26,7 @@ enum OutcomeWait {
 
     static func reload(reader: SettingsReader, wait: Duration?) -> Int32 {
         let accepted: String
-        switch send("reload", reader: reader) {
+        switch send(.reload, reader: reader) {
         case .success(let text): accepted = text
         case .failure(let failure): return failure.code
         }
@@ -41,7 +41,7 @@ enum OutcomeWait {
         let deadline = clock.now + wait
         while clock.now < deadline {
             usleep(200_000)
-            switch ControlSocket.request("last-reload", path: path, timeout: .seconds(5)) {
+            switch ControlSocket.request(ControlRequest.lastReload.line, path: path, timeout: .seconds(5)) {
             case .failure(let error) where gone(error):
                 Commands.report("the supervisor went away during the rolling restart to generation \(target)")
                 return Code.refused
@@ -85,7 +85,7 @@ enum OutcomeWait {
             answer.peer > 0 {
             supervisor = answer.peer
         }
-        if case .failure(let failure) = send("stop", reader: reader) { return failure.code }
+        if case .failure(let failure) = send(.stop, reader: reader) { return failure.code }
         guard let wait else { return Code.ok }
         let clock = ContinuousClock()
         let deadline = clock.now + wait
@@ -96,7 +96,7 @@ enum OutcomeWait {
                     print("stopped")
                     return Code.ok
                 }
-            } else if case .failure(let error) = ControlSocket.request("ping", path: path, timeout: .seconds(2)), gone(error) {
+            } else if case .failure(let error) = ControlSocket.request(ControlRequest.ping.line, path: path, timeout: .seconds(2)), gone(error) {
                 // No pid (a peer in another PID namespace): the socket removed at exit is the sign.
                 print("stopped")
                 return Code.ok

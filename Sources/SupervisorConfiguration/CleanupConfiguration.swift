@@ -10,15 +10,15 @@ package struct CleanupConfiguration: Sendable {
     package var command: Spawner.Command
     package var scheduleText: String
     package var zone: TimeZoneRules
-    package var timeout: Duration = .seconds(3600)
-    package var jitter: Duration = .zero
-    package var runOnStart = false
-    /// The job's own pool, whatever the workers use: `CLEANUP_DB_POOL_SIZE` (1), `CLEANUP_DB_MAX_OVERFLOW` (1).
-    package var poolSize = 1
-    package var maxOverflow = 1
+    package var timeout = Catalog.cleanupTimeout.defaultValue
+    package var jitter = Catalog.cleanupJitter.defaultValue
+    package var runOnStart = Catalog.cleanupOnStart.defaultValue
+    /// The job's own pool, whatever the workers use: `CLEANUP_DB_POOL_SIZE`, `CLEANUP_DB_MAX_OVERFLOW`.
+    package var poolSize = Catalog.cleanupPoolSize.defaultValue
+    package var maxOverflow = Catalog.cleanupMaxOverflow.defaultValue
 
     /// The workers' graceful timeout: what a stop of the supervisor gives the job too.
-    package var gracefulTimeout: Duration = .seconds(8)
+    package var gracefulTimeout = Catalog.gracefulTimeout.defaultValue
 
     /// After SIGTERM (at its timeout), SIGKILL follows after 10 s, or after the timeout itself when that is shorter.
     var killGrace: Duration { min(.seconds(10), timeout) }

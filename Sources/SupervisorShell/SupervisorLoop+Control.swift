@@ -35,34 +35,24 @@ extension SupervisorLoop {
 
     /// The response to one request line, and what the arbiter must then do.
     func answer(_ line: String) -> (String, [Machine.Action]) {
-        let words = line.split(separator: " ")
         let now = clock.now
         // Exactly the words each command takes: `stop extra` is a mistake to point out, not a stop.
-        let takesNoArguments: Set<Substring> = ["ping", "reload", "last-reload", "stop"]
-        if let command = words.first, takesNoArguments.contains(command), words.count > 1 {
-            return ("error: usage: \(command) takes no arguments\n", [])
-        }
-        if words.first == "status", words.count > 2 || (words.count == 2 && words[1] != "json") {
-            return ("error: usage: status [json]\n", [])
-        }
-        switch words.first {
-        case "ping":
+        switch ControlRequest.parse(line) {
+        case .failure(let usage):
+            return ("error: \(usage.message)\n", [])
+        case .success(.ping):
             return ("ok\npong\n", [])
-        case "status":
+        case .success(.status(let json)):
             let report = statusReport()
-            return ("ok\n" + (words.dropFirst().first == "json" ? report.json : report.text), [])
-        case "scale":
-            guard words.count == 2, let workers = Int(words[1]) else { return ("error: usage: scale N\n", []) }
+            return ("ok\n" + (json ? report.json : report.text), [])
+        case .success(.scale(let workers)):
             return respond(to: .scale(workers: workers), now: now)
-        case "reload":
+        case .success(.reload):
             return respond(to: .reload, now: now)
-        case "last-reload":
-            // What `supervisor reload` polls until its rolling restart has an outcome.
+        case .success(.lastReload):
             return ("ok\n" + (lastReload(now: now)?.line ?? "none") + "\n", [])
-        case "stop":
+        case .success(.stop):
             return respond(to: .stop, now: now)
-        default:
-            return ("error: unknown command '\(line.prefix(40))' (status [json], scale N, reload, last-reload, stop)\n", [])
         }
     }
 

@@ -1,3 +1,4 @@
+import SystemdProtocol
 import CShims
 import Glibc
 
@@ -146,24 +147,7 @@ package enum ProcessTree {
         var type: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_STREAM.rawValue) else { return nil }
-        var address = sockaddr_storage()
-        length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let got = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        guard got == 0 else { return nil }
-        switch Int32(address.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
-            }
-        case AF_INET6:
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
-            }
-        default:
-            return nil
-        }
+        return SocketPort.peer(fd)
     }
 
     /// The command name (`/proc/PID/comm`), for the log line that says what was signalled.

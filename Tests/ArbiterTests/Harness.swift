@@ -121,7 +121,8 @@ extension Array where Element == Action {
 }
 
 extension Arbiter.Configuration {
-    /// The supervisor's defaults as `Catalog` declares them (one worker; 8 s to drain, 30 s of heartbeat, 60 s to boot).
+    /// A configuration like the supervisor's defaults (one worker; 8 s to drain, 30 s of heartbeat, 60 s to boot),
+    /// written out: the arbiter's tests do not depend on the settings' declarations.
     static var example: Self {
         Self(workers: 1, workerRange: 1...1024, gracefulTimeout: .seconds(8), heartbeatTimeout: .seconds(30), bootTimeout: .seconds(60))
     }

@@ -123,6 +123,17 @@ struct SettingsTests {
         }
     }
 
+    /// `Catalog.all` is written by hand: a declaration missing from it would have no flag, no help line, no row in
+    /// the table and no check of the workers' environment.
+    @Test func everyDeclarationIsInTheCatalogsList() throws {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/Settings/Catalog.swift")
+        let text = try String(contentsOf: source, encoding: .utf8)
+        let declared = text.components(separatedBy: "\n").filter { $0.contains("public static let ") && $0.contains("= Setting<") }
+        #expect(declared.count == Catalog.all.count, "\(declared.count) declarations, \(Catalog.all.count) in Catalog.all")
+        #expect(Set(Catalog.all).count == Catalog.all.count, "a declaration listed twice")
+    }
+
     /// The README's table is the declarations': a setting added, renamed or given another default without the
     /// table following fails here.
     @Test func theReadmeListsEverySettingWithItsDefault() throws {

@@ -1,3 +1,4 @@
+import SystemdProtocol
 import CShims
 import Reactor
 import Glibc
@@ -52,8 +53,7 @@ package final class HTTPServer: Sendable {
     /// cannot answer. A socket of its own (`PORT`) is bound here, so a port in use fails at once; connections
     /// wait in its backlog until the boot is done.
     package static func open(on target: ListenTarget, responder: any Responder, maxBodySize: Int,
-                             headerTimeout: Duration, bodyTimeout: Duration = .seconds(30),
-                             bodyBufferLimit: Int = 32 << 20) async throws -> HTTPServer {
+                             headerTimeout: Duration, bodyTimeout: Duration, bodyBufferLimit: Int) async throws -> HTTPServer {
         let fd: Int32
         switch target {
         case .inherited(let inherited):
@@ -83,26 +83,7 @@ package final class HTTPServer: Sendable {
     }
 
     /// The port actually bound (for `--bind host:0`).
-    package var port: Int? {
-        var address = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let found = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(core.listener, $0, &length) }
-        }
-        guard found == 0 else { return nil }
-        switch Int32(address.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
-            }
-        case AF_INET6:
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
-            }
-        default:
-            return nil
-        }
-    }
+    package var port: Int? { SocketPort.local(core.listener) }
 
     package var openConnections: Int { core.openConnections.load(ordering: .relaxed) }
 
