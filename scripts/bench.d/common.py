@@ -9,7 +9,12 @@ import os
 import socket
 import statistics
 
-import psutil
+
+def _psutil():
+    """psutil, imported when a process is measured: the image check and the timelines need only the rest, and run
+    under a Python that may not have it."""
+    import psutil
+    return psutil
 
 
 def free_port():
@@ -48,6 +53,7 @@ def fetch(port, path="/", timeout=10):
 
 
 def _living(processes):
+    psutil = _psutil()
     found = []
     for process in processes:
         try:
@@ -60,6 +66,7 @@ def _living(processes):
 
 def children(pid):
     """The living children of `pid` (not zombies), sorted."""
+    psutil = _psutil()
     try:
         return _living(psutil.Process(pid).children())
     except psutil.Error:
@@ -68,6 +75,7 @@ def children(pid):
 
 def descendants(pid):
     """Every living process below `pid`."""
+    psutil = _psutil()
     try:
         return _living(psutil.Process(pid).children(recursive=True))
     except psutil.Error:
@@ -76,17 +84,18 @@ def descendants(pid):
 
 def cpu_seconds(pid):
     """User + system CPU seconds of a process (all its threads)."""
-    times = psutil.Process(pid).cpu_times()
+    times = _psutil().Process(pid).cpu_times()
     return times.user + times.system
 
 
 def rss_mb(pid):
-    return psutil.Process(pid).memory_info().rss / (1 << 20)
+    return _psutil().Process(pid).memory_info().rss / (1 << 20)
 
 
 def memory_kb(pid):
     """RSS, PSS and USS (private pages) of one process, in kB: RSS counts shared pages in full for every process,
     PSS divides them among their sharers, so PSS adds up to what a stack really holds."""
+    psutil = _psutil()
     try:
         info = psutil.Process(pid).memory_full_info()
         return {"rss": info.rss // 1024, "pss": info.pss // 1024, "uss": info.uss // 1024}
