@@ -5,7 +5,9 @@ import Arbiter
 /// arbiter with a worker of that pid: it must never trap.
 func fuzzNotify(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let message = NotifyMessage(parsing: UnsafeBufferPointer(start: data, count: size))
-    var arbiter = Arbiter<ContinuousClock.Instant>(configuration: .init(), now: .now)
+    let configuration = Arbiter<ContinuousClock.Instant>.Configuration(
+        workers: 1, workerRange: 1...1024, gracefulTimeout: .seconds(8), heartbeatTimeout: .seconds(30), bootTimeout: .seconds(60))
+    var arbiter = Arbiter<ContinuousClock.Instant>(configuration: configuration, now: .now)
     let now = ContinuousClock.now
     for action in arbiter.start(now: now) {
         if case .spawn(let slot, let generation, _) = action {
