@@ -66,6 +66,8 @@ package final class SupervisorLoop {
     var signalledTrees: [Int32] = []
     /// Says when a worker that died of a trap may have hit the limit on threads.
     var taskLimit = TaskLimit()
+    /// When to look at the pids limit's refusals next (nil: no pids controller to read).
+    var nextTaskLimitCheck: ContinuousClock.Instant?
 
     /// Sets up everything that can fail before the first worker exists, so a bad port or a missing directory
     /// is one line and an exit code, never a half-started pool.
@@ -182,6 +184,7 @@ package final class SupervisorLoop {
             logger.notice("metrics of the supervisor and every worker on http://\(admin.description)/metrics")
         }
         if settings.arbiter.maxWorkerMemory != nil { nextMemoryCheck = clock.now + .seconds(1) }
+        if taskLimit.isWatchable { nextTaskLimitCheck = clock.now + .seconds(1) }
         nextOrphanSweep = procIsOurs ? clock.now + .seconds(1) : nil
         announceCleanup()
         perform(arbiter.start(now: clock.now))
@@ -224,6 +227,7 @@ package final class SupervisorLoop {
             if exitCode == nil { perform(arbiter.tick(now: clock.now, wall: Self.wallNow())) }
             control?.expire(now: clock.now)
             checkMemory()
+            checkTaskLimit()
             if let due = nextOrphanSweep, clock.now >= due {
                 nextOrphanSweep = procIsOurs ? clock.now + .seconds(1) : nil
                 sweepOrphans()
@@ -325,6 +329,7 @@ package final class SupervisorLoop {
     /// Milliseconds until the earliest deadline, rounded up so the tick never comes a little early and spins.
     private func waitMilliseconds() -> Int32 {
         let deadlines = [arbiter.nextDeadline, nextUpstreamWatchdog, control?.nextDeadline, nextMemoryCheck,
+                         nextTaskLimitCheck,
                          exitCode == nil ? nextOrphanSweep : nil].compactMap { $0 }
         // The cleanup's deadlines are wall-clock time.
         let job = arbiter.cleanup?.nextDeadline.map { Int32(clamping: min(max(0, $0 - Self.wallNow()), 60_000)) }
@@ -332,6 +337,13 @@ package final class SupervisorLoop {
         let milliseconds = clock.now.duration(to: next).inMillisecondsRoundedUp
         if milliseconds == 0 { return 0 }
         return min(Int32(clamping: min(milliseconds, 60_000)), job ?? .max)
+    }
+
+    /// Says so within a second when the pids limit refuses a thread, for the workers that hang on it rather than die.
+    private func checkTaskLimit() {
+        guard let due = nextTaskLimitCheck, clock.now >= due else { return }
+        nextTaskLimitCheck = clock.now + .seconds(1)
+        if let refused = taskLimit.refusalsSinceLastLook() { logger.warning("\(refused)") }
     }
 
     private func feedUpstreamWatchdog() {

@@ -18,22 +18,32 @@ package struct TaskLimit {
         refusedSoFar = eventsFile.flatMap(Self.refusals) ?? 0
     }
 
+    /// Whether the limit can be watched at all: a cgroup with a pids controller that this process can read.
+    package var isWatchable: Bool { events != nil }
+
     /// What to say of a worker that died of a trap: the pids limit refused forks since the last look, or an
     /// RLIMIT_NPROC is set that may have done it. nil when nothing points that way.
     package mutating func explanation() -> String? {
-        if let events, let refused = Self.refusals(events), refused > refusedSoFar {
-            let directory = String(events.dropLast("/pids.events".count))
-            let limit = Self.read(directory + "/pids.max") ?? "?"
-            defer { refusedSoFar = refused }
-            return "the cgroup's pids.max (\(limit) in \(directory)) refused \(refused - refusedSoFar) thread or process "
-                + "creations: a worker that cannot create a thread dies of a trap; raise pids.max (TasksMax= under systemd)"
-        }
+        if let refused = refusalsSinceLastLook() { return refused }
         var limit = rlimit()
         if getuid() != 0, getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
             return "RLIMIT_NPROC is \(limit.rlim_cur) for this user, threads included: a worker that cannot create a "
                 + "thread dies of a trap (raise ulimit -u)"
         }
         return nil
+    }
+
+    /// The refusals counted since the last look, as one line, or nil. Asked once a second as well as at a trap:
+    /// a worker whose thread pool (libdispatch's) retries a refused thread does not die, it waits forever, and
+    /// several such workers can each hold part of the limit, so no exit would ever bring the explanation.
+    package mutating func refusalsSinceLastLook() -> String? {
+        guard let events, let refused = Self.refusals(events), refused > refusedSoFar else { return nil }
+        let directory = String(events.dropLast("/pids.events".count))
+        let limit = Self.read(directory + "/pids.max") ?? "?"
+        defer { refusedSoFar = refused }
+        return "the cgroup's pids.max (\(limit) in \(directory)) refused \(refused - refusedSoFar) thread or process "
+            + "creations: a worker that cannot create a thread dies of a trap or waits for one forever; raise "
+            + "pids.max (TasksMax= under systemd)"
     }
 
     static func refusals(_ path: String) -> Int? {
