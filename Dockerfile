@@ -20,8 +20,10 @@ WORKDIR /src
 # GitHub repository and a mirror of it; the versions are the pins.)
 COPY Package.swift Package.resolved ./
 RUN swift package resolve
+# Every path Package.swift names must exist, though only Sources goes into the shipped executables.
 COPY Sources ./Sources
 COPY Tests ./Tests
+COPY benchmarks/PoolBenchmark ./benchmarks/PoolBenchmark
 # The commit for --version and prefork_build_info (the build context has no .git): docker build --build-arg
 # PREFORK_GIT_COMMIT=$(git rev-parse --short=12 HEAD).
 ARG PREFORK_GIT_COMMIT=unknown

@@ -187,15 +187,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "PoolBenchmark", dependencies: ["PreforkPostgres", "ConnectionPool", "PoolCore", "TimeUnits"]),
+        // Benchmarks live under benchmarks/, their harness and their Python stacks with them; this one is a target of
+        // the package rather than a package of its own so that it shares the one release build.
+        .executableTarget(name: "PoolBenchmark", dependencies: ["PreforkPostgres", "ConnectionPool", "PoolCore", "TimeUnits"],
+                          path: "benchmarks/PoolBenchmark"),
 
-        // The injected time of the cores' tests.
-        .target(name: "ManualClock"),
+        // Test support lives under Tests/Support, one module per kind of support (as postgres-nio's
+        // _ConnectionPoolTestUtils): the injected time of the cores' tests.
+        .target(name: "ManualClock", path: "Tests/Support/ManualClock"),
 
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "ManualClock", "Schedule", "TimeUnits"]),
         .testTarget(name: "BudgetTests", dependencies: ["Budget"]),
         .testTarget(name: "SettingsTests", dependencies: ["Settings", "TimeUnits"]),
         .testTarget(name: "PoolCoreTests", dependencies: ["PoolCore", "ManualClock"]),
+        // The pool's shell with a counting driver; the engines' tests run it against real servers.
+        .testTarget(name: "ConnectionPoolTests", dependencies: ["ConnectionPool", "PoolCore"]),
         .testTarget(
             name: "PreforkPostgresTests",
             dependencies: ["PreforkPostgres", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
@@ -206,7 +212,7 @@ let package = Package(
         .target(name: "HTTPDifferential", dependencies: [
             "PreforkWorker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-        ]),
+        ], path: "Tests/Support/HTTPDifferential"),
         .testTarget(name: "NotesAPITests", dependencies: [
             "NotesAPI", "PreforkWorker", "LogFormat",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -217,10 +223,14 @@ let package = Package(
         // other targets (scripts/test), because the Postgres tests restart the shared server.
         .testTarget(name: "APIIntegrationTests", dependencies: ["IntegrationSupport", "PreforkPostgres", "PreforkRedis", "ConnectionURL"]),
         // Real child processes, their logs, /proc, and a raw HTTP client: shared by the integration tests.
-        .target(name: "IntegrationSupport", path: "Tests/IntegrationSupport"),
+        .target(name: "IntegrationSupport", path: "Tests/Support/IntegrationSupport"),
+        // One test target per supervisor module, named after it.
+        .testTarget(name: "SystemdProtocolTests", dependencies: ["SystemdProtocol"]),
+        .testTarget(name: "SupervisorSystemTests", dependencies: ["SupervisorSystem", "SystemdProtocol", "Arbiter"]),
+        .testTarget(name: "SupervisorConfigurationTests", dependencies: ["SupervisorConfiguration", "SupervisorSystem", "Settings", "TimeUnits"]),
+        .testTarget(name: "SupervisorControlTests", dependencies: ["SupervisorControl"]),
         .testTarget(name: "SupervisorShellTests", dependencies: [
-            "SupervisorShell", "SupervisorSystem", "SupervisorConfiguration", "SupervisorControl", "Arbiter", "Budget", "Settings", "SystemdProtocol",
-            "TimeUnits",
+            "SupervisorShell", "SupervisorSystem", "SupervisorConfiguration", "SupervisorControl", "Arbiter", "Budget", "Settings",
         ]),
         .testTarget(name: "SupervisorIntegrationTests", dependencies: ["IntegrationSupport"], exclude: ["Fixtures"]),
     ]

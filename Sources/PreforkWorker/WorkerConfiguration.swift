@@ -18,7 +18,7 @@ public struct WorkerConfiguration: Sendable {
     /// seconds cannot hold a connection and its buffer forever.
     public var bodyTimeout = Catalog.bodyTimeout.defaultValue
     /// Request bodies held at once over all connections; past it, 503 instead of memory (`BODY_BUFFER_LIMIT`).
-    public var bodyBufferLimit = Self.bodyBufferLimit(maxBodySize: Catalog.maxBodySize.defaultValue)
+    public var bodyBufferLimit = EnvironmentContract.bodyBufferLimit(maxBodySize: Catalog.maxBodySize.defaultValue)
     /// The drain's share of the supervisor's graceful timeout (`GRACEFUL_TIMEOUT`, which the supervisor passes):
     /// in-flight requests get up to this, less a second kept for disposing the pools before the KILL.
     public var gracefulTimeout = Catalog.gracefulTimeout.defaultValue
@@ -64,7 +64,7 @@ public struct WorkerConfiguration: Sendable {
             maxBodySize = try reader[Catalog.maxBodySize]
             headerTimeout = try reader[Catalog.headerTimeout]
             bodyTimeout = try reader[Catalog.bodyTimeout]
-            bodyBufferLimit = try reader[Catalog.bodyBufferLimit] ?? Self.bodyBufferLimit(maxBodySize: maxBodySize)
+            bodyBufferLimit = try EnvironmentContract.bodyBufferLimit(reader)
             maxRequests = try reader[Catalog.maxRequests]
             maxRequestsJitter = try reader[Catalog.maxRequestsJitter]
         } catch {
@@ -73,13 +73,7 @@ public struct WorkerConfiguration: Sendable {
         metricsSocket = environment[WorkerContract.metricsSocket].flatMap { $0.isEmpty ? nil : $0 }
         slot = environment[WorkerContract.slot]
         generation = environment[WorkerContract.generation]
-        guard bodyBufferLimit >= maxBodySize else {
-            throw ConfigurationError("BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(maxBodySize)), got \(bodyBufferLimit)")
-        }
     }
-
-    /// `BODY_BUFFER_LIMIT` when unset: 32 MiB, or four of the largest bodies if that is more.
-    static func bodyBufferLimit(maxBodySize: Int) -> Int { max(32 << 20, 4 * maxBodySize) }
 
     public init(listen: ListenTarget) {
         self.listen = listen

@@ -20,15 +20,27 @@ public enum EnvironmentContract {
         if program == .worker, !reader.isGiven(Catalog.redisURL) { return "REDIS_URL is not set" }
         do throws(SettingError) {
             if let problem = try poolProblem(of: program, reader) { return problem }
-            if program == .worker, let buffer = try reader[Catalog.bodyBufferLimit] {
-                let body = try reader[Catalog.maxBodySize]
-                if buffer < body { return "BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(body)), got \(buffer)" }
-            }
+            if program == .worker { _ = try bodyBufferLimit(reader) }
         } catch {
             return error.description
         }
         return nil
     }
+
+    /// `BODY_BUFFER_LIMIT` as the worker uses it: as given, which must hold one body of `MAX_BODY_SIZE` at least,
+    /// or, unset, `bodyBufferLimit(maxBodySize:)`. The one place of that rule, for the worker and the supervisor's
+    /// check of it.
+    public static func bodyBufferLimit(_ reader: SettingsReader) throws(SettingError) -> Int {
+        let body = try reader[Catalog.maxBodySize]
+        guard let given = try reader[Catalog.bodyBufferLimit] else { return bodyBufferLimit(maxBodySize: body) }
+        guard given >= body else {
+            throw SettingError("BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE (\(body)), got \(given)")
+        }
+        return given
+    }
+
+    /// `BODY_BUFFER_LIMIT` when unset, as its declaration says: 32 MiB, or four of the largest bodies if more.
+    public static func bodyBufferLimit(maxBodySize: Int) -> Int { max(32 << 20, 4 * maxBodySize) }
 
     /// The rules between the pool variables, shared with the Postgres engine's own reading of them.
     public static func poolProblem(of program: Program?, _ reader: SettingsReader) throws(SettingError) -> String? {

@@ -82,12 +82,12 @@ struct OperatorSignalTests {
     }
 
     /// The real uvicorn, serving on fd 3 with its default handlers: USR1 would end it. The app is the benchmarks'
-    /// (scripts/bench.d/pid_app.py), which says which process answered.
+    /// (benchmarks/python/pid_app.py), which says which process answered.
     @Test func aForeignUvicornWorkerSurvivesUsr1AndUsr2() throws {
         let python = try #require(ProcessInfo.processInfo.environment["PREFORK_TEST_PYTHON"],
                                   "PREFORK_TEST_PYTHON (a Python with uvicorn; scripts/test makes .build/test-venv) is not set")
         let supervisor = try SupervisorProcess(["--workers", "2", "--no-notify", "--", python, "-m", "uvicorn",
-                                                "--app-dir", Binaries.fixtures + "/../../../scripts/bench.d", "pid_app:app", "--fd", "3",
+                                                "--app-dir", Binaries.fixtures + "/../../../benchmarks/python", "pid_app:app", "--fd", "3",
                                                 "--log-level", "warning"])
         try supervisor.waitForLog("all 2 workers ready")
         // uvicorn binds nothing itself; wait until both answer on the supervisor's socket.

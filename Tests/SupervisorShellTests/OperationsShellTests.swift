@@ -3,9 +3,7 @@ import Budget
 import Foundation
 import Settings
 @testable import SupervisorControl
-@testable import SupervisorShell
 @testable import SupervisorConfiguration
-@testable import SupervisorSystem
 import Testing
 
 @Suite("Budget settings, sizes, status, metrics merging, control responses")

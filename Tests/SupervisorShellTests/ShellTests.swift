@@ -1,9 +1,7 @@
 import Settings
 import Arbiter
 import enum Arbiter.ExitStatus
-@testable import SupervisorControl
 @testable import SupervisorShell
-@testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing
 

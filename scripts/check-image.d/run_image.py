@@ -31,7 +31,7 @@ import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench.d"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks", "harness"))
 import timeline  # noqa: E402  (the load generator's runner, shared with scripts/bench and scripts/chaos)
 
 failures = []

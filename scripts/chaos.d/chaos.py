@@ -21,7 +21,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+# The load generator's runner and the process measurements are the benchmarks' own.
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "harness"))
 
 import timeline  # noqa: E402
 from common import cpu_seconds, free_port, http_ok  # noqa: E402

@@ -22,5 +22,5 @@ seed_notes() {
 
 # loadgen.c: every request on a clock, for the timelines and the chaos scenarios.
 build_loadgen() {
-    gcc -O2 -Wall -Wextra -Werror -o "$ROOT/.build/loadgen" "$ROOT/scripts/bench.d/loadgen.c"
+    gcc -O2 -Wall -Wextra -Werror -o "$ROOT/.build/loadgen" "$ROOT/benchmarks/harness/loadgen.c"
 }

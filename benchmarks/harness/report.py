@@ -187,7 +187,7 @@ def write(data, out):
     if "timelines" in data:
         add("## Under disruption")
         add("")
-        add("`loadgen` (scripts/bench.d/loadgen.c) keeps 64 keep-alive connections busy and records every request "
+        add("`loadgen` (benchmarks/harness/loadgen.c) keeps 64 keep-alive connections busy and records every request "
             "with its start time and outcome; signals are stamped on the same clock. A failed request is one a "
             "client saw fail: reset, refused or closed without an answer, or a non-2xx status.")
         add("")

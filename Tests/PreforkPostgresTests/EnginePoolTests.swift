@@ -8,8 +8,8 @@ import Testing
 /// The pool's contract against a real Postgres: no mocks. Serialized: each test holds up to 20 backends
 /// and the cluster allows 100.
 extension SharedServer {
-@Suite("The pool against a real Postgres", .serialized)
-struct PoolTests {
+@Suite("The Postgres engine's pool against a real Postgres", .serialized)
+struct EnginePoolTests {
     @Test func twoHundredTasksOnTenPlusTenNeverHoldMoreThanTwentyBackends() async throws {
         let engine = try TestDatabase.engine("burst") { $0.pool.timeout = .seconds(60) }
         let name = engine.configuration.applicationName

@@ -17,4 +17,9 @@ struct ControlRequestTests {
         }
         #expect(usage.message.hasPrefix("usage:") || usage.message.hasPrefix("unknown command"))
     }
+
+    /// systemd's `RuntimeDirectory=a b` sets both paths, colon-separated: the control socket goes in the first.
+    @Test func theControlSocketGoesInTheFirstOfSystemdsPaths() {
+        #expect(ControlSocket.defaultPath(environment: ["RUNTIME_DIRECTORY": "/run/a:/run/b"]) == "/run/a/supervisor.sock")
+    }
 }

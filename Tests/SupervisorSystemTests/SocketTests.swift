@@ -1,14 +1,20 @@
 import Arbiter
 import Glibc
-@testable import SupervisorControl
 import SystemdProtocol
-@testable import SupervisorShell
-@testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing
 
 @Suite("Sockets and the spawn environment, against the real kernel")
 struct SocketTests {
+    @Test func malformedListenVariablesAreConfigurationErrors() {
+        #expect(throws: ConfigurationError("LISTEN_PID: not a pid: 'me'")) {
+            try ListenSocket.inherited(environment: ["LISTEN_PID": "me", "LISTEN_FDS": "1"])
+        }
+        #expect(throws: ConfigurationError("LISTEN_FDS: not a descriptor count: 'x'")) {
+            try ListenSocket.inherited(environment: ["LISTEN_PID": "\(getpid())", "LISTEN_FDS": "x"])
+        }
+    }
+
     @Test func bindsAnEphemeralPortWithTheBacklogAskedFor() throws {
         let socket = try ListenSocket.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 77)
         defer { close(socket.fd) }
@@ -174,7 +180,6 @@ struct RuntimeDirectoryTests {
         #expect(RuntimeDirectory.configured(["RUNTIME_DIRECTORY": "/tmp:/nonexistent"])?.path == "/tmp")
         #expect(RuntimeDirectory.configured(["XDG_RUNTIME_DIR": "/run/user/5"])?.path == "/run/user/5")
         #expect(RuntimeDirectory.configured(["RUNTIME_DIRECTORY": ""]) == nil)
-        #expect(ControlSocket.defaultPath(environment: ["RUNTIME_DIRECTORY": "/run/a:/run/b"]) == "/run/a/supervisor.sock")
         let notify = try NotifyServer(environment: ["RUNTIME_DIRECTORY": "/tmp:/nonexistent"])
         defer { notify.close() }
         #expect(notify.socketPath.hasPrefix("/tmp/supervisor."))
@@ -183,8 +188,9 @@ struct RuntimeDirectoryTests {
         #expect(folder.hasPrefix("/tmp/test-runtime."))
     }
 
-    /// `status` counts a worker's open database connections from /proc: this process's own TCP connection to a
-    /// listener is one to its port and none to another.
+    /// `status` counts a worker's open database connections from its socket descriptors (borrowed with
+    /// `pidfd_getfd`) and their peers: this process's own TCP connection to a listener is one to its port and none
+    /// to another.
     @Test func openConnectionsAreCountedFromProc() throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }

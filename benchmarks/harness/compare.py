@@ -13,6 +13,8 @@ from common import fetch, free_port, rss_mb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+# Where pid_app.py (the foreign workers' app, which says which process answered) lives.
+PID_APP = os.path.join(ROOT, "benchmarks", "python")
 VENV = os.path.join(ROOT, ".build", "bench-venv")
 
 
@@ -83,15 +85,15 @@ def run(bin_dir):
     port = free_port()
     rows.append(measure("supervisor + test-worker (ours)",
                         [f"{bin_dir}/supervisor", "--workers", "4", "--bind", f"127.0.0.1:{port}", "--",
-                         f"{bin_dir}/test-worker"], port, HERE))
+                         f"{bin_dir}/test-worker"], port, PID_APP))
     port = free_port()
     rows.append(measure("uvicorn 0.54 --workers 4",
                         [f"{venv}/uvicorn", "pid_app:app", "--workers", "4", "--host", "127.0.0.1",
-                         "--port", str(port), "--log-level", "warning"], port, HERE))
+                         "--port", str(port), "--log-level", "warning"], port, PID_APP))
     port = free_port()
     rows.append(measure("gunicorn 27 -w 4 (sync)",
                         [f"{venv}/gunicorn", "pid_app:wsgi", "-w", "4", "-b", f"127.0.0.1:{port}",
-                         "--log-level", "warning"], port, HERE))
+                         "--log-level", "warning"], port, PID_APP))
     print()
     print("side by side, measured from outside (a new pid answering HTTP), 4 workers each:")
     print(f"{'':34} {'start to 4 serving':>19} {'kill -9 to new pid serving':>30} {'manager RSS':>12}")

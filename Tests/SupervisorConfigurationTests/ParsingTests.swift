@@ -1,8 +1,5 @@
 import TimeUnits
 import Settings
-import Arbiter
-@testable import SupervisorControl
-import SupervisorShell
 @testable import SupervisorConfiguration
 @testable import SupervisorSystem
 import Testing
