@@ -24,15 +24,15 @@ enum CreateToken {
         let user: String
         let ttl: String
         do {
-            guard let given = try reader[Catalog.tokenUser] else { failure("--user is required", code: 64) }
+            guard let given = try reader[Catalog.tokenUser] else { failure("--user is required", code: EX_USAGE) }
             user = given
             ttl = try reader[Catalog.tokenTTL]
         } catch {
-            failure(error.description, code: 64)
+            failure(error.description, code: EX_USAGE)
         }
-        if user.allSatisfy(\.isWhitespace) { failure("--user must not be empty", code: 64) }
+        if user.allSatisfy(\.isWhitespace) { failure("--user must not be empty", code: EX_USAGE) }
         guard let lifetime = Self.lifetime(ttl) else {
-            failure("--ttl: expected whole seconds of a duration (at most a year) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'", code: 64)
+            failure("--ttl: expected whole seconds of a duration (at most a year) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'", code: EX_USAGE)
         }
         let settings = loadSettings()
         let name = String(user.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())

@@ -38,13 +38,13 @@ func toolFlags(_ arguments: [String], program: Program, usage: String) -> [Strin
     let parser = FlagParser(settings: Catalog.flags(of: program), switches: ["--help": "help", "-h": "help"],
                             stopsAtFirstArgument: false)
     let parsed: FlagParser.Parsed
-    do { parsed = try parser.parse(arguments, program: "worker \(program.rawValue)") } catch { failure(error.description, code: 64) }
+    do { parsed = try parser.parse(arguments, program: "worker \(program.rawValue)") } catch { failure(error.description, code: EX_USAGE) }
     if parsed.switches.contains("help") {
         let options = SettingsHelp.options(of: program)
         print(usage + (options.isEmpty ? "" : "\n\nOPTIONS:\n" + options))
         exit(0)
     }
-    if let argument = parsed.arguments.first { failure("unexpected argument \(ValueSyntax.shown(argument))", code: 64) }
+    if let argument = parsed.arguments.first { failure("unexpected argument \(ValueSyntax.shown(argument))", code: EX_USAGE) }
     return parsed.flags
 }
 
@@ -53,7 +53,7 @@ func loadSettings() -> APISettings {
     do {
         return try APISettings.fromEnvironment(ProcessInfo.processInfo.environment)
     } catch {
-        failure("\(error)", code: 78)
+        failure("\(error)", code: EX_CONFIG)
     }
 }
 

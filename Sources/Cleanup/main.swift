@@ -41,7 +41,7 @@ enum CleanupCommand {
     static func flags(_ arguments: [String]) -> (flags: [String: String], ifDue: Duration?) {
         let parsed: FlagParser.Parsed
         do { parsed = try FlagParser(settings: Catalog.flags(of: .cleanup), stopsAtFirstArgument: false).parse(arguments, program: "cleanup") } catch {
-            fail(error.description, code: 64)
+            fail(error.description, code: EX_USAGE)
         }
         if parsed.switches.contains("help") {
             print(help)
@@ -51,7 +51,7 @@ enum CleanupCommand {
             print(BuildInfo.line("cleanup"))
             Glibc.exit(0)
         }
-        if let argument = parsed.arguments.first { fail("unexpected argument \(ValueSyntax.shown(argument)) (see cleanup --help)", code: 64) }
+        if let argument = parsed.arguments.first { fail("unexpected argument \(ValueSyntax.shown(argument)) (see cleanup --help)", code: EX_USAGE) }
         let ifDue: Duration?
         do {
             ifDue = try SettingsReader(flags: parsed.flags, environment: [:])[Catalog.ifDue].map { text in
@@ -61,7 +61,7 @@ enum CleanupCommand {
                 return duration
             }
         } catch {
-            fail("\(error)", code: 64)
+            fail("\(error)", code: EX_USAGE)
         }
         return (parsed.flags, ifDue)
     }

@@ -61,7 +61,7 @@ public enum Worker {
         } catch let error as SettingError {
             exit(name, error.description, code: error.exitCode)
         } catch {
-            exit(name, "\(error)", code: 78)
+            exit(name, "\(error)", code: EX_CONFIG)
         }
         let logger = logger ?? resolved.logger(label: name)
         if let fileLimit { logger.info("\(fileLimit)") }
@@ -75,7 +75,7 @@ public enum Worker {
     static func parse(_ arguments: [String], name: String) -> [String: String] {
         let parser = FlagParser(settings: Catalog.flags(of: .worker), stopsAtFirstArgument: false)
         let parsed: FlagParser.Parsed
-        do { parsed = try parser.parse(arguments, program: name) } catch { exit(name, error.description, code: 64) }
+        do { parsed = try parser.parse(arguments, program: name) } catch { exit(name, error.description, code: EX_USAGE) }
         if parsed.switches.contains("help") {
             print(help(name))
             Glibc.exit(0)
@@ -85,7 +85,7 @@ public enum Worker {
             Glibc.exit(0)
         }
         if let argument = parsed.arguments.first {
-            exit(name, "unexpected argument \(ValueSyntax.shown(argument)) (see \(name) --help)", code: 64)
+            exit(name, "unexpected argument \(ValueSyntax.shown(argument)) (see \(name) --help)", code: EX_USAGE)
         }
         return parsed.flags
     }

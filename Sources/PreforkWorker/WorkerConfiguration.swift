@@ -51,12 +51,12 @@ public struct WorkerConfiguration: Sendable {
             if let fd = InheritedSocket.take() {
                 listen = .inherited(fd: fd)
             } else if let bind = try reader[Catalog.workerBind] {
-                guard let target = ListenTarget(address: bind) else {
-                    throw SettingError("--bind: expected host:port, :port or port, got \(ValueSyntax.shown(bind))", fromFlag: true)
+                do { listen = try ListenTarget(address: bind) } catch {
+                    let reason = error == .expectedHostPort ? "expected host:port, :port, [IPv6]:port or port" : "\(error)"
+                    throw SettingError("--bind: \(reason), got \(ValueSyntax.shown(bind))", fromFlag: true)
                 }
-                listen = target
             } else {
-                listen = .address(host: "0.0.0.0", port: try reader[Catalog.port])
+                listen = .address(host: HostPortSyntax.everyIPv4Address, port: try reader[Catalog.port])
             }
             threads = try reader[Catalog.workerThreads]
             // The same reading, and the same messages, as the supervisor's.

@@ -53,7 +53,7 @@ final class WorkerLifecycle<Application: WorkerApplication>: Sendable {
             // Retrying cannot help: exit 78, which the supervisor turns into its own exit 78 at first boot.
             logger.critical("boot refused the configuration", metadata: ["error": "\(error)"])
             await application.dispose()
-            exit(78)
+            exit(EX_CONFIG)
         } catch {
             logger.critical("boot failed", metadata: ["error": "\(error)"])
             await application.dispose()

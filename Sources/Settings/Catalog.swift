@@ -39,7 +39,7 @@ public enum Catalog {
     public static let gracefulTimeout = Setting<Duration>.duration(
         ["--graceful-timeout"], variables: ["GRACEFUL_TIMEOUT"], default: .seconds(8), minimum: .milliseconds(1),
         help: "how long a stopping worker may drain before SIGKILL; passed to the workers, which cancel what they still run "
-            + "in Postgres a second before it", readers: [.supervisor, .worker, .cleanup],
+            + "in Postgres a second before it (at half of it when it is 2s or less)", readers: [.supervisor, .worker, .cleanup],
         flagReaders: [.supervisor])
     public static let heartbeatTimeout = Setting<Duration>.duration(
         ["--timeout", "-t"], variables: ["HEARTBEAT_TIMEOUT"], default: .seconds(30), minimum: .zero,
@@ -88,7 +88,11 @@ public enum Catalog {
         readers: [.supervisor])
     public static let cleanupTimeout = Setting<Duration>.duration(
         ["--cleanup-timeout"], variables: ["CLEANUP_TIMEOUT"], default: .seconds(3600), minimum: .milliseconds(1),
-        help: "a run longer than this gets SIGTERM, and its process group SIGKILL 10 s later", readers: [.supervisor])
+        help: "a run longer than this gets SIGTERM, and its process group SIGKILL \(Int(cleanupKillGrace.inSeconds)) s later",
+        readers: [.supervisor])
+    /// After a cleanup run's SIGTERM at its timeout, its SIGKILL follows this much later (or after the timeout itself
+    /// when that is shorter).
+    public static let cleanupKillGrace: Duration = .seconds(10)
     public static let cleanupJitter = Setting<Duration>.duration(
         ["--cleanup-jitter"], variables: ["CLEANUP_JITTER"], default: .zero, minimum: .zero,
         help: "each run starts up to this much after its time, so replicas do not all start in the same second",

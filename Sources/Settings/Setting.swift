@@ -97,6 +97,10 @@ public struct AnySetting: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { flags.first ?? variables[0] }
 
+    /// `NAME=value` for a child's environment, under the setting's first variable: what the supervisor hands its
+    /// workers and the cleanup job.
+    public func assignment(_ value: some CustomStringConvertible) -> String { "\(variables[0])=\(value)" }
+
     /// Whether the flag is a switch: `--no-notify`, never `--no-notify=yes`.
     public var isSwitch: Bool { kind == .boolean }
 
@@ -136,6 +140,8 @@ public struct Setting<Value: Sendable>: Sendable {
     }
 
     public subscript<T>(dynamicMember keyPath: KeyPath<AnySetting, T>) -> T { declaration[keyPath: keyPath] }
+    /// `NAME=value` for a child's environment (`AnySetting.assignment`).
+    public func assignment(_ value: some CustomStringConvertible) -> String { declaration.assignment(value) }
 }
 
 /// `DB_POOL_SIZE`: a number, or `auto` (the supervisor works it out from the connection budget).

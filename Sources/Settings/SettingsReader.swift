@@ -1,3 +1,4 @@
+import Glibc
 import TimeUnits
 /// A value that is not accepted: one line naming the flag or variable. A flag's is a usage error (exit 64), a
 /// variable's a configuration error (exit 78). The one such error of the worker, the cleanup and their
@@ -13,7 +14,7 @@ public struct SettingError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// The exit code the programs document for it: 64 for a flag, 78 for the rest.
-    public var exitCode: Int32 { fromFlag ? 64 : 78 }
+    public var exitCode: Int32 { fromFlag ? EX_USAGE : EX_CONFIG }
 }
 
 /// Reads declared settings from flags, then variables in their order, then the declared default.

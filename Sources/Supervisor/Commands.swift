@@ -17,12 +17,12 @@ enum Commands {
         static let ok: Int32 = 0
         /// The budget does not fit, or the supervisor refused the request.
         static let refused: Int32 = 1
-        static let usage: Int32 = 64
+        static let usage: Int32 = EX_USAGE
         /// No supervisor answers on the control socket, or no database for --check-db.
-        static let unavailable: Int32 = 69
+        static let unavailable: Int32 = EX_UNAVAILABLE
         /// `reload` or `stop` did not come to an end within --timeout (EX_TEMPFAIL: ask again later).
-        static let timedOut: Int32 = 75
-        static let configuration: Int32 = 78
+        static let timedOut: Int32 = EX_TEMPFAIL
+        static let configuration: Int32 = EX_CONFIG
     }
 
     static func run(_ name: String, _ arguments: [String], environment: [String: String]) -> Int32 {

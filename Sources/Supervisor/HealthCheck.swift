@@ -26,7 +26,7 @@ enum HealthCheck {
             }
         } else if reader.isGiven(Catalog.port) {
             // Where the supervisor binds for PORT alone.
-            configured = .tcp(host: "0.0.0.0", port: UInt16(try reader[Catalog.port]))
+            configured = .tcp(host: HostPortSyntax.everyIPv4Address, port: UInt16(try reader[Catalog.port]))
         }
         // Half the time for the supervisor, the rest for the GET: a supervisor that does not answer (stopped, hung)
         // must not make the check take twice its timeout.
@@ -142,7 +142,7 @@ enum HealthCheck {
         case .tcp(let host, let port):
             // A wildcard listener is reached on loopback; `[::]` accepts IPv4 too (the supervisor binds it dual-stack),
             // and 127.0.0.1 also works where a container has no IPv6 loopback.
-            let target = host == "0.0.0.0" || host.isEmpty || host == "::" ? "127.0.0.1" : host
+            let target = host == HostPortSyntax.everyIPv4Address || host.isEmpty || host == "::" ? "127.0.0.1" : host
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             hints.ai_flags = AI_NUMERICSERV

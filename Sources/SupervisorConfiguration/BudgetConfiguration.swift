@@ -26,7 +26,7 @@ package struct BudgetConfiguration: Sendable {
     /// (otherwise the worker reads the same variables the supervisor did).
     package func poolEnvironment(connections: Int) -> [String] {
         guard poolIsAuto, let pool = PoolSize.split(total: connections, overflow: pinnedOverflow) else { return [] }
-        return ["DB_POOL_SIZE=\(pool.size)", "DB_MAX_OVERFLOW=\(pool.overflow)"]
+        return [Catalog.poolSize.assignment(pool.size), Catalog.maxOverflow.assignment(pool.overflow)]
     }
 
     /// The table and verdict, for the start log and `supervisor budget`.

@@ -20,15 +20,16 @@ package struct CleanupConfiguration: Sendable {
     /// The workers' graceful timeout: what a stop of the supervisor gives the job too.
     package var gracefulTimeout = Catalog.gracefulTimeout.defaultValue
 
-    /// After SIGTERM (at its timeout), SIGKILL follows after 10 s, or after the timeout itself when that is shorter.
-    var killGrace: Duration { min(.seconds(10), timeout) }
+    /// After SIGTERM (at its timeout), SIGKILL follows after `Catalog.cleanupKillGrace`, or after the timeout
+    /// itself when that is shorter.
+    var killGrace: Duration { min(Catalog.cleanupKillGrace, timeout) }
 
     /// `DB_POOL_SIZE` and `DB_MAX_OVERFLOW` for the job's environment, and `GRACEFUL_TIMEOUT` as the shorter of the
     /// two graces it may get after SIGTERM (its timeout's, the supervisor's stop), so that it cancels a statement
     /// that would outlast either before the SIGKILL.
     package var environment: [String] {
-        ["DB_POOL_SIZE=\(poolSize)", "DB_MAX_OVERFLOW=\(maxOverflow)",
-         "GRACEFUL_TIMEOUT=\(min(killGrace, gracefulTimeout).inSeconds)"]
+        [Catalog.poolSize.assignment(poolSize), Catalog.maxOverflow.assignment(maxOverflow),
+         Catalog.gracefulTimeout.assignment(min(killGrace, gracefulTimeout).inSeconds)]
     }
 
     /// The arbiter's cleanup sub-machine, scheduled from `milliseconds` (wall clock) on.

@@ -43,7 +43,7 @@ extension SupervisorSettings {
                 throw SettingError("\(found.source): \(error.description)", fromFlag: found.fromFlag)
             }
         } else {
-            bind = .tcp(host: "0.0.0.0", port: UInt16(try reader[Catalog.port]))
+            bind = .tcp(host: HostPortSyntax.everyIPv4Address, port: UInt16(try reader[Catalog.port]))
         }
         socketMode = try reader[Catalog.socketMode]
         if let group = reader.found(Catalog.socketGroup) {

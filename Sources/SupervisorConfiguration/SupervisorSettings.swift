@@ -10,7 +10,7 @@ package struct SupervisorSettings: Sendable {
         workers: Catalog.workers.defaultValue, workerRange: Catalog.workers.range,
         gracefulTimeout: Catalog.gracefulTimeout.defaultValue, heartbeatTimeout: Catalog.heartbeatTimeout.defaultValue,
         bootTimeout: Catalog.bootTimeout.defaultValue)
-    package var bind: BindAddress = .tcp(host: "0.0.0.0", port: UInt16(Catalog.port.defaultValue))
+    package var bind: BindAddress = .tcp(host: HostPortSyntax.everyIPv4Address, port: UInt16(Catalog.port.defaultValue))
     /// Kernel accept queue, as gunicorn's: a burst during a rolling restart queues instead of being refused.
     package var backlog = Int32(Catalog.backlog.defaultValue)
     package var command: Spawner.Command

@@ -1,3 +1,4 @@
+import Settings
 import TimeUnits
 
 /// Where the supervisor listens: `host:port`, `[v6]:port` or `unix:/path`.
@@ -5,8 +6,9 @@ package enum BindAddress: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
 
-    /// Parses the `--bind`/`BIND` syntax; the error says what was expected, for a one-line message. `:8000`
-    /// is every IPv4 address, as gunicorn and Cloud Run write it; spaces around the value are ignored.
+    /// Parses the `--bind`/`BIND` syntax; the error says what was expected, for a one-line message. The TCP
+    /// part is `HostPortSyntax`, the grammar a worker's `--bind` uses too; a bare port is refused here, since
+    /// the supervisor's address is never run alone by hand.
     package init(parsing raw: String) throws(ConfigurationError) {
         let text = String(raw.trimmingSpaces)
         if text.contains("://") {
@@ -20,28 +22,12 @@ package enum BindAddress: Sendable, Equatable, CustomStringConvertible {
             self = .unix(path: path)
             return
         }
-        let host: Substring
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ConfigurationError("bind address '\(text)': expected [IPv6]:port")
-            }
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else {
-                throw ConfigurationError("bind address '\(text)': expected host:port, [IPv6]:port or unix:/path")
-            }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-            guard !host.contains(":") else {
-                throw ConfigurationError("bind address '\(text)': put an IPv6 address in brackets, as [::]:8080")
-            }
+        switch HostPortSyntax.parse(text, allowingBarePort: false) {
+        case .success(let address): self = .tcp(host: address.host, port: address.port)
+        case .failure(.expectedHostPort):
+            throw ConfigurationError("bind address '\(text)': expected host:port, [IPv6]:port or unix:/path")
+        case .failure(let problem): throw ConfigurationError("bind address '\(text)': \(problem)")
         }
-        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber), let port = UInt16(portText) else {
-            throw ConfigurationError("bind address '\(text)': port must be a number from 0 to 65535")
-        }
-        self = .tcp(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
     }
 
     package var description: String {

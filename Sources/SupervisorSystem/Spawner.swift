@@ -1,4 +1,5 @@
 import Settings
+import SystemdProtocol
 import CShims
 import Glibc
 
@@ -28,9 +29,10 @@ package struct Spawner {
     /// The supervisor's environment without the variables that describe the supervisor's own manager.
     package var baseEnvironment: [String]
 
+    typealias Variable = SystemdProtocol.Variable
+
     /// Variables the supervisor received from its own manager (systemd) that must not reach a worker.
-    static let inheritedOnlyBySupervisor = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
-                                            "WATCHDOG_USEC", "WATCHDOG_PID", WorkerContract.listenBacklog]
+    static let inheritedOnlyBySupervisor = SystemdProtocol.Variable.all + [WorkerContract.listenBacklog]
 
     package init(command: Command, listenFD: Int32, backlog: Int32, notifySocket: String?,
                 watchdogMicroseconds: UInt64?, environment: [String]) {
@@ -49,19 +51,19 @@ package struct Spawner {
     /// child writes its pid.
     func workerVariables(slot: Int, generation: Int) -> [String] {
         var variables = [
-            "LISTEN_FDS=1",
-            "LISTEN_PID=" + Self.pidPlaceholder,
-            "LISTEN_FDNAMES=http",
+            "\(Variable.listenFDs)=1",
+            "\(Variable.listenPID)=" + Self.pidPlaceholder,
+            "\(Variable.listenFDNames)=http",
             // Not systemd's: lets a worker whose server library re-listens the socket restore our backlog.
             "\(WorkerContract.listenBacklog)=\(backlog)",
             "\(WorkerContract.slot)=\(slot)",
             "\(WorkerContract.generation)=\(generation)",
         ]
         if let notifySocket {
-            variables.append("NOTIFY_SOCKET=\(notifySocket)")
+            variables.append("\(Variable.notifySocket)=\(notifySocket)")
             if let watchdogMicroseconds {
-                variables.append("WATCHDOG_USEC=\(watchdogMicroseconds)")
-                variables.append("WATCHDOG_PID=" + Self.pidPlaceholder)
+                variables.append("\(Variable.watchdogMicroseconds)=\(watchdogMicroseconds)")
+                variables.append("\(Variable.watchdogPID)=" + Self.pidPlaceholder)
             }
         }
         return variables
@@ -107,8 +109,9 @@ package struct Spawner {
         var watchdogPIDDigits: UnsafeMutablePointer<CChar>?
         for entry in environment {
             let pointer = duplicate(entry)
-            if entry.hasPrefix("LISTEN_PID=") { listenPIDDigits = pointer + 11 }
-            if entry.hasPrefix("WATCHDOG_PID=") { watchdogPIDDigits = pointer + 13 }
+            // The pid's digits start after `NAME=`.
+            if entry.hasPrefix(Variable.listenPID + "=") { listenPIDDigits = pointer + Variable.listenPID.utf8.count + 1 }
+            if entry.hasPrefix(Variable.watchdogPID + "=") { watchdogPIDDigits = pointer + Variable.watchdogPID.utf8.count + 1 }
             envp.append(pointer)
         }
         envp.append(nil)

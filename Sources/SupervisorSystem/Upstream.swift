@@ -17,7 +17,7 @@ package final class Upstream {
         self.logger = logger
         socketPath = SystemdProtocol.notifySocket(environment: environment) ?? ""
         if !socketPath.isEmpty, let microseconds = SystemdProtocol.watchdogMicroseconds(environment: environment) {
-            watchdogInterval = .microseconds(Int64(microseconds / 2))
+            watchdogInterval = SystemdProtocol.watchdogPingInterval(microseconds: microseconds)
         } else {
             watchdogInterval = nil
         }

@@ -15,6 +15,22 @@ public enum SystemdProtocol {
     /// The process's environment, read when asked (a test may set `NOTIFY_SOCKET` after start).
     public static let processEnvironment: Lookup = { name in getenv(name).map { String(cString: $0) } }
 
+    /// The protocol's variable names, for the end that reads them (here) and the end that writes them (the
+    /// supervisor's spawner).
+    public enum Variable {
+        public static let listenPID = "LISTEN_PID"
+        public static let listenFDs = "LISTEN_FDS"
+        public static let listenFDNames = "LISTEN_FDNAMES"
+        public static let notifySocket = "NOTIFY_SOCKET"
+        public static let watchdogMicroseconds = "WATCHDOG_USEC"
+        public static let watchdogPID = "WATCHDOG_PID"
+        public static let all = [listenPID, listenFDs, listenFDNames, notifySocket, watchdogMicroseconds, watchdogPID]
+    }
+
+    /// How often to send `WATCHDOG=1` for a manager's `WATCHDOG_USEC`: half of it, as sd_watchdog_enabled(3)
+    /// recommends.
+    public static func watchdogPingInterval(microseconds: UInt64) -> Duration { .microseconds(Int64(microseconds / 2)) }
+
     /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
     public static let listenFDsStart: Int32 = 3
 
@@ -26,11 +42,11 @@ public enum SystemdProtocol {
     /// `sd_listen_fds(1)`: how many sockets were passed to *this* process, with the variables unset so that
     /// no child mistakes them for its own. Zero when none were, or when `LISTEN_PID` names another process.
     public static func takeListenFDs(environment: Lookup = processEnvironment) throws(Failure) -> Int32 {
-        let pidText = environment("LISTEN_PID")
-        let countText = environment("LISTEN_FDS")
-        unsetenv("LISTEN_PID")
-        unsetenv("LISTEN_FDS")
-        unsetenv("LISTEN_FDNAMES")
+        let pidText = environment(Variable.listenPID)
+        let countText = environment(Variable.listenFDs)
+        unsetenv(Variable.listenPID)
+        unsetenv(Variable.listenFDs)
+        unsetenv(Variable.listenFDNames)
         guard let pidText, let countText else { return 0 }
         guard let pid = Int32(pidText), pid > 0 else { throw Failure(description: "LISTEN_PID: not a pid: '\(pidText)'") }
         guard pid == getpid() else { return 0 }
@@ -56,17 +72,17 @@ public enum SystemdProtocol {
 
     /// `NOTIFY_SOCKET`: a path or an abstract name (`@...`); nil when unset or not one of those.
     public static func notifySocket(environment: Lookup = processEnvironment) -> String? {
-        guard let name = environment("NOTIFY_SOCKET"), name.hasPrefix("/") || name.hasPrefix("@"),
+        guard let name = environment(Variable.notifySocket), name.hasPrefix("/") || name.hasPrefix("@"),
               name.utf8.count <= maximumUnixSocketPath else { return nil }
         return name
     }
 
     /// `sd_watchdog_enabled(0, &usec)`: the watchdog interval the manager asks this process to keep, if any.
     public static func watchdogMicroseconds(environment: Lookup = processEnvironment) -> UInt64? {
-        guard let text = environment("WATCHDOG_USEC"), let microseconds = UInt64(text), microseconds > 0 else {
+        guard let text = environment(Variable.watchdogMicroseconds), let microseconds = UInt64(text), microseconds > 0 else {
             return nil
         }
-        if let pid = environment("WATCHDOG_PID"), Int32(pid) != getpid() { return nil }
+        if let pid = environment(Variable.watchdogPID), Int32(pid) != getpid() { return nil }
         return microseconds
     }
 

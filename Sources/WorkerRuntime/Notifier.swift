@@ -7,7 +7,7 @@ public struct Notifier: Sendable {
     public let heartbeatInterval: Duration?
 
     public init() {
-        heartbeatInterval = SystemdProtocol.watchdogMicroseconds().map { .microseconds(Int64($0 / 2)) }
+        heartbeatInterval = SystemdProtocol.watchdogMicroseconds().map(SystemdProtocol.watchdogPingInterval)
     }
 
     public func ready(status: String? = nil) { send("READY=1" + (status.map { "\nSTATUS=\($0)" } ?? "")) }

@@ -153,3 +153,34 @@ struct SettingsTests {
         }
     }
 }
+
+/// The supervisor's `--bind` and a worker's read TCP addresses with one grammar (the supervisor's own tests cover
+/// its `unix:` and scheme checks on top).
+@Suite("The host:port grammar")
+struct HostPortSyntaxTests {
+    @Test(arguments: [
+        ("127.0.0.1:8080", "127.0.0.1", 8080), (":8000", "0.0.0.0", 8000), ("[::1]:9000", "::1", 9000),
+        (" localhost:0 ", "localhost", 0), ("[::]:65535", "::", 65535),
+    ])
+    func addressesReadTheSameEverywhere(text: String, host: String, port: Int) throws {
+        for bare in [false, true] {
+            let address = try HostPortSyntax.parse(text, allowingBarePort: bare).get()
+            #expect(address.host == host && Int(address.port) == port)
+        }
+    }
+
+    @Test func aBarePortIsForTheCallerToAllow() throws {
+        #expect(try HostPortSyntax.parse("8080", allowingBarePort: true).get().port == 8080)
+        #expect(try HostPortSyntax.parse("8080", allowingBarePort: true).get().host == HostPortSyntax.everyIPv4Address)
+        #expect(throws: HostPortSyntax.Problem.expectedHostPort) { try HostPortSyntax.parse("8080", allowingBarePort: false).get() }
+    }
+
+    @Test(arguments: [
+        ("::1:80", HostPortSyntax.Problem.unbracketedIPv6), ("[::1]80", .expectedBracketedPort), ("host:+80", .badPort),
+        ("host:65536", .badPort), ("host:", .badPort), ("localhost", .expectedHostPort), ("", .expectedHostPort),
+        ("٨٠٨٠", .expectedHostPort), ("host:٨٠", .badPort),
+    ])
+    func badAddressesSayWhy(text: String, problem: HostPortSyntax.Problem) {
+        #expect(throws: problem) { try HostPortSyntax.parse(text, allowingBarePort: true).get() }
+    }
+}

@@ -19,6 +19,18 @@ struct SystemdTests {
         return settings
     }
 
+    /// A variable's default in whole seconds, from the supervisor's settings table (`8s`, `1m`).
+    static func declaredDefaultSeconds(_ variable: String) throws -> Int? {
+        let table = runShell("'\(try Binaries.path("supervisor"))' help settings --markdown").output
+        guard let row = table.split(separator: "\n").first(where: { $0.contains("`\(variable)`") }) else { return nil }
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard cells.count > 2 else { return nil }
+        let value = cells[2].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+        if value.hasSuffix("m"), let minutes = Int(value.dropLast()) { return minutes * 60 }
+        if value.hasSuffix("s"), let seconds = Int(value.dropLast()) { return seconds }
+        return nil
+    }
+
     @Test func theServiceUnitSaysWhatTheSupervisorDoes() throws {
         let service = try Self.settings("prefork-api.service")
         #expect(service["Type"] == "notify")
@@ -27,10 +39,12 @@ struct SystemdTests {
         #expect(service["KillMode"] == "mixed")
         #expect(service["WatchdogSec"] != nil)
         #expect(service["Requires"] == "prefork-api.socket")
-        // The supervisor's graceful timeout (8 s by default) must end, and the pools be disposed and the workers
-        // reaped, before systemd's own SIGKILL: the unit's comment asks for GRACEFUL_TIMEOUT + 7 s.
+        // The supervisor's graceful timeout must end, and the pools be disposed and the workers reaped, before
+        // systemd's own SIGKILL: the unit's comment asks for GRACEFUL_TIMEOUT + 7 s. The default is the
+        // supervisor's own (its settings table), so a new default cannot leave the unit behind unnoticed.
         let stop = try #require(service["TimeoutStopSec"].flatMap { Int($0) })
-        #expect(stop >= 8 + 7)
+        let graceful = try #require(try Self.declaredDefaultSeconds("GRACEFUL_TIMEOUT"))
+        #expect(stop >= graceful + 7, "TimeoutStopSec=\(stop) with GRACEFUL_TIMEOUT's default of \(graceful) s")
         // A configuration error (64 usage, 78 configuration, 127 no such command) is not retried in a loop.
         #expect(Set((service["RestartPreventExitStatus"] ?? "").split(separator: " ")) == ["64", "78", "127"])
         #expect(service["Restart"] == "on-failure")

@@ -190,3 +190,11 @@ extension BudgetConfiguration {
         return try read(workers: workers, cleanup: cleanup, reader: SettingsReader(flags: named, environment: environment))
     }
 }
+
+/// The arbiter is platform-free and states EX_CONFIG as a number: it must stay sysexits.h's, which the
+/// supervisor, the workers and the cleanup exit with.
+@Test func theArbitersConfigurationExitCodeIsSysexits() {
+    #expect(BootFailure.configurationExitCode == EX_CONFIG)
+    #expect(SupervisorExitCode.configuration == EX_CONFIG)
+    #expect(SupervisorExitCode.usage == EX_USAGE)
+}

@@ -1,6 +1,7 @@
 import SystemdProtocol
 import CShims
 import Reactor
+import Settings
 import Glibc
 import NIOCore
 import Synchronization
@@ -14,20 +15,11 @@ public enum ListenTarget: Sendable, CustomStringConvertible {
     case inherited(fd: Int32)
     case address(host: String, port: Int)
 
-    /// `host:port`, `:port`, `[v6]:port` or `port` (on 0.0.0.0): where a worker run alone listens (`--bind`).
-    public init?(address text: String) {
-        let host: Substring
-        let portText: Substring
-        if let colon = text.lastIndex(of: ":") {
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        } else {
-            host = ""
-            portText = Substring(text)
-        }
-        guard let port = Int(portText), (0...65535).contains(port) else { return nil }
-        let name = host.trimmingPrefix("[")
-        self = .address(host: name.isEmpty ? "0.0.0.0" : String(name.hasSuffix("]") ? name.dropLast() : name), port: port)
+    /// `host:port`, `:port`, `[v6]:port` or `port` (on 0.0.0.0): where a worker run alone listens (`--bind`), in
+    /// the grammar of the supervisor's `--bind` (`HostPortSyntax`), a bare port allowed.
+    public init(address text: String) throws(HostPortSyntax.Problem) {
+        let address = try HostPortSyntax.parse(text, allowingBarePort: true).get()
+        self = .address(host: address.host, port: Int(address.port))
     }
 
     public var description: String {
