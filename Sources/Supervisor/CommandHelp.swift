@@ -12,9 +12,11 @@ enum CommandHelp {
         return options.isEmpty ? usage : usage + "\n\nOPTIONS (environment variables in brackets):\n" + options
     }
 
+    /// Exhaustive over `Program`, so that a new command cannot go without its help.
     static func usage(_ name: String) -> String? {
-        switch name {
-        case "budget":
+        guard let program = Program(rawValue: name) else { return nil }
+        return switch program {
+        case .budget:
             """
             USAGE: supervisor budget [options] [--check-db]
 
@@ -26,20 +28,20 @@ enum CommandHelp {
             OPTIONS (environment variables in brackets):
             \(SettingsHelp.options(of: .budget))
             """
-        case "status":
+        case .status:
             """
             USAGE: supervisor status [--json] [--control-socket PATH]
 
             Each slot's worker: pid, state (booting, ready, draining), generation, age, requests, memory; the
             cleanup's last run. Exit 69 when no supervisor answers, or the socket is not owned by you or root.
             """
-        case "scale":
+        case .scale:
             """
             USAGE: supervisor scale N [--control-socket PATH]
 
             Run N workers (\(Catalog.workers.range.lowerBound) to \(Catalog.workers.range.upperBound)). Exit 1 when refused (past the connection budget), 69 when no supervisor answers.
             """
-        case "reload":
+        case .reload:
             """
             USAGE: supervisor reload [--no-wait] [--timeout DURATION] [--control-socket PATH]
 
@@ -49,7 +51,7 @@ enum CommandHelp {
             reason, and 75 when it is still rolling after --timeout. A newer reload meanwhile is followed to
             its own outcome. --no-wait returns once the supervisor has accepted the request.
             """
-        case "stop":
+        case .stop:
             """
             USAGE: supervisor stop [--no-wait] [--timeout DURATION] [--control-socket PATH]
 
@@ -57,7 +59,7 @@ enum CommandHelp {
             It waits until the supervisor is gone (exit 0), or 75 when it is still stopping after --timeout.
             --no-wait returns once the supervisor has accepted the request.
             """
-        case "healthcheck":
+        case .healthcheck:
             """
             USAGE: supervisor healthcheck [--bind ADDR] [--path PATH] [--timeout DURATION] [--control-socket PATH]
 
@@ -66,7 +68,7 @@ enum CommandHelp {
             at once, and it says where it listens (PORT=0, a socket from systemd). Without an answer there, the
             GET goes to BIND, or PORT. For a container's HEALTHCHECK, which has no curl.
             """
-        case "schedule":
+        case .schedule:
             """
             USAGE: supervisor schedule [--timezone ZONE] [--count N] [--after EPOCH] 'EXPRESSION'
                    supervisor schedule --batch < lines of: ZONE<TAB>EPOCH<TAB>EXPRESSION
@@ -74,7 +76,7 @@ enum CommandHelp {
             The next runs of a cleanup schedule, as the supervisor computes them (daylight saving time included).
             Exit 64 for an expression or zone the supervisor would refuse.
             """
-        default:
+        case .supervisor, .worker, .migrate, .createToken, .cleanup:
             nil
         }
     }
