@@ -32,12 +32,12 @@ enum CreateToken {
         }
         if user.allSatisfy(\.isWhitespace) { failure("--user must not be empty", code: EX_USAGE) }
         guard let lifetime = Self.lifetime(ttl) else {
-            failure("--ttl: expected whole seconds of a duration (at most a year) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'", code: EX_USAGE)
+            failure("--ttl: expected whole seconds of a duration (at most 366d) such as 90d, 12h, 1.5h, 45s, or never; got '\(ttl)'", code: EX_USAGE)
         }
-        let settings = loadSettings()
+        let postgres = loadPostgres()
         let name = String(user.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
         runToCompletion {
-            let engine = PostgresEngine(settings.postgres)
+            let engine = PostgresEngine(postgres)
             do {
                 let (token, userID) = try await Migrations.createToken(engine, user: name, ttl: lifetime)
                 print(token)

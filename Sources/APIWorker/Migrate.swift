@@ -6,9 +6,9 @@ enum Migrate {
     static func run(_ arguments: [String]) -> Never {
         _ = toolFlags(arguments, program: .migrate,
                       usage: "USAGE: worker migrate\n\nApply the schema migrations that are missing (idempotent; safe to run from several places at once).")
-        let settings = loadSettings()
+        let postgres = loadPostgres()
         runToCompletion {
-            let engine = PostgresEngine(settings.postgres)
+            let engine = PostgresEngine(postgres)
             do {
                 let applied = try await Migrations.apply(engine)
                 print(applied.isEmpty ? "schema up to date (version \(Migrations.all.last?.version ?? 0))"

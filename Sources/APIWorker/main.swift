@@ -2,6 +2,7 @@ import NotesAPI
 import Dispatch
 import FoundationEssentials
 import Glibc
+import PreforkPostgres
 import PreforkWorker
 import Settings
 
@@ -48,12 +49,17 @@ func toolFlags(_ arguments: [String], program: Program, usage: String) -> [Strin
     return parsed.flags
 }
 
-/// Reads the environment once; a bad setting is one line and exit 78.
-func loadSettings() -> APISettings {
+/// The Postgres settings of `migrate` and `create-token`: they touch no Redis (so REDIS_URL may be unset, as in
+/// a `docker run ... worker migrate` with only DATABASE_URL) and hold one connection, whatever the pool variables
+/// say (`DB_POOL_SIZE=auto` is the supervisor's to work out). A bad setting is one line and exit 78.
+func loadPostgres() -> PostgresConfiguration {
+    var environment = ProcessInfo.processInfo.environment
+    environment[Catalog.poolSize.variables[0]] = "1"
+    environment[Catalog.maxOverflow.variables[0]] = "0"
     do {
-        return try APISettings.fromEnvironment(ProcessInfo.processInfo.environment)
+        return try PostgresConfiguration.fromEnvironment(environment, applicationName: "api-worker")
     } catch {
-        failure("\(error)", code: EX_CONFIG)
+        failure(error.message, code: EX_CONFIG)
     }
 }
 

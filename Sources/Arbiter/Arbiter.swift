@@ -333,9 +333,16 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
             let actions = beginReload(now: now) + reconcile(now: now)
             return (.accepted("rolling restart to generation \(generation)"), actions)
         case .stop:
+            // A repeated `stop` (a deploy script retrying after its --timeout) waits on the stop under way: unlike a
+            // second TERM, it never turns a graceful stop into a fast one.
+            if isStopping { return (.accepted("already stopping"), []) }
             return (.accepted("stopping"), received(.terminate, now: now))
         }
     }
+
+    /// The wall clock, given before the events of a wake-up are fed in: a cleanup run's exit is stamped with it
+    /// (its duration, its finish time), and the last tick can be up to the loop's whole wait old.
+    package mutating func observe(wall: Int64) { self.wall = wall }
 
     /// Time passed: boot timeouts, missed heartbeats, kill deadlines and restart delays.
     /// - Parameter wall: the wall clock in milliseconds since the epoch, for the cleanup job's schedule; the

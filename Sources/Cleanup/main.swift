@@ -56,7 +56,7 @@ enum CleanupCommand {
         do {
             ifDue = try SettingsReader(flags: parsed.flags, environment: [:])[Catalog.ifDue].map { text in
                 guard let duration = duration(text) else {
-                    throw SettingError("--if-due: expected whole seconds of a duration (at most a year) such as 20h, 1.5h, 90m or 3600s, got \(ValueSyntax.shown(text))", fromFlag: true)
+                    throw SettingError("--if-due: expected whole seconds of a duration (at most 366d) such as 20h, 1.5h, 90m or 3600s, got \(ValueSyntax.shown(text))", fromFlag: true)
                 }
                 return duration
             }

@@ -48,7 +48,9 @@ public struct WorkerConfiguration: Sendable {
     public init(environment: [String: String], flags: [String: String] = [:]) throws(ConfigurationError) {
         let reader = SettingsReader(flags: flags, environment: environment)
         do throws(SettingError) {
-            if let fd = InheritedSocket.take() {
+            let inherited: Int32?
+            do { inherited = try InheritedSocket.take() } catch { throw SettingError(error.description) }
+            if let fd = inherited {
                 listen = .inherited(fd: fd)
             } else if let bind = try reader[Catalog.workerBind] {
                 do { listen = try ListenTarget(address: bind) } catch {

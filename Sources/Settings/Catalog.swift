@@ -192,8 +192,12 @@ public enum Catalog {
         variables: ["DB_POOL_PRE_PING"], default: true,
         help: "ping a Postgres connection idle for over a second before handing it out", readers: [.worker, .cleanup])
     public static let statementTimeout = Setting<Duration?>.duration(
-        variables: ["DB_STATEMENT_TIMEOUT"], default: nil, defaultHelp: "the server's", minimum: .milliseconds(1), never: false,
+        variables: ["DB_STATEMENT_TIMEOUT"], default: nil, defaultHelp: "the server's", minimum: .milliseconds(1),
+        maximum: postgresLongestTimeout, never: false,
         help: "statement_timeout of every pooled Postgres connection (not with DB_PGBOUNCER)", readers: [.worker, .cleanup])
+    /// Postgres keeps `statement_timeout` in milliseconds in an int: 2^31 - 1 ms is about 24.8 days, and a longer
+    /// value is refused by the server at every connect (every boot would fail, and read as an unreachable server).
+    public static let postgresLongestTimeout: Duration = .seconds(24 * 86_400)
     public static let applicationName = Setting<String?>.text(
         variables: ["DB_APPLICATION_NAME"], defaultHelp: "api-worker, cleanup",
         help: "application_name, how pg_stat_activity tells the pools apart", readers: [.worker, .cleanup])
@@ -258,7 +262,7 @@ public enum Catalog {
         variables: ["CLEANUP_BATCH_SIZE"], default: 1000, in: 1...1_000_000,
         help: "rows per batch, each in its own short transaction", readers: [.cleanup])
     public static let cleanupStatementTimeout = Setting<Duration>.duration(
-        variables: ["CLEANUP_STATEMENT_TIMEOUT"], default: .seconds(30), minimum: .seconds(1),
+        variables: ["CLEANUP_STATEMENT_TIMEOUT"], default: .seconds(30), minimum: .seconds(1), maximum: postgresLongestTimeout,
         help: "each batch's statement_timeout", readers: [.cleanup])
 
     // MARK: The supervisor's commands, the worker's and the cleanup's flags
@@ -301,7 +305,7 @@ public enum Catalog {
         readers: [.createToken])
     public static let tokenTTL = Setting<String>.text(
         ["--ttl"], default: "30d", valueName: "duration",
-        help: "the token's lifetime in whole seconds of a duration (at most a year): 90d, 12h, 30m, 45s, or never",
+        help: "the token's lifetime in whole seconds of a duration (at most 366d): 90d, 12h, 30m, 45s, or never",
         readers: [.createToken])
     public static let ifDue = Setting<String?>.text(
         ["--if-due"], defaultHelp: "run whenever started", valueName: "duration",

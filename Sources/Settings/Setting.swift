@@ -36,7 +36,7 @@ public struct AnySetting: Sendable, Hashable, CustomStringConvertible {
         /// A whole number in the range, or `auto`.
         case countOrAuto(ClosedRange<Int>)
         /// A `DurationSyntax` duration at least `minimum`; `never` also accepts `-1` (and reads as nil).
-        case duration(minimum: Duration, never: Bool)
+        case duration(minimum: Duration, maximum: Duration? = nil, never: Bool)
         /// Bytes: a number, or K, M, G, T (powers of 1024) with an optional B or iB.
         case size
         /// true/false, 1/0, yes/no, on/off; as a flag, a switch that takes no value.
@@ -208,9 +208,9 @@ extension Setting where Value == CountOrAuto {
 
 extension Setting where Value == Duration {
     static func duration(_ flags: [String] = [], variables: [String] = [], default value: Duration, minimum: Duration,
-                         help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
+                         maximum: Duration? = nil, help: String, readers: Set<Program>, flagReaders: Set<Program>? = nil) -> Self {
         Self(Declared(flags: flags, variables: variables, help: help, readers: readers, flagReaders: flagReaders),
-             kind: .duration(minimum: minimum, never: false), default: value, defaultText: ValueSyntax.describe(value),
+             kind: .duration(minimum: minimum, maximum: maximum, never: false), default: value, defaultText: ValueSyntax.describe(value),
              defaultHelp: nil, value: DurationSyntax.parse)
     }
 }
@@ -218,9 +218,9 @@ extension Setting where Value == Duration {
 extension Setting where Value == Duration? {
     /// A duration that may be absent: none by default (`defaultHelp` says what then), or `-1` for never.
     static func duration(_ flags: [String] = [], variables: [String] = [], default value: Duration?, defaultHelp: String? = nil,
-                         minimum: Duration, never: Bool, help: String, readers: Set<Program>) -> Self {
+                         minimum: Duration, maximum: Duration? = nil, never: Bool, help: String, readers: Set<Program>) -> Self {
         Self(Declared(flags: flags, variables: variables, help: help, readers: readers),
-             kind: .duration(minimum: minimum, never: never), default: value, defaultText: value.map(ValueSyntax.describe),
+             kind: .duration(minimum: minimum, maximum: maximum, never: never), default: value, defaultText: value.map(ValueSyntax.describe),
              defaultHelp: defaultHelp) { text in
             Substring(text).trimmingSpaces == "-1" ? .some(nil) : DurationSyntax.parse(text).map { .some($0) }
         }
@@ -331,11 +331,12 @@ extension AnySetting.Kind {
             if Substring(text).trimmingSpaces.lowercased() == "auto" { return nil }
             return ValueSyntax.count(text, range: range) == nil
                 ? "\(name): expected auto or a whole number from \(range.lowerBound) to \(range.upperBound), \(got())" : nil
-        case .duration(let minimum, let never):
+        case .duration(let minimum, let maximum, let never):
             if never, Substring(text).trimmingSpaces == "-1" { return nil }
             guard let value = DurationSyntax.parse(text) else {
                 return "\(name): expected a duration such as \(DurationSyntax.examples)\(never ? ", or -1 for never" : ""), \(got())"
             }
+            if let maximum, value > maximum { return "\(name): must be at most \(ValueSyntax.describe(maximum)), \(got())" }
             if value < minimum {
                 return minimum == .milliseconds(1)
                     ? "\(name): must be more than 0, \(got())"

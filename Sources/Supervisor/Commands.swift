@@ -56,7 +56,8 @@ enum Commands {
                 return control(.status(json: try reader[Catalog.statusJSON]), reader: reader)
             case .scale:
                 let range = Catalog.workers.range
-                guard positional.count == 1, let workers = Int(positional[0]), range.contains(workers) else {
+                // The counts' one syntax: `+1` is not a count (it was read as 1, and scaled down).
+                guard positional.count == 1, let workers = ValueSyntax.count(positional[0], range: range) else {
                     return usage("usage: supervisor scale N (\(range.lowerBound) to \(range.upperBound))")
                 }
                 return control(.scale(workers: workers), reader: reader)
@@ -109,13 +110,21 @@ enum Commands {
     }
 
     /// Sends one request and prints the body of an `ok`; `body` gets it instead when given.
-    static func control(_ request: ControlRequest, reader: SettingsReader, body: ((String) -> Void)? = nil) -> Int32 {
+    /// - Parameter timeout: how long the supervisor may take to answer (a `--timeout` caps it).
+    static func control(_ request: ControlRequest, reader: SettingsReader, timeout: Duration = .seconds(10),
+                        body: ((String) -> Void)? = nil) -> Int32 {
         let path = controlPath(reader)
         if let reason = ControlSocket.untrustedReason(path: path) {
             report("refusing to use the control socket \(path): \(reason); another user could answer in the supervisor's name")
             return Code.unavailable
         }
-        switch ControlSocket.request(request.line, path: path) {
+        switch ControlSocket.request(request.line, path: path, timeout: timeout) {
+        case .failure(let error) where error.errno == EAGAIN || error.errno == EWOULDBLOCK:
+            // It accepted the connection (the kernel did), so it runs, but its loop did not answer: stopped with
+            // SIGSTOP, or starved. What was asked stays queued and may still happen when it resumes.
+            report("the supervisor at \(path) did not answer within \(ValueSyntax.describe(timeout)) (stopped, or busy?); "
+                + "the request may still take effect when it resumes")
+            return Code.timedOut
         case .failure(let error) where error.errno == EPERM:
             report("refusing to use the control socket \(path): \(error.call); another user could answer in the supervisor's name")
             return Code.unavailable
@@ -148,6 +157,13 @@ enum Commands {
                 workers = try reader[Catalog.workers]
                 if try !reader[Catalog.noCleanup] {
                     cleanup = PoolSize(size: try reader[Catalog.cleanupPoolSize], overflow: try reader[Catalog.cleanupMaxOverflow])
+                }
+                // What the supervisor would refuse, the plan does not call fitting: the pools' own rules.
+                if try reader[Catalog.poolSize] != .auto, let problem = try EnvironmentContract.poolProblem(of: .worker, reader) {
+                    throw SettingError(problem)
+                }
+                if let cleanup, cleanup.total < 1 {
+                    throw SettingError("CLEANUP_DB_POOL_SIZE + CLEANUP_DB_MAX_OVERFLOW must be at least 1")
                 }
             } catch {
                 throw error.fromFlag ? .usage(error.description) : .configuration(error.description)

@@ -12,9 +12,10 @@ enum OutcomeWait {
 
     /// Sends `request` and prints what the supervisor said it will do; the exit code when it refused or is not
     /// there.
-    static func send(_ request: ControlRequest, reader: SettingsReader) -> Result<String, Failure> {
+    /// - Parameter wait: the command's `--timeout`, which also bounds how long the supervisor may take to answer.
+    static func send(_ request: ControlRequest, reader: SettingsReader, wait: Duration?) -> Result<String, Failure> {
         var accepted = ""
-        let code = Commands.control(request, reader: reader) { accepted = $0 }
+        let code = Commands.control(request, reader: reader, timeout: min(wait ?? .seconds(10), .seconds(10))) { accepted = $0 }
         guard code == Code.ok else { return .failure(Failure(code: code)) }
         print(accepted, terminator: "")
         return .success(accepted)
@@ -26,7 +27,7 @@ enum OutcomeWait {
 
     static func reload(reader: SettingsReader, wait: Duration?) -> Int32 {
         let accepted: String
-        switch send(.reload, reader: reader) {
+        switch send(.reload, reader: reader, wait: wait) {
         case .success(let text): accepted = text
         case .failure(let failure): return failure.code
         }
@@ -81,11 +82,20 @@ enum OutcomeWait {
         // Which process to wait for: the one that answers now. Its socket goes away before its last log line is
         // written and its listeners are closed, so the socket alone says too early that it is gone.
         var supervisor: Int32?
-        if wait != nil, case .success(let answer) = ControlSocket.exchange("ping", path: path, timeout: .seconds(5)),
-            answer.peer > 0 {
-            supervisor = answer.peer
+        if let wait {
+            switch ControlSocket.exchange("ping", path: path, timeout: min(wait, .seconds(5))) {
+            case .success(let answer) where answer.peer > 0:
+                supervisor = answer.peer
+            case .failure(let error) where error.errno == EAGAIN || error.errno == EWOULDBLOCK:
+                // Stopped or starved: a stop sent now would wait as long again, and act when it resumes.
+                Commands.report("the supervisor at \(path) did not answer within \(ValueSyntax.describe(min(wait, .seconds(5)))) "
+                    + "(stopped, or busy?); nothing was sent")
+                return Code.timedOut
+            default:
+                break
+            }
         }
-        if case .failure(let failure) = send(.stop, reader: reader) { return failure.code }
+        if case .failure(let failure) = send(.stop, reader: reader, wait: wait) { return failure.code }
         guard let wait else { return Code.ok }
         let clock = ContinuousClock()
         let deadline = clock.now + wait

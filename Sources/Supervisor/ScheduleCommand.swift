@@ -51,13 +51,14 @@ enum ScheduleCommand {
         return Commands.Code.ok
     }
 
-    /// Lines of `ZONE AFTER EXPRESSION` in, one line out for each: the next instant, `never`, or `error: why`.
+    /// Lines of `ZONE<TAB>AFTER<TAB>EXPRESSION` in (a space for a tab will do), one line out for each: the next
+    /// instant, `never`, or `error: why`.
     static func batch() -> Int32 {
         var zones: [String: Result<TimeZoneRules, TimeZoneRules.LoadError>] = [:]
         while let line = readLine() {
-            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+            let parts = line.split(maxSplits: 2, omittingEmptySubsequences: false) { $0 == "\t" || $0 == " " }
             guard parts.count == 3, let after = Int64(parts[1]), instants.contains(after) else {
-                print("error: expected ZONE AFTER EXPRESSION, AFTER in seconds from year 1 to year 9999")
+                print("error: expected ZONE<TAB>AFTER<TAB>EXPRESSION, AFTER in seconds from year 1 to year 9999")
                 continue
             }
             let name = String(parts[0])

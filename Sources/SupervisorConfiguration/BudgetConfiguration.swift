@@ -76,6 +76,9 @@ package struct BudgetConfiguration: Sendable {
         if poolIsAuto {
             configuration.pinnedOverflow = reader.isGiven(Catalog.maxOverflow) ? overflow : nil
             guard let pool = budget.largestPool(workers: workers, overflow: configuration.pinnedOverflow) else {
+                // The table with the smallest pool auto could give (one connection each, or the pinned overflow),
+                // so that its numbers and its ways out are auto's, not those of the declared size standing in.
+                configuration.budget.pool = PoolSize(size: 1, overflow: configuration.pinnedOverflow ?? 0)
                 throw StartupError.budget("DB_POOL_SIZE=auto: \(workers) workers cannot have even 1 connection each within "
                     + "the \(budget.steadyLimitPerReplica) the budget allows each replica", table: configuration.table)
             }

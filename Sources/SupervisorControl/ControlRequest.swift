@@ -1,3 +1,4 @@
+import Settings
 /// The control socket's requests, written and read by one type: `supervisor status`, `scale`, `reload`, `stop` and
 /// the healthcheck write them, the supervisor parses them. One line each; exactly the words each takes.
 package enum ControlRequest: Sendable, Equatable {
@@ -35,7 +36,7 @@ package enum ControlRequest: Sendable, Equatable {
             if words.count == 2, words[1] == "json" { return .success(.status(json: true)) }
             return .failure(UsageError(message: "usage: status [json]"))
         case "scale":
-            guard words.count == 2, let workers = Int(words[1]) else { return .failure(UsageError(message: "usage: scale N")) }
+            guard words.count == 2, let workers = ValueSyntax.count(String(words[1]), range: Int.min...Int.max) else { return .failure(UsageError(message: "usage: scale N")) }
             return .success(.scale(workers: workers))
         default:
             return .failure(.unknown(line))

@@ -92,7 +92,7 @@ package struct StatusReport: Sendable, Equatable {
                 "\(slot.slot)", slot.pid.map { "\($0)" } ?? "-", slot.generation.map { "\($0)" } ?? "-", slot.state.rawValue,
                 slot.uptime.map { Self.duration($0.inSeconds) } ?? "-", "\(slot.restarts)",
                 slot.heartbeatAge.map { Self.duration($0.inSeconds) + " ago" } ?? "-",
-                row.rssBytes.map(Self.megabytes) ?? "-", row.connectionsCell, slot.status ?? "",
+                row.rssBytes.map(Self.megabytes) ?? "-", row.connectionsCell, Self.printable(slot.status ?? ""),
             ])
         }
         lines.append(Self.columns(rows))
@@ -115,9 +115,17 @@ package struct StatusReport: Sendable, Equatable {
         lines.append("listening on \(listening); at a stop: \(listenerStop.explanation)")
         lines.append("worker trees: \(trees); orphans signalled: \(orphansSignalled)"
             + (orphansRunning > 0 ? ", \(orphansRunning) still running" : ""))
-        if let lastReload { lines.append("last reload: generation \(lastReload.line)") }
+        if let lastReload { lines.append("last reload: generation \(Self.printable(lastReload.line))") }
         if logLinesDropped > 0 { lines.append("log lines dropped: \(logLinesDropped) (stderr was not read fast enough, or was closed)") }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A worker's words (`STATUS=`, a failed reload's reason) as the operator's terminal shows them: control
+    /// characters, escape sequences among them, become `?`, so a worker cannot move the cursor or retitle the window.
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? "?" : scalar
+        }))
     }
 
     package var json: String {

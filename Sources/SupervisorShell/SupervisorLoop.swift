@@ -211,6 +211,7 @@ package final class SupervisorLoop {
             }
             // An interrupted wait (SIGCONT ends it with EINTR) has no events: wait again before any tick.
             if ready < 0 { continue }
+            arbiter.observe(wall: Self.wallNow())
             for event in events.prefix(Int(max(ready, 0))) {
                 let fd = event.data.fd
                 if fd == signals.fd { handleSignals() }

@@ -77,7 +77,7 @@ let bootstrap = ServerBootstrap(group: group)
 let server: any Channel
 var inheritedFD: Int32?
 do {
-    if let fd = InheritedSocket.take() {
+    if let fd = try InheritedSocket.take() {
         server = try bootstrap.withBoundSocket(fd).wait()
         InheritedSocket.restoreBacklog(fd, environment: environment(WorkerContract.listenBacklog))
         inheritedFD = fd

@@ -9,7 +9,7 @@ public enum DurationSyntax {
     /// At most a year: more is a typo, and keeps every conversion to milliseconds far from overflow.
     public static let maximum: Duration = .seconds(86_400 * 366)
 
-    /// nil unless the text is a finite, non-negative duration of at most a year. Spaces around it are ignored.
+    /// nil unless the text is a finite, non-negative duration of at most 366 days. Spaces around it are ignored.
     public static func parse(_ text: String) -> Duration? {
         let trimmed = Substring(text).trimmingSpaces
         let units: [(suffix: String, milliseconds: Double)] = [

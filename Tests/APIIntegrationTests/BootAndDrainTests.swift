@@ -165,7 +165,8 @@ struct BootAndDrainTests {
         defer { _ = try? admin.execute("DROP DATABASE \(database) WITH (FORCE)") }
         let base = try Services.environment("DATABASE_URL")
         let url = String(base[..<base.lastIndex(of: "/")!]) + "/" + database
-        let migrate = Services.shell("DATABASE_URL='\(url)' '\(try Binaries.path("worker"))' migrate 2>&1")
+        // Only DATABASE_URL, as in `docker run -e DATABASE_URL=... worker migrate`: no Redis, the pool the supervisor's.
+        let migrate = Services.shell("env -u REDIS_URL DB_POOL_SIZE=auto DATABASE_URL='\(url)' '\(try Binaries.path("worker"))' migrate 2>&1")
         #expect(migrate.status == 0, "\(migrate.output)")
         let locker = try PostgresConnection.connect(url: try PostgresURL(url), defaults: [("application_name", "test-locker")])
         defer { locker.close() }

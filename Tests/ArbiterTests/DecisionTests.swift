@@ -70,6 +70,27 @@ struct DecisionTests {
         #expect(harness.advance(.seconds(3600)).contains(.startCleanup))
     }
 
+    /// A run's exit is stamped with the wall clock of the wake-up that saw it, not the last tick's: a run of
+    /// 1.3 s between two ticks a second apart was reported as 985 ms, and one of 30 ms as 0 ms.
+    @Test func aCleanupRunIsTimedByTheWallClockOfItsExit() {
+        var harness = Harness.runningWithCleanup(workers: 1)
+        harness.arbiter.observe(wall: 1_300)
+        let done = harness.exit(900, .exited(0))
+        #expect(done.reports.contains(.cleanupFinished(pid: 900, result: "exit code 0", exitCode: 0, milliseconds: 1_300)))
+        #expect(harness.arbiter.lastCleanupRun?.durationMilliseconds == 1_300)
+        #expect(harness.arbiter.lastCleanupRun?.finishedAt == 1_300)
+    }
+
+    /// A second `stop` over the control socket keeps the graceful stop graceful (a second TERM would kill).
+    @Test func aRepeatedStopCommandWaitsOnTheGracefulStop() {
+        var harness = Harness.running(workers: 2)
+        let (first, actions) = harness.arbiter.command(.stop, now: harness.now)
+        #expect(first == .accepted("stopping") && actions.contains(.signal(pid: 100, .terminate)))
+        let (second, more) = harness.arbiter.command(.stop, now: harness.now)
+        #expect(second == .accepted("already stopping") && more.isEmpty)
+        #expect(harness.signal(.terminate).contains(.signal(pid: 100, .kill)), "a TERM after it is still the fast stop")
+    }
+
     @Test func commandsGetTypedOutcomes() {
         var booting = Harness { $0.workers = 2 }
         _ = booting.start()

@@ -59,6 +59,8 @@ struct SettingsTests {
             (["ACCESS_LOG": "maybe"], "ACCESS_LOG: expected true or false"),
             (["MAX_BODY_SIZE": "2M", "BODY_BUFFER_LIMIT": "1M"], "BODY_BUFFER_LIMIT: must be at least MAX_BODY_SIZE"),
             (["DB_PGBOUNCER": "1", "DB_STATEMENT_TIMEOUT": "5s"], "DB_STATEMENT_TIMEOUT: PgBouncer refuses it"),
+            // Postgres refuses a statement_timeout past 2^31 - 1 ms at every connect.
+            (["DB_STATEMENT_TIMEOUT": "30d"], "DB_STATEMENT_TIMEOUT: must be at most 24d"),
             (["DB_POOL_SIZE": "0", "DB_MAX_OVERFLOW": "0"], "DB_POOL_SIZE + DB_MAX_OVERFLOW: must be at least 1"),
             (["DATABASE_URL": "postgresql://u:Hunter2%ZZ@h/db"], "DATABASE_URL: the password has invalid percent-encoding"),
             (["REDIS_URL": "redis://:Hunter2%ZZ@h"], "REDIS_URL: the password has invalid percent-encoding"),

@@ -9,7 +9,7 @@ struct ControlRequestTests {
         #expect(ControlRequest.parse(request.line) == .success(request))
     }
 
-    @Test(arguments: ["stop now", "reload please", "status yaml", "status json x", "scale", "scale many", "scale 1 2", "", "pause"])
+    @Test(arguments: ["stop now", "reload please", "status yaml", "status json x", "scale", "scale many", "scale 1 2", "scale +2", "scale 0x2", "", "pause"])
     func wrongWordsAreUsageErrors(line: String) {
         guard case .failure(let usage) = ControlRequest.parse(line) else {
             Issue.record("\(line) was taken")

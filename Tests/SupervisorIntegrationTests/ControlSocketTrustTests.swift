@@ -135,6 +135,12 @@ struct ExitCodeTests {
         #expect(status == 64 && output.contains("from year 1 to year 9999"), "\(output)")
         let batch = runShell("printf 'UTC 9223372036854775807 0 0 * * *\\nUTC 0 0 0 * * *\\n' | \(supervisor) schedule --batch")
         #expect(batch.status == 0 && batch.output.hasSuffix("\n86400\n"), "\(batch.output)")
+        // Tabs, as the help writes the lines, or spaces.
+        let tabs = runShell("printf 'UTC\\t0\\t@daily\\nUTC 0 @daily\\n' | \(supervisor) schedule --batch")
+        #expect(tabs.status == 0 && tabs.output == "86400\n86400\n", "\(tabs.output)")
+        // A signed count is not a count: `scale +1` was read as 1, and scaled down.
+        let signed = runShell("\(supervisor) scale +1 --control-socket /nonexistent/s.sock 2>&1")
+        #expect(signed.status == 64, "\(signed.output)")
     }
 
     @Test func anUnresolvableBindSaysWhatTheResolverSaid() throws {

@@ -198,3 +198,8 @@ extension BudgetConfiguration {
     #expect(SupervisorExitCode.configuration == EX_CONFIG)
     #expect(SupervisorExitCode.usage == EX_USAGE)
 }
+
+/// A worker's `STATUS=` reaches the operator's terminal: escape sequences in it are shown, not obeyed.
+@Test func aWorkersStatusCannotWriteEscapeSequencesToTheTerminal() {
+    #expect(StatusReport.printable("ok \u{1B}]0;owned\u{07} \u{9B}2J\tdone é") == "ok ?]0;owned? ?2J?done é")
+}
