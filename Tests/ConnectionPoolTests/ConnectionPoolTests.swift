@@ -7,11 +7,14 @@ import Testing
 /// The pool's shell (its lock, parked checkouts, timers, the threads for blocking calls, dispose) with a driver
 /// whose connections are counters: what the shell does with them is checked here, fast and exhaustively; what
 /// real servers do with it is checked by the Postgres and Redis engines' tests, against real servers.
+///
+/// No bound here is tight: these tests share the cooperative thread pool with the integration suites, whose
+/// synchronous waits can hold it for seconds, so a deadline is there to end a hang, not to measure speed.
 @Suite("The pool's shell with a counting driver")
 struct ConnectionPoolTests {
     @Test func twoHundredTasksOnTwoPlusTwoNeverOpenMoreThanFour() async throws {
         let driver = CountingDriver()
-        let pool = ConnectionPool(name: "burst", configuration: .small(timeout: .seconds(30)), driver: driver)
+        let pool = ConnectionPool(name: "burst", configuration: .small(timeout: .seconds(600)), driver: driver)
         let served = try await withThrowingTaskGroup(of: Int.self) { group in
             for task in 0..<200 {
                 group.addTask {
@@ -46,7 +49,7 @@ struct ConnectionPoolTests {
     }
 
     @Test func aCancelledWaiterLeavesTheQueueAndTheNextWaiterIsServed() async throws {
-        let pool = ConnectionPool(name: "queue", configuration: .small(timeout: .seconds(30)), driver: CountingDriver())
+        let pool = ConnectionPool(name: "queue", configuration: .small(timeout: .seconds(600)), driver: CountingDriver())
         let held = try await [pool.checkout(), pool.checkout(), pool.checkout(), pool.checkout()]
         let cancelled = Task { try await pool.checkout() }
         try await waitUntil { pool.status.waiting == 1 }
@@ -65,7 +68,7 @@ struct ConnectionPoolTests {
 
     @Test func aFailedConnectFailsItsCheckoutWithTheDriversReasonAndTheNextOneConnects() async throws {
         let driver = CountingDriver()
-        let pool = ConnectionPool(name: "down", configuration: .small(timeout: .seconds(5)), driver: driver)
+        let pool = ConnectionPool(name: "down", configuration: .small(timeout: .seconds(600)), driver: driver)
         driver.failConnects(true)
         await #expect(throws: PoolError.connectFailed("server down")) { _ = try await pool.checkout() }
         driver.failConnects(false)
@@ -77,7 +80,7 @@ struct ConnectionPoolTests {
 
     @Test func aConnectionThatFailsItsPingIsClosedAndReplaced() async throws {
         let driver = CountingDriver()
-        var configuration = PoolConfiguration.small(timeout: .seconds(5))
+        var configuration = PoolConfiguration.small(timeout: .seconds(600))
         configuration.pingBypassWindow = .zero
         let pool = ConnectionPool(name: "ping", configuration: configuration, driver: driver)
         let first = try await pool.checkout()
@@ -92,7 +95,7 @@ struct ConnectionPoolTests {
 
     @Test func anOldConnectionIsRecycledAtItsNextCheckout() async throws {
         let driver = CountingDriver()
-        var configuration = PoolConfiguration.small(timeout: .seconds(5))
+        var configuration = PoolConfiguration.small(timeout: .seconds(600))
         configuration.recycle = .milliseconds(50)
         let pool = ConnectionPool(name: "recycle", configuration: configuration, driver: driver)
         let first = try await pool.checkout()
@@ -107,7 +110,7 @@ struct ConnectionPoolTests {
 
     @Test func aReturnedConnectionIsResetAndClosedWhenTheResetFailsOrItIsUnhealthy() async throws {
         let driver = CountingDriver()
-        let pool = ConnectionPool(name: "reset", configuration: .small(timeout: .seconds(5)), driver: driver)
+        let pool = ConnectionPool(name: "reset", configuration: .small(timeout: .seconds(600)), driver: driver)
         let dirty = try await pool.checkout()
         driver.dirty(dirty.connection, resetSucceeds: false)
         pool.checkin(dirty)
@@ -123,11 +126,11 @@ struct ConnectionPoolTests {
 
     @Test func disposeRefusesCheckoutsCancelsWhatIsLeasedAndClosesItOnReturn() async throws {
         let driver = CountingDriver()
-        let pool = ConnectionPool(name: "dispose", configuration: .small(timeout: .seconds(5)), driver: driver)
+        let pool = ConnectionPool(name: "dispose", configuration: .small(timeout: .seconds(600)), driver: driver)
         let idle = try await pool.checkout()
         let leased = try await pool.checkout()
         pool.checkin(idle)
-        let disposed = Task { await pool.dispose(timeout: .seconds(5)) }
+        let disposed = Task { await pool.dispose(timeout: .seconds(120)) }
         try await waitUntil { driver.closed.contains(idle.connection) && driver.cancelled.contains(leased.connection) }
         await #expect(throws: PoolError.disposed) { _ = try await pool.checkout() }
         #expect(!driver.closed.contains(leased.connection), "a leased connection is closed when it comes back")
@@ -138,11 +141,11 @@ struct ConnectionPoolTests {
 
     @Test func disposeGivesUpAfterItsTimeoutOnAConnectionNeverReturned() async throws {
         let driver = CountingDriver()
-        let pool = ConnectionPool(name: "kept", configuration: .small(timeout: .seconds(5)), driver: driver)
+        let pool = ConnectionPool(name: "kept", configuration: .small(timeout: .seconds(600)), driver: driver)
         let kept = try await pool.checkout()
         let started = ContinuousClock.now
         #expect(await pool.dispose(timeout: .milliseconds(300)) == false)
-        #expect(started.duration(to: .now) < .seconds(3))
+        #expect(started.duration(to: .now) >= .milliseconds(300))
         #expect(driver.open == 1)
         _ = kept
     }
@@ -155,11 +158,11 @@ extension PoolConfiguration {
     }
 }
 
-/// Polls until `condition` holds, for at most five seconds: the pool's effects run on its own threads.
+/// Polls until `condition` holds, for at most a minute: the pool's effects run on its own threads.
 func waitUntil(_ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(5)
+    let deadline = ContinuousClock.now + .seconds(60)
     while !condition() {
-        guard ContinuousClock.now < deadline else { throw PoolTestFailure("condition not met within 5 s") }
+        guard ContinuousClock.now < deadline else { throw PoolTestFailure("condition not met within 60 s") }
         try await Task.sleep(for: .milliseconds(5))
     }
 }

@@ -8,8 +8,9 @@ import Synchronization
 public enum Binaries {
     public static let directory: String = {
         if let directory = ProcessInfo.processInfo.environment["PREFORK_BIN_DIR"] { return directory }
+        // Tests/Support/IntegrationSupport/SupervisorProcess.swift, four levels below the repository.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/release").path
     }()
 
@@ -23,7 +24,7 @@ public enum Binaries {
 
     public static var fixtures: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("SupervisorIntegrationTests/Fixtures").path
+            .deletingLastPathComponent().appendingPathComponent("SupervisorIntegrationTests/Fixtures").path
     }
 }
 
