@@ -53,5 +53,5 @@ STOPSIGNAL SIGTERM
 # GET /healthz on $PORT from inside the container (no curl in a slim image); /readyz is for load balancers.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["/usr/local/bin/supervisor", "healthcheck"]
 # The supervisor is PID 1: it reaps orphans, relays nothing through a shell, and starts the `worker` and
-# `cleanup` installed beside it. Flags and variables as in the README (API_WORKERS, PORT, GRACEFUL_TIMEOUT, ...).
+# `cleanup` installed beside it. Flags and variables: docs/reference/settings.md (API_WORKERS, PORT, GRACEFUL_TIMEOUT, ...).
 ENTRYPOINT ["/usr/local/bin/supervisor"]

@@ -17,7 +17,7 @@ let package = Package(
         .executable(name: "pool-bench", targets: ["PoolBenchmark"]),
         .executable(name: "worker", targets: ["APIWorker"]),
         .executable(name: "cleanup", targets: ["Cleanup"]),
-        // For a worker of your own (Examples/VisitCounter, README "Your own worker"): the runtime (fd 3, READY=1
+        // For a worker of your own (Examples/VisitCounter, docs/guides/swift-worker.md): the runtime (fd 3, READY=1
         // and the heartbeat, the drain, SIGTERM, MAX_REQUESTS) with its HTTP/1.1 server, and the two pools.
         .library(name: "PreforkWorker", targets: ["PreforkWorker", "WorkerRuntime"]),
         .library(name: "PreforkPostgres", targets: ["PreforkPostgres"]),

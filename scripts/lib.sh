@@ -83,11 +83,14 @@ test_python() {
     local venv="$ROOT/.build/test-venv"
     # Debian's python3, not a pyenv one under /root: the non-root pass must be able to run it too.
     grep -qx "home = /usr/bin" "$venv/pyvenv.cfg" 2>/dev/null || { rm -rf "$venv"; /usr/bin/python3 -m venv "$venv"; }
-    # uvicorn for the foreign-worker tests, and the seed's Python stack (benchmarks/python/app.py) they run under it.
+    # uvicorn for the foreign-worker tests, and the FastAPI stack (benchmarks/python/app.py) they run under it.
     # gunicorn with uvicorn's worker class: the master-and-workers tree of the process-tree tests.
     "$venv/bin/python" -c "import uvicorn, fastapi, sqlalchemy, asyncpg, redis, gunicorn" 2>/dev/null \
         || "$venv/bin/pip" install -q 'uvicorn==0.34.*' 'fastapi==0.115.*' 'sqlalchemy[asyncio]==2.0.*' 'asyncpg==0.30.*' \
             'redis==5.2.*' 'gunicorn==23.*' >&2
+    # The Python helper for ASGI apps (python/prefork-asgi), as its tests under the supervisor import it, and pytest.
+    "$venv/bin/python" -c "import pytest" 2>/dev/null || "$venv/bin/pip" install -q 'pytest==8.*' >&2
+    "$venv/bin/pip" install -q --no-deps --force-reinstall "$ROOT/python/prefork-asgi" >&2
     # The Kubernetes manifests' schemas (scripts/test.d/kubernetes.py).
     "$venv/bin/python" -c "import kubernetes_validate" 2>/dev/null || "$venv/bin/pip" install -q 'kubernetes-validate==1.37.*' >&2
     export PREFORK_TEST_PYTHON="$venv/bin/python"

@@ -9,7 +9,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [.executable(name: "visit-counter", targets: ["VisitCounter"])],
     dependencies: [
-        // In your own package: .package(url: "https://github.com/<you>/prefork", from: "1.0.0")
+        // In your own package, the URL you cloned prefork from (no release is tagged yet):
+        //   .package(url: "<prefork repository URL>", branch: "main")
         .package(name: "prefork", path: "../.."),
     ],
     targets: [

@@ -92,7 +92,7 @@ extension Arbiter {
         case stalled(Duration)
     }
 
-    /// Signals the supervisor itself reacts to (see the README's signal table).
+    /// Signals the supervisor itself reacts to (see the signal table, docs/signals.md).
     package enum ControlSignal: Sendable, Equatable {
         case terminate
         case interrupt

@@ -4,7 +4,7 @@ import Logging
 
 /// Every setting of the supervisor, `supervisor budget`, the worker and the cleanup, declared once.
 ///
-/// Order matters: `--help` and the README's table list them in this order.
+/// Order matters: `--help` and the settings reference (docs/reference/settings.md) list them in this order.
 public enum Catalog {
     // MARK: The supervisor
 
@@ -13,7 +13,7 @@ public enum Catalog {
 
     public static let workers = Setting<Int>.count(
         ["--workers", "-w"], variables: ["API_WORKERS", "WEB_CONCURRENCY"], default: 1, in: workerRange,
-        help: "worker processes, \(workerRange.lowerBound) to \(workerRange.upperBound); API_WORKERS wins over WEB_CONCURRENCY (what PaaS and uvicorn set)",
+        help: "worker processes, \(workerRange.lowerBound) to \(workerRange.upperBound); API_WORKERS wins over WEB_CONCURRENCY (what PaaS platforms set, and uvicorn and gunicorn read)",
         readers: [.supervisor, .budget])
     public static let bind = Setting<String?>.text(
         ["--bind", "-b"], variables: ["BIND"], defaultHelp: "0.0.0.0:$PORT, or 0.0.0.0:8080",

@@ -25,7 +25,7 @@ public enum Program: String, Sendable, CaseIterable, Comparable {
     }
 }
 
-/// One setting as `--help`, the README's table, the flag parser and the environment check see it: its flags, its
+/// One setting as `--help`, the settings reference, the flag parser and the environment check see it: its flags, its
 /// variables, its default as text, what it accepts, its help line and who reads it. `Setting<Value>` pairs it
 /// with the typed default and reading that the code uses.
 public struct AnySetting: Sendable, Hashable, CustomStringConvertible {
@@ -62,10 +62,10 @@ public struct AnySetting: Sendable, Hashable, CustomStringConvertible {
     public let variables: [String]
     /// The typed default written as a value of `kind`; nil when there is none or it is worked out (see `defaultHelp`).
     public let defaultValue: String?
-    /// The default as `--help` and the README state it.
+    /// The default as `--help` and the settings reference state it.
     public let defaultHelp: String
     public let kind: Kind
-    /// For `--help` and the README: what it does, one line.
+    /// For `--help` and the settings reference: what it does, one line.
     public let help: String
     /// The programs that read it.
     public let readers: Set<Program>
@@ -122,7 +122,7 @@ struct Declared {
 }
 
 /// One setting, declared once with its typed default: `reader[Catalog.workers]` is an `Int`, the declared default
-/// when nothing is given. The parsers, `--help`, the README's table and the supervisor's check of its workers'
+/// when nothing is given. The parsers, `--help`, the settings reference and the supervisor's check of its workers'
 /// environment are all made from these declarations, so they cannot disagree.
 @dynamicMemberLookup
 public struct Setting<Value: Sendable>: Sendable {

@@ -1,5 +1,5 @@
 import TimeUnits
-/// `--help` and the README's settings table, written from the declarations.
+/// `--help` and the settings reference's table, written from the declarations.
 public enum SettingsHelp {
     /// The OPTIONS block of a program's `--help`: each flag, its help, its variables and its default.
     public static func options(of program: Program, extra: [(String, String)] = []) -> String {
@@ -49,8 +49,8 @@ public enum SettingsHelp {
         return lines.joined(separator: "\n" + String(repeating: " ", count: indent))
     }
 
-    /// The README's table of every setting (between `<!-- settings -->` and `<!-- /settings -->`); a test
-    /// checks that the README holds exactly this.
+    /// The table of every setting in docs/reference/settings.md (between `<!-- settings -->` and
+    /// `<!-- /settings -->`); a test checks that the page holds exactly this.
     public static func markdownTable() -> String {
         var rows = ["| flag | environment | default | read by | meaning |", "|---|---|---|---|---|"]
         for setting in Catalog.all {

@@ -12,7 +12,7 @@ import TimeUnits
 enum Commands {
     static let names = Set(CommandHelp.names + ["help"])
 
-    /// Exit codes of the commands (the README's table).
+    /// Exit codes of the commands (docs/signals.md).
     enum Code {
         static let ok: Int32 = 0
         /// The budget does not fit, or the supervisor refused the request.

@@ -1,7 +1,7 @@
 import Arbiter
 import Glibc
 
-/// The supervisor's exit codes (sysexits.h where one fits); the README's table.
+/// The supervisor's exit codes (sysexits.h where one fits); the table in docs/signals.md.
 package enum SupervisorExitCode {
     package static let bootFailed: Int32 = BootFailure.exitCode
     package static let usage: Int32 = EX_USAGE

@@ -14,7 +14,7 @@ import Logging
 package final class SupervisorLoop {
     package typealias Machine = Arbiter<ContinuousClock.Instant>
 
-    /// Exit codes (sysexits.h where one fits); the README's table.
+    /// Exit codes (sysexits.h where one fits); the table in docs/signals.md.
     package typealias ExitCode = SupervisorExitCode
 
     let settings: SupervisorSettings

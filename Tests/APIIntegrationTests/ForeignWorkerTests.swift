@@ -5,7 +5,7 @@ import Testing
 // In the API's integration target, not the supervisor's: these workers use the shared Postgres, which the
 // Postgres engine's tests restart while the supervisor's suites run beside them (a restart mid-load gave 500s).
 
-/// Issue 18: the seed's Python stack (benchmarks/python/app.py: FastAPI, SQLAlchemy on asyncpg, redis-py) as
+/// The FastAPI stack (benchmarks/python/app.py: FastAPI, SQLAlchemy on asyncpg, redis-py, on the prefork-asgi helper) as
 /// the supervisor's workers under the real `uvicorn --fd 3`, and a rolling restart to a version of it that
 /// cannot start, with and without sd_notify.
 @Suite("Foreign workers: uvicorn", .serialized)
@@ -30,7 +30,7 @@ struct ForeignWorkerTests {
         /// A route that blocks the event loop, as a synchronous call in an async handler does.
         func addBlockingRoute() throws {
             let good = try String(contentsOfFile: source, encoding: .utf8)
-            try (good + "\n\n@app.get('/block')\nasync def block():\n    time.sleep(60)\n")
+            try (good + "\n\n@api.get('/block')\nasync def block():\n    time.sleep(60)\n")
                 .write(toFile: path + "/app.py", atomically: true, encoding: .utf8)
         }
 

@@ -136,22 +136,23 @@ struct SettingsTests {
         #expect(Set(Catalog.all).count == Catalog.all.count, "a declaration listed twice")
     }
 
-    /// The README's table is the declarations': a setting added, renamed or given another default without the
+    /// The settings reference is the declarations': a setting added, renamed or given another default without the
     /// table following fails here.
-    @Test func theReadmeListsEverySettingWithItsDefault() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
-        guard let start = text.range(of: "-->\n", range: text.range(of: "<!-- settings:")!.upperBound..<text.endIndex),
+    @Test func theSettingsReferenceListsEverySettingWithItsDefault() throws {
+        let reference = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/reference/settings.md")
+        let text = try String(contentsOf: reference, encoding: .utf8)
+        guard let marker = text.range(of: "<!-- settings:"),
+              let start = text.range(of: "-->\n", range: marker.upperBound..<text.endIndex),
               let end = text.range(of: "\n<!-- /settings -->") else {
-            Issue.record("README.md has no <!-- settings: --> block")
+            Issue.record("docs/reference/settings.md has no <!-- settings: --> block")
             return
         }
         let table = String(text[start.upperBound..<end.lowerBound])
         #expect(table == SettingsHelp.markdownTable(),
-                "README.md's settings table is stale: replace it with `supervisor help settings --markdown`")
+                "docs/reference/settings.md is stale: replace its table with `supervisor help settings --markdown`")
         for setting in Catalog.all {
-            #expect(table.contains("`\(setting.description)`"), "\(setting) is missing from the README")
+            #expect(table.contains("`\(setting.description)`"), "\(setting) is missing from the settings reference")
         }
     }
 }

@@ -1,12 +1,14 @@
 # What scripts/bench and scripts/chaos share: the Python stack, the seeded data, the load generator.
 # shellcheck shell=bash
 
-# The seed's Python stack (benchmarks/python/requirements.txt) in .build/bench-venv, from PyPI.
+# The FastAPI comparison stack (benchmarks/python/requirements.txt) in .build/bench-venv, from PyPI, and the
+# repository's ASGI helper (python/prefork-asgi), which its app uses.
 python_stack() {
     venv="$ROOT/.build/bench-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -c "import fastapi, uvicorn, uvloop, httptools, gunicorn, uvicorn_worker, sqlalchemy, asyncpg, redis, matplotlib, psutil" \
         2>/dev/null || "$venv/bin/pip" install -q -r "$ROOT/benchmarks/python/requirements.txt" >&2
+    "$venv/bin/pip" install -q --no-deps --force-reinstall "$ROOT/python/prefork-asgi" >&2
 }
 
 # The schema, a token for user bench and 10,000 of its notes; sets token, note_id and user_id (the benchmarks

@@ -1,19 +1,19 @@
-"""The seed's API service in Python, as its design document configures it: FastAPI, SQLAlchemy's async
+"""The example API service in Python, configured as a typical FastAPI service is: FastAPI, SQLAlchemy's async
 engine (asyncpg) with pool_size 10, max_overflow 10, pool_recycle 3600, pool_pre_ping; redis-py with a
 pool of 5; the engine disposed, then Redis closed, on shutdown. Same schema, same token hashing, same
 one-round-trip auth cache + rate limit as the Swift worker, so scripts/bench api compares like with like.
 
 Run: DATABASE_URL=postgresql://... REDIS_URL=redis://... uvicorn app:app --workers 4
-Under the supervisor (README, "A worker on another framework"): supervisor --workers 4 -- uvicorn app:app --fd 3
-It speaks sd_notify the way a systemd service does: READY=1 once its pools answer, WATCHDOG=1 from its event
-loop, STOPPING=1 on shutdown. Without NOTIFY_SOCKET (plain uvicorn, or --no-notify) all of that is a no-op.
-REDIS_POOL_BLOCKING=0 gives redis-py's default pool, which raises instead of waiting when all 5 are busy
-(the seed's behaviour); the default here waits, as the Swift worker does.
+Under the supervisor (docs/guides/uvicorn.md): supervisor --workers 4 -- uvicorn app:app --fd 3
+It speaks sd_notify through the prefork-asgi helper (python/prefork-asgi): READY=1 once its pools answer,
+WATCHDOG=1 from its event loop, STOPPING=1 on shutdown; its pool size is the one the supervisor chose
+(DB_POOL_SIZE, DB_MAX_OVERFLOW). Without NOTIFY_SOCKET (plain uvicorn, or --no-notify) the messages are no-ops.
+REDIS_POOL_BLOCKING=0 gives redis-py's default pool, which raises instead of waiting when all 5 are busy;
+the default here waits, as the Swift worker does.
 """
 import asyncio
 import hashlib
 import os
-import socket
 import time
 from contextlib import asynccontextmanager
 
@@ -22,6 +22,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from prefork_asgi import Prefork, pool_settings
 
 DATABASE_URL = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1)
 REDIS_URL = os.environ["REDIS_URL"]
@@ -32,8 +34,7 @@ engine = create_async_engine(
     DATABASE_URL,
     echo=False,
     pool_pre_ping=True,
-    pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
-    max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
+    **pool_settings(),
     pool_recycle=int(os.environ.get("DB_POOL_RECYCLE", "3600")),
     # How pg_stat_activity tells this pool apart, as the Swift worker's DB_APPLICATION_NAME does.
     connect_args={"server_settings": {"application_name": os.environ.get("DB_APPLICATION_NAME", "api-python")}},
@@ -50,57 +51,29 @@ else:
 redis_client = redis.Redis(connection_pool=redis_pool)
 
 
-def sd_notify(message: str) -> None:
-    """One datagram to the manager (the supervisor, or systemd). Non-blocking on purpose: PyPI's sdnotify
-    sends on a blocking socket, and a manager whose queue is full (10 datagrams shared by every worker) would
-    then freeze this event loop, and every request on it, until the manager reads again."""
-    path = os.environ.get("NOTIFY_SOCKET", "")
-    if not path.startswith(("/", "@")):
-        return
-    address = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK) as sock:
-        try:
-            sock.sendto(message.encode(), address)
-        except OSError:
-            pass  # a heartbeat that does not fit is dropped; the next one follows
-
-
-async def heartbeat(interval: float) -> None:
-    """WATCHDOG=1 from the event loop itself: a loop blocked by a stuck request stops beating, and the
-    supervisor replaces the worker, as it would a hung Swift worker."""
-    while True:
-        sd_notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
-
-
 @asynccontextmanager
 async def lifespan(app):
-    # Ready only once Postgres answers: a version that cannot reach its database never says READY=1, so a
-    # rolling restart to it stops with the old workers serving. Redis is not required (requests fall back).
+    # Ready only once Postgres answers: a version that cannot reach its database never completes its startup, so
+    # the helper never says READY=1, and a rolling restart to it stops with the old workers serving. Redis is not
+    # required (requests fall back).
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-    beat = None
-    watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or "0")
-    if watchdog_usec > 0:
-        beat = asyncio.get_running_loop().create_task(heartbeat(watchdog_usec / 2_000_000))
-    sd_notify(f"READY=1\nSTATUS=pool {engine.pool.size()} + overflow {engine.pool._max_overflow}")
     yield
-    sd_notify("STOPPING=1")
-    if beat is not None:
-        beat.cancel()
     await engine.dispose()
     await redis_client.aclose()
 
 
-app = FastAPI(lifespan=lifespan)
+api = FastAPI(lifespan=lifespan)
+# READY=1 after the startup above, WATCHDOG=1 from the event loop, STOPPING=1 when shutdown begins.
+app = Prefork(api, status=f"pool {engine.pool.size()} + overflow {engine.pool._max_overflow}")
 
 
-@app.get("/healthz")
+@api.get("/healthz")
 async def healthz():
     return {"status": "ok", "pid": os.getpid()}
 
 
-@app.get("/readyz")
+@api.get("/readyz")
 async def readyz():
     """Ready while Postgres answers; Redis down is reported as degraded, not as unready."""
     async with engine.connect() as conn:
@@ -163,7 +136,7 @@ async def authenticate(request: Request) -> int:
     return user
 
 
-@app.get("/v1/notes/{note_id}")
+@api.get("/v1/notes/{note_id}")
 async def get_note(note_id: int, request: Request):
     user = await authenticate(request)
     async with engine.connect() as conn:

@@ -13,9 +13,9 @@ Checks, each printed as ok/FAIL; exit 1 if any failed:
   3. /healthz, /readyz and authenticated notes CRUD;
   4. `podman healthcheck run` passes;
   5. `podman stop` under load: exit 0 within the graceful timeout, no accepted connection reset (bounded by one
-     where the kernel allows no socket filter, see README "Signals"), every worker disposed its pools, no
+     where the kernel allows no socket filter, see docs/signals.md), every worker disposed its pools, no
      Postgres backend left;
-  6. with --cap-add NET_ADMIN, as the README suggests, the stop uses the socket filter and the workers do not
+  6. with --cap-add NET_ADMIN, as docs/deploy/docker.md suggests, the stop uses the socket filter and the workers do not
      inherit the capability;
   7. while no worker is ready (a database that never answers), the HEALTHCHECK fails and nothing is served;
   8. GRACEFUL_TIMEOUT is honoured: a request blocked on a row lock is cut at the end of the drain (a second before
