@@ -32,8 +32,9 @@ enum CommandHelp {
             """
             USAGE: supervisor status [--json] [--control-socket PATH]
 
-            Each slot's worker: pid, state (booting, ready, draining), generation, age, requests, memory; the
-            cleanup's last run. Exit 69 when no supervisor answers, or the socket is not owned by you or root.
+            Each slot's worker: pid, state (booting, ready, draining), generation, uptime, restarts, last heartbeat,
+            memory (its process tree's RSS), open Postgres connections against its allotment, its STATUS=; the
+            connection budget, the listener, the cleanup's last and next run. Exit 69 when no supervisor answers, or the socket is not owned by you or root.
             """
         case .scale:
             """

@@ -81,6 +81,30 @@ struct SystemdTests {
         #expect(!result.output.contains("prefork-api"), "\(result.output)")
     }
 
+    /// The unit the systemd page gives a uvicorn team is a file here, quoted whole by the page, accepted by
+    /// `systemd-analyze verify`, and stops within systemd's timeout as the example API's unit does.
+    @Test func theUvicornUnitIsTheDocumentedOneAndSystemdAcceptsIt() throws {
+        let text = try String(contentsOfFile: "\(Self.units)/uvicorn-app.service", encoding: .utf8)
+        let page = try String(contentsOfFile: "\(Self.units)/../../docs/deploy/systemd.md", encoding: .utf8)
+        #expect(page.contains("```ini\n\(text)```"), "docs/deploy/systemd.md no longer quotes deploy/systemd/uvicorn-app.service")
+        let service = try Self.settings("uvicorn-app.service")
+        let stop = try #require(service["TimeoutStopSec"].flatMap { Int($0) })
+        let graceful = try #require(try Self.declaredDefaultSeconds("GRACEFUL_TIMEOUT"))
+        #expect(stop >= graceful + 7, "TimeoutStopSec=\(stop) with GRACEFUL_TIMEOUT's default of \(graceful) s")
+        #expect(service["KillMode"] == "mixed" && service["Type"] == "notify" && service["NotifyAccess"] == "main")
+        #expect(Set((service["RestartPreventExitStatus"] ?? "").split(separator: " ")) == ["64", "78", "127"])
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("uvicorn-unit-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try text.replacingOccurrences(of: "/usr/local/bin/supervisor", with: try Binaries.path("supervisor"))
+            .write(toFile: "\(directory)/myapp.service", atomically: true, encoding: .utf8)
+        let result = runShell("cd '\(directory)' && systemd-analyze verify ./myapp.service")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("myapp.service"), "\(result.output)")
+    }
+
     /// Issue 18: the socket is systemd's and outlives the supervisor. A graceful stop used to leave it with a
     /// backlog of 0 (or, as root, a filter that drops every connection), and the next instance, whose API
     /// workers never re-listen, kept it that way. Now a client that connects during a restart waits in

@@ -84,13 +84,14 @@ class Container:
 
     serial = 0
 
-    def __init__(self, args, environment, flags=()):
+    def __init__(self, args, environment, flags=(), services=("DATABASE_URL", "REDIS_URL"), health="/healthz"):
         Container.serial += 1
+        self.health = health
         self.podman, self.args = args.podman, args
         self.name = f"prefork-check-{os.getpid()}-{Container.serial}"
         self.port = int(environment["PORT"])
         flags = ["--network", "host", "--read-only", "--tmpfs", "/tmp", *flags]
-        for key in ("DATABASE_URL", "REDIS_URL"):
+        for key in services:
             flags += ["-e", f"{key}={os.environ[key]}"]
         for key, value in environment.items():
             flags += ["-e", f"{key}={value}"]
@@ -106,7 +107,7 @@ class Container:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if request(self.port, "GET", "/healthz", timeout=1)[0] == 200:
+                if request(self.port, "GET", self.health, timeout=1)[0] == 200:
                     return True
             except OSError:
                 pass
