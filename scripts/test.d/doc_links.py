@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""The docs stay true to the repository: every relative link in README.md and docs/ (and its #anchor) exists, and
-every repository path they name in backticks (`Sources/...`, `scripts/...`, `deploy/...`) exists. And they speak
-to a user, not of this project's development: no "the seed" (a design document that is not in the repository),
-no issue numbers. Exit 1 with one line per problem."""
+"""The docs stay true to the repository: every relative link in README.md, CHANGELOG.md, docs/ and the examples' and
+the Python helper's READMEs (and its #anchor) exists, and every repository path they name in backticks
+(`Sources/...`, `scripts/...`, `deploy/...`) exists. They speak to a user, not of this project's development: no
+"the seed" (a design document that is not in the repository), no issue numbers, no commit ids of this repository.
+And a figure quoted from a benchmark names the report it comes from: a section (from one heading to the next)
+that speaks of a benchmark and quotes a measurement (requests/s, ms, µs, MB, a ratio such as 2.4x) links to, or
+names, a file under benchmarks/results/. Exit 1 with one line per problem."""
 import os
 import re
+import subprocess
 import sys
 
 # Pages still to be rewritten without their development history: checked for links, not for wording.
@@ -34,12 +38,51 @@ def anchors(path):
     return found
 
 
+# A measurement as a page quotes one, and the words that say a section speaks of a benchmark.
+FIGURE = re.compile(r"\b\d[\d,]*(\.\d+)?\s?(ms|µs|us|MB|ops/s|rps|req/s|requests/s|rows/s|tps)\b|\b\d+(\.\d+)?x\b")
+BENCHMARK = re.compile(r"scripts/bench|benchmark|measured", re.I)
+# A duration or size that is a setting or a rule, not a measurement: "every 200 ms", "after 10 s", "a 1 MB body".
+SETTING = re.compile(r"\b(every|after|within|at most|up to|limit|timeout|default|defaults to)\s+$", re.I)
+REPORT = re.compile(r"benchmarks/results/\d{4}-\d\d-\d\d/")
+# Where figures are not quoted from a benchmark: the history of versions (it may recall what a release measured)
+# and the generated settings reference.
+FIGURES_EXEMPT = {"CHANGELOG.md", "docs/reference/settings.md"}
+
+
 def documents():
     yield os.path.join(ROOT, "README.md")
+    yield os.path.join(ROOT, "CHANGELOG.md")
     for folder, _, files in os.walk(os.path.join(ROOT, "docs")):
         for name in sorted(files):
             if name.endswith(".md"):
                 yield os.path.join(folder, name)
+    for top in ("Examples", "python"):
+        for folder, _, files in os.walk(os.path.join(ROOT, top)):
+            if "README.md" in files and "/." not in folder and "/build" not in folder:
+                yield os.path.join(folder, "README.md")
+
+
+def is_commit(word, cache={}):
+    """Whether a hex word names a commit of this repository (a kernel's or another project's commit id may stay)."""
+    if word not in cache:
+        out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--verify", "--quiet", f"{word}^{{commit}}"],
+                             capture_output=True, text=True)
+        cache[word] = out.returncode == 0
+    return cache[word]
+
+
+def sections(text):
+    """(first line number, text) of each part of a page from one heading to the next (code fences kept whole)."""
+    parts, start, lines, fence = [], 1, [], False
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.startswith("```"):
+            fence = not fence
+        if not fence and re.match(r"#{1,6} ", line) and lines:
+            parts.append((start, "\n".join(lines)))
+            start, lines = number, []
+        lines.append(line)
+    parts.append((start, "\n".join(lines)))
+    return parts
 
 
 def main():
@@ -63,6 +106,16 @@ def main():
             for number, line in enumerate(text.split("\n"), 1):
                 for m in HISTORY.finditer(line):
                     problems.append(f"{shown}:{number}: development history in user docs: {m.group(0)!r}")
+                for word in re.findall(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b", line):
+                    if is_commit(word):
+                        problems.append(f"{shown}:{number}: names a commit of this repository: {word}")
+        if shown not in FIGURES_EXEMPT:
+            for start, part in sections(text):
+                figure = next((m for m in FIGURE.finditer(part) if not SETTING.search(part[:m.start()])), None)
+                if figure and BENCHMARK.search(part) and not REPORT.search(part):
+                    heading = part.split("\n", 1)[0].strip()
+                    problems.append(f"{shown}:{start}: quotes benchmark figures ({figure.group(0)!r}) without naming"
+                                    f" their report under benchmarks/results/: {heading[:60]}")
         for token in re.findall(r"`([^`\s]+)`", prose):
             token = token.rstrip(".,:;)")
             if not token.startswith(TOP) or re.search(r"[<>*{}$]|\.\.\.", token):
