@@ -32,6 +32,8 @@ final class Authenticator: Sendable {
     private let redisResumesAt = Atomic<Int64>(0)
     private let lastFallbackLog = Atomic<Int64>(Int64.min / 2)
     private let misses: AuthMissGate
+    /// Concurrent misses of one token share one lookup (an expired cache entry under many clients).
+    private let lookups = SharedLookups<AuthOutcome>()
     private let health: RedisHealth
 
     init(engine: PostgresEngine, redis: RedisClient, settings: APISettings, metrics: APIMetrics, logger: Logger,
@@ -77,12 +79,8 @@ final class Authenticator: Sendable {
             outcome = .user(Int64(text)!)
         default:
             metrics.authCacheMisses.increment()
-            guard await misses.enter() else {
-                metrics.authMissesShed.increment()
-                return .busy
-            }
-            outcome = await fromPostgres(hash, cache: true)
-            misses.leave()
+            outcome = await lookups.value(for: hash) { await gatedLookup(hash, cache: true) }
+            if case .busy = outcome { return .busy }
         }
         if case .user = outcome, limit > 0, let count = replies[1].integer, RateLimitWindow.exceeds(count: count, limit: limit) {
             metrics.rateLimited.increment()
@@ -95,11 +93,16 @@ final class Authenticator: Sendable {
     /// flood of made-up tokens during a Redis outage held every connection of the worker's pool (39 of 40 with
     /// two workers, measured), where the gate holds `AUTH_MISS_CONCURRENCY`.
     private func withoutRedis(_ hash: String) async -> AuthOutcome {
+        await lookups.value(for: hash) { await gatedLookup(hash, cache: false) }
+    }
+
+    /// One Postgres lookup through the miss gate, or `.busy` when its queue is full.
+    private func gatedLookup(_ hash: String, cache: Bool) async -> AuthOutcome {
         guard await misses.enter() else {
             metrics.authMissesShed.increment()
             return .busy
         }
-        let outcome = await fromPostgres(hash, cache: false)
+        let outcome = await fromPostgres(hash, cache: cache)
         misses.leave()
         return outcome
     }
