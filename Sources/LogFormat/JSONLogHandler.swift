@@ -5,7 +5,9 @@ import Logging
 /// `{"ts":"2026-11-27T17:50:20.123Z","level":"info","logger":"worker","pid":41,"msg":"ready","slot":"0"}`.
 ///
 /// Metadata become top-level string fields (sorted, after the fixed ones), so a collector can index `slot`
-/// or `pid` without parsing the message.
+/// without parsing the message. `pid` is the process that writes the line; a `pid` in the metadata names
+/// another process (the supervisor's `spawned`, `ready`, `exited` lines name the worker's) and is written as
+/// `child_pid`, so that one does not hide the other.
 public struct JSONLogHandler: StderrLogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -26,8 +28,9 @@ public struct JSONLogHandler: StderrLogHandler {
         let fields = fields(of: event)
         var line = "{\"ts\":\"\(LineLogHandler.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"logger\":"
         line += JSONText.quoted(label) + ",\"pid\":\(pid),\"msg\":" + JSONText.quoted("\(event.message)")
-        for key in fields.keys.sorted() where !["ts", "level", "logger", "pid", "msg"].contains(key) {
-            line += "," + JSONText.quoted(key) + ":" + JSONText.quoted("\(fields[key]!)")
+        for key in fields.keys.sorted() where !["ts", "level", "logger", "msg", "child_pid"].contains(key) {
+            let name = key == "pid" ? "child_pid" : key
+            line += "," + JSONText.quoted(name) + ":" + JSONText.quoted("\(fields[key]!)")
         }
         line += "}\n"
         writeLine(line)

@@ -80,6 +80,11 @@ struct SettingsSurfaceTests {
         for line in json.log.split(separator: "\n") where line.contains("supervisor") {
             #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not JSON: \(line)")
         }
+        // The worker's pid in its lifecycle lines, beside the supervisor's own (it was dropped: both were "pid").
+        let ready = try #require(json.log.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.first { $0["msg"] as? String == "ready" }, "\(json.log)")
+        #expect(ready["pid"] as? Int == Int(json.pid) && Int(ready["child_pid"] as? String ?? "") != nil, "\(ready)")
     }
 
     @Test func helpForEveryCommandAndTheVersion() throws {
