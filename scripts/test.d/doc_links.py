@@ -5,7 +5,9 @@ the Python helper's READMEs (and its #anchor) exists, and every repository path 
 "the seed" (a design document that is not in the repository), no issue numbers, no commit ids of this repository.
 And a figure quoted from a benchmark names the report it comes from: a section (from one heading to the next)
 that speaks of a benchmark and quotes a measurement (requests/s, ms, µs, MB, a ratio such as 2.4x) links to, or
-names, a file under benchmarks/results/. Exit 1 with one line per problem."""
+names, a file under benchmarks/results/. The README stays under 12 KB and every other page under 15 KB (not the
+generated settings reference, not the changelog), and the version is one string wherever it is stated. Exit 1
+with one line per problem."""
 import os
 import re
 import subprocess
@@ -85,12 +87,40 @@ def sections(text):
     return parts
 
 
+# A page's size: the README is read whole by someone deciding whether to use this; a docs page past about 15 KB
+# wants splitting (the generated settings reference is a table, looked up rather than read).
+README_LIMIT, PAGE_LIMIT = 12 * 1024, 15 * 1024
+SIZE_EXEMPT = {"docs/reference/settings.md", "CHANGELOG.md"}
+
+
+def versions():
+    """The one version string, where each place states it: what `--version` prints (BuildInfo.swift), the
+    changelog's newest version, the Python helper's package version, the example's Package.swift."""
+    def first(path, pattern):
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            found = re.search(pattern, f.read(), re.M)
+        return found.group(1) if found else f"(none in {path})"
+    return {
+        "Sources/Settings/BuildInfo.swift": first("Sources/Settings/BuildInfo.swift", r'version = "([^"]+)"'),
+        "CHANGELOG.md": first("CHANGELOG.md", r"^## (\d+\.\d+\.\d+)"),
+        "python/prefork-asgi/pyproject.toml": first("python/prefork-asgi/pyproject.toml", r'^version = "([^"]+)"'),
+        "Examples/VisitCounter/Package.swift": first("Examples/VisitCounter/Package.swift", r"prefork (\d+\.\d+\.\d+)"),
+    }
+
+
 def main():
     problems = []
+    stated = versions()
+    if len(set(stated.values())) != 1:
+        problems.append("the version differs between places: " + ", ".join(f"{k} {v}" for k, v in stated.items()))
     for doc in documents():
         here = os.path.dirname(doc)
         shown = os.path.relpath(doc, ROOT)
         text = open(doc, encoding="utf-8").read()
+        size = len(text.encode())
+        limit = README_LIMIT if shown == "README.md" else PAGE_LIMIT
+        if shown not in SIZE_EXEMPT and size > limit:
+            problems.append(f"{shown}: {size} bytes, more than {limit}: split it")
         prose = re.sub(r"```.*?```", "", text, flags=re.S)
         for number, line in enumerate(text.split("\n"), 1):
             for label, url in re.findall(r"\[([^\]]*)\]\(([^)\s]+)\)", line):
