@@ -5,7 +5,7 @@ import asyncio
 import os
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from prefork_asgi import Prefork, pool_settings
 
 POOL = pool_settings()  # {"pool_size": ..., "max_overflow": ...}: hand it to create_async_engine(url, **POOL)
@@ -33,9 +33,9 @@ async def health():
 
 
 @api.get("/slow")
-async def slow(seconds: float = 2.0):
+async def slow(seconds: float = Query(2.0, ge=0, le=30, allow_inf_nan=False)):
     """A request that is still running when a deploy stops the container: it is answered before the worker exits."""
-    await asyncio.sleep(min(seconds, 30.0))
+    await asyncio.sleep(seconds)
     return {"pid": os.getpid(), "slept": seconds}
 
 

@@ -22,10 +22,19 @@ package struct BudgetConfiguration: Sendable {
                                 perWorker: poolIsAuto ? nil : budget.perWorker)
     }
 
-    /// The pool variables of a worker given `connections` by the arbiter; empty unless pools are automatic
-    /// (otherwise the worker reads the same variables the supervisor did).
+    /// The pool variables of a worker given `connections` by the arbiter: with automatic pools the split of
+    /// them; with counted pools (the budget enforced or warning) the numbers the budget counted, defaults too, so
+    /// that a worker with defaults of its own (a Python app's `pool_settings(size=20)`) gets what was counted.
+    /// Empty when the budget is off.
     package func poolEnvironment(connections: Int) -> [String] {
-        guard poolIsAuto, let pool = PoolSize.split(total: connections, overflow: pinnedOverflow) else { return [] }
+        let pool: PoolSize
+        if poolIsAuto {
+            guard let split = PoolSize.split(total: connections, overflow: pinnedOverflow) else { return [] }
+            pool = split
+        } else {
+            guard mode != .off else { return [] }
+            pool = budget.pool
+        }
         return [Catalog.poolSize.assignment(pool.size), Catalog.maxOverflow.assignment(pool.overflow)]
     }
 

@@ -42,8 +42,15 @@ struct OperationsShellTests {
         let pinned = try BudgetConfiguration.read(workers: 4, cleanup: nil, flags: [:],
                                                   environment: ["DB_POOL_SIZE": "AUTO", "DB_MAX_OVERFLOW": "5"])
         #expect(pinned.poolEnvironment(connections: 20) == ["DB_POOL_SIZE=15", "DB_MAX_OVERFLOW=5"])
+        // Counted pools: the numbers counted reach the worker, the defaults too; none when the budget is off.
+        let counted = try BudgetConfiguration.read(workers: 4, cleanup: nil, flags: [:],
+                                                   environment: ["DATABASE_URL": "postgresql://app@db/app"])
+        #expect(counted.poolEnvironment(connections: 20) == ["DB_POOL_SIZE=10", "DB_MAX_OVERFLOW=10"])
+        let given = try BudgetConfiguration.read(workers: 4, cleanup: nil, flags: [:],
+                                                 environment: ["DATABASE_URL": "postgresql://app@db/app", "DB_POOL_SIZE": "5"])
+        #expect(given.poolEnvironment(connections: 15) == ["DB_POOL_SIZE=5", "DB_MAX_OVERFLOW=10"])
         let fixed = try BudgetConfiguration.read(workers: 4, cleanup: nil, flags: [:], environment: [:])
-        #expect(fixed.poolEnvironment(connections: 20).isEmpty)
+        #expect(fixed.mode == .off && fixed.poolEnvironment(connections: 20).isEmpty)
         #expect(throws: StartupError.self) {
             try BudgetConfiguration.read(workers: 100, cleanup: nil, flags: [:], environment: ["DB_POOL_SIZE": "auto"])
         }

@@ -44,3 +44,10 @@ def test_the_heartbeat_is_half_of_watchdog_usec_and_only_ours():
     assert watchdog_interval({"WATCHDOG_USEC": "0"}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "soon"}) is None
     assert watchdog_interval({}) is None
+
+
+def test_the_heartbeat_interval_is_kept_between_10_ms_and_an_hour():
+    assert watchdog_interval({"WATCHDOG_USEC": "1"}) == 0.01
+    assert watchdog_interval({"WATCHDOG_USEC": "9" * 400}) == 3600.0
+    assert watchdog_interval({"WATCHDOG_USEC": " 30000000 "}) == 15.0
+    assert watchdog_interval({"WATCHDOG_USEC": "３０"}) is None

@@ -17,3 +17,10 @@ def test_values_the_app_cannot_use_name_the_variable(value, fragment):
     with pytest.raises(PoolSettingError) as error:
         pool_settings({"DB_POOL_SIZE": value})
     assert "DB_POOL_SIZE" in str(error.value) and fragment in str(error.value)
+
+
+def test_no_persistent_connections_is_not_no_limit():
+    # SQLAlchemy reads pool_size=0 as "no limit"; the budget counted only the overflow.
+    assert pool_settings({"DB_POOL_SIZE": "0", "DB_MAX_OVERFLOW": "4"}) == {"pool_size": 4, "max_overflow": 0}
+    with pytest.raises(PoolSettingError):
+        pool_settings({"DB_POOL_SIZE": "0", "DB_MAX_OVERFLOW": "0"})

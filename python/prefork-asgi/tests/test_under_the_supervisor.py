@@ -102,7 +102,6 @@ def test_ready_after_startup_with_a_heartbeat_and_the_pool_size(folder):
     supervisor = Supervisor(folder)
     try:
         supervisor.wait_for("all 2 workers ready")
-        time.sleep(1.5)
         status = supervisor.status()
         slots = status["slots"]
         assert [slot["state"] for slot in slots] == ["ready", "ready"], status
@@ -145,3 +144,54 @@ def test_a_hung_event_loop_is_replaced(folder):
             raise AssertionError(f"the hung worker was not replaced:\n{supervisor.text()}")
     finally:
         assert supervisor.stop() == 0, supervisor.text()
+
+
+BURST_APP = '''
+import os, time, asyncio
+from prefork_asgi import Prefork
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Every worker finishes its startup in the same instant, as when a database they all wait on
+                # comes back: their READY=1 arrive together, more than the supervisor's queue holds at once.
+                await asyncio.sleep(max(0.0, float(os.environ["READY_AT"]) - time.time()))
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    else:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+app = Prefork(app)
+'''
+
+
+def test_readiness_of_many_workers_at_once_is_never_lost(folder):
+    workers = 16
+    with open(os.path.join(folder, "burst.py"), "w") as f:
+        f.write(BURST_APP)
+    log_path = os.path.join(folder, "burst.log")
+    env = dict(os.environ, READY_AT=str(time.time() + 8), PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("DATABASE_URL", None)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [SUPERVISOR, "--workers", str(workers), "--bind", "127.0.0.1:0", "--control-socket",
+             os.path.join(folder, "control.sock"), "--no-cleanup", "--boot-timeout", "25s", "--", sys.executable,
+             "-m", "uvicorn", "--app-dir", folder, "burst:app", "--fd", "3", "--log-level", "warning"],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                text = open(log_path).read()
+                if f"all {workers} workers ready" in text or "boot timeout" in text:
+                    break
+                time.sleep(0.2)
+            text = open(log_path).read()
+            assert f"all {workers} workers ready" in text and "boot timeout" not in text, text
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, open(log_path).read()
