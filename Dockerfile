@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The API as a container: the supervisor is PID 1 and runs $API_WORKERS workers on $PORT.
-#   docker build -t prefork-api .
-#   docker run -e DATABASE_URL=postgresql://... -e REDIS_URL=redis://... -e API_WORKERS=4 -p 8080:8080 prefork-api
+#   docker build -t prefork .
+#   docker run -e DATABASE_URL=postgresql://... -e REDIS_URL=redis://... -e API_WORKERS=4 -p 8080:8080 prefork
 # `docker stop` sends SIGTERM (STOPSIGNAL) straight to the supervisor (exec-form ENTRYPOINT, no shell in
 # between), which drains every worker within its 8 s graceful timeout, inside Docker's 10 s.
 # scripts/check-image proves what can be proven without a Docker engine; CI runs it.

@@ -425,7 +425,7 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
         }
         guard workers != slots.count, let connections = configuration.connections else { return nil }
         guard let share = connections.allotment(workers: workers) else {
-            return "\(source): \(connections.refusal(workers: workers))"
+            return "\(source): \(connections.refusal(workers: workers, cleanup: cleanup != nil))"
         }
         if connections.perWorker == nil, case .booting = phase, share != allotment {
             return "\(source): pools are sized for the worker count (DB_POOL_SIZE=auto); scale once the first generation is ready"
@@ -553,7 +553,8 @@ package struct Arbiter<Instant: InstantProtocol & Sendable>: Sendable where Inst
         switch phase {
         case .booting: return "booting: \(readyCount)/\(slots.count) workers ready"
         case .stopping:
-            return "stopping: \(childCount) workers left" + (orphans.isEmpty ? "" : ", \(orphans.count) orphans")
+            return "stopping: \(childCount) worker\(childCount == 1 ? "" : "s") left"
+                + (orphans.isEmpty ? "" : ", \(orphans.count) orphan\(orphans.count == 1 ? "" : "s")")
         case .stopped: return "stopped"
         case .running:
             if let reload {

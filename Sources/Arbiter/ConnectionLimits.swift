@@ -26,11 +26,12 @@ package struct ConnectionLimits: Sendable, Equatable {
         return share >= 1 ? share : nil
     }
 
-    /// Why `workers` do not fit, for a refused TTIN or `scale`.
-    func refusal(workers: Int) -> String {
+    /// Why `workers` do not fit, for a refused TTIN or `scale`; `cleanup`: a cleanup job is scheduled (the
+    /// `supervisor budget` to look at counts one unless told `--no-cleanup`).
+    func refusal(workers: Int, cleanup: Bool = true) -> String {
         if let perWorker {
             return "\(workers) workers × \(perWorker) connections = \(workers * perWorker) is more than the "
-                + "budget of \(steady) (see supervisor budget --workers \(workers))"
+                + "budget of \(steady) (see supervisor budget --workers \(workers)\(cleanup ? "" : " --no-cleanup"))"
         }
         return "\(workers) workers cannot have even 1 connection each from a budget of \(steady)"
     }

@@ -16,9 +16,25 @@ public struct PostgresURLSyntax: Sendable, Equatable {
         public let description: String
     }
 
+    /// SQLAlchemy's URL for a driver (`postgresql+asyncpg://`, `postgres+psycopg://`) as libpq's scheme: the
+    /// rest (user, hosts, ports, database) reads the same. Any other text is returned as it is.
+    public static func withoutDriver(_ text: String) -> String {
+        for scheme in ["postgresql", "postgres"] where text.hasPrefix(scheme + "+") {
+            let rest = text.dropFirst(scheme.count + 1)
+            let driver = rest.prefix { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+            guard !driver.isEmpty, rest.dropFirst(driver.count).hasPrefix("://") else { return text }
+            return scheme + String(rest.dropFirst(driver.count))
+        }
+        return text
+    }
+
     public init(_ text: String) throws(Defect) {
         func defect(_ why: String) -> Defect { Defect(description: "DATABASE_URL: \(why)") }
         guard let scheme = ["postgresql://", "postgres://"].first(where: { text.hasPrefix($0) }) else {
+            if Self.withoutDriver(text) != text {
+                throw defect("SQLAlchemy's form (postgresql+driver://) is not libpq's: give postgresql:// with the "
+                    + "same host, port, user and database")
+            }
             throw defect("must start with postgres:// or postgresql://")
         }
         var secrets: [String] = []

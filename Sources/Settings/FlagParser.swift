@@ -25,6 +25,8 @@ public struct FlagParser: Sendable {
         /// The switches given, by their names (`help`, `version`).
         public var switches: Set<String> = []
         public var arguments: [String] = []
+        /// The arguments came after `--`: a first word that looks like a command was meant as a program.
+        public var afterDashes = false
     }
 
     /// Errors are usage errors: they name the option, and where to read more.
@@ -35,6 +37,7 @@ public struct FlagParser: Sendable {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             if argument == "--" {
+                parsed.afterDashes = parsed.arguments.isEmpty
                 while let rest = iterator.next() { parsed.arguments.append(rest) }
                 break
             }
@@ -59,7 +62,12 @@ public struct FlagParser: Sendable {
                 continue
             }
             guard let setting = byFlag[name] else {
-                throw SettingError("unknown option \(ValueSyntax.shown(name)) (see \(program) --help)", fromFlag: true)
+                // The flag a typo most likely meant: one that starts with it, or that it starts with (`--worker`).
+                let near = name.count > 3 ? (Array(byFlag.keys) + Array(switches.keys)).filter {
+                    $0.hasPrefix("--") && ($0.hasPrefix(name) || name.hasPrefix($0))
+                }.sorted() : []
+                let hint = near.count == 1 ? "did you mean \(near[0])? " : ""
+                throw SettingError("unknown option \(ValueSyntax.shown(name)) (\(hint)see \(program) --help)", fromFlag: true)
             }
             if setting.isSwitch {
                 guard inline == nil else { throw SettingError("\(name) takes no value", fromFlag: true) }

@@ -12,6 +12,37 @@ import TimeUnits
 enum Commands {
     static let names = Set(CommandHelp.names + ["help"])
 
+    /// The command a mistyped first word probably meant (`stat`, `statsu`, `Status`), or nil. Without `--` the
+    /// first word that is not a command is the worker program: `supervisor stat` started `/usr/bin/stat` as four
+    /// workers on port 8080. A program with such a name still runs after `--`.
+    static func meant(_ word: String) -> String? {
+        guard !names.contains(word), !word.contains("/"), !word.hasPrefix("-") else { return nil }
+        let lower = word.lowercased()
+        return names.sorted().first { name in
+            lower == name || (lower.count >= 3 && name.hasPrefix(lower)) || (lower.count >= 4 && editDistance(lower, name) == 1)
+                || (lower.count == name.count && lower.count >= 4 && isOneSwap(lower, name))
+        }
+    }
+
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    private static func isOneSwap(_ a: String, _ b: String) -> Bool {
+        let pairs = Array(zip(a, b)).enumerated().filter { $0.element.0 != $0.element.1 }
+        guard pairs.count == 2, pairs[1].offset == pairs[0].offset + 1 else { return false }
+        return pairs[0].element.0 == pairs[1].element.1 && pairs[0].element.1 == pairs[1].element.0
+    }
+
     /// Exit codes of the commands (docs/signals.md).
     enum Code {
         static let ok: Int32 = 0
@@ -129,7 +160,9 @@ enum Commands {
             report("refusing to use the control socket \(path): \(error.call); another user could answer in the supervisor's name")
             return Code.unavailable
         case .failure(let error):
-            report("no supervisor answers at \(path): \(error) (is it running? pass --control-socket)")
+            let others = reader.isGiven(Catalog.controlSocket) ? [] : ControlSocket.otherDefaults(than: path)
+            let found = others.isEmpty ? "" : "; another user's supervisor may be at \(others.joined(separator: ", "))"
+            report("no supervisor answers at \(path): \(error) (is it running? pass --control-socket\(found))")
             return Code.unavailable
         case .success(let response):
             switch ControlSocket.parse(response) {

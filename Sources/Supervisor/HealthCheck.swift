@@ -16,6 +16,10 @@ enum HealthCheck {
     /// (`--control-socket none`, another user's socket), the GET alone decides, at BIND or PORT.
     static func run(_ reader: SettingsReader) throws(SettingError) -> Int32 {
         let path = try reader[Catalog.healthcheckPath]
+        guard path.hasPrefix("/"), !path.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } ?? false }) else {
+            Commands.report("healthcheck: --path: expected a path starting with /, such as /health, got '\(path)'")
+            return Commands.Code.usage
+        }
         let timeout = try reader[Catalog.healthcheckTimeout]
         // The supervisor's own reading of BIND and PORT, so the check asks where the supervisor listens.
         var configured: BindAddress?

@@ -34,6 +34,10 @@ do {
 } catch {
     fail(error.description, code: SupervisorLoop.ExitCode.usage)
 }
+if !arguments.commandAfterDashes, let word = arguments.command.first, let command = Commands.meant(word) {
+    fail("'\(word)' is not a command: did you mean 'supervisor \(command)'? (a worker program goes after --: "
+        + "supervisor [options] -- \(word) ...)", code: SupervisorLoop.ExitCode.usage)
+}
 if arguments.help {
     print(helpText)
     exit(0)

@@ -9,6 +9,8 @@ package struct SupervisorArguments: Sendable, Equatable {
     package var help = false
     package var version = false
     package var command: [String] = []
+    /// The command was given after `--` (so a first word such as `stat` is a program, not a mistyped command).
+    package var commandAfterDashes = false
 
     package init() {}
 
@@ -22,6 +24,7 @@ package struct SupervisorArguments: Sendable, Equatable {
             help = parsed.switches.contains("help")
             version = parsed.switches.contains("version")
             command = parsed.arguments
+            commandAfterDashes = parsed.afterDashes
         } catch {
             throw ConfigurationError(error.description)
         }

@@ -98,7 +98,10 @@ extension SupervisorSettings {
         arbiter.maxWorkerMemory = try reader[Catalog.maxWorkerMemory]
         // Not checked here: the URL is the workers', and a foreign worker's (SQLAlchemy's `postgresql+asyncpg://`) is
         // not libpq's. Ports are counted only from one that reads as libpq's.
-        databasePorts = reader.found(Catalog.databaseURL).flatMap { try? PostgresURLSyntax($0.text).tcpPorts } ?? []
+        // A Python worker's URL is SQLAlchemy's (postgresql+asyncpg://): its ports are read the same.
+        databasePorts = reader.found(Catalog.databaseURL).flatMap {
+            try? PostgresURLSyntax(PostgresURLSyntax.withoutDriver($0.text)).tcpPorts
+        } ?? []
         if let control = reader.found(Catalog.controlSocket) {
             guard control.text == "none" || (control.text.hasPrefix("/") && control.text.utf8.count < 108) else {
                 throw SettingError("\(control.source): expected an absolute path shorter than 108 bytes, or none, got '\(control.text)'",

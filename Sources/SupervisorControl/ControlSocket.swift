@@ -16,6 +16,28 @@ package enum ControlSocket {
         RuntimeDirectory.controlSocketPath(environment)
     }
 
+    /// Other users' default control sockets that exist on this host (`/run/prefork/`, `/tmp/prefork-UID/`), for
+    /// the message when the default path has none: root in a container (`docker exec -u 0`) looks in /run/prefork
+    /// while the image's supervisor, as uid 10001, listens in /tmp/prefork-10001.
+    package static func otherDefaults(than path: String) -> [String] {
+        var candidates = ["/run/prefork/supervisor.sock"]
+        if let directory = opendir("/tmp") {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                    String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name.hasPrefix("prefork-"), name.dropFirst(8).allSatisfy(\.isNumber), name.count > 8 {
+                    candidates.append("/tmp/\(name)/supervisor.sock")
+                }
+            }
+            closedir(directory)
+        }
+        return candidates.filter { candidate in
+            var info = stat()
+            return candidate != path && stat(candidate, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
+        }.sorted()
+    }
+
     /// What a client gets back.
     package enum Outcome: Equatable, Sendable {
         case ok(String)

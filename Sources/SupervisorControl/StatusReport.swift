@@ -111,7 +111,7 @@ package struct StatusReport: Sendable, Equatable {
         } else {
             lines.append("cleanup: none scheduled")
         }
-        lines.append("budget: \(budget ?? "not counted (--budget off)")")
+        lines.append("budget: \(budget ?? "not counted (no DATABASE_URL, or --budget off)")")
         lines.append("listening on \(listening); at a stop: \(listenerStop.explanation)")
         lines.append("worker trees: \(trees); orphans signalled: \(orphansSignalled)"
             + (orphansRunning > 0 ? ", \(orphansRunning) still running" : ""))

@@ -6,6 +6,13 @@ import Logging
 /// Turns the arbiter's reports into one log line each, with slot and pid as metadata.
 struct LifecycleLog {
     var logger: Logger
+    /// Readiness is `READY=1` over sd_notify (not `--no-notify`): a boot that times out may be a worker that
+    /// does not speak it, which the messages then say.
+    var notifyReadiness = true
+
+    private var readinessHint: String {
+        notifyReadiness ? " (no READY=1 came: a worker that does not send it, such as plain uvicorn, needs --no-notify)" : ""
+    }
 
     func record(_ report: Arbiter<ContinuousClock.Instant>.Report) {
         switch report {
@@ -32,7 +39,7 @@ struct LifecycleLog {
         case .heartbeatMissed(let slot, let pid, let silence):
             logger.error("heartbeat missed, aborting", metadata: meta(slot, pid, ["silent": "\(milliseconds(silence))"]))
         case .bootTimedOut(let slot, let pid):
-            logger.error("not ready within the boot timeout, killing", metadata: meta(slot, pid))
+            logger.error("not ready within the boot timeout, killing\(readinessHint)", metadata: meta(slot, pid))
         case .killing(let pid, let reason):
             logger.warning("sending SIGKILL: \(reason)", metadata: ["pid": "\(pid)"])
         case .stopping(let fast, let workers):

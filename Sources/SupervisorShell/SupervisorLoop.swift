@@ -76,7 +76,7 @@ package final class SupervisorLoop {
     package init(settings: SupervisorSettings, inherited: ListenSocket?, logger: Logger) throws(SystemError) {
         self.settings = settings
         self.logger = logger
-        self.log = LifecycleLog(logger: logger)
+        self.log = LifecycleLog(logger: logger, notifyReadiness: settings.arbiter.readiness == .notify)
         if getpid() != 1 {
             // Orphans of our workers become our children: we signal them, and reap them as PID 1 would.
             _ = prefork_set_child_subreaper()
@@ -161,6 +161,12 @@ package final class SupervisorLoop {
             "stop": "\(listenerStop.rawValue)",
             "trees": "\(cgroups.map { "cgroup \($0.base)" } ?? "process group")",
         ])
+        if settings.maxRequests != nil, settings.arbiter.readiness != .notify {
+            // A worker asks for its recycle over sd_notify (X_PREFORK_RECYCLE); without it the count goes nowhere.
+            let message = "--max-requests has no effect with --no-notify: a worker asks to be recycled over sd_notify "
+                + "(uvicorn: use its --limit-max-requests; --max-worker-memory works for any worker)"
+            logger.warning("\(message)")
+        }
         if !procIsOurs {
             let message = "/proc is not this PID namespace's (mount one, as unshare --mount-proc does): "
                 + "orphans of workers are reaped but not stopped, and memory is not measured"

@@ -42,7 +42,7 @@ struct ConnectionLimitTests {
         var harness = running(Self.seed)
         let actions = harness.signal(.increase)
         #expect(actions.spawns.isEmpty)
-        #expect(actions.reports == [.refused("TTIN: 5 workers × 20 connections = 100 is more than the budget of 80 (see supervisor budget --workers 5)")])
+        #expect(actions.reports == [.refused("TTIN: 5 workers × 20 connections = 100 is more than the budget of 80 (see supervisor budget --workers 5 --no-cleanup)")])
         #expect(harness.arbiter.slots.count == 4)
     }
 

@@ -37,7 +37,7 @@ struct OrphanTests {
         _ = harness.arbiter.adopted(pid: 900, now: harness.now)
         _ = harness.exit(100, .exited(0))
         #expect(harness.exit(101, .exited(0)).exitCode == nil, "an orphan still runs")
-        #expect(harness.arbiter.statusLine == "stopping: 0 workers left, 1 orphans")
+        #expect(harness.arbiter.statusLine == "stopping: 0 workers left, 1 orphan")
         #expect(harness.exit(900, .exited(0)).exitCode == 0)
     }
 

@@ -64,4 +64,19 @@ struct URLSyntaxTests {
     func theTCPPortsAreLibpqs(url: String, ports: [Int]) throws {
         #expect(try PostgresURLSyntax(url).tcpPorts == Set(ports))
     }
+
+    /// A uvicorn app's DATABASE_URL is SQLAlchemy's: status counts its ports the same, and budget --check-db,
+    /// which needs libpq's form, says what to give it.
+    @Test func sqlalchemysDriverFormReadsAsLibpqs() throws {
+        #expect(PostgresURLSyntax.withoutDriver("postgresql+asyncpg://app:pw@db:6432/app") == "postgresql://app:pw@db:6432/app")
+        #expect(PostgresURLSyntax.withoutDriver("postgres+psycopg://db/app") == "postgres://db/app")
+        #expect(PostgresURLSyntax.withoutDriver("postgresql://db/app") == "postgresql://db/app")
+        #expect(PostgresURLSyntax.withoutDriver("postgresql+://db/app") == "postgresql+://db/app")
+        #expect(PostgresURLSyntax.withoutDriver("mysql+pymysql://db/app") == "mysql+pymysql://db/app")
+        #expect(try PostgresURLSyntax(PostgresURLSyntax.withoutDriver("postgresql+asyncpg://a@h1:6432,h2/app")).tcpPorts == [6432, 5432])
+        #expect(throws: PostgresURLSyntax.Defect.self) { try PostgresURLSyntax("postgresql+asyncpg://db/app") }
+        do { _ = try PostgresURLSyntax("postgresql+asyncpg://db/app") } catch {
+            #expect(error.description.contains("SQLAlchemy's form"))
+        }
+    }
 }

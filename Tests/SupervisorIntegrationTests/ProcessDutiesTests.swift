@@ -167,6 +167,11 @@ struct ProcessDutiesTests {
         (["--", "true"], ["GRACEFUL_TIMEOUT": "soon"], 78, "GRACEFUL_TIMEOUT: expected a duration such as 8, 0.5, 250ms"),
         (["--", "no-such-command-xyz"], [:], 127, "command not found or not executable: no-such-command-xyz"),
         (["--bind", "127.0.0.1:nope", "--", "true"], [:], 64, "port must be a number"),
+        // A mistyped command is not run as the worker program (stat would have been, on port 8080).
+        (["stat"], [:], 64, "'stat' is not a command: did you mean 'supervisor status'?"),
+        (["Stop"], [:], 64, "did you mean 'supervisor stop'?"),
+        (["relaod"], [:], 64, "did you mean 'supervisor reload'?"),
+        (["--worker", "4", "--", "true"], [:], 64, "unknown option '--worker' (did you mean --workers?"),
     ])
     func badInputIsOneLineAndADocumentedExitCode(arguments: [String], environment: [String: String],
                                                  code: Int32, message: String) throws {

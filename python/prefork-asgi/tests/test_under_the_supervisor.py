@@ -29,17 +29,16 @@ async def lifespan(app):
         raise RuntimeError("this version cannot start")
     yield
 
-api = FastAPI(lifespan=lifespan)
+# As the guide writes it: the wrapper in place of the app, its routes declared on the wrapper.
+app = Prefork(FastAPI(lifespan=lifespan), status="pool {pool_size} + {max_overflow}".format(**settings))
 
-@api.get("/")
+@app.get("/")
 async def root():
     return {"pid": os.getpid(), **settings}
 
-@api.get("/hang")
+@app.get("/hang")
 async def hang():
     time.sleep(30)  # blocks the event loop, as a stuck request would
-
-app = Prefork(api, status="pool {pool_size} + {max_overflow}".format(**settings))
 '''
 
 
