@@ -194,22 +194,10 @@ struct APIEndToEndTests {
                                                      "AUTH_MISS_CONCURRENCY": "2", "AUTH_MISS_QUEUE": "4"])
         redis.kill()
         // Distinct made-up tokens, as a flood sends them (concurrent requests of one token share one lookup).
-        let group = DispatchGroup()
-        for thread in 0..<32 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for index in 0..<15 {
-                    let made = "nt_down\(thread)x\(index)x\(UInt64.random(in: 0 ... .max))"
-                    _ = try? HTTPClient.request(port: worker.port, method: "GET", path: "/v1/notes/1",
-                                                headers: ["Authorization": "Bearer \(made)"]).get()
-                }
-            }
-        }
         var most = 0
-        while group.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
-            most = max(most, try Services.backends(worker.applicationName))
-        }
+        _ = try worker.concurrentRequests("/v1/notes/1", threads: 32, each: 15, token: { thread, index in
+            "nt_down\(thread)x\(index)x\(UInt64.random(in: 0 ... .max))"
+        }, meanwhile: { most = max(most, try Services.backends(worker.applicationName)) })
         print("Redis down, 32 clients with unknown tokens: at most \(most) Postgres connections of (gate 2)")
         #expect(most <= 4, "the flood held \(most) connections")
         #expect(try worker.metric("auth_misses_shed_total") > 0)

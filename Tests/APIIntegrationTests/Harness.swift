@@ -1,5 +1,6 @@
 import ConnectionURL
 import Foundation
+import Synchronization
 import IntegrationSupport
 import PreforkPostgres
 import PreforkRedis
@@ -94,6 +95,29 @@ final class WorkerProcess: @unchecked Sendable {
         var headers = headers
         if let token { headers["Authorization"] = "Bearer \(token)" }
         return try HTTPClient.request(port: port, method: method, path: path, headers: headers, body: body).get()
+    }
+
+    /// `threads` threads each sending `each` GETs of `path`, one connection per request, with the bearer token
+    /// `token(thread, index)` gives: the statuses counted (0 for no answer). `meanwhile` runs every 50 ms until
+    /// they are done (to sample the worker's Postgres connections under the load).
+    func concurrentRequests(_ path: String, threads: Int, each: Int, token: @escaping @Sendable (Int, Int) -> String,
+                            meanwhile: () throws -> Void = {}) rethrows -> [Int: Int] {
+        let statuses = Mutex<[Int: Int]>([:])
+        let group = DispatchGroup()
+        let port = port
+        for thread in 0..<threads {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for index in 0..<each {
+                    let status = (try? HTTPClient.request(port: port, method: "GET", path: path,
+                                                          headers: ["Authorization": "Bearer \(token(thread, index))"]).get().status) ?? 0
+                    statuses.withLock { $0[Int(status), default: 0] += 1 }
+                }
+            }
+        }
+        while group.wait(timeout: .now() + .milliseconds(50)) == .timedOut { try meanwhile() }
+        return statuses.withLock { $0 }
     }
 
     /// One sample of a Prometheus metric (the line's value), 0 when absent.

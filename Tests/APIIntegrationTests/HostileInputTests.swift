@@ -165,19 +165,7 @@ struct HostileInputTests {
             let redis = try Services.environment("REDIS_URL")
             let removed = Services.shell("redis-cli -u '\(redis)' DEL auth:$(printf %s '\(token)' | sha256sum | cut -d' ' -f1)")
             #expect(removed.output.trimmingCharacters(in: .whitespacesAndNewlines) == (round == 0 ? "0" : "1"), "\(removed)")
-            let statuses = Mutex<[Int: Int]>([:])
-            let group = DispatchGroup()
-            for _ in 0..<48 {
-                group.enter()
-                Thread.detachNewThread {
-                    defer { group.leave() }
-                    let status = (try? HTTPClient.request(port: worker.port, method: "GET", path: "/v1/notes",
-                                                          headers: ["Authorization": "Bearer \(token)"]).get().status) ?? 0
-                    statuses.withLock { $0[Int(status), default: 0] += 1 }
-                }
-            }
-            group.wait()
-            let seen = statuses.withLock { $0 }
+            let seen = try worker.concurrentRequests("/v1/notes", threads: 48, each: 1) { _, _ in token }
             #expect(seen == [200: 48], "round \(round): \(seen)")
         }
         #expect(try worker.metric("auth_misses_shed_total") == 0)
@@ -191,26 +179,11 @@ struct HostileInputTests {
         let token = try Services.token(user: Services.uniqueName("valid"))
         #expect(try worker.request("GET", "/v1/notes", token: token).status == 200)
         let valid = RequestLoop(port: worker.port, path: "/v1/notes", concurrency: 2, headers: ["Authorization": "Bearer \(token)"])
-        let statuses = Mutex<[Int: Int]>([:])
-        let group = DispatchGroup()
-        for thread in 0..<16 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                for index in 0..<30 {
-                    let made = "nt_flood\(thread)x\(index)x\(UInt64.random(in: 0 ... .max))"
-                    let status = (try? HTTPClient.request(port: worker.port, method: "GET", path: "/v1/notes",
-                                                          headers: ["Authorization": "Bearer \(made)"]).get().status) ?? 0
-                    statuses.withLock { $0[Int(status), default: 0] += 1 }
-                }
-            }
-        }
         var peak = 0
-        while group.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-            peak = max(peak, try Services.backends(worker.applicationName))
-        }
+        let seen = try worker.concurrentRequests("/v1/notes", threads: 16, each: 30, token: { thread, index in
+            "nt_flood\(thread)x\(index)x\(UInt64.random(in: 0 ... .max))"
+        }, meanwhile: { peak = max(peak, try Services.backends(worker.applicationName)) })
         let (served, failures) = valid.stop()
-        let seen = statuses.withLock { $0 }
         #expect(Set(seen.keys).isSubset(of: [401, 503]), "\(seen)")
         #expect(seen[503, default: 0] > 0, "nothing was shed: \(seen)")
         #expect(try worker.metric("auth_misses_shed_total") > 0)
