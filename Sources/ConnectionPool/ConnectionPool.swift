@@ -136,6 +136,14 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
         event { $0.checkin(id, healthy: healthy, now: $1) }
     }
 
+    /// A holder sent `statements` statements (Redis: commands) to the server in one write: a pipelined batch
+    /// of several requests, or one request's own. `pool_statements_total / pool_round_trips_total` is how many
+    /// share a round trip.
+    public func recordRoundTrip(statements: Int) {
+        metrics.roundTrips.increment()
+        metrics.statements.increment(by: statements)
+    }
+
     /// A holder saw a disconnect error: the server probably restarted; older connections are replaced.
     public func disconnected() {
         event { $0.disconnected(now: $1) }
@@ -223,6 +231,9 @@ public final class ConnectionPool<Driver: PoolDriver>: Sendable {
     }
 
     public var status: PoolStatus { state.withLockedValue { $0.machine.status } }
+
+    /// `dispose` was called: a holder that shares its connection (a multiplexer) stops sending on it.
+    public var isDisposing: Bool { state.withLockedValue { $0.machine.isDisposing } }
 
     /// Cancels what every leased connection runs, on a thread of its own each round: a cancel connects to the
     /// server, and one that cannot (a stopped postmaster) must hold up neither the pool's threads nor the exit.

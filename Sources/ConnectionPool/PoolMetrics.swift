@@ -14,6 +14,9 @@ struct PoolMetrics: Sendable {
     let connects: Counter
     let closes: Counter
     let wait: Metrics.Timer
+    /// Writes to the server, and what they carried: statements per round trip is the second over the first.
+    let roundTrips: Counter
+    let statements: Counter
 
     /// - Parameter factory: where the metrics go; the process-wide `MetricsSystem` unless a test says otherwise.
     init(pool: String, factory: any MetricsFactory) {
@@ -27,6 +30,8 @@ struct PoolMetrics: Sendable {
         connectFailures = Counter(label: "pool_connect_failures_total", dimensions: dimensions, factory: factory)
         connects = Counter(label: "pool_connects_total", dimensions: dimensions, factory: factory)
         closes = Counter(label: "pool_closes_total", dimensions: dimensions, factory: factory)
+        roundTrips = Counter(label: "pool_round_trips_total", dimensions: dimensions, factory: factory)
+        statements = Counter(label: "pool_statements_total", dimensions: dimensions, factory: factory)
         wait = Metrics.Timer(label: "pool_checkout_wait", dimensions: dimensions, factory: factory)
     }
 

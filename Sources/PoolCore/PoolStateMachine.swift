@@ -214,6 +214,8 @@ public struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// Disposed and every connection closed.
     @inlinable
     public var isDisposed: Bool { disposing && connections.isEmpty }
+    /// `dispose` was called: no more checkouts.
+    public var isDisposing: Bool { disposing }
 
     @inlinable
     public var status: PoolStatus {

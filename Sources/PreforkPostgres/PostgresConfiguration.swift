@@ -16,6 +16,11 @@ public struct PostgresConfiguration: Sendable {
     /// is set): PgBouncer in transaction mode may run the next statement on another server connection, which
     /// does not have it.
     public var preparedStatements = true
+    /// Single statements outside a transaction share one connection in libpq's pipeline mode, each with its own
+    /// sync point (`DB_PIPELINE`, true; false when `DB_PGBOUNCER` is set): PgBouncer before 1.21 does not follow
+    /// several transactions queued on one client connection. Transactions and sessions keep a connection of
+    /// their own either way.
+    public var pipelining = true
     /// `DB_PGBOUNCER`: the URL points at PgBouncer in transaction mode. A server connection is then ours for one
     /// transaction only, so nothing may live in a session: no prepared statements, no startup `options`, no
     /// session-level advisory locks (the cleanup takes its lock in a transaction instead).
@@ -32,7 +37,8 @@ public struct PostgresConfiguration: Sendable {
     }
 
     /// `DATABASE_URL` and the `DB_*` pool variables (`Catalog`); `applicationName` unless `DB_APPLICATION_NAME` is set.
-    /// `DB_PGBOUNCER` turns prepared statements off unless `DB_PREPARED_STATEMENTS` says otherwise.
+    /// `DB_PGBOUNCER` turns prepared statements and pipelining off unless `DB_PREPARED_STATEMENTS` and
+    /// `DB_PIPELINE` say otherwise.
     /// Errors name the variable, for a one-line message and exit 78.
     public static func fromEnvironment(_ environment: [String: String], applicationName: String = "prefork")
         throws(PostgresError) -> PostgresConfiguration {
@@ -54,9 +60,11 @@ public struct PostgresConfiguration: Sendable {
             if try reader[Catalog.pgbouncer] {
                 configuration.behindPgBouncer = true
                 configuration.preparedStatements = false
+                configuration.pipelining = false
                 configuration.clientCheckInterval = nil
             }
             if let prepared = try reader[Catalog.preparedStatements] { configuration.preparedStatements = prepared }
+            if let pipelining = try reader[Catalog.pipeline] { configuration.pipelining = pipelining }
             configuration.applicationName = try reader[Catalog.applicationName] ?? applicationName
         } catch {
             throw PostgresError(kind: .client, message: error.description)

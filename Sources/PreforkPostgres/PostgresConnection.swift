@@ -6,7 +6,7 @@ import Glibc
 /// gives it to one holder at a time: that is what makes the unchecked Sendable sound.
 package final class PostgresConnection: @unchecked Sendable {
     /// nil once closed.
-    private var handle: OpaquePointer?
+    private(set) var handle: OpaquePointer?
     /// This connection's cancel request, made once at connect so that another thread can send it while the holder
     /// uses the connection: libpq makes `PQcancel` safe for that, not `PQgetCancel` on a connection in use.
     private let cancelRequest: CancelRequest?
@@ -32,7 +32,7 @@ package final class PostgresConnection: @unchecked Sendable {
         self.handle = nil
     }
 
-    private static let closedError = PostgresError(kind: .connection, message: "the connection is closed", isDisconnect: true)
+    static let closedError = PostgresError(kind: .connection, message: "the connection is closed", isDisconnect: true)
 
     /// Connects with libpq's own URL parser. `defaults` come before the URL, so parameters in the URL win.
     package static func connect(url: PostgresURL, defaults: [(String, String)]) throws(PostgresError) -> PostgresConnection {
@@ -196,7 +196,7 @@ package final class PostgresConnection: @unchecked Sendable {
     package var flushPending: Bool { handle.map { PQflush($0) == 1 } ?? false }
 
     /// The server's error fields, or libpq's message when the connection itself failed.
-    private func error(from result: OpaquePointer) -> PostgresError {
+    func error(from result: OpaquePointer) -> PostgresError {
         let handle = self.handle!
         func field(_ code: Int32) -> String? {
             PQresultErrorField(result, code).map { String(cString: $0) }
@@ -306,7 +306,7 @@ private func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafeP
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-private func withOptionalCStrings<T>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
+func withOptionalCStrings<T>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
     if strings.isEmpty { return body(nil) }
     let copies = strings.map { $0.map { strdup($0) } ?? nil }
     defer { copies.forEach { free($0) } }

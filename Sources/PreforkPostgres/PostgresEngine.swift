@@ -29,17 +29,32 @@ package struct PostgresDriver: PoolDriver {
 public final class PostgresEngine: Sendable {
     package let pool: ConnectionPool<PostgresDriver>
     public let configuration: PostgresConfiguration
+    private let multiplexer: Multiplexer<PostgresDriver, PostgresLane>?
 
     /// - Parameter metrics: where the pool's metrics go (the process-wide `MetricsSystem` by default).
     public init(_ configuration: PostgresConfiguration, metrics: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         self.pool = ConnectionPool(name: configuration.applicationName, configuration: configuration.pool,
                                    driver: PostgresDriver(configuration: configuration), metrics: metrics)
+        let pool = self.pool
+        multiplexer = configuration.pipelining ? Multiplexer(pool: pool) { try PostgresLane($0.connection, pool: pool) } : nil
     }
 
-    /// One statement on a pooled connection.
+    /// One statement, in its own implicit transaction: with pipelining (`DB_PIPELINE`), on the connection the
+    /// statements of other callers share (`PostgresLane`), else on a connection of its own.
     public func query(_ sql: String, _ parameters: [any PostgresBindable] = []) async throws -> PostgresResult {
-        try await withSession { try await $0.query(sql, parameters) }
+        if let multiplexer {
+            let texts = parameters.map(\.postgresText)
+            return try await withCheckedThrowingContinuation { continuation in
+                let call = PostgresLane.Call(sql: sql, parameters: texts, continuation: continuation)
+                if Reactor.shared.inReactor {
+                    multiplexer.submit(call)
+                } else {
+                    Reactor.shared.execute { multiplexer.submit(call) }
+                }
+            }
+        }
+        return try await withSession { try await $0.query(sql, parameters) }
     }
 
     /// A connection for several statements; it goes back (rolled back if a transaction was left open) after.
@@ -119,6 +134,7 @@ public struct PostgresSession: Sendable {
     /// The result of what was just sent: sent from the caller's thread (it never blocks), read by the reactor's
     /// thread as it arrives.
     private func reply(_ connection: PostgresConnection) async throws -> PostgresResult {
+        pool.recordRoundTrip(statements: 1)
         if connection.flushPending {
             return try await pool.runBlocking { try connection.receive() }
         }

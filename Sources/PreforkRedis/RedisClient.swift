@@ -15,45 +15,34 @@ package struct RedisDriver: PoolDriver {
     package func close(_ connection: RedisConnection) { connection.close() }
 }
 
-/// The worker's Redis: the same pool as Postgres (waits up to the pool timeout, never fails at once), every
-/// hiredis call on the pool's own threads, never on an event loop.
+/// The worker's Redis: the same pool as Postgres (waits up to the pool timeout, never fails at once), and its connections
+/// shared by every concurrent caller (`RedisLane`): the commands of many requests go out
+/// in one write. Blocking commands (`BLPOP`, `SUBSCRIBE`) would hold up every other caller: this client is not
+/// for them. hiredis' blocking calls (connect, ping) run on the pool's own threads, never on an event loop.
 public final class RedisClient: Sendable {
     package let pool: ConnectionPool<RedisDriver>
     public let configuration: RedisConfiguration
+    private let multiplexer: Multiplexer<RedisDriver, RedisLane>
 
     public init(_ configuration: RedisConfiguration, metrics: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         self.pool = ConnectionPool(name: configuration.name, configuration: configuration.pool,
                                    driver: RedisDriver(configuration: configuration), metrics: metrics)
+        multiplexer = Multiplexer(pool: pool, replyTimeout: configuration.socketTimeout) { RedisLane($0.connection) }
     }
 
-    /// Several commands in one round trip; error replies come back as `.error` values in their place.
+    /// Several commands in one round trip, shared with other callers' commands of the same moment; error replies
+    /// come back as `.error` values in their place, and fail nothing else. A lost connection fails the calls in
+    /// flight on it with `RedisError` (kind `.io`); the next call gets a new connection.
     public func pipeline(_ commands: [[String]]) async throws -> [RedisValue] {
-        let lease = try await pool.checkout()
-        let connection = lease.connection
-        do {
-            // Written from here; the replies are read by the reactor's thread as they arrive.
-            try connection.send(commands)
-            let replies: [RedisValue] = try await withCheckedThrowingContinuation { continuation in
-                Reactor.shared.whenReadable(connection.fileDescriptor, timeout: configuration.socketTimeout) { timedOut in
-                    if timedOut {
-                        continuation.resume(throwing: connection.timedOut())
-                        return true
-                    }
-                    switch connection.consume() {
-                    case .pending: return false
-                    case .finished(let outcome):
-                        continuation.resume(with: outcome.mapError { $0 as any Error })
-                        return true
-                    }
-                }
+        guard !commands.isEmpty else { return [] }
+        return try await withCheckedThrowingContinuation { continuation in
+            let call = RedisLane.Call(commands: commands, continuation: continuation)
+            if Reactor.shared.inReactor {
+                multiplexer.submit(call)
+            } else {
+                Reactor.shared.execute { [multiplexer] in multiplexer.submit(call) }
             }
-            pool.checkin(lease)
-            return replies
-        } catch {
-            // A broken context is closed, never handed to the next holder.
-            pool.checkin(lease, healthy: !connection.isBroken)
-            throw error
         }
     }
 

@@ -72,45 +72,38 @@ package final class RedisConnection: @unchecked Sendable {
         return replies
     }
 
-    /// Queues the commands and writes them out, from the caller's thread. The context is in blocking mode, but
-    /// a few hundred bytes always fit the socket's send buffer, and the write timeout bounds the rest.
-    package func send(_ commands: [[String]]) throws(RedisError) {
+    /// Queues the commands in hiredis' output buffer, without writing: `write` sends what several callers
+    /// queued in one system call.
+    package func append(_ commands: [[String]]) throws(RedisError) {
         guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
         for command in commands {
             guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
         }
+    }
+
+    /// Writes everything queued. The context is in blocking mode: the write timeout bounds a server that stops
+    /// reading, and a few kilobytes always fit the socket's send buffer.
+    package func write() throws(RedisError) {
+        guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
         var done: Int32 = 0
         while done == 0 {
             guard redisBufferWrite(context, &done) == REDIS_OK else { throw fail(context) }
         }
-        pendingReplies = []
-        expectedReplies = commands.count
     }
 
-    /// What `consume` found: every reply of the pipeline, or not yet.
-    package enum Progress {
-        case pending
-        case finished(Result<[RedisValue], RedisError>)
-    }
-
-    private var pendingReplies: [RedisValue] = []
-    private var expectedReplies = 0
-
-    /// Reads what the socket has (one `read`, which does not block: the reactor saw it readable) and parses
-    /// every complete reply.
-    package func consume() -> Progress {
-        guard let context, !isBroken else { return .finished(.failure(RedisError(kind: .io, message: "the connection is closed"))) }
-        guard redisBufferRead(context) == REDIS_OK else { return .finished(.failure(fail(context))) }
-        while pendingReplies.count < expectedReplies {
+    /// Reads what the socket has (one `read`, which does not block: the reactor saw it readable) and returns
+    /// every complete reply, in order; the rest of a partial one stays in hiredis' reader for the next call.
+    package func readReplies() throws(RedisError) -> [RedisValue] {
+        guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
+        guard redisBufferRead(context) == REDIS_OK else { throw fail(context) }
+        var replies: [RedisValue] = []
+        while true {
             var reply: UnsafeMutableRawPointer?
-            guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { return .finished(.failure(fail(context))) }
-            guard let reply else { return .pending }
-            pendingReplies.append(Self.decode(reply.assumingMemoryBound(to: redisReply.self)))
+            guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { throw fail(context) }
+            guard let reply else { return replies }
+            replies.append(Self.decode(reply.assumingMemoryBound(to: redisReply.self)))
             freeReplyObject(reply)
         }
-        let replies = pendingReplies
-        pendingReplies = []
-        return .finished(.success(replies))
     }
 
     /// The call did not finish within the socket timeout: the reply may still come, so the context is done.

@@ -56,6 +56,8 @@ public final class Reactor: TaskExecutor, Sendable {
     /// Watchers and tickers, only read and written on the reactor's thread.
     private nonisolated(unsafe) var watchers: [Int32: any Watcher] = [:]
     private nonisolated(unsafe) var tickers: [@Sendable () -> Void] = []
+    /// What runs once this turn's jobs have run (`atEndOfTurn`); only touched on the reactor's thread.
+    private nonisolated(unsafe) var turnEnd: [@Sendable () -> Void] = []
     private nonisolated(unsafe) var thread = pthread_t()
     /// Tags a watcher's descriptor in `epoll_event.data`, apart from a one-shot registration's.
     private static let watcherTag: UInt64 = 1 << 32
@@ -107,10 +109,16 @@ public final class Reactor: TaskExecutor, Sendable {
         var event = epoll_event()
         event.events = events
         event.data.u64 = Self.watcherTag | UInt64(UInt32(bitPattern: fd))
-        guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 else { return false }
+        // A pooled connection's socket may still be in the set, disarmed, from its one-shot waits (`whenReadable`).
+        guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0
+            || (errno == EEXIST && epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) == 0) else { return false }
         watchers[fd] = watcher
         return true
     }
+
+    /// Input or the peer's hang-up: what a connection waiting for replies watches for.
+    public static let readable: UInt32 = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+    public static let writable: UInt32 = EPOLLOUT.rawValue
 
     /// Changes what a watched descriptor waits for.
     public func rewatch(_ fd: Int32, events: UInt32) {
@@ -130,6 +138,19 @@ public final class Reactor: TaskExecutor, Sendable {
     /// the HTTP connections, and the heartbeat, which so proves that this thread turns.
     public func everyTick(_ body: @escaping @Sendable () -> Void) {
         execute { self.tickers.append(body) }
+    }
+
+    /// Calls `body` on the reactor's thread after the jobs of this turn (or of the next, from another thread).
+    ///
+    /// This is how the requests of one turn share a write: each request queues its commands on a multiplexed
+    /// connection and asks for one flush here, so sixteen requests resumed by one wake-up send their statements
+    /// in one system call, and the server reads them in one wake-up of its own.
+    public func atEndOfTurn(_ body: @escaping @Sendable () -> Void) {
+        if inReactor {
+            turnEnd.append(body)
+        } else {
+            execute { self.turnEnd.append(body) }
+        }
     }
 
     /// Calls `callback` on the reactor's thread once `fd` is readable (at once if it already is).
@@ -192,6 +213,11 @@ public final class Reactor: TaskExecutor, Sendable {
         while true {
             // Jobs first; while there are any, only look at the sockets (no sleep) between batches.
             let busy = runJobs()
+            while !turnEnd.isEmpty {
+                let flushes = turnEnd
+                turnEnd.removeAll(keepingCapacity: true)
+                for flush in flushes { flush() }
+            }
             let ready = epoll_wait(epoll, &events, Int32(events.count), busy ? 0 : 50)
             if busy == false { jobs.withLockedValue { $0.sleeping = false } }
             if ready > 0 {

@@ -204,6 +204,9 @@ public enum Catalog {
     public static let preparedStatements = Setting<Bool?>.boolean(
         variables: ["DB_PREPARED_STATEMENTS"], defaultHelp: "true, false with DB_PGBOUNCER",
         help: "prepare each statement once per connection", readers: [.worker, .cleanup])
+    public static let pipeline = Setting<Bool?>.boolean(
+        variables: ["DB_PIPELINE"], defaultHelp: "true, false with DB_PGBOUNCER",
+        help: "send concurrent single statements on one connection, libpq's pipeline mode", readers: [.worker, .cleanup])
     public static let redisURL = Setting<String?>.url(
         variables: ["REDIS_URL"], kind: .redisURL, defaultHelp: "none: required by the worker",
         help: "redis://[[user]:password@]host[:port][/db]", readers: [.worker])
@@ -319,7 +322,7 @@ public enum Catalog {
         metricsBind.declaration, relaySignals.declaration,
         poolSize.declaration, maxOverflow.declaration, maxConnections.declaration, reservedConnections.declaration, cleanupPoolSize.declaration, cleanupMaxOverflow.declaration, pgbouncer.declaration,
         pgbouncerMaxClientConnections.declaration, pgbouncerPoolSize.declaration, pgbouncerInstances.declaration,
-        databaseURL.declaration, poolTimeout.declaration, poolRecycle.declaration, prePing.declaration, statementTimeout.declaration, applicationName.declaration, preparedStatements.declaration,
+        databaseURL.declaration, poolTimeout.declaration, poolRecycle.declaration, prePing.declaration, statementTimeout.declaration, applicationName.declaration, preparedStatements.declaration, pipeline.declaration,
         redisURL.declaration, redisPoolSize.declaration, redisPoolTimeout.declaration, redisSocketTimeout.declaration, redisConnectTimeout.declaration,
         rateLimit.declaration, authCacheTTL.declaration, maxBodySize.declaration, headerTimeout.declaration, bodyTimeout.declaration, bodyBufferLimit.declaration, authMissConcurrency.declaration,
         authMissQueue.declaration, workerThreads.declaration, accessLog.declaration,

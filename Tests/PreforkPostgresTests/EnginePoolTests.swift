@@ -11,7 +11,8 @@ extension SharedServer {
 @Suite("The Postgres engine's pool against a real Postgres", .serialized)
 struct EnginePoolTests {
     @Test func twoHundredTasksOnTenPlusTenNeverHoldMoreThanTwentyBackends() async throws {
-        let engine = try TestDatabase.engine("burst") { $0.pool.timeout = .seconds(60) }
+        // The pool's own contract: each statement on a connection of its own (pipelining off).
+        let engine = try TestDatabase.engine("burst") { $0.pool.timeout = .seconds(60); $0.pipelining = false }
         let name = engine.configuration.applicationName
         let admin = try TestDatabase.admin()
         let sampling = Locked(true)
@@ -149,7 +150,7 @@ struct EnginePoolTests {
     }
 
     @Test func afterDisposeNoBackendRemainsAndCheckoutsAreRefused() async throws {
-        let engine = try TestDatabase.engine("dispose")
+        let engine = try TestDatabase.engine("dispose") { $0.pipelining = false }  // a connection per statement
         let name = engine.configuration.applicationName
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<12 { group.addTask { _ = try await engine.query("SELECT pg_sleep(0.05)") } }
@@ -209,6 +210,7 @@ struct EnginePoolTests {
             $0.pool.size = 1
             $0.pool.maxOverflow = 0
             $0.pool.timeout = .milliseconds(200)
+            $0.pipelining = false  // the second statement must wait for a connection, not share the first one's
         }
         let holder = Task { try await engine.query("SELECT pg_sleep(1)") }
         try await until { engine.status.checkedOut == 1 }
@@ -225,7 +227,7 @@ struct EnginePoolTests {
     }
 
     @Test func aCancelledWaiterLeavesTheQueue() async throws {
-        let engine = try TestDatabase.engine("cancel") { $0.pool.size = 1; $0.pool.maxOverflow = 0 }
+        let engine = try TestDatabase.engine("cancel") { $0.pool.size = 1; $0.pool.maxOverflow = 0; $0.pipelining = false }
         let holder = Task { try await engine.query("SELECT pg_sleep(0.5)") }
         try await until { engine.status.checkedOut == 1 }
         let waiter = Task { try await engine.query("SELECT 1") }
@@ -247,6 +249,7 @@ struct ObservabilityTests {
         configuration.applicationName = "metrics-\(getpid())"
         configuration.pool.size = 1
         configuration.pool.maxOverflow = 0
+        configuration.pipelining = false  // the waiter waits for the holder's connection
         let engine = PostgresEngine(configuration, metrics: metrics)
         let pool = [("pool", configuration.applicationName)]
         let holder = Task { try await engine.query("SELECT pg_sleep(0.5)") }

@@ -2,7 +2,7 @@
 part, beside our worker doing the whole request, interleaved (scripts/bench floor).
 
 A request of GET /v1/notes/{id} is three exchanges: the HTTP request and its answer, one Redis round trip
-(GET, INCR, EXPIRE pipelined) and one Postgres round trip (a prepared statement). Each has a reference that is
+(GET and INCR pipelined, shared with other requests) and one Postgres round trip (a prepared statement). Each has a reference that is
 nothing but that exchange, written in C and tuned for years:
   - HTTP: nginx answering `return 200` with the same number of worker processes, under the same wrk;
   - Redis: redis-benchmark's client, three commands pipelined per round trip;

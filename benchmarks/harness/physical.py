@@ -1,6 +1,6 @@
 """The physical limit of GET /v1/notes/{id} on this machine: the same round trips without any HTTP.
 
-An authenticated read costs one Redis round trip (GET auth:<hash>, INCR and EXPIRE of the rate-limit key,
+An authenticated read costs one Redis round trip (GET auth:<hash>, INCR of the rate-limit key (EXPIRE once),
 pipelined) and one Postgres statement (the note by id and user, prepared). pgbench and redis-benchmark drive
 exactly that, on the same cores the API uses, with as many clients as the API's pools hold at the report's
 load (64 Postgres clients for 64 HTTP connections, 20 Redis clients for 4 workers' pools of 5). Each runs

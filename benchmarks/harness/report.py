@@ -148,7 +148,7 @@ def write(data, out):
         add("")
         add("The same round trips without HTTP, each tool alone on the same cores: "
             f"`{p['pg_command']}` (the worker's statement, prepared) and `{p['redis_command']}` (three commands per "
-            "round trip, as the worker's GET + INCR + EXPIRE). A request needs both and their CPU adds up, so the "
+            "round trip; the worker sends GET + INCR). A request needs both and their CPU adds up, so the "
             "limit is 1 / (1/pg + 1/redis).")
         add("")
         add("| | requests/s | share of the limit |")

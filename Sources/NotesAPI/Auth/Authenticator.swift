@@ -17,7 +17,7 @@ public enum AuthOutcome: Sendable, Equatable {
 }
 
 /// Token → user, cached in Redis, and the per-token rate limit, in one pipelined round trip:
-/// `GET auth:<hash>`, `INCR rl:<hash>:<minute>`, `EXPIRE`. A cache miss asks Postgres and caches the answer
+/// `GET auth:<hash>`, `INCR rl:<hash>:<minute>` (and `EXPIRE` once per minute and token). A cache miss asks Postgres and caches the answer
 /// (unknown tokens too, briefly). When Redis fails, authentication goes to Postgres and the rate limit is not
 /// applied (fails open): a Redis outage must not take the API down. That is logged (at most every 10 s) and
 /// counted in `redis_fallbacks_total`; Redis is then left alone for a second before it is tried again, so an
@@ -56,14 +56,17 @@ final class Authenticator: Sendable {
         }
         let window = RateLimitWindow(now: now)
         var commands = [["GET", "auth:" + hash]]
-        if limit > 0 {
-            let key = window.key(tokenHash: hash)
-            commands.append(["INCR", key])
-            commands.append(["EXPIRE", key, String(RateLimitWindow.length + 5)])
-        }
+        let key = window.key(tokenHash: hash)
+        if limit > 0 { commands.append(["INCR", key]) }
         let replies: [RedisValue]
         do {
             replies = try await redis.pipeline(commands)
+            // The window's key expires once, when its first INCR made it: the redis.io INCR rate-limit pattern.
+            // An EXPIRE with every INCR cost Redis a third more commands. Should this EXPIRE never arrive (the
+            // worker killed in between), one key of a past minute stays: it is never counted again.
+            if limit > 0, replies[1].integer == 1 {
+                _ = try await redis.pipeline([["EXPIRE", key, String(RateLimitWindow.length + 5)]])
+            }
         } catch {
             redisFailed(error)
             return await withoutRedis(hash)
