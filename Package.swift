@@ -207,7 +207,7 @@ let package = Package(
             dependencies: ["PreforkPostgres", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "TimeUnits"]),
-        .testTarget(name: "PreforkRedisTests", dependencies: ["PreforkRedis", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]),
+        .testTarget(name: "PreforkRedisTests", dependencies: ["PreforkRedis", "CHiredis", "ConnectionURL", "PoolCore", .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The worker's HTTP parser beside SwiftNIO's, for the differential tests and the fuzzer.
         .target(name: "HTTPDifferential", dependencies: [
             "PreforkWorker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -9,7 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [.executable(name: "visit-counter", targets: ["VisitCounter"])],
     dependencies: [
-        // In your own package, the URL you cloned prefork from. This example is of prefork 0.17.0 (what
+        // In your own package, the URL you cloned prefork from. This example is of prefork 0.17.1 (what
         // `supervisor --version` prints and CHANGELOG.md's newest version); no release is tagged yet:
         //   .package(url: "<prefork repository URL>", branch: "main")
         .package(name: "prefork", path: "../.."),

@@ -16,7 +16,7 @@ public struct PostgresResult: Sendable {
             columns.append(String(cString: PQfname(result, Int32(column))))
             types.append(PQftype(result, Int32(column)))
         }
-        let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let index = ColumnIndex(columns)
         var rows: [PostgresRow] = []
         rows.reserveCapacity(rowCount)
         for row in 0..<rowCount {
@@ -39,13 +39,32 @@ public struct PostgresResult: Sendable {
 }
 
 public struct PostgresRow: Sendable {
-    let index: [String: Int]
+    let index: ColumnIndex
     public let values: [PostgresValue]
 
-    /// The value of a column by name; `.null` for a column the row does not have.
+    /// The value of a column by name (the first of that name); `.null` for a column the row does not have.
     public subscript(_ column: String) -> PostgresValue {
-        index[column].map { values[$0] } ?? .null
+        index.position(of: column).map { values[$0] } ?? .null
     }
 
     public subscript(_ position: Int) -> PostgresValue { values[position] }
+}
+
+/// Column positions by name, shared by a result's rows. A statement returns a handful of columns, and for those
+/// comparing the names (short strings, compared inline) is cheaper than building and probing a dictionary for
+/// every result; a wide result still gets one.
+struct ColumnIndex: Sendable {
+    private let names: [String]
+    private let positions: [String: Int]?
+
+    init(_ names: [String]) {
+        self.names = names
+        positions = names.count > 16
+            ? Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first }) : nil
+    }
+
+    func position(of name: String) -> Int? {
+        if let positions { return positions[name] }
+        return names.firstIndex(of: name)
+    }
 }

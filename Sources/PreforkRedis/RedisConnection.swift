@@ -37,6 +37,11 @@ package final class RedisConnection: @unchecked Sendable {
             throw RedisError(kind: .io, message: "cannot connect to \(url.host):\(url.port): \(message)")
         }
         let connection = RedisConnection(context: context)
+        // hiredis 0.14 opens its socket without close-on-exec (libpq sets it on its own): a child the process
+        // spawns would keep the connection open in Redis after `close`.
+        guard fcntl(context.pointee.fd, F_SETFD, fcntl(context.pointee.fd, F_GETFD) | FD_CLOEXEC) == 0 else {
+            throw RedisError(kind: .io, message: "cannot set close-on-exec: \(String(cString: strerror(errno)))")
+        }
         guard redisSetTimeout(context, timeval(configuration.socketTimeout)) == REDIS_OK,
               redisEnableKeepAlive(context) == REDIS_OK
         else {
@@ -58,9 +63,7 @@ package final class RedisConnection: @unchecked Sendable {
     /// Sends all commands at once and reads their replies in order: one round trip for a multi-command step.
     package func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
         guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
-        for command in commands {
-            guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
-        }
+        guard Self.append(commands, to: context) == REDIS_OK else { throw fail(context) }
         var replies: [RedisValue] = []
         replies.reserveCapacity(commands.count)
         for _ in commands {
@@ -76,9 +79,7 @@ package final class RedisConnection: @unchecked Sendable {
     /// queued in one system call.
     package func append(_ commands: [[String]]) throws(RedisError) {
         guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
-        for command in commands {
-            guard Self.append(command, to: context) == REDIS_OK else { throw fail(context) }
-        }
+        guard Self.append(commands, to: context) == REDIS_OK else { throw fail(context) }
     }
 
     /// Writes everything queued. The context is in blocking mode: the write timeout bounds a server that stops
@@ -106,12 +107,6 @@ package final class RedisConnection: @unchecked Sendable {
         }
     }
 
-    /// The call did not finish within the socket timeout: the reply may still come, so the context is done.
-    package func timedOut() -> RedisError {
-        isBroken = true
-        return RedisError(kind: .io, message: "no reply within the socket timeout")
-    }
-
     package func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
         try pipeline([arguments])[0]
     }
@@ -129,23 +124,11 @@ package final class RedisConnection: @unchecked Sendable {
         return RedisError(kind: kind, message: Self.errorText(context))
     }
 
-    private static func append(_ arguments: [String], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
-        // All arguments in one buffer (plus a byte, so it is never empty); hiredis copies them at once.
-        var storage: [UInt8] = []
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for argument in arguments {
-            offsets.append(storage.count)
-            lengths.append(argument.utf8.count)
-            storage += argument.utf8
-        }
-        storage.append(0)
-        return storage.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!)
-            var argv: [UnsafePointer<CChar>?] = offsets.map { (base + $0).assumingMemoryBound(to: CChar.self) }
-            return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                redisAppendCommandArgv(context, Int32(arguments.count), argvBuffer.baseAddress, lengths)
-            }
+    /// Queues the commands' bytes in hiredis' output buffer in one copy.
+    private static func append(_ commands: [[String]], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
+        let bytes = RedisCommandEncoding.encode(commands)
+        return bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
     }
 

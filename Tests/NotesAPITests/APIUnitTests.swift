@@ -1,3 +1,4 @@
+import Foundation
 import LogFormat
 import NIOCore
 import NIOHTTP1
@@ -24,6 +25,51 @@ struct RouteTests {
         #expect(Route(method: .GET, path: "/v1/notes/1/2") == .notFound)
         #expect(Route(method: .GET, path: "/") == .notFound)
         #expect(Route(method: .GET, path: "/v2/notes") == .notFound)
+    }
+
+    /// The byte-wise matcher against the Character-wise one it replaced, over paths built from route fragments,
+    /// slashes, and non-ASCII text (where the two kinds of comparison could differ).
+    @Test func sameRoutesAsTheCharacterWiseMatcher() {
+        func reference(_ method: HTTPMethod, _ path: Substring) -> Route {
+            var path = path
+            if path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
+            switch path {
+            case "/healthz": return method == .GET || method == .HEAD ? .healthz : .methodNotAllowed(allow: "GET, HEAD")
+            case "/readyz": return method == .GET || method == .HEAD ? .readyz : .methodNotAllowed(allow: "GET, HEAD")
+            case "/metrics": return method == .GET ? .metrics : .methodNotAllowed(allow: "GET")
+            case "/v1/notes":
+                switch method {
+                case .GET: return .listNotes
+                case .POST: return .createNote
+                default: return .methodNotAllowed(allow: "GET, POST")
+                }
+            default:
+                guard path.hasPrefix("/v1/notes/") else { return .notFound }
+                let id = path.dropFirst("/v1/notes/".count)
+                guard !id.isEmpty, !id.contains("/") else { return .notFound }
+                switch method {
+                case .GET: return .getNote(id)
+                case .PATCH: return .updateNote(id)
+                case .DELETE: return .deleteNote(id)
+                default: return .methodNotAllowed(allow: "GET, PATCH, DELETE")
+                }
+            }
+        }
+        let fragments = ["", "/", "//", "/healthz", "/readyz", "/metrics", "/v1", "/notes", "/v1/notes", "42", "é",
+                         "e\u{301}", "%2F", "?", " "]
+        var checked = 0
+        for first in fragments {
+            for second in fragments {
+                for third in ["", "/", "7", "/x"] {
+                    let path = Substring(first + second + third)
+                    for method in [HTTPMethod.GET, .HEAD, .POST, .PATCH, .DELETE, .PUT] {
+                        #expect(Route(method: method, path: path) == reference(method, path), "\(method) \(path)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == 15 * 15 * 4 * 6)
     }
 
     @Test func labelsAreTemplates() {
@@ -54,6 +100,13 @@ struct RequestTests {
         #expect(request("/", headers: [("Authorization", "Basic abc")]).bearerToken == nil)
         #expect(request("/", headers: [("Authorization", "Bearer")]).bearerToken == nil)
         #expect(request("/").bearerToken == nil)
+        #expect(request("/", headers: [("Authorization", "BeArEr \t abc\t")]).bearerToken == "abc")
+        #expect(request("/", headers: [("Authorization", "Bearer a b")]).bearerToken == "a b")
+        #expect(request("/", headers: [("Authorization", "Bearer \t ")]).bearerToken == nil)
+        #expect(request("/", headers: [("Authorization", "Bearer\tabc")]).bearerToken == nil)
+        #expect(request("/", headers: [("Authorization", "Bearerx abc")]).bearerToken == nil)
+        #expect(request("/", headers: [("Authorization", "B\u{e9}arer abc")]).bearerToken == nil)
+        #expect(request("/", headers: [("Authorization", "Bearer t\u{f6}ken")]).bearerToken == "t\u{f6}ken")
     }
 }
 
@@ -165,5 +218,20 @@ struct JSONTextTests {
         #expect(JSONText.quoted("plain") == "\"plain\"")
         #expect(JSONText.quoted("a\"b\\c\nd\te\u{01}") == #""a\"b\\c\nd\te\u0001""#)
         #expect(JSONText.quoted("ünïcødé ✓") == "\"ünïcødé ✓\"")
+    }
+
+    /// Foundation's JSON parser, an independent reference, reads back every string we quote: all control
+    /// characters, quotes, backslashes, and non-ASCII text, in random mixtures.
+    @Test func foundationReadsBackWhatWeQuote() throws {
+        let alphabet: [Character] = (0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }
+            + ["\"", "\\", "/", "a", "Z", " ", "é", "✓", "😀", "\u{7f}", "\u{2028}"]
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 2, 15, 16, 200] {
+            for _ in 0..<50 {
+                let text = String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+                let decoded = try JSONDecoder().decode(String.self, from: Data(JSONText.quoted(text).utf8))
+                #expect(decoded == text, "\(Array(text.unicodeScalars))")
+            }
+        }
     }
 }

@@ -108,7 +108,7 @@ struct EnginePoolTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<16 {
                 group.addTask {
-                    while running.withLock({ $0 }) {
+                    while running.withLock({ $0 }), !Task.isCancelled {
                         do {
                             _ = try await engine.query("SELECT 1")
                             let after = restarted.withLock { $0 }
@@ -174,12 +174,7 @@ struct EnginePoolTests {
         let slow = Task { try await engine.query("SELECT pg_sleep(30)") }
         try await until { engine.status.checkedOut == 1 }
         let admin = try TestDatabase.admin()
-        // The statement has reached the server (a cancel that comes before it is ignored, and sent again).
-        let deadline = ContinuousClock.now + .seconds(5)
-        while try admin.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
-                                [name]).rows[0]["n"].int != 1, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await TestDatabase.untilOneStatementIsActive(name, admin: admin)
         let started = ContinuousClock.now
         #expect(await engine.dispose(timeout: .seconds(5)))
         #expect(started.duration(to: .now) < .seconds(2))

@@ -188,11 +188,7 @@ struct PipelineTests {
         let name = engine.configuration.applicationName
         let slow = Task { try await engine.query("SELECT pg_sleep(30)") }
         let admin = try TestDatabase.admin()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while try admin.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
-                                [name]).rows[0]["n"].int != 1, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await TestDatabase.untilOneStatementIsActive(name, admin: admin)
         let started = ContinuousClock.now
         #expect(await engine.dispose(timeout: .seconds(5)))
         #expect(started.duration(to: .now) < .seconds(2))

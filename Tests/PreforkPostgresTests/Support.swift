@@ -38,8 +38,6 @@ enum TestDatabase {
         return Int(result.rows[0]["n"].int ?? -1)
     }
 
-    /// Runs pg_ctl as the postgres user on a thread of its own (`system`, which waits for its child itself),
-    /// so no cooperative thread blocks while the server restarts.
     /// Backends of a closed pool leave `pg_stat_activity` shortly after their sockets close (the server
     /// process exits asynchronously): polls for up to `within`, returns the last count.
     static func backendsSettle(_ applicationName: String, to expected: Int, admin: PostgresConnection,
@@ -52,6 +50,18 @@ enum TestDatabase {
         }
     }
 
+    /// Waits (up to 5 s) until one statement of the application is running on the server: a cancel sent before
+    /// it arrives is ignored by Postgres, so the dispose tests wait for this before disposing.
+    static func untilOneStatementIsActive(_ applicationName: String, admin: PostgresConnection) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while try admin.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+                                [applicationName]).rows[0]["n"].int != 1, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Runs pg_ctl as the postgres user on a thread of its own (`system`, which waits for its child itself),
+    /// so no cooperative thread blocks while the server restarts.
     static func pgCtl(_ arguments: [String]) async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let bin = environment["TEST_PG_BIN"], let data = environment["TEST_PG_DATA"] else {

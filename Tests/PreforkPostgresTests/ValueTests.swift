@@ -32,6 +32,21 @@ struct ValueTests {
         #expect(row["local"].date == Date(timeIntervalSince1970: 1_774_747_800))
     }
 
+    /// A narrow result finds columns by comparing names, a wide one (over 16) through a dictionary: both give the
+    /// first column of a repeated name, and `.null` for a name the result does not have.
+    @Test func columnsByNameInNarrowAndWideResults() async throws {
+        let engine = try TestDatabase.engine("columns")
+        defer { Task { await engine.dispose() } }
+        for width in [2, 17, 40] {
+            let columns = (0..<width).map { "\($0) AS c\($0)" } + ["-1 AS c0", "-2 AS \"C1\""]
+            let row = try await engine.query("SELECT " + columns.joined(separator: ", ")).rows[0]
+            #expect(row["c0"] == .int(0), "width \(width)")
+            #expect(row["c1"] == .int(1) && row["C1"] == .int(-2), "width \(width)")
+            #expect(row["c\(width - 1)"] == .int(Int64(width - 1)), "width \(width)")
+            #expect(row["c\(width)"] == .null && row[""] == .null, "width \(width)")
+        }
+    }
+
     @Test func parametersRoundTrip() async throws {
         let engine = try TestDatabase.engine("params")
         defer { Task { await engine.dispose() } }

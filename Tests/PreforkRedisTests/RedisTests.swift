@@ -214,8 +214,11 @@ struct RedisClientTests {
         var keepalive: Int32 = 0
         var keepaliveLength = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(lease.connection.fileDescriptor, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &keepaliveLength)
+        // Close-on-exec: a process the worker's process spawns must not hold its Redis connections open.
+        let descriptorFlags = fcntl(lease.connection.fileDescriptor, F_GETFD)
         client.pool.checkin(lease)
         #expect(timeout.tv_sec == 2 && keepalive == 1)
+        #expect(descriptorFlags & FD_CLOEXEC != 0)
         #expect(await client.close())
         admin.close()
     }

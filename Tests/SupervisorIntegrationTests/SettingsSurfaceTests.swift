@@ -112,7 +112,7 @@ struct SettingsSurfaceTests {
         let port = try supervisor.metricsPort()
         try supervisor.waitForLog("all 1 workers ready")
         let body = try HTTPClient.get(port: port, path: "/metrics").get().body
-        let version = runShell("'\(supervisorPath)' --version").output  // supervisor 0.17.0 (commit abc)
+        let version = runShell("'\(supervisorPath)' --version").output  // supervisor 0.17.1 (commit abc)
         let parts = version.split(whereSeparator: { " ()\n".contains($0) })
         #expect(parts.count == 4)
         #expect(body.contains("prefork_build_info{version=\"\(parts[1])\",commit=\"\(parts[3])\"} 1"), "\(body.prefix(400))")

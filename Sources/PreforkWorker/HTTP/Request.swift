@@ -15,7 +15,7 @@ public struct Request: Sendable {
         headers = head.headers
         self.body = body
         let uri = Substring(head.uri)
-        if let mark = uri.firstIndex(of: "?") {
+        if let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = uri[..<mark]
             query = uri[uri.index(after: mark)...]
         } else {
@@ -40,12 +40,20 @@ public struct Request: Sendable {
     }
 
     /// The token of `Authorization: Bearer <token>`, nil when the header is missing or of another scheme.
+    /// The scheme is case-insensitive (RFC 9110, 11.1); spaces and tabs around the token are not part of it.
+    /// Read as bytes: it runs on every authenticated request.
     public var bearerToken: String? {
         guard let value = headers.first(name: "authorization") else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: " \t")
-        return token.isEmpty ? nil : token
+        let space = UInt8(ascii: " ")
+        var rest = Substring(value).utf8
+        while rest.first == space { rest = rest.dropFirst() }
+        guard let end = rest.firstIndex(of: space) else { return nil }
+        let scheme = rest[..<end]
+        guard scheme.count == 6, scheme.lazy.map({ $0 | 0x20 }).elementsEqual("bearer".utf8) else { return nil }
+        var token = rest[rest.index(after: end)...]
+        while let first = token.first, first == space || first == UInt8(ascii: "\t") { token = token.dropFirst() }
+        while let last = token.last, last == space || last == UInt8(ascii: "\t") { token = token.dropLast() }
+        return token.isEmpty ? nil : String(Substring(token))
     }
 
     package static func percentDecoded(_ text: Substring) -> String {
