@@ -75,20 +75,19 @@ package final class RedisConnection: @unchecked Sendable {
         return replies
     }
 
-    /// Queues the commands in hiredis' output buffer, without writing: `write` sends what several callers
-    /// queued in one system call.
-    package func append(_ commands: [[String]]) throws(RedisError) {
+    /// Sends what the socket takes now, without waiting, and returns how many bytes went (0 when its buffer is
+    /// full). A shared connection's lane keeps the rest and sends it when the reactor sees the socket writable:
+    /// a Redis that stops reading then holds up its own callers only. hiredis' `redisBufferWrite` would block the
+    /// worker's one thread for up to the socket timeout, since the context is in blocking mode.
+    package func sendNow(_ bytes: UnsafeRawBufferPointer) throws(RedisError) -> Int {
         guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
-        guard Self.append(commands, to: context) == REDIS_OK else { throw fail(context) }
-    }
-
-    /// Writes everything queued. The context is in blocking mode: the write timeout bounds a server that stops
-    /// reading, and a few kilobytes always fit the socket's send buffer.
-    package func write() throws(RedisError) {
-        guard let context, !isBroken else { throw RedisError(kind: .io, message: "the connection is closed") }
-        var done: Int32 = 0
-        while done == 0 {
-            guard redisBufferWrite(context, &done) == REDIS_OK else { throw fail(context) }
+        while true {
+            let sent = Glibc.send(context.pointee.fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            if sent >= 0 { return sent }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
+            isBroken = true
+            throw RedisError(kind: .io, message: "cannot send to Redis: \(String(cString: strerror(errno)))")
         }
     }
 

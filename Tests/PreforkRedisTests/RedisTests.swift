@@ -233,6 +233,48 @@ struct RedisClientTests {
         #expect(await client.close())
     }
 
+    /// A server that stops reading: the lane's socket fills, and the worker's one thread must not wait for it
+    /// (a blocking write would, for up to the socket timeout). Another client's calls go on meanwhile; the stuck
+    /// call fails at the socket timeout. The "server" is a listener that never accepts: the kernel completes the
+    /// connection, and nothing ever reads it.
+    @Test func aServerThatStopsReadingHoldsUpOnlyItsOwnCalls() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(listener, address, length) == 0 && listen(listener, 8) == 0
+                    && getsockname(listener, address, &length) == 0
+            }
+        }
+        try #require(bound)
+        var configuration = try testConfiguration { $0.socketTimeout = .seconds(2) }
+        configuration.url.host = "127.0.0.1"
+        configuration.url.port = Int(UInt16(bigEndian: address.sin_port))
+        let stuck = RedisClient(configuration)
+        let healthy = RedisClient(try testConfiguration())
+        _ = try await healthy.command("PING")
+        let started = ContinuousClock.now
+        // More than loopback's send and receive buffers together hold.
+        let stuckCall = Task { try await stuck.command("SET", "never-read", String(repeating: "x", count: 16 << 20)) }
+        // PINGs on the other client for the 3 s in which the stuck call is written and times out.
+        var slowest = Duration.zero
+        while started.duration(to: .now) < .seconds(3) {
+            let sent = ContinuousClock.now
+            #expect(try await healthy.command("PING") == .status("PONG"))
+            slowest = max(slowest, sent.duration(to: .now))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(slowest < .milliseconds(500), "a PING on another connection took \(slowest)")
+        await #expect(throws: RedisError.self) { _ = try await stuckCall.value }
+        #expect(started.duration(to: .now) < .seconds(5))
+        #expect(await stuck.close())
+        #expect(await healthy.close())
+    }
+
     @Test func nothingListeningFailsFastWithTheAddress() async throws {
         var configuration = try testConfiguration { $0.pool.timeout = .seconds(2) }
         configuration.url.port = 1
