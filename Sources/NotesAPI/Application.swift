@@ -189,7 +189,9 @@ public final class Application: WorkerApplication {
 
     private func authenticated(_ request: Request, route: Route) async -> Response {
         guard let token = request.bearerToken else {
-            return .error(.unauthorized, "unauthorized", "missing bearer token", headers: [("www-authenticate", "Bearer")])
+            let message = request.headers.contains(name: "authorization")
+                ? "the Authorization header is not \"Bearer <token>\"" : "missing bearer token"
+            return .error(.unauthorized, "unauthorized", message, headers: [("www-authenticate", "Bearer")])
         }
         switch await authenticator.authenticate(token) {
         case .user(let user):

@@ -85,6 +85,12 @@ struct HostileInputTests {
         #expect(try answer("GET /healthz HTTP/1.1\r\nHost: a, b\r\nConnection: close\r\n\r\n").status == 400, "two Hosts in one")
         #expect(try answer("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").status == 200)
         #expect(try answer("GET /healthz HTTP/1.0\r\n\r\n").status == 200, "HTTP/1.0 needs no Host")
+        // An absolute-form target, as a proxy sends it (§3.2.2: a server must accept it), routes by its path.
+        #expect(try answer("GET http://a/healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").status == 200)
+        let noToken = try answer("GET http://a:8080/v1/notes?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(noToken.status == 401 && noToken.body.contains("missing bearer token"), "\(noToken.body)")
+        let tab = try answer("GET /v1/notes HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer\tx\r\nConnection: close\r\n\r\n")
+        #expect(tab.status == 401 && tab.body.contains("not \\\"Bearer <token>\\\""), "\(tab.body)")
         // HTTP/1.0 has no chunked coding: the framing is faulty (§6.1), so 400 and close, never a guess.
         let chunked10 = "POST /v1/notes HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         let refused = try answer(chunked10)

@@ -94,6 +94,24 @@ struct RequestTests {
         #expect(parsed.queryValue("missing") == nil)
     }
 
+    /// RFC 9112, 3.2.2: a server must accept an absolute-form target; it routes by its path.
+    @Test func absoluteFormTargetsRouteByTheirPath() {
+        let cases: [(String, String, String?)] = [
+            ("http://example.com/v1/notes?limit=5", "/v1/notes", "limit=5"),
+            ("HTTPS://example.com:8443/healthz", "/healthz", nil),
+            ("http://example.com", "/", nil),
+            ("http://example.com?x=1", "/", "x=1"),
+            ("http://user@example.com/v1/notes/7/", "/v1/notes/7/", nil),
+            ("/v1/notes?a=b", "/v1/notes", "a=b"),
+            ("*", "*", nil),
+        ]
+        for (target, path, query) in cases {
+            let parsed = request(target)
+            #expect(parsed.path == path && parsed.query == query.map { Substring($0) }, "\(target)")
+        }
+        #expect(Route(method: .GET, path: request("http://h/v1/notes/7").path) == .getNote("7"))
+    }
+
     @Test func bearerTokens() {
         #expect(request("/", headers: [("Authorization", "Bearer abc")]).bearerToken == "abc")
         #expect(request("/", headers: [("authorization", "bearer   abc ")]).bearerToken == "abc")

@@ -14,7 +14,7 @@ public struct Request: Sendable {
         method = head.method
         headers = head.headers
         self.body = body
-        let uri = Substring(head.uri)
+        let uri = Self.originForm(Substring(head.uri))
         if let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = uri[..<mark]
             query = uri[uri.index(after: mark)...]
@@ -22,6 +22,20 @@ public struct Request: Sendable {
             path = uri
             query = nil
         }
+    }
+
+    /// The path and query of an absolute-form target (`http://host/path?query`), which RFC 9112 (3.2.2) says a
+    /// server must accept, as a proxy would send it; the host is not used for routing. The parser has checked the
+    /// scheme and `://`. Other targets as they are.
+    static func originForm(_ target: Substring) -> Substring {
+        guard let first = target.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"),
+              let colon = target.utf8.firstIndex(of: UInt8(ascii: ":"))
+        else { return target }
+        let authority = target.utf8.index(colon, offsetBy: 3, limitedBy: target.utf8.endIndex) ?? target.utf8.endIndex
+        let rest = target[authority...]
+        guard let end = rest.utf8.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
+        // An empty path is "/" (RFC 9110, 4.2.3), also before a query.
+        return rest.utf8[end] == UInt8(ascii: "/") ? rest[end...] : Substring("/" + rest[end...])
     }
 
     /// The body's bytes (empty when there is none), for a responder that does not use SwiftNIO's `ByteBuffer`.
@@ -40,8 +54,9 @@ public struct Request: Sendable {
     }
 
     /// The token of `Authorization: Bearer <token>`, nil when the header is missing or of another scheme.
-    /// The scheme is case-insensitive (RFC 9110, 11.1); spaces and tabs around the token are not part of it.
-    /// Read as bytes: it runs on every authenticated request.
+    /// The scheme is case-insensitive and is followed by one or more spaces (RFC 9110, 11.4: `1*SP`; a tab there
+    /// is refused); spaces and tabs after the token are not part of it. Read as bytes: it runs on every
+    /// authenticated request.
     public var bearerToken: String? {
         guard let value = headers.first(name: "authorization") else { return nil }
         let space = UInt8(ascii: " ")
