@@ -104,12 +104,14 @@ struct RequestTests {
             ("http://user@example.com/v1/notes/7/", "/v1/notes/7/", nil),
             ("/v1/notes?a=b", "/v1/notes", "a=b"),
             ("*", "*", nil),
+            ("http://x#/v1/notes/1", "/#/v1/notes/1", nil),
         ]
         for (target, path, query) in cases {
             let parsed = request(target)
             #expect(parsed.path == path && parsed.query == query.map { Substring($0) }, "\(target)")
         }
         #expect(Route(method: .GET, path: request("http://h/v1/notes/7").path) == .getNote("7"))
+        #expect(Route(method: .GET, path: request("http://h#/v1/notes/7").path) == .notFound, "a fragment is not a path")
     }
 
     @Test func bearerTokens() {

@@ -33,8 +33,13 @@ public struct Request: Sendable {
         else { return target }
         let authority = target.utf8.index(colon, offsetBy: 3, limitedBy: target.utf8.endIndex) ?? target.utf8.endIndex
         let rest = target[authority...]
-        guard let end = rest.utf8.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
-        // An empty path is "/" (RFC 9110, 4.2.3), also before a query.
+        // The authority ends at the path, the query or a fragment (RFC 3986, 3.2): `http://x#/v1/notes` asks for
+        // "/" with a fragment, and must not route as "/v1/notes".
+        guard let end = rest.utf8.firstIndex(where: {
+            $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#")
+        }) else { return "/" }
+        // An empty path is "/" (RFC 9110, 4.2.3), also before a query or fragment (which then fails to route, as
+        // a fragment in an origin-form target does).
         return rest.utf8[end] == UInt8(ascii: "/") ? rest[end...] : Substring("/" + rest[end...])
     }
 
