@@ -167,9 +167,11 @@ struct EnginePoolTests {
 
     /// Disposing is the last thing a worker does: a statement still running on a leased connection is cancelled in
     /// Postgres, its holder gets the error, and the connection is closed when it comes back. Nothing it started
-    /// runs on, or commits, after the process is gone.
-    @Test func disposeCancelsWhatLeasedConnectionsRun() async throws {
-        let engine = try TestDatabase.engine("dispose-leased")
+    /// runs on, or commits, after the process is gone. The same for a statement on a connection of its own and
+    /// for one in a pipeline shared with other callers.
+    @Test(arguments: [false, true])
+    func disposeCancelsWhatLeasedConnectionsRun(pipelining: Bool) async throws {
+        let engine = try TestDatabase.engine(pipelining ? "dispose-pipelined" : "dispose-leased") { $0.pipelining = pipelining }
         let name = engine.configuration.applicationName
         let slow = Task { try await engine.query("SELECT pg_sleep(30)") }
         try await until { engine.status.checkedOut == 1 }
@@ -179,6 +181,7 @@ struct EnginePoolTests {
         #expect(await engine.dispose(timeout: .seconds(5)))
         #expect(started.duration(to: .now) < .seconds(2))
         await #expect(throws: PostgresError.self) { _ = try await slow.value }
+        await #expect(throws: PoolError.disposed) { try await engine.query("SELECT 1") }
         #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: admin) == 0)
     }
 

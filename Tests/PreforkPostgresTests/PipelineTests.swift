@@ -182,21 +182,6 @@ struct PipelineTests {
         await engine.dispose()
     }
 
-    /// Dispose at the drain deadline cancels what runs in a pipeline, as on a connection of its own.
-    @Test func disposeCancelsPipelinedStatements() async throws {
-        let engine = try TestDatabase.engine("pipeline-dispose")
-        let name = engine.configuration.applicationName
-        let slow = Task { try await engine.query("SELECT pg_sleep(30)") }
-        let admin = try TestDatabase.admin()
-        try await TestDatabase.untilOneStatementIsActive(name, admin: admin)
-        let started = ContinuousClock.now
-        #expect(await engine.dispose(timeout: .seconds(5)))
-        #expect(started.duration(to: .now) < .seconds(2))
-        await #expect(throws: PostgresError.self) { _ = try await slow.value }
-        await #expect(throws: PoolError.disposed) { try await engine.query("SELECT 1") }
-        #expect(try await TestDatabase.backendsSettle(name, to: 0, admin: admin) == 0)
-    }
-
     @Test func offBehindPgBouncerUnlessAskedFor() throws {
         let url = try TestDatabase.url().value
         #expect(try PostgresConfiguration.fromEnvironment(["DATABASE_URL": url]).pipelining)
