@@ -4,7 +4,8 @@
 /// Why not hiredis' `redisAppendCommandArgv`: it wants an argv of C pointers and lengths, which took four arrays
 /// per command to build, and formats into a buffer of its own. Under pipelining a request's two commands cost
 /// more to hand to hiredis than to send. The bytes are the same (the tests compare them with
-/// `redisFormatCommandArgv`'s), and hiredis takes them whole through `redisAppendFormattedCommand`.
+/// `redisFormatCommandArgv`'s): a lane sends them itself, and the blocking calls hand them to hiredis whole
+/// (`redisAppendFormattedCommand`).
 enum RedisCommandEncoding {
     static func append(_ command: [String], to out: inout [UInt8]) {
         appendHeader(UInt8(ascii: "*"), command.count, to: &out)

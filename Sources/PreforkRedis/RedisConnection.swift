@@ -2,9 +2,10 @@ import TimeUnits
 import CHiredis
 import Glibc
 
-/// One hiredis context in blocking mode. Every call blocks (bounded by the socket timeout), so the client only
-/// calls it on the pool's threads, and the pool gives it to one holder at a time: that is what makes the
-/// unchecked Sendable sound.
+/// One hiredis context in blocking mode. `connect`, `pipeline` and `ping` block (bounded by the socket timeout),
+/// so they run on the pool's threads only; a lease's lane uses `sendNow` and `readReplies`, which never wait, on
+/// the reactor's thread. The pool gives the connection to one holder at a time: that is what makes the unchecked
+/// Sendable sound.
 ///
 /// A context that saw an I/O or protocol error is never used again (`isBroken`): hiredis leaves its buffers
 /// in an unknown state. The pool closes it and opens a new one through `connect`, which sets the timeouts and
